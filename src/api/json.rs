@@ -1,0 +1,42 @@
+//! The JSON request extractor: a bounded body, parsed with serde, whose every failure is a
+//! KVS-shaped `InvalidArgumentException` (axum's own `Json` answers in plain text).
+
+use axum::extract::{FromRef, FromRequest, Request};
+use serde::de::DeserializeOwned;
+
+use super::AppState;
+use super::error::ApiError;
+
+/// A JSON body of type `T`. An empty body reads as `{}`, as some SDKs send nothing for
+/// operations without parameters.
+pub struct KvsJson<T>(pub T);
+
+impl<S, T> FromRequest<S> for KvsJson<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+    AppState: FromRef<S>,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let limit = AppState::from_ref(state).max_request_body_bytes;
+        let bytes = axum::body::to_bytes(req.into_body(), limit)
+            .await
+            .map_err(|e| {
+                ApiError::invalid(format!(
+                    "could not read the request body (the limit is {limit} bytes): {e}"
+                ))
+            })?;
+        let body: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) {
+            b"{}"
+        } else {
+            &bytes
+        };
+        serde_json::from_slice(body).map(KvsJson).map_err(|e| {
+            ApiError::invalid(format!(
+                "request body is not valid JSON for this operation: {e}"
+            ))
+        })
+    }
+}

@@ -1,0 +1,116 @@
+//! The HTTP API: the KVS control plane (and, as they arrive, the media and archived-media
+//! planes) on one axum router.
+//!
+//! Handlers parse wire JSON into [`crate::model`] types, call the [`Store`], and render KVS JSON.
+//! Every failure leaves through [`error::ApiError`] in the KVS error shape, including unknown
+//! paths, malformed bodies and panics.
+
+pub mod error;
+mod json;
+mod params;
+mod streams;
+mod tags;
+
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{MatchedPath, Request};
+use axum::http::{HeaderName, Method, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+
+use crate::error::ErrorKind;
+use crate::store::Store;
+use error::{ApiError, error_response};
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    /// The store.
+    pub store: Store,
+    /// What GetDataEndpoint returns.
+    pub public_url: String,
+    /// Largest JSON request body.
+    pub max_request_body_bytes: usize,
+}
+
+/// The request id header KVS sends on every response.
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-amzn-requestid");
+
+#[derive(Clone, Copy)]
+struct RandomRequestId;
+
+impl MakeRequestId for RandomRequestId {
+    fn make_request_id<B>(&mut self, _req: &axum::http::Request<B>) -> Option<RequestId> {
+        let id: u128 = rand::random();
+        let s = format!(
+            "{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
+            (id >> 96) as u32,
+            (id >> 80) as u16,
+            (id >> 64) as u16,
+            (id >> 48) as u16,
+            id & 0xffff_ffff_ffff
+        );
+        axum::http::HeaderValue::from_str(&s).ok().map(RequestId::new)
+    }
+}
+
+/// Builds the whole HTTP application.
+pub fn app(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .merge(streams::routes())
+        .merge(tags::routes())
+        .fallback(unknown_operation)
+        .method_not_allowed_fallback(unknown_operation)
+        .with_state(state)
+        .layer(CatchPanicLayer::custom(|_: Box<dyn std::any::Any + Send>| {
+            tracing::error!("handler panicked");
+            error_response(
+                ErrorKind::Internal,
+                "internal error; the server logged the details",
+            )
+        }))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(|req: &Request| {
+                    let path = req
+                        .extensions()
+                        .get::<MatchedPath>()
+                        .map(|p| p.as_str().to_owned())
+                        .unwrap_or_else(|| req.uri().path().to_owned());
+                    let id = req
+                        .headers()
+                        .get(&REQUEST_ID)
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or("");
+                    tracing::info_span!("http", method = %req.method(), path, request_id = id)
+                })
+                .on_response(
+                    |resp: &Response, latency: Duration, _span: &tracing::Span| {
+                        tracing::debug!(status = resp.status().as_u16(), ?latency, "response");
+                    },
+                ),
+        )
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        .layer(SetRequestIdLayer::new(REQUEST_ID, RandomRequestId))
+}
+
+/// `GET /healthz`: 200 once the server is serving (the router is only bound after the store has
+/// opened and recovered).
+async fn healthz() -> impl IntoResponse {
+    axum::Json(serde_json::json!({ "status": "ok" }))
+}
+
+async fn unknown_operation(method: Method, uri: Uri) -> ApiError {
+    ApiError::new(
+        ErrorKind::UnknownOperation,
+        format!(
+            "`{method} {}` is not an operation of this server; KVS operations are POST requests such as POST /describeStream",
+            uri.path()
+        ),
+    )
+}

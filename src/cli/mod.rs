@@ -1,0 +1,48 @@
+//! The command line: one file per subcommand, each with `Args` and `run(Args)`.
+//! `anyhow` is used here and in `main.rs` only.
+
+mod serve;
+
+use clap::{Parser, Subcommand};
+
+/// vidstream: self-hosted video stream ingestion and playback, wire-compatible with Kinesis Video
+/// Streams.
+#[derive(Debug, Parser)]
+#[command(name = "vidstream", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the server.
+    Serve(serve::Args),
+}
+
+/// Parses the command line and runs the subcommand.
+pub fn run() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    init_tracing()?;
+    match cli.command {
+        Command::Serve(args) => serve::run(args),
+    }
+}
+
+/// Logs go to stderr; `VIDSTREAM_LOG` is the filter (default `info`), `VIDSTREAM_LOG_FORMAT` is
+/// `text` (default) or `json`.
+fn init_tracing() -> anyhow::Result<()> {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("VIDSTREAM_LOG")
+        .or_else(|_| EnvFilter::try_new("info"))
+        .map_err(|e| anyhow::anyhow!("VIDSTREAM_LOG: {e}"))?;
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match std::env::var("VIDSTREAM_LOG_FORMAT").as_deref() {
+        Ok("json") => builder.json().init(),
+        Ok("text") | Ok("") | Err(_) => builder.init(),
+        Ok(other) => anyhow::bail!("VIDSTREAM_LOG_FORMAT `{other}` is invalid; use text or json"),
+    }
+    Ok(())
+}

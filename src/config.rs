@@ -1,0 +1,282 @@
+//! `vidstream.toml`: the server configuration.
+//!
+//! Sources, lowest precedence first: built-in defaults, the TOML file (`--config`), `VIDSTREAM_*`
+//! environment variables, command-line flags. Unknown keys are errors wherever they come from, so
+//! a typo never silently falls back to a default.
+//!
+//! Environment variables name keys in upper case: `VIDSTREAM_LISTEN` sets `listen`, and a key in a
+//! table is reached with a double underscore (`VIDSTREAM_SECTION__KEY`). A value is read with the
+//! type of the key's default (integers, booleans, strings). `VIDSTREAM_LOG` and
+//! `VIDSTREAM_LOG_FORMAT` configure logging before the config is read and are not config keys.
+//! `docker/vidstream.toml` documents every key; a test keeps it in sync with this file.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// Environment variables with this prefix are config keys.
+pub const ENV_PREFIX: &str = "VIDSTREAM_";
+
+/// Environment variables with the prefix that are not config keys.
+const ENV_NOT_KEYS: &[&str] = &["VIDSTREAM_LOG", "VIDSTREAM_LOG_FORMAT"];
+
+/// The whole configuration.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Address and port the HTTP API listens on.
+    pub listen: SocketAddr,
+    /// Directory holding the index and the media.
+    pub data_dir: PathBuf,
+    /// Base URL that GetDataEndpoint returns, as clients must reach this server (e.g. behind a
+    /// proxy). Defaults to `http://` + `listen`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub public_url: Option<String>,
+    /// Region used in ARNs.
+    pub region: String,
+    /// Account id (digits) used in ARNs.
+    pub account_id: String,
+    /// Largest accepted JSON request body, in bytes.
+    pub max_request_body_bytes: usize,
+    /// Seconds to let open requests finish after SIGINT/SIGTERM before exiting anyway.
+    pub shutdown_grace_secs: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir: PathBuf::from("./vidstream-data"),
+            public_url: None,
+            region: "us-east-1".to_owned(),
+            account_id: "000000000000".to_owned(),
+            max_request_body_bytes: 1 << 20,
+            shutdown_grace_secs: 10,
+        }
+    }
+}
+
+/// Why the configuration could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("reading config file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The TOML is malformed or has unknown keys or wrong types.
+    #[error("config {origin}: {message}")]
+    Invalid {
+        /// Which source was wrong.
+        origin: String,
+        /// What was wrong.
+        message: String,
+    },
+}
+
+impl Config {
+    /// Public URL for GetDataEndpoint: the configured one, or `http://LISTEN`.
+    pub fn public_url(&self) -> String {
+        match &self.public_url {
+            Some(u) => u.trim_end_matches('/').to_owned(),
+            None => format!("http://{}", self.listen),
+        }
+    }
+
+    /// Loads defaults, then `file` (if any), then the `VIDSTREAM_*` variables in `env`.
+    pub fn load(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Config, ConfigError> {
+        let mut table = toml::Table::new();
+        let mut origin = "defaults".to_owned();
+        if let Some(path) = file {
+            let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                path: path.to_owned(),
+                source,
+            })?;
+            table = text.parse::<toml::Table>().map_err(|e| ConfigError::Invalid {
+                origin: format!("file {}", path.display()),
+                message: e.to_string(),
+            })?;
+            origin = format!("file {}", path.display());
+            // Check the file alone first, so its errors name the file.
+            Config::deserialize(toml::Value::Table(table.clone())).map_err(|e| {
+                ConfigError::Invalid {
+                    origin: origin.clone(),
+                    message: e.to_string(),
+                }
+            })?;
+        }
+        let defaults = toml::Table::try_from(Config::default()).map_err(|e| ConfigError::Invalid {
+            origin: "defaults".into(),
+            message: e.to_string(),
+        })?;
+        let mut env_names = Vec::new();
+        let mut vars: Vec<(String, String)> = env
+            .into_iter()
+            .filter(|(k, _)| k.starts_with(ENV_PREFIX) && !ENV_NOT_KEYS.contains(&k.as_str()))
+            .collect();
+        vars.sort();
+        for (name, raw) in vars {
+            let path: Vec<String> = name[ENV_PREFIX.len()..]
+                .split("__")
+                .map(|p| p.to_ascii_lowercase())
+                .collect();
+            let value = env_value(&defaults, &path, &raw).map_err(|message| ConfigError::Invalid {
+                origin: format!("environment variable {name}"),
+                message,
+            })?;
+            set_path(&mut table, &path, value).map_err(|message| ConfigError::Invalid {
+                origin: format!("environment variable {name}"),
+                message,
+            })?;
+            env_names.push(name);
+        }
+        if !env_names.is_empty() {
+            origin = format!("{origin} with {}", env_names.join(", "));
+        }
+        Config::deserialize(toml::Value::Table(table)).map_err(|e| ConfigError::Invalid {
+            origin,
+            message: e.to_string(),
+        })
+    }
+}
+
+/// Reads an environment value with the type of the default at `path` (strings stay strings even
+/// when they look like numbers, e.g. an account id).
+fn env_value(defaults: &toml::Table, path: &[String], raw: &str) -> Result<toml::Value, String> {
+    let mut cur: Option<&toml::Value> = None;
+    let mut table = Some(defaults);
+    for p in path {
+        cur = table.and_then(|t| t.get(p));
+        table = cur.and_then(|v| v.as_table());
+    }
+    let bad = |ty: &str| format!("`{raw}` is not a valid {ty}");
+    Ok(match cur {
+        Some(toml::Value::Integer(_)) => {
+            toml::Value::Integer(raw.trim().parse().map_err(|_| bad("integer"))?)
+        }
+        Some(toml::Value::Float(_)) => {
+            toml::Value::Float(raw.trim().parse().map_err(|_| bad("number"))?)
+        }
+        Some(toml::Value::Boolean(_)) => {
+            toml::Value::Boolean(raw.trim().parse().map_err(|_| bad("boolean (true/false)"))?)
+        }
+        Some(toml::Value::Array(_)) => {
+            let t: toml::Table = format!("v = {raw}")
+                .parse()
+                .map_err(|_| bad("TOML array"))?;
+            t.get("v").cloned().ok_or_else(|| bad("TOML array"))?
+        }
+        // Strings, optional keys without a default, and unknown keys (which deserialization
+        // rejects with the list of known keys).
+        _ => toml::Value::String(raw.to_owned()),
+    })
+}
+
+fn set_path(table: &mut toml::Table, path: &[String], value: toml::Value) -> Result<(), String> {
+    let Some((last, parents)) = path.split_last() else {
+        return Err("empty key".into());
+    };
+    let mut t = table;
+    for p in parents {
+        t = t
+            .entry(p.clone())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()))
+            .as_table_mut()
+            .ok_or_else(|| format!("`{p}` is not a table"))?;
+    }
+    t.insert(last.clone(), value);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults() {
+        let c = Config::load(None, env(&[])).unwrap();
+        assert_eq!(c, Config::default());
+        assert_eq!(c.public_url(), "http://127.0.0.1:8080");
+    }
+
+    #[test]
+    fn env_overrides_file_and_keeps_string_types() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("v.toml");
+        std::fs::write(&f, "listen = \"0.0.0.0:9000\"\naccount_id = \"1\"\n").unwrap();
+        let c = Config::load(
+            Some(&f),
+            env(&[
+                ("VIDSTREAM_ACCOUNT_ID", "123456789012"),
+                ("VIDSTREAM_MAX_REQUEST_BODY_BYTES", "2048"),
+                ("VIDSTREAM_PUBLIC_URL", "http://cams.example:80/"),
+                ("VIDSTREAM_LOG", "debug"),
+                ("OTHER", "x"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.listen.port(), 9000);
+        assert_eq!(c.account_id, "123456789012");
+        assert_eq!(c.max_request_body_bytes, 2048);
+        assert_eq!(c.public_url(), "http://cams.example:80");
+    }
+
+    #[test]
+    fn unknown_keys_are_rejected_everywhere() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("v.toml");
+        std::fs::write(&f, "listn = \"0.0.0.0:9000\"\n").unwrap();
+        let e = Config::load(Some(&f), env(&[])).unwrap_err().to_string();
+        assert!(e.contains("listn") && e.contains("v.toml"), "{e}");
+        let e = Config::load(None, env(&[("VIDSTREAM_DATADIR", "/x")]))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("VIDSTREAM_DATADIR"), "{e}");
+    }
+
+    #[test]
+    fn bad_values_name_their_source() {
+        let e = Config::load(None, env(&[("VIDSTREAM_SHUTDOWN_GRACE_SECS", "soon")]))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("VIDSTREAM_SHUTDOWN_GRACE_SECS") && e.contains("integer"), "{e}");
+        let e = Config::load(None, env(&[("VIDSTREAM_LISTEN", "nowhere")]))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("VIDSTREAM_LISTEN"), "{e}");
+    }
+
+    /// The reference config in docker/ must parse and mention every key.
+    #[test]
+    fn reference_config_is_complete() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("docker/vidstream.toml");
+        let text = std::fs::read_to_string(&path).unwrap();
+        Config::load(Some(&path), env(&[])).unwrap();
+        let mut keys: Vec<String> = toml::Table::try_from(Config::default())
+            .unwrap()
+            .keys()
+            .cloned()
+            .collect();
+        keys.push("public_url".into());
+        for k in keys {
+            assert!(
+                text.contains(&format!("{k} =")),
+                "docker/vidstream.toml does not document `{k}`"
+            );
+        }
+    }
+}

@@ -1,0 +1,28 @@
+//! vidstream: self-hosted video stream ingestion and playback, wire-compatible with Amazon Kinesis
+//! Video Streams.
+//!
+//! # Layout
+//! - [`cli`]: the command line, one file per subcommand (`serve`); `anyhow` lives only here.
+//! - [`config`]: `vidstream.toml` + `VIDSTREAM_*` environment overrides.
+//! - [`server`]: open the store, bind, serve, drain, close.
+//! - [`api`]: axum router; KVS JSON in and out, KVS-shaped errors.
+//! - [`store`]: all durable state (data directory lock, index, media); nothing else touches disk.
+//!   - [`store::index`]: trait `Index` + SQLite backend + the backends' conformance suite.
+//! - [`model`]: validated names, ARNs, tags, stream records: the vocabulary of the API.
+//! - [`time`]: typed timestamps and an injectable clock.
+//! - [`error`]: `ErrorKind`, the small set every module's error maps to.
+//!
+//! Dependencies point one way: `cli → server → api → store → model → {time, error}`.
+
+#![forbid(unsafe_code)]
+#![deny(clippy::print_stdout, clippy::print_stderr)]
+#![warn(missing_docs)]
+
+pub mod api;
+pub mod cli;
+pub mod config;
+pub mod error;
+pub mod model;
+pub mod server;
+pub mod store;
+pub mod time;

@@ -1,0 +1,97 @@
+//! Errors of the store and its backends.
+
+use crate::error::ErrorKind;
+use crate::model::{Invalid, MAX_TAGS_PER_RESOURCE};
+
+/// Why a store operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// No stream of that name or ARN.
+    #[error("stream `{0}` not found; create it with CreateStream")]
+    StreamNotFound(String),
+    /// The name is taken (possibly by a stream still being deleted).
+    #[error("stream `{0}` already exists; pick another name or delete it first")]
+    StreamExists(String),
+    /// The caller's CurrentVersion is not the stream's version.
+    #[error(
+        "version `{given}` of stream `{name}` is not the latest; call DescribeStream for the current Version and retry"
+    )]
+    VersionMismatch {
+        /// Stream name.
+        name: String,
+        /// The stale version the caller gave.
+        given: String,
+    },
+    /// The stream is in a state that forbids this operation.
+    #[error("stream `{name}` is {status}; this operation needs an ACTIVE stream")]
+    StreamBusy {
+        /// Stream name.
+        name: String,
+        /// Its current KVS status.
+        status: &'static str,
+    },
+    /// Tagging would exceed the per-resource limit.
+    #[error(
+        "stream `{name}` would have {count} tags; at most {MAX_TAGS_PER_RESOURCE} are allowed, remove some with UntagStream first"
+    )]
+    TooManyTags {
+        /// Stream name.
+        name: String,
+        /// The count after the change.
+        count: usize,
+    },
+    /// A value broke an API constraint.
+    #[error(transparent)]
+    Invalid(#[from] Invalid),
+    /// Another vidstream process holds the data directory.
+    #[error("data directory {0} is in use by another vidstream process (its LOCK file is held)")]
+    DataDirLocked(String),
+    /// The index was written by a newer vidstream.
+    #[error("index schema version {found} is newer than this vidstream supports ({supported}); upgrade vidstream")]
+    SchemaTooNew {
+        /// Version on disk.
+        found: i64,
+        /// Highest version this build knows.
+        supported: i64,
+    },
+    /// The index database failed.
+    #[error("index database error: {0}")]
+    Database(String),
+    /// The index database is busy or temporarily unusable.
+    #[error("index database is busy: {0}; retry")]
+    Busy(String),
+    /// A file operation failed.
+    #[error("{context}: {source}")]
+    Io {
+        /// What was being done, with the path.
+        context: String,
+        /// The OS error.
+        source: std::io::Error,
+    },
+}
+
+impl StoreError {
+    /// The KVS error kind.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            StoreError::StreamNotFound(_) => ErrorKind::ResourceNotFound,
+            StoreError::StreamExists(_) | StoreError::StreamBusy { .. } => ErrorKind::ResourceInUse,
+            StoreError::VersionMismatch { .. } => ErrorKind::VersionMismatch,
+            StoreError::TooManyTags { .. } => ErrorKind::TagsPerResourceExceededLimit,
+            StoreError::Invalid(_) => ErrorKind::InvalidArgument,
+            StoreError::Busy(_) => ErrorKind::Unavailable,
+            StoreError::DataDirLocked(_)
+            | StoreError::SchemaTooNew { .. }
+            | StoreError::Database(_)
+            | StoreError::Io { .. } => ErrorKind::Internal,
+        }
+    }
+
+    /// Wraps an I/O error with what was being done.
+    pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
+        StoreError::Io {
+            context: context.into(),
+            source,
+        }
+    }
+}

@@ -1,0 +1,460 @@
+//! The embedded index: one SQLite database (`DATA_DIR/index.sqlite`) in WAL mode.
+//!
+//! Durability: `synchronous=FULL`, so a committed transaction has reached the disk before the
+//! commit returns; the store acknowledges nothing before that. The schema version is SQLite's
+//! `user_version`; a fresh database is built from `schema.sql`, an older one is upgraded step by
+//! step with `upgrade/vN_to_vN+1.sql`, each step in one transaction.
+//!
+//! All calls run on tokio's blocking pool behind one connection mutex: SQLite serializes writers
+//! anyway, and metadata calls take microseconds. Reads may move to a reader pool when fragment
+//! queries arrive.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use rusqlite::{Connection, OptionalExtension, Row, params};
+
+use super::{Index, NewStream};
+use crate::model::{
+    DeviceName, KmsKeyId, MediaType, StorageTier, StreamChanges, StreamId, StreamName,
+    StreamRecord, StreamStatus, TagKey, TagValue, Tags, Version,
+};
+use crate::store::StoreError;
+use crate::time::ServerTime;
+
+/// The schema version this build writes.
+pub const SCHEMA_VERSION: i64 = 2;
+
+const SCHEMA: &str = include_str!("schema.sql");
+
+/// `UPGRADES[i]` takes a database from version `i + 1` to `i + 2`.
+const UPGRADES: &[&str] = &[include_str!("upgrade/v1_to_v2.sql")];
+
+/// The version-1 schema, for upgrade tests.
+#[doc(hidden)]
+pub const SCHEMA_V1: &str = include_str!("upgrade/v1.sql");
+
+const STREAM_COLUMNS: &str = "id, name, arn, device_name, media_type, kms_key_id, version, \
+     status, creation_time_ms, data_retention_hours, storage_tier";
+
+/// The SQLite-backed [`Index`].
+#[derive(Clone)]
+pub struct SqliteIndex {
+    conn: Arc<Mutex<Connection>>,
+}
+
+impl SqliteIndex {
+    /// Opens (creating or upgrading as needed) the index at `path`.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        let mut conn = Connection::open(path).map_err(db)?;
+        configure(&conn)?;
+        migrate(&mut conn)?;
+        Ok(SqliteIndex {
+            conn: Arc::new(Mutex::new(conn)),
+        })
+    }
+
+    /// An index in memory, for tests.
+    pub fn open_in_memory() -> Result<Self, StoreError> {
+        let mut conn = Connection::open_in_memory().map_err(db)?;
+        configure(&conn)?;
+        migrate(&mut conn)?;
+        Ok(SqliteIndex {
+            conn: Arc::new(Mutex::new(conn)),
+        })
+    }
+
+    /// Runs `f` with the connection on the blocking pool.
+    async fn call<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let conn = Arc::clone(&self.conn);
+        tokio::task::spawn_blocking(move || {
+            let mut guard = conn
+                .lock()
+                .map_err(|_| StoreError::Database("index connection poisoned by a panic".into()))?;
+            f(&mut guard)
+        })
+        .await
+        .map_err(|e| StoreError::Database(format!("index task failed: {e}")))?
+    }
+}
+
+fn configure(conn: &Connection) -> Result<(), StoreError> {
+    conn.busy_timeout(std::time::Duration::from_secs(5))
+        .map_err(db)?;
+    conn.execute_batch(
+        "PRAGMA journal_mode = WAL;
+         PRAGMA synchronous = FULL;
+         PRAGMA foreign_keys = ON;",
+    )
+    .map_err(db)?;
+    Ok(())
+}
+
+/// Brings the database to [`SCHEMA_VERSION`].
+fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    let version: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .map_err(db)?;
+    if version > SCHEMA_VERSION {
+        return Err(StoreError::SchemaTooNew {
+            found: version,
+            supported: SCHEMA_VERSION,
+        });
+    }
+    if version == 0 {
+        let tables: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE type = 'table'",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(db)?;
+        if tables != 0 {
+            return Err(StoreError::Database(
+                "index has tables but no schema version; it was not written by vidstream".into(),
+            ));
+        }
+        let tx = conn.transaction().map_err(db)?;
+        tx.execute_batch(SCHEMA).map_err(db)?;
+        tx.pragma_update(None, "user_version", SCHEMA_VERSION)
+            .map_err(db)?;
+        tx.commit().map_err(db)?;
+        tracing::info!(version = SCHEMA_VERSION, "created index schema");
+        return Ok(());
+    }
+    for from in version..SCHEMA_VERSION {
+        let step = UPGRADES
+            .get((from - 1) as usize)
+            .ok_or_else(|| StoreError::Database(format!("no upgrade from schema version {from}")))?;
+        let tx = conn.transaction().map_err(db)?;
+        tx.execute_batch(step).map_err(db)?;
+        tx.pragma_update(None, "user_version", from + 1)
+            .map_err(db)?;
+        tx.commit().map_err(db)?;
+        tracing::info!(from, to = from + 1, "upgraded index schema");
+    }
+    Ok(())
+}
+
+fn db(e: rusqlite::Error) -> StoreError {
+    use rusqlite::ffi::ErrorCode;
+    match e.sqlite_error_code() {
+        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => StoreError::Busy(e.to_string()),
+        _ => StoreError::Database(e.to_string()),
+    }
+}
+
+fn is_unique_violation(e: &rusqlite::Error) -> bool {
+    matches!(
+        e,
+        rusqlite::Error::SqliteFailure(f, _)
+            if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
+                || f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
+    )
+}
+
+/// A row value that does not parse means the file was damaged or edited by hand.
+fn corrupt(what: &str, detail: impl std::fmt::Display) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(
+        0,
+        rusqlite::types::Type::Text,
+        format!("corrupt {what} in index: {detail}").into(),
+    )
+}
+
+fn stream_from_row(row: &Row<'_>) -> rusqlite::Result<StreamRecord> {
+    let name: String = row.get(1)?;
+    let device_name: Option<String> = row.get(3)?;
+    let media_type: Option<String> = row.get(4)?;
+    let kms: String = row.get(5)?;
+    let version: String = row.get(6)?;
+    let status: String = row.get(7)?;
+    let retention: i64 = row.get(9)?;
+    let tier: String = row.get(10)?;
+    Ok(StreamRecord {
+        id: StreamId(row.get(0)?),
+        name: StreamName::parse(&name).map_err(|e| corrupt("stream name", e))?,
+        arn: row.get(2)?,
+        device_name: device_name
+            .map(|d| DeviceName::parse(&d))
+            .transpose()
+            .map_err(|e| corrupt("device name", e))?,
+        media_type: media_type
+            .map(|m| MediaType::parse(&m))
+            .transpose()
+            .map_err(|e| corrupt("media type", e))?,
+        kms_key_id: KmsKeyId::parse(&kms).map_err(|e| corrupt("KMS key id", e))?,
+        version: Version::parse(&version).map_err(|e| corrupt("version", e))?,
+        status: StreamStatus::parse(&status).ok_or_else(|| corrupt("status", &status))?,
+        creation_time: ServerTime(row.get(8)?),
+        data_retention_hours: u32::try_from(retention).map_err(|e| corrupt("retention", e))?,
+        storage_tier: StorageTier::parse(&tier).map_err(|e| corrupt("storage tier", e))?,
+    })
+}
+
+fn get_stream(conn: &Connection, id: StreamId) -> Result<Option<StreamRecord>, StoreError> {
+    conn.prepare_cached(&format!("SELECT {STREAM_COLUMNS} FROM streams WHERE id = ?1"))
+        .map_err(db)?
+        .query_row([id.0], stream_from_row)
+        .optional()
+        .map_err(db)
+}
+
+fn read_tags(conn: &Connection, id: StreamId) -> Result<Tags, StoreError> {
+    let mut stmt = conn
+        .prepare_cached("SELECT key, value FROM stream_tags WHERE stream_id = ?1 ORDER BY key")
+        .map_err(db)?;
+    let rows = stmt
+        .query_map([id.0], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+        .map_err(db)?;
+    let mut tags = Tags::new();
+    for row in rows {
+        let (k, v) = row.map_err(db)?;
+        let k = TagKey::parse(&k).map_err(|e| db(corrupt("tag key", e)))?;
+        let v = TagValue::parse(&v).map_err(|e| db(corrupt("tag value", e)))?;
+        tags.insert(k, v);
+    }
+    Ok(tags)
+}
+
+fn insert_tags(tx: &Connection, id: StreamId, tags: &Tags) -> Result<(), StoreError> {
+    let mut stmt = tx
+        .prepare_cached(
+            "INSERT INTO stream_tags (stream_id, key, value) VALUES (?1, ?2, ?3)
+             ON CONFLICT (stream_id, key) DO UPDATE SET value = excluded.value",
+        )
+        .map_err(db)?;
+    for (k, v) in tags {
+        stmt.execute(params![id.0, k.as_str(), v.as_str()])
+            .map_err(db)?;
+    }
+    Ok(())
+}
+
+#[async_trait]
+impl Index for SqliteIndex {
+    async fn create_stream(&self, new: NewStream) -> Result<StreamRecord, StoreError> {
+        self.call(move |conn| {
+            let tx = conn.transaction().map_err(db)?;
+            let inserted = tx.execute(
+                "INSERT INTO streams (name, arn, device_name, media_type, kms_key_id, version,
+                     status, creation_time_ms, data_retention_hours, storage_tier)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                params![
+                    new.name.as_str(),
+                    new.arn,
+                    new.device_name.as_ref().map(|d| d.as_str()),
+                    new.media_type.as_ref().map(|m| m.as_str()),
+                    new.kms_key_id.as_str(),
+                    new.version.as_str(),
+                    new.status.as_str(),
+                    new.creation_time.millis(),
+                    new.data_retention_hours,
+                    new.storage_tier.as_str(),
+                ],
+            );
+            match inserted {
+                Ok(_) => {}
+                Err(e) if is_unique_violation(&e) => {
+                    return Err(StoreError::StreamExists(new.name.to_string()));
+                }
+                Err(e) => return Err(db(e)),
+            }
+            let id = StreamId(tx.last_insert_rowid());
+            insert_tags(&tx, id, &new.tags)?;
+            let record = get_stream(&tx, id)?
+                .ok_or_else(|| StoreError::Database("inserted stream vanished".into()))?;
+            tx.commit().map_err(db)?;
+            Ok(record)
+        })
+        .await
+    }
+
+    async fn stream_by_name(&self, name: &StreamName) -> Result<Option<StreamRecord>, StoreError> {
+        let name = name.clone();
+        self.call(move |conn| {
+            conn.prepare_cached(&format!(
+                "SELECT {STREAM_COLUMNS} FROM streams WHERE name = ?1"
+            ))
+            .map_err(db)?
+            .query_row([name.as_str()], stream_from_row)
+            .optional()
+            .map_err(db)
+        })
+        .await
+    }
+
+    async fn stream_by_arn(&self, arn: &str) -> Result<Option<StreamRecord>, StoreError> {
+        let arn = arn.to_owned();
+        self.call(move |conn| {
+            conn.prepare_cached(&format!("SELECT {STREAM_COLUMNS} FROM streams WHERE arn = ?1"))
+                .map_err(db)?
+                .query_row([arn], stream_from_row)
+                .optional()
+                .map_err(db)
+        })
+        .await
+    }
+
+    async fn list_streams(
+        &self,
+        prefix: Option<&str>,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<StreamRecord>, StoreError> {
+        let prefix = prefix.unwrap_or("").to_owned();
+        let after = after.unwrap_or("").to_owned();
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.call(move |conn| {
+            // substr() rather than LIKE: names may contain `_`, a LIKE wildcard.
+            let mut stmt = conn
+                .prepare_cached(&format!(
+                    "SELECT {STREAM_COLUMNS} FROM streams
+                     WHERE substr(name, 1, length(?1)) = ?1 AND name > ?2
+                     ORDER BY name LIMIT ?3"
+                ))
+                .map_err(db)?;
+            let rows = stmt
+                .query_map(params![prefix, after, limit], stream_from_row)
+                .map_err(db)?;
+            rows.collect::<rusqlite::Result<Vec<_>>>().map_err(db)
+        })
+        .await
+    }
+
+    async fn streams_with_status(
+        &self,
+        status: StreamStatus,
+    ) -> Result<Vec<StreamRecord>, StoreError> {
+        self.call(move |conn| {
+            let mut stmt = conn
+                .prepare_cached(&format!(
+                    "SELECT {STREAM_COLUMNS} FROM streams WHERE status = ?1 ORDER BY id"
+                ))
+                .map_err(db)?;
+            let rows = stmt
+                .query_map([status.as_str()], stream_from_row)
+                .map_err(db)?;
+            rows.collect::<rusqlite::Result<Vec<_>>>().map_err(db)
+        })
+        .await
+    }
+
+    async fn update_stream(
+        &self,
+        id: StreamId,
+        expected: &Version,
+        new_version: &Version,
+        changes: StreamChanges,
+    ) -> Result<StreamRecord, StoreError> {
+        let (expected, new_version) = (expected.clone(), new_version.clone());
+        self.call(move |conn| {
+            let tx = conn.transaction().map_err(db)?;
+            let n = tx
+                .execute(
+                    "UPDATE streams SET
+                       device_name = coalesce(?3, device_name),
+                       media_type = coalesce(?4, media_type),
+                       data_retention_hours = coalesce(?5, data_retention_hours),
+                       status = coalesce(?6, status),
+                       version = ?7
+                     WHERE id = ?1 AND version = ?2",
+                    params![
+                        id.0,
+                        expected.as_str(),
+                        changes.device_name.as_ref().map(|d| d.as_str()),
+                        changes.media_type.as_ref().map(|m| m.as_str()),
+                        changes.data_retention_hours,
+                        changes.status.map(|s| s.as_str()),
+                        new_version.as_str(),
+                    ],
+                )
+                .map_err(db)?;
+            let record = get_stream(&tx, id)?;
+            match (n, record) {
+                (_, None) => Err(StoreError::StreamNotFound(format!("id {}", id.0))),
+                (0, Some(r)) => Err(StoreError::VersionMismatch {
+                    name: r.name.to_string(),
+                    given: expected.to_string(),
+                }),
+                (_, Some(r)) => {
+                    tx.commit().map_err(db)?;
+                    Ok(r)
+                }
+            }
+        })
+        .await
+    }
+
+    async fn delete_stream(&self, id: StreamId) -> Result<(), StoreError> {
+        self.call(move |conn| {
+            conn.execute("DELETE FROM streams WHERE id = ?1", [id.0])
+                .map_err(db)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn tags(&self, id: StreamId) -> Result<Tags, StoreError> {
+        self.call(move |conn| read_tags(conn, id)).await
+    }
+
+    async fn put_tags(&self, id: StreamId, tags: Tags, max_total: usize) -> Result<(), StoreError> {
+        self.call(move |conn| {
+            let tx = conn.transaction().map_err(db)?;
+            let Some(stream) = get_stream(&tx, id)? else {
+                return Err(StoreError::StreamNotFound(format!("id {}", id.0)));
+            };
+            insert_tags(&tx, id, &tags)?;
+            let count: i64 = tx
+                .query_row(
+                    "SELECT count(*) FROM stream_tags WHERE stream_id = ?1",
+                    [id.0],
+                    |r| r.get(0),
+                )
+                .map_err(db)?;
+            let count = usize::try_from(count).unwrap_or(usize::MAX);
+            if count > max_total {
+                // Dropping `tx` rolls the inserts back.
+                return Err(StoreError::TooManyTags {
+                    name: stream.name.to_string(),
+                    count,
+                });
+            }
+            tx.commit().map_err(db)
+        })
+        .await
+    }
+
+    async fn remove_tags(&self, id: StreamId, keys: Vec<TagKey>) -> Result<(), StoreError> {
+        self.call(move |conn| {
+            let tx = conn.transaction().map_err(db)?;
+            {
+                let mut stmt = tx
+                    .prepare_cached("DELETE FROM stream_tags WHERE stream_id = ?1 AND key = ?2")
+                    .map_err(db)?;
+                for k in &keys {
+                    stmt.execute(params![id.0, k.as_str()]).map_err(db)?;
+                }
+            }
+            tx.commit().map_err(db)
+        })
+        .await
+    }
+
+    async fn close(&self) -> Result<(), StoreError> {
+        self.call(|conn| {
+            conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")
+                .map_err(db)
+        })
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,123 @@
+use std::collections::BTreeMap;
+
+use rusqlite::Connection;
+
+use super::*;
+
+#[tokio::test]
+async fn conformance() {
+    let index = SqliteIndex::open_in_memory().expect("open");
+    crate::store::index::testsuite::run(&index).await;
+}
+
+/// Tables, columns (name, type, not-null, default, pk) and indexes, for schema comparison.
+fn describe(conn: &Connection) -> BTreeMap<String, Vec<String>> {
+    let mut out = BTreeMap::new();
+    let mut tables = conn
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+        .unwrap();
+    let names: Vec<String> = tables
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    for t in names {
+        let mut cols = conn
+            .prepare(&format!("PRAGMA table_xinfo({t})"))
+            .unwrap();
+        let mut desc: Vec<String> = cols
+            .query_map([], |r| {
+                Ok(format!(
+                    "col {}:{}:{}:{:?}:{}",
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, i64>(3)?,
+                    r.get::<_, Option<String>>(4)?,
+                    r.get::<_, i64>(5)?
+                ))
+            })
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        let mut idx = conn.prepare(&format!("PRAGMA index_list({t})")).unwrap();
+        let idx: Vec<String> = idx
+            .query_map([], |r| {
+                Ok(format!(
+                    "index unique={} origin={}",
+                    r.get::<_, i64>(2)?,
+                    r.get::<_, String>(3)?
+                ))
+            })
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        desc.extend(idx);
+        desc.sort();
+        out.insert(t, desc);
+    }
+    out
+}
+
+#[test]
+fn upgrade_from_v1_matches_fresh_schema_and_keeps_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let old = dir.path().join("old.sqlite");
+    {
+        let conn = Connection::open(&old).unwrap();
+        conn.execute_batch(SCHEMA_V1).unwrap();
+        conn.execute_batch(
+            "INSERT INTO streams VALUES
+               (7, 'cam1', 'arn:aws:kinesisvideo:us-east-1:1:stream/cam1/5', 'dev', 'video/h264',
+                'aws/kinesisvideo', 'abc', 'ACTIVE', 5, 24);
+             INSERT INTO stream_tags VALUES (7, 'site', 'lobby');
+             PRAGMA user_version = 1;",
+        )
+        .unwrap();
+    }
+    let fresh = dir.path().join("fresh.sqlite");
+    drop(SqliteIndex::open(&fresh).unwrap());
+    let upgraded = SqliteIndex::open(&old).unwrap();
+    {
+        let conn = upgraded.conn.lock().unwrap();
+        let version: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, SCHEMA_VERSION);
+        let fresh_conn = Connection::open(&fresh).unwrap();
+        assert_eq!(describe(&conn), describe(&fresh_conn));
+    }
+    // The old row is readable through the index, with the new column defaulted.
+    let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    let rec = rt
+        .block_on(upgraded.stream_by_name(&StreamName::parse("cam1").unwrap()))
+        .unwrap()
+        .expect("row survived the upgrade");
+    assert_eq!(rec.id, StreamId(7));
+    assert_eq!(rec.storage_tier, StorageTier::Hot);
+    assert_eq!(rec.version.as_str(), "abc");
+    let tags = rt.block_on(upgraded.tags(rec.id)).unwrap();
+    assert_eq!(tags.len(), 1);
+}
+
+#[test]
+fn refuses_newer_schema_and_foreign_databases() {
+    let dir = tempfile::tempdir().unwrap();
+    let newer = dir.path().join("newer.sqlite");
+    Connection::open(&newer)
+        .unwrap()
+        .execute_batch("PRAGMA user_version = 99;")
+        .unwrap();
+    match SqliteIndex::open(&newer) {
+        Err(StoreError::SchemaTooNew { found: 99, .. }) => {}
+        other => panic!("expected SchemaTooNew, got {:?}", other.err()),
+    }
+    let foreign = dir.path().join("foreign.sqlite");
+    Connection::open(&foreign)
+        .unwrap()
+        .execute_batch("CREATE TABLE t (x);")
+        .unwrap();
+    assert!(matches!(
+        SqliteIndex::open(&foreign),
+        Err(StoreError::Database(_))
+    ));
+}

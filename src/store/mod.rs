@@ -1,0 +1,433 @@
+//! All durable state: the index and (with the ingest work) the media files. Nothing outside this
+//! module touches the data directory, the index database or object storage.
+//!
+//! # Data directory
+//! ```text
+//! DATA_DIR/
+//!   LOCK                 held (flock) by the one process that owns the directory
+//!   index.sqlite         streams, tags (and later fragments, frame tables, ...)
+//!   media/<stream-id>/   the stream's media files, created when the stream becomes ACTIVE
+//! ```
+//!
+//! # Invariants
+//! 1. One process owns a data directory at a time: [`Store::open`] takes an exclusive lock on
+//!    `LOCK` and holds it until the store is dropped.
+//! 2. A stream name is unique among all stream rows, including rows being deleted, so a name is
+//!    reusable only once the old stream's media is gone.
+//! 3. Every update of a stream row is a compare-and-swap on its `Version` and sets a new one.
+//! 4. A stream row in CREATING or DELETING state is a transition in progress; start-up recovery
+//!    finishes every such transition, so a crash at any point leaves a state recovery completes.
+//! 5. A committed index transaction is on disk (`synchronous=FULL`) before the store reports
+//!    success to its caller.
+
+mod error;
+pub mod index;
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+pub use error::StoreError;
+use index::{Index, NewStream};
+
+use crate::model::{
+    Arn, DeviceName, Invalid, KmsKeyId, MAX_RETENTION_HOURS, MAX_TAGS_PER_RESOURCE, MediaType,
+    StorageTier, StreamChanges, StreamName, StreamRecord, StreamStatus, TagKey, Tags, Version,
+};
+use crate::time::Clock;
+
+/// How a request names a stream: by name, by ARN, or both (which must agree).
+#[derive(Debug, Clone)]
+pub enum StreamRef {
+    /// `StreamName`.
+    Name(StreamName),
+    /// `StreamARN`.
+    Arn(Arn),
+    /// Both were given.
+    Both(StreamName, Arn),
+}
+
+/// Everything CreateStream may set.
+#[derive(Debug, Clone)]
+pub struct CreateStream {
+    /// Unique name.
+    pub name: StreamName,
+    /// Optional device name.
+    pub device_name: Option<DeviceName>,
+    /// Optional media type.
+    pub media_type: Option<MediaType>,
+    /// KMS key id; KVS's default when absent.
+    pub kms_key_id: Option<KmsKeyId>,
+    /// Retention; 0 when absent.
+    pub data_retention_hours: u32,
+    /// Initial tags.
+    pub tags: Tags,
+    /// Storage tier; HOT when absent.
+    pub storage_tier: StorageTier,
+}
+
+/// UpdateDataRetention's direction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RetentionChange {
+    /// Keep media longer.
+    Increase(u32),
+    /// Keep media for less time.
+    Decrease(u32),
+}
+
+/// Where the store keeps its state and how it names resources.
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    /// The data directory.
+    pub data_dir: PathBuf,
+    /// Region used in ARNs.
+    pub region: String,
+    /// Account id used in ARNs.
+    pub account_id: String,
+}
+
+/// The store facade shared by every API handler.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    index: Arc<dyn Index>,
+    opts: StoreOptions,
+    clock: Arc<dyn Clock>,
+    /// Held for the store's lifetime (invariant 1); released when the file is closed.
+    _lock: File,
+}
+
+impl Store {
+    /// Opens the data directory (creating it if needed), takes its lock, opens the index and runs
+    /// start-up recovery.
+    pub async fn open(opts: StoreOptions, clock: Arc<dyn Clock>) -> Result<Store, StoreError> {
+        let dir = opts.data_dir.clone();
+        std::fs::create_dir_all(dir.join("media"))
+            .map_err(|e| StoreError::io(format!("creating {}", dir.join("media").display()), e))?;
+        let lock_path = dir.join("LOCK");
+        let lock = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|e| StoreError::io(format!("opening {}", lock_path.display()), e))?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(StoreError::DataDirLocked(dir.display().to_string()));
+            }
+            Err(std::fs::TryLockError::Error(e)) => {
+                return Err(StoreError::io(format!("locking {}", lock_path.display()), e));
+            }
+        }
+        let index_path = dir.join("index.sqlite");
+        let index = tokio::task::spawn_blocking(move || index::sqlite::SqliteIndex::open(&index_path))
+            .await
+            .map_err(|e| StoreError::Database(format!("opening index: {e}")))??;
+        let store = Store {
+            inner: Arc::new(Inner {
+                index: Arc::new(index),
+                opts,
+                clock,
+                _lock: lock,
+            }),
+        };
+        store.recover().await?;
+        Ok(store)
+    }
+
+    /// Finishes transitions a previous process left half done (invariant 4).
+    async fn recover(&self) -> Result<(), StoreError> {
+        for s in self.index().streams_with_status(StreamStatus::Creating).await? {
+            tracing::info!(stream = %s.name, "recovery: finishing stream creation");
+            self.activate(&s).await?;
+        }
+        for s in self.index().streams_with_status(StreamStatus::Deleting).await? {
+            tracing::info!(stream = %s.name, "recovery: finishing stream deletion");
+            self.finish_delete(&s).await?;
+        }
+        Ok(())
+    }
+
+    fn index(&self) -> &dyn Index {
+        self.inner.index.as_ref()
+    }
+
+    fn media_dir(&self, s: &StreamRecord) -> PathBuf {
+        self.inner
+            .opts
+            .data_dir
+            .join("media")
+            .join(s.id.0.to_string())
+    }
+
+    /// The data directory.
+    pub fn data_dir(&self) -> &Path {
+        &self.inner.opts.data_dir
+    }
+
+    /// Creates a stream in CREATING state; it becomes ACTIVE once its storage is provisioned,
+    /// which happens in the background right after this returns (as in KVS, creation is
+    /// asynchronous: clients poll DescribeStream).
+    pub async fn create_stream(&self, req: CreateStream) -> Result<StreamRecord, StoreError> {
+        if req.tags.len() > MAX_TAGS_PER_RESOURCE {
+            return Err(StoreError::TooManyTags {
+                name: req.name.to_string(),
+                count: req.tags.len(),
+            });
+        }
+        check_retention(req.data_retention_hours)?;
+        let now = self.inner.clock.now();
+        let arn = Arn::stream(&self.inner.opts.region, &self.inner.opts.account_id, &req.name, now);
+        let rec = self
+            .index()
+            .create_stream(NewStream {
+                name: req.name,
+                arn: arn.to_string(),
+                device_name: req.device_name,
+                media_type: req.media_type,
+                kms_key_id: req.kms_key_id.unwrap_or_else(KmsKeyId::aws_default),
+                version: Version::random(),
+                status: StreamStatus::Creating,
+                creation_time: now,
+                data_retention_hours: req.data_retention_hours,
+                storage_tier: req.storage_tier,
+                tags: req.tags,
+            })
+            .await?;
+        tracing::info!(stream = %rec.name, id = rec.id.0, "stream created");
+        let store = self.clone();
+        let created = rec.clone();
+        tokio::spawn(async move {
+            if let Err(e) = store.activate(&created).await {
+                // Left in CREATING: the next start-up's recovery retries.
+                tracing::error!(stream = %created.name, error = %e, "stream activation failed");
+            }
+        });
+        Ok(rec)
+    }
+
+    /// Provisions storage and moves CREATING → ACTIVE.
+    async fn activate(&self, s: &StreamRecord) -> Result<(), StoreError> {
+        let dir = self.media_dir(s);
+        tokio::task::spawn_blocking(move || {
+            std::fs::create_dir_all(&dir)
+                .map_err(|e| StoreError::io(format!("creating {}", dir.display()), e))
+        })
+        .await
+        .map_err(|e| StoreError::Database(format!("provisioning task failed: {e}")))??;
+        let changes = StreamChanges {
+            status: Some(StreamStatus::Active),
+            ..Default::default()
+        };
+        // Activation is not a user update, but it still changes the row, so it takes a new
+        // version (invariant 3). A concurrent user update wins; we then retry on the new row.
+        let mut current = s.clone();
+        loop {
+            match self
+                .index()
+                .update_stream(current.id, &current.version, &Version::random(), changes.clone())
+                .await
+            {
+                Ok(_) => return Ok(()),
+                Err(StoreError::VersionMismatch { .. }) => {
+                    match self.index().stream_by_name(&current.name).await? {
+                        Some(now) if now.id == s.id && now.status == StreamStatus::Creating => {
+                            current = now
+                        }
+                        _ => return Ok(()), // deleted or already active meanwhile
+                    }
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Resolves a reference to a stream in any state.
+    pub async fn describe(&self, r: &StreamRef) -> Result<StreamRecord, StoreError> {
+        let (found, asked) = match r {
+            StreamRef::Name(n) => (self.index().stream_by_name(n).await?, n.to_string()),
+            StreamRef::Arn(a) => {
+                let s = a.to_string();
+                (self.index().stream_by_arn(&s).await?, s)
+            }
+            StreamRef::Both(n, a) => {
+                let s = a.to_string();
+                let found = self.index().stream_by_arn(&s).await?;
+                if let Some(rec) = &found
+                    && rec.name != *n
+                {
+                    return Err(Invalid(format!(
+                        "StreamName `{n}` and StreamARN `{s}` name different streams; give one of them"
+                    ))
+                    .into());
+                }
+                (found, s)
+            }
+        };
+        found.ok_or(StoreError::StreamNotFound(asked))
+    }
+
+    /// Resolves a reference to a stream that is not being deleted.
+    pub async fn resolve(&self, r: &StreamRef) -> Result<StreamRecord, StoreError> {
+        let s = self.describe(r).await?;
+        if s.status == StreamStatus::Deleting {
+            return Err(StoreError::StreamBusy {
+                name: s.name.to_string(),
+                status: s.status.as_str(),
+            });
+        }
+        Ok(s)
+    }
+
+    /// Lists streams by name; see [`Index::list_streams`].
+    pub async fn list_streams(
+        &self,
+        prefix: Option<&str>,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<StreamRecord>, StoreError> {
+        self.index().list_streams(prefix, after, limit).await
+    }
+
+    /// UpdateStream: changes device name and/or media type if `version` is current.
+    pub async fn update_stream(
+        &self,
+        r: &StreamRef,
+        version: &Version,
+        device_name: Option<DeviceName>,
+        media_type: Option<MediaType>,
+    ) -> Result<StreamRecord, StoreError> {
+        let s = self.resolve(r).await?;
+        let changes = StreamChanges {
+            device_name,
+            media_type,
+            ..Default::default()
+        };
+        self.index()
+            .update_stream(s.id, version, &Version::random(), changes)
+            .await
+    }
+
+    /// UpdateDataRetention: moves retention up or down if `version` is current.
+    pub async fn update_retention(
+        &self,
+        r: &StreamRef,
+        version: &Version,
+        change: RetentionChange,
+    ) -> Result<StreamRecord, StoreError> {
+        let s = self.resolve(r).await?;
+        if s.version != *version {
+            return Err(StoreError::VersionMismatch {
+                name: s.name.to_string(),
+                given: version.to_string(),
+            });
+        }
+        let old = i64::from(s.data_retention_hours);
+        let new = match change {
+            RetentionChange::Increase(h) => old + i64::from(h),
+            RetentionChange::Decrease(h) => old - i64::from(h),
+        };
+        if new < 0 {
+            return Err(Invalid(format!(
+                "cannot decrease retention of stream `{}` by {} hours: it is {old} hours",
+                s.name,
+                old - new
+            ))
+            .into());
+        }
+        let new = u32::try_from(new).unwrap_or(u32::MAX);
+        check_retention(new)?;
+        let changes = StreamChanges {
+            data_retention_hours: Some(new),
+            ..Default::default()
+        };
+        // The compare-and-swap on `version` makes the read-modify-write above atomic.
+        self.index()
+            .update_stream(s.id, version, &Version::random(), changes)
+            .await
+    }
+
+    /// DeleteStream: marks the stream DELETING (checking `version` if given), then removes its
+    /// media and row in the background.
+    pub async fn delete_stream(
+        &self,
+        r: &StreamRef,
+        version: Option<&Version>,
+    ) -> Result<(), StoreError> {
+        let s = self.resolve(r).await?;
+        let expected = version.unwrap_or(&s.version);
+        let changes = StreamChanges {
+            status: Some(StreamStatus::Deleting),
+            ..Default::default()
+        };
+        let marked = self
+            .index()
+            .update_stream(s.id, expected, &Version::random(), changes)
+            .await?;
+        tracing::info!(stream = %s.name, id = s.id.0, "stream deleting");
+        let store = self.clone();
+        tokio::spawn(async move {
+            if let Err(e) = store.finish_delete(&marked).await {
+                tracing::error!(stream = %marked.name, error = %e, "stream deletion failed; recovery retries at start-up");
+            }
+        });
+        Ok(())
+    }
+
+    /// Removes a DELETING stream's media, then its row (so a crash in between is finished by
+    /// recovery, invariant 4).
+    async fn finish_delete(&self, s: &StreamRecord) -> Result<(), StoreError> {
+        let dir = self.media_dir(s);
+        tokio::task::spawn_blocking(move || match std::fs::remove_dir_all(&dir) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(StoreError::io(format!("removing {}", dir.display()), e)),
+        })
+        .await
+        .map_err(|e| StoreError::Database(format!("deletion task failed: {e}")))??;
+        self.index().delete_stream(s.id).await?;
+        tracing::info!(stream = %s.name, id = s.id.0, "stream deleted");
+        Ok(())
+    }
+
+    /// The tags of a stream.
+    pub async fn tags(&self, r: &StreamRef) -> Result<Tags, StoreError> {
+        let s = self.resolve(r).await?;
+        self.index().tags(s.id).await
+    }
+
+    /// Adds or replaces tags; at most 50 in all.
+    pub async fn tag(&self, r: &StreamRef, tags: Tags) -> Result<(), StoreError> {
+        let s = self.resolve(r).await?;
+        self.index()
+            .put_tags(s.id, tags, MAX_TAGS_PER_RESOURCE)
+            .await
+    }
+
+    /// Removes tags by key.
+    pub async fn untag(&self, r: &StreamRef, keys: Vec<TagKey>) -> Result<(), StoreError> {
+        let s = self.resolve(r).await?;
+        self.index().remove_tags(s.id, keys).await
+    }
+
+    /// Flushes the index; call once at shutdown.
+    pub async fn close(&self) -> Result<(), StoreError> {
+        self.index().close().await
+    }
+}
+
+fn check_retention(hours: u32) -> Result<(), Invalid> {
+    if hours > MAX_RETENTION_HOURS {
+        return Err(Invalid(format!(
+            "retention of {hours} hours is over the maximum of {MAX_RETENTION_HOURS} (10 years)"
+        )));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;
