@@ -99,10 +99,12 @@ impl Config {
                 path: path.to_owned(),
                 source,
             })?;
-            table = text.parse::<toml::Table>().map_err(|e| ConfigError::Invalid {
-                origin: format!("file {}", path.display()),
-                message: e.to_string(),
-            })?;
+            table = text
+                .parse::<toml::Table>()
+                .map_err(|e| ConfigError::Invalid {
+                    origin: format!("file {}", path.display()),
+                    message: e.to_string(),
+                })?;
             origin = format!("file {}", path.display());
             // Check the file alone first, so its errors name the file.
             Config::deserialize(toml::Value::Table(table.clone())).map_err(|e| {
@@ -112,10 +114,11 @@ impl Config {
                 }
             })?;
         }
-        let defaults = toml::Table::try_from(Config::default()).map_err(|e| ConfigError::Invalid {
-            origin: "defaults".into(),
-            message: e.to_string(),
-        })?;
+        let defaults =
+            toml::Table::try_from(Config::default()).map_err(|e| ConfigError::Invalid {
+                origin: "defaults".into(),
+                message: e.to_string(),
+            })?;
         let mut env_names = Vec::new();
         let mut vars: Vec<(String, String)> = env
             .into_iter()
@@ -127,10 +130,11 @@ impl Config {
                 .split("__")
                 .map(|p| p.to_ascii_lowercase())
                 .collect();
-            let value = env_value(&defaults, &path, &raw).map_err(|message| ConfigError::Invalid {
-                origin: format!("environment variable {name}"),
-                message,
-            })?;
+            let value =
+                env_value(&defaults, &path, &raw).map_err(|message| ConfigError::Invalid {
+                    origin: format!("environment variable {name}"),
+                    message,
+                })?;
             set_path(&mut table, &path, value).map_err(|message| ConfigError::Invalid {
                 origin: format!("environment variable {name}"),
                 message,
@@ -164,9 +168,11 @@ fn env_value(defaults: &toml::Table, path: &[String], raw: &str) -> Result<toml:
         Some(toml::Value::Float(_)) => {
             toml::Value::Float(raw.trim().parse().map_err(|_| bad("number"))?)
         }
-        Some(toml::Value::Boolean(_)) => {
-            toml::Value::Boolean(raw.trim().parse().map_err(|_| bad("boolean (true/false)"))?)
-        }
+        Some(toml::Value::Boolean(_)) => toml::Value::Boolean(
+            raw.trim()
+                .parse()
+                .map_err(|_| bad("boolean (true/false)"))?,
+        ),
         Some(toml::Value::Array(_)) => {
             let t: toml::Table = format!("v = {raw}")
                 .parse()
@@ -253,7 +259,10 @@ mod tests {
         let e = Config::load(None, env(&[("VIDSTREAM_SHUTDOWN_GRACE_SECS", "soon")]))
             .unwrap_err()
             .to_string();
-        assert!(e.contains("VIDSTREAM_SHUTDOWN_GRACE_SECS") && e.contains("integer"), "{e}");
+        assert!(
+            e.contains("VIDSTREAM_SHUTDOWN_GRACE_SECS") && e.contains("integer"),
+            "{e}"
+        );
         let e = Config::load(None, env(&[("VIDSTREAM_LISTEN", "nowhere")]))
             .unwrap_err()
             .to_string();

@@ -54,12 +54,13 @@ impl Server {
             clock,
         )
         .await?;
-        let listener = TcpListener::bind(config.listen)
-            .await
-            .map_err(|source| ServerError::Bind {
-                addr: config.listen,
-                source,
-            })?;
+        let listener =
+            TcpListener::bind(config.listen)
+                .await
+                .map_err(|source| ServerError::Bind {
+                    addr: config.listen,
+                    source,
+                })?;
         let addr = listener.local_addr().map_err(ServerError::Serve)?;
         // With port 0 the real port is only known now.
         let public_url = match &config.public_url {

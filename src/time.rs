@@ -72,7 +72,10 @@ mod tests {
 
     #[test]
     fn epoch_seconds_keep_millis() {
-        assert_eq!(ServerTime(1_515_006_185_591).as_epoch_seconds(), 1_515_006_185.591);
+        assert_eq!(
+            ServerTime(1_515_006_185_591).as_epoch_seconds(),
+            1_515_006_185.591
+        );
     }
 
     #[test]

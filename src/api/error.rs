@@ -54,7 +54,10 @@ pub fn status_and_name(kind: ErrorKind) -> (StatusCode, &'static str) {
         ErrorKind::NotAuthorized => (StatusCode::UNAUTHORIZED, "NotAuthorizedException"),
         ErrorKind::UnknownOperation => (StatusCode::NOT_FOUND, "UnknownOperationException"),
         ErrorKind::NotImplemented => (StatusCode::NOT_IMPLEMENTED, "NotImplementedException"),
-        ErrorKind::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "ServiceUnavailableException"),
+        ErrorKind::Unavailable => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "ServiceUnavailableException",
+        ),
         ErrorKind::Internal => (StatusCode::INTERNAL_SERVER_ERROR, "InternalFailure"),
     }
 }

@@ -19,7 +19,9 @@ use axum::http::{HeaderName, Method, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::request_id::{MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
+use tower_http::request_id::{
+    MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
+};
 use tower_http::trace::TraceLayer;
 
 use crate::error::ErrorKind;
@@ -54,7 +56,9 @@ impl MakeRequestId for RandomRequestId {
             (id >> 48) as u16,
             id & 0xffff_ffff_ffff
         );
-        axum::http::HeaderValue::from_str(&s).ok().map(RequestId::new)
+        axum::http::HeaderValue::from_str(&s)
+            .ok()
+            .map(RequestId::new)
     }
 }
 
@@ -67,13 +71,15 @@ pub fn app(state: AppState) -> Router {
         .fallback(unknown_operation)
         .method_not_allowed_fallback(unknown_operation)
         .with_state(state)
-        .layer(CatchPanicLayer::custom(|_: Box<dyn std::any::Any + Send>| {
-            tracing::error!("handler panicked");
-            error_response(
-                ErrorKind::Internal,
-                "internal error; the server logged the details",
-            )
-        }))
+        .layer(CatchPanicLayer::custom(
+            |_: Box<dyn std::any::Any + Send>| {
+                tracing::error!("handler panicked");
+                error_response(
+                    ErrorKind::Internal,
+                    "internal error; the server logged the details",
+                )
+            },
+        ))
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(|req: &Request| {

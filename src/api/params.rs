@@ -76,21 +76,36 @@ mod tests {
     fn list_tokens_round_trip_and_reject_garbage() {
         let n = StreamName::parse("cam_1.a-b").unwrap();
         let t = encode_list_token(&n);
-        assert!(t.chars().all(|c| c.is_ascii_alphanumeric() || "+/=".contains(c)));
+        assert!(
+            t.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "+/=".contains(c))
+        );
         assert_eq!(decode_list_token(&t).unwrap(), n);
-        for bad in ["", "!!!", "bm90YXRva2Vu", &STANDARD.encode("v1:bad name"), &"A".repeat(2000)] {
+        for bad in [
+            "",
+            "!!!",
+            "bm90YXRva2Vu",
+            &STANDARD.encode("v1:bad name"),
+            &"A".repeat(2000),
+        ] {
             assert!(decode_list_token(bad).is_err(), "{bad:?}");
         }
     }
 
     #[test]
     fn stream_refs() {
-        assert!(matches!(stream_ref(Some("a"), None), Ok(StreamRef::Name(_))));
+        assert!(matches!(
+            stream_ref(Some("a"), None),
+            Ok(StreamRef::Name(_))
+        ));
         assert!(stream_ref(None, None).is_err());
         assert!(stream_ref(Some("bad name"), None).is_err());
         assert!(stream_ref(None, Some("arn:nope")).is_err());
         assert!(matches!(
-            stream_ref(Some("a"), Some("arn:aws:kinesisvideo:us-east-1:1:stream/a/1")),
+            stream_ref(
+                Some("a"),
+                Some("arn:aws:kinesisvideo:us-east-1:1:stream/a/1")
+            ),
             Ok(StreamRef::Both(..))
         ));
     }

@@ -3,10 +3,10 @@
 
 use std::collections::BTreeMap;
 
+use axum::Json;
 use axum::Router;
 use axum::extract::State;
 use axum::routing::post;
-use axum::Json;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -97,15 +97,32 @@ async fn create_stream(
 ) -> Result<Json<Value>, ApiError> {
     let req = CreateStream {
         name: StreamName::parse(&input.stream_name)?,
-        device_name: input.device_name.as_deref().map(DeviceName::parse).transpose()?,
-        media_type: input.media_type.as_deref().map(MediaType::parse).transpose()?,
-        kms_key_id: input.kms_key_id.as_deref().map(KmsKeyId::parse).transpose()?,
+        device_name: input
+            .device_name
+            .as_deref()
+            .map(DeviceName::parse)
+            .transpose()?,
+        media_type: input
+            .media_type
+            .as_deref()
+            .map(MediaType::parse)
+            .transpose()?,
+        kms_key_id: input
+            .kms_key_id
+            .as_deref()
+            .map(KmsKeyId::parse)
+            .transpose()?,
         data_retention_hours: input
             .data_retention_in_hours
             .map(|h| retention_hours("DataRetentionInHours", h, 0))
             .transpose()?
             .unwrap_or(0),
-        tags: input.tags.as_ref().map(parse_tag_map).transpose()?.unwrap_or_default(),
+        tags: input
+            .tags
+            .as_ref()
+            .map(parse_tag_map)
+            .transpose()?
+            .unwrap_or_default(),
         storage_tier: input
             .stream_storage_configuration
             .map(|c| StorageTier::parse(&c.default_storage_tier))
@@ -216,8 +233,16 @@ async fn update_stream(
 ) -> Result<Json<Value>, ApiError> {
     let r = stream_ref(input.stream_name.as_deref(), input.stream_arn.as_deref())?;
     let v = version(&input.current_version)?;
-    let device = input.device_name.as_deref().map(DeviceName::parse).transpose()?;
-    let media = input.media_type.as_deref().map(MediaType::parse).transpose()?;
+    let device = input
+        .device_name
+        .as_deref()
+        .map(DeviceName::parse)
+        .transpose()?;
+    let media = input
+        .media_type
+        .as_deref()
+        .map(MediaType::parse)
+        .transpose()?;
     st.store.update_stream(&r, &v, device, media).await?;
     Ok(Json(json!({})))
 }

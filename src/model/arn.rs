@@ -58,14 +58,22 @@ impl Arn {
             return Err(bad());
         }
         let mut parts = s.splitn(6, ':');
-        let (Some("arn"), Some(partition), Some("kinesisvideo"), Some(region), Some(account), Some(rest)) = (
+        let (
+            Some("arn"),
+            Some(partition),
+            Some("kinesisvideo"),
+            Some(region),
+            Some(account),
+            Some(rest),
+        ) = (
             parts.next(),
             parts.next(),
             parts.next(),
             parts.next(),
             parts.next(),
             parts.next(),
-        ) else {
+        )
+        else {
             return Err(bad());
         };
         let lower_digit_dash = |x: &str| {
@@ -132,9 +140,17 @@ mod tests {
     #[test]
     fn round_trip() {
         let name = StreamName::parse("cam1").unwrap();
-        let arn = Arn::stream("us-east-1", "123456789012", &name, ServerTime(1_700_000_000_123));
+        let arn = Arn::stream(
+            "us-east-1",
+            "123456789012",
+            &name,
+            ServerTime(1_700_000_000_123),
+        );
         let s = arn.to_string();
-        assert_eq!(s, "arn:aws:kinesisvideo:us-east-1:123456789012:stream/cam1/1700000000123");
+        assert_eq!(
+            s,
+            "arn:aws:kinesisvideo:us-east-1:123456789012:stream/cam1/1700000000123"
+        );
         assert_eq!(Arn::parse(&s).unwrap(), arn);
     }
 

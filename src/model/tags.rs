@@ -19,14 +19,8 @@ fn is_tag_char(c: char) -> bool {
 fn is_unicode_separator(c: char) -> bool {
     matches!(
         c,
-        ' ' | '\u{a0}'
-            | '\u{1680}'
-            | '\u{2000}'..='\u{200a}'
-            | '\u{2028}'
-            | '\u{2029}'
-            | '\u{202f}'
-            | '\u{205f}'
-            | '\u{3000}'
+        ' ' | '\u{a0}' | '\u{1680}' | '\u{2000}'
+            ..='\u{200a}' | '\u{2028}' | '\u{2029}' | '\u{202f}' | '\u{205f}' | '\u{3000}'
     )
 }
 
@@ -52,7 +46,10 @@ impl TagKey {
                 "tag key `{s}` is invalid: use letters, digits, spaces and _.:/=+-@"
             )));
         }
-        if s.as_bytes().get(..4).is_some_and(|p| p.eq_ignore_ascii_case(b"aws:")) {
+        if s.as_bytes()
+            .get(..4)
+            .is_some_and(|p| p.eq_ignore_ascii_case(b"aws:"))
+        {
             return Err(Invalid(format!(
                 "tag key `{s}` is invalid: the aws: prefix is reserved"
             )));

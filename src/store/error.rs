@@ -47,7 +47,9 @@ pub enum StoreError {
     #[error("data directory {0} is in use by another vidstream process (its LOCK file is held)")]
     DataDirLocked(String),
     /// The index was written by a newer vidstream.
-    #[error("index schema version {found} is newer than this vidstream supports ({supported}); upgrade vidstream")]
+    #[error(
+        "index schema version {found} is newer than this vidstream supports ({supported}); upgrade vidstream"
+    )]
     SchemaTooNew {
         /// Version on disk.
         found: i64,

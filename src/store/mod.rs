@@ -120,13 +120,17 @@ impl Store {
                 return Err(StoreError::DataDirLocked(dir.display().to_string()));
             }
             Err(std::fs::TryLockError::Error(e)) => {
-                return Err(StoreError::io(format!("locking {}", lock_path.display()), e));
+                return Err(StoreError::io(
+                    format!("locking {}", lock_path.display()),
+                    e,
+                ));
             }
         }
         let index_path = dir.join("index.sqlite");
-        let index = tokio::task::spawn_blocking(move || index::sqlite::SqliteIndex::open(&index_path))
-            .await
-            .map_err(|e| StoreError::Database(format!("opening index: {e}")))??;
+        let index =
+            tokio::task::spawn_blocking(move || index::sqlite::SqliteIndex::open(&index_path))
+                .await
+                .map_err(|e| StoreError::Database(format!("opening index: {e}")))??;
         let store = Store {
             inner: Arc::new(Inner {
                 index: Arc::new(index),
@@ -141,11 +145,19 @@ impl Store {
 
     /// Finishes transitions a previous process left half done (invariant 4).
     async fn recover(&self) -> Result<(), StoreError> {
-        for s in self.index().streams_with_status(StreamStatus::Creating).await? {
+        for s in self
+            .index()
+            .streams_with_status(StreamStatus::Creating)
+            .await?
+        {
             tracing::info!(stream = %s.name, "recovery: finishing stream creation");
             self.activate(&s).await?;
         }
-        for s in self.index().streams_with_status(StreamStatus::Deleting).await? {
+        for s in self
+            .index()
+            .streams_with_status(StreamStatus::Deleting)
+            .await?
+        {
             tracing::info!(stream = %s.name, "recovery: finishing stream deletion");
             self.finish_delete(&s).await?;
         }
@@ -181,7 +193,12 @@ impl Store {
         }
         check_retention(req.data_retention_hours)?;
         let now = self.inner.clock.now();
-        let arn = Arn::stream(&self.inner.opts.region, &self.inner.opts.account_id, &req.name, now);
+        let arn = Arn::stream(
+            &self.inner.opts.region,
+            &self.inner.opts.account_id,
+            &req.name,
+            now,
+        );
         let rec = self
             .index()
             .create_stream(NewStream {
@@ -229,7 +246,12 @@ impl Store {
         loop {
             match self
                 .index()
-                .update_stream(current.id, &current.version, &Version::random(), changes.clone())
+                .update_stream(
+                    current.id,
+                    &current.version,
+                    &Version::random(),
+                    changes.clone(),
+                )
                 .await
             {
                 Ok(_) => return Ok(()),

@@ -70,7 +70,10 @@ async fn create_becomes_active_with_media_dir_and_arn() {
         .describe(&StreamRef::Name(rec.name.clone()))
         .await
         .unwrap();
-    assert_ne!(active.version, rec.version, "activation changes the version");
+    assert_ne!(
+        active.version, rec.version,
+        "activation changes the version"
+    );
 }
 
 #[tokio::test]
@@ -110,8 +113,14 @@ async fn recovery_finishes_interrupted_transitions() {
             storage_tier: StorageTier::Hot,
             tags: Tags::new(),
         };
-        let c = index.create_stream(mk("c", StreamStatus::Creating)).await.unwrap();
-        let d = index.create_stream(mk("d", StreamStatus::Deleting)).await.unwrap();
+        let c = index
+            .create_stream(mk("c", StreamStatus::Creating))
+            .await
+            .unwrap();
+        let d = index
+            .create_stream(mk("d", StreamStatus::Deleting))
+            .await
+            .unwrap();
         std::fs::create_dir_all(dir.path().join("media").join(d.id.0.to_string())).unwrap();
         (c, d)
     };
@@ -122,10 +131,17 @@ async fn recovery_finishes_interrupted_transitions() {
         .unwrap();
     assert_eq!(c.status, StreamStatus::Active);
     assert!(matches!(
-        store.describe(&StreamRef::Name(deleting.name.clone())).await,
+        store
+            .describe(&StreamRef::Name(deleting.name.clone()))
+            .await,
         Err(StoreError::StreamNotFound(_))
     ));
-    assert!(!dir.path().join("media").join(deleting.id.0.to_string()).exists());
+    assert!(
+        !dir.path()
+            .join("media")
+            .join(deleting.id.0.to_string())
+            .exists()
+    );
 }
 
 #[tokio::test]
@@ -139,7 +155,9 @@ async fn retention_changes_are_bounded_and_versioned() {
     let r = StreamRef::Name(StreamName::parse("ret").unwrap());
     let v = store.describe(&r).await.unwrap().version;
     assert!(matches!(
-        store.update_retention(&r, &v, RetentionChange::Decrease(3)).await,
+        store
+            .update_retention(&r, &v, RetentionChange::Decrease(3))
+            .await,
         Err(StoreError::Invalid(_))
     ));
     assert!(matches!(
@@ -154,7 +172,9 @@ async fn retention_changes_are_bounded_and_versioned() {
         .unwrap();
     assert_eq!(after.data_retention_hours, 24);
     assert!(matches!(
-        store.update_retention(&r, &v, RetentionChange::Increase(1)).await,
+        store
+            .update_retention(&r, &v, RetentionChange::Increase(1))
+            .await,
         Err(StoreError::VersionMismatch { .. })
     ));
 }

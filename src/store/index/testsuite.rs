@@ -3,8 +3,7 @@
 
 use super::{Index, NewStream};
 use crate::model::{
-    KmsKeyId, StorageTier, StreamChanges, StreamName, StreamStatus, TagKey, TagValue, Tags,
-    Version,
+    KmsKeyId, StorageTier, StreamChanges, StreamName, StreamStatus, TagKey, TagValue, Tags, Version,
 };
 use crate::store::StoreError;
 use crate::time::ServerTime;
@@ -63,7 +62,10 @@ async fn create_and_get(index: &dyn Index) {
     assert_eq!(by_name.as_ref(), Some(&rec));
     let by_arn = index.stream_by_arn(&rec.arn).await.expect("get");
     assert_eq!(by_arn.as_ref(), Some(&rec));
-    assert_eq!(index.stream_by_name(&name("ts-nope")).await.expect("get"), None);
+    assert_eq!(
+        index.stream_by_name(&name("ts-nope")).await.expect("get"),
+        None
+    );
     assert_eq!(index.tags(rec.id).await.expect("tags"), tags(&[("a", "1")]));
     let creating = index
         .streams_with_status(StreamStatus::Creating)
@@ -93,10 +95,15 @@ async fn list_order_prefix_and_paging(index: &dyn Index) {
             .expect("create");
     }
     let names = |v: Vec<crate::model::StreamRecord>| {
-        v.into_iter().map(|s| s.name.to_string()).collect::<Vec<_>>()
+        v.into_iter()
+            .map(|s| s.name.to_string())
+            .collect::<Vec<_>>()
     };
     // `_` is literal, not a wildcard.
-    let page = index.list_streams(Some("ls_"), None, 2).await.expect("list");
+    let page = index
+        .list_streams(Some("ls_"), None, 2)
+        .await
+        .expect("list");
     assert_eq!(names(page), ["ls_a", "ls_b"]);
     let page = index
         .list_streams(Some("ls_"), Some("ls_b"), 2)
@@ -132,7 +139,10 @@ async fn update_is_compare_and_swap(index: &dyn Index) {
     assert_eq!(after.device_name, None, "unchanged fields stay");
     // The old version is now stale.
     let v3 = Version::parse("v3").expect("valid");
-    match index.update_stream(rec.id, &rec.version, &v3, changes).await {
+    match index
+        .update_stream(rec.id, &rec.version, &v3, changes)
+        .await
+    {
         Err(StoreError::VersionMismatch { name, given }) => {
             assert_eq!((name.as_str(), given.as_str()), ("ts-upd", "v1"));
         }
@@ -168,7 +178,8 @@ async fn tag_limit_is_atomic(index: &dyn Index) {
     let now = index.tags(rec.id).await.expect("tags");
     assert_eq!(now.len(), 50, "the failed put changed nothing");
     assert_eq!(
-        now.get(&TagKey::parse("keep").expect("valid")).map(|v| v.as_str()),
+        now.get(&TagKey::parse("keep").expect("valid"))
+            .map(|v| v.as_str()),
         Some("y")
     );
     index
@@ -190,7 +201,10 @@ async fn delete_removes_tags(index: &dyn Index) {
         .await
         .expect("create");
     index.delete_stream(rec.id).await.expect("delete");
-    assert_eq!(index.stream_by_name(&name("ts-del")).await.expect("get"), None);
+    assert_eq!(
+        index.stream_by_name(&name("ts-del")).await.expect("get"),
+        None
+    );
     assert!(index.tags(rec.id).await.expect("tags").is_empty());
     // The name is free again.
     index

@@ -128,9 +128,9 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
         return Ok(());
     }
     for from in version..SCHEMA_VERSION {
-        let step = UPGRADES
-            .get((from - 1) as usize)
-            .ok_or_else(|| StoreError::Database(format!("no upgrade from schema version {from}")))?;
+        let step = UPGRADES.get((from - 1) as usize).ok_or_else(|| {
+            StoreError::Database(format!("no upgrade from schema version {from}"))
+        })?;
         let tx = conn.transaction().map_err(db)?;
         tx.execute_batch(step).map_err(db)?;
         tx.pragma_update(None, "user_version", from + 1)
@@ -144,7 +144,9 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
 fn db(e: rusqlite::Error) -> StoreError {
     use rusqlite::ffi::ErrorCode;
     match e.sqlite_error_code() {
-        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => StoreError::Busy(e.to_string()),
+        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => {
+            StoreError::Busy(e.to_string())
+        }
         _ => StoreError::Database(e.to_string()),
     }
 }
@@ -198,11 +200,13 @@ fn stream_from_row(row: &Row<'_>) -> rusqlite::Result<StreamRecord> {
 }
 
 fn get_stream(conn: &Connection, id: StreamId) -> Result<Option<StreamRecord>, StoreError> {
-    conn.prepare_cached(&format!("SELECT {STREAM_COLUMNS} FROM streams WHERE id = ?1"))
-        .map_err(db)?
-        .query_row([id.0], stream_from_row)
-        .optional()
-        .map_err(db)
+    conn.prepare_cached(&format!(
+        "SELECT {STREAM_COLUMNS} FROM streams WHERE id = ?1"
+    ))
+    .map_err(db)?
+    .query_row([id.0], stream_from_row)
+    .optional()
+    .map_err(db)
 }
 
 fn read_tags(conn: &Connection, id: StreamId) -> Result<Tags, StoreError> {
@@ -210,7 +214,9 @@ fn read_tags(conn: &Connection, id: StreamId) -> Result<Tags, StoreError> {
         .prepare_cached("SELECT key, value FROM stream_tags WHERE stream_id = ?1 ORDER BY key")
         .map_err(db)?;
     let rows = stmt
-        .query_map([id.0], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+        .query_map([id.0], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+        })
         .map_err(db)?;
     let mut tags = Tags::new();
     for row in rows {
@@ -292,11 +298,13 @@ impl Index for SqliteIndex {
     async fn stream_by_arn(&self, arn: &str) -> Result<Option<StreamRecord>, StoreError> {
         let arn = arn.to_owned();
         self.call(move |conn| {
-            conn.prepare_cached(&format!("SELECT {STREAM_COLUMNS} FROM streams WHERE arn = ?1"))
-                .map_err(db)?
-                .query_row([arn], stream_from_row)
-                .optional()
-                .map_err(db)
+            conn.prepare_cached(&format!(
+                "SELECT {STREAM_COLUMNS} FROM streams WHERE arn = ?1"
+            ))
+            .map_err(db)?
+            .query_row([arn], stream_from_row)
+            .optional()
+            .map_err(db)
         })
         .await
     }

@@ -22,9 +22,7 @@ fn describe(conn: &Connection) -> BTreeMap<String, Vec<String>> {
         .collect::<Result<_, _>>()
         .unwrap();
     for t in names {
-        let mut cols = conn
-            .prepare(&format!("PRAGMA table_xinfo({t})"))
-            .unwrap();
+        let mut cols = conn.prepare(&format!("PRAGMA table_xinfo({t})")).unwrap();
         let mut desc: Vec<String> = cols
             .query_map([], |r| {
                 Ok(format!(
@@ -87,7 +85,9 @@ fn upgrade_from_v1_matches_fresh_schema_and_keeps_rows() {
         assert_eq!(describe(&conn), describe(&fresh_conn));
     }
     // The old row is readable through the index, with the new column defaulted.
-    let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
     let rec = rt
         .block_on(upgraded.stream_by_name(&StreamName::parse("cam1").unwrap()))
         .unwrap()

@@ -1,0 +1,170 @@
+//! Shared test harness: a real vidstream server on a loopback port, in-process.
+
+#![allow(dead_code)] // each test binary uses a different subset
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use vidstream::config::Config;
+use vidstream::server::Server;
+use vidstream::time::SystemClock;
+
+/// A running server; dropping it does not stop it, call [`TestServer::stop`].
+pub struct TestServer {
+    pub url: String,
+    pub data_dir: PathBuf,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<Result<(), vidstream::server::ServerError>>>,
+    client: reqwest::Client,
+}
+
+/// A response, decoded.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub error_type: Option<String>,
+    pub request_id: Option<String>,
+    pub body: Value,
+}
+
+impl Reply {
+    /// Asserts a KVS error: status, header and body `__type` agree, and a message is present.
+    pub fn assert_error(&self, status: u16, name: &str) {
+        assert_eq!(self.status, status, "status of {self:?}");
+        assert_eq!(
+            self.error_type.as_deref(),
+            Some(name),
+            "x-amzn-ErrorType of {self:?}"
+        );
+        assert_eq!(self.body["__type"], name, "__type of {self:?}");
+        let msg = self.body["message"].as_str().unwrap_or("");
+        assert!(!msg.is_empty(), "message of {self:?}");
+    }
+
+    pub fn assert_ok(&self) -> &Value {
+        assert_eq!(self.status, 200, "{self:?}");
+        &self.body
+    }
+}
+
+impl TestServer {
+    /// Starts a server on 127.0.0.1:0 with a data dir at `data_dir`.
+    pub async fn start(data_dir: &Path) -> TestServer {
+        Self::start_with(data_dir, |_| {}).await
+    }
+
+    /// Starts a server after letting `tweak` change the config.
+    pub async fn start_with(data_dir: &Path, tweak: impl FnOnce(&mut Config)) -> TestServer {
+        let mut config = Config {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            data_dir: data_dir.to_owned(),
+            ..Config::default()
+        };
+        tweak(&mut config);
+        let server = Server::bind(&config, Arc::new(SystemClock))
+            .await
+            .expect("server binds");
+        let url = format!("http://{}", server.local_addr());
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(server.serve(async move {
+            let _ = stopped.await;
+        }));
+        TestServer {
+            url,
+            data_dir: data_dir.to_owned(),
+            stop: Some(stop),
+            task: Some(task),
+            client: reqwest::Client::new(),
+        }
+    }
+
+    /// Graceful stop; panics if the server returned an error.
+    pub async fn stop(mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(t) = self.task.take() {
+            tokio::time::timeout(Duration::from_secs(15), t)
+                .await
+                .expect("server stops within 15 s")
+                .expect("server task did not panic")
+                .expect("server stopped cleanly");
+        }
+    }
+
+    /// POSTs raw bytes to `path`.
+    pub async fn post_raw(&self, path: &str, body: impl Into<reqwest::Body>) -> Reply {
+        let resp = self
+            .client
+            .post(format!("{}{}", self.url, path))
+            .body(body)
+            .send()
+            .await
+            .expect("request sent");
+        decode(resp).await
+    }
+
+    /// POSTs JSON to a KVS operation path such as `/createStream`.
+    pub async fn call(&self, path: &str, body: Value) -> Reply {
+        self.post_raw(path, body.to_string()).await
+    }
+
+    /// Any method.
+    pub async fn request(&self, method: reqwest::Method, path: &str) -> Reply {
+        let resp = self
+            .client
+            .request(method, format!("{}{}", self.url, path))
+            .send()
+            .await
+            .expect("request sent");
+        decode(resp).await
+    }
+
+    /// Creates a stream and waits until it is ACTIVE; returns its StreamInfo.
+    pub async fn create_active(&self, body: Value) -> Value {
+        let name = body["StreamName"].as_str().expect("StreamName").to_owned();
+        self.call("/createStream", body).await.assert_ok();
+        self.wait_status(&name, Some("ACTIVE")).await
+    }
+
+    /// Polls DescribeStream until the status is `want` (None = not found).
+    pub async fn wait_status(&self, name: &str, want: Option<&str>) -> Value {
+        for _ in 0..500 {
+            let r = self
+                .call("/describeStream", serde_json::json!({ "StreamName": name }))
+                .await;
+            let status = r.body["StreamInfo"]["Status"].as_str();
+            match (want, r.status) {
+                (None, 404) => return r.body,
+                (Some(w), 200) if status == Some(w) => return r.body["StreamInfo"].clone(),
+                _ => tokio::time::sleep(Duration::from_millis(10)).await,
+            }
+        }
+        panic!("stream {name} never reached {want:?}");
+    }
+}
+
+async fn decode(resp: reqwest::Response) -> Reply {
+    let status = resp.status().as_u16();
+    let header = |n: &str| {
+        resp.headers()
+            .get(n)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    let error_type = header("x-amzn-ErrorType");
+    let request_id = header("x-amzn-RequestId");
+    let bytes = resp.bytes().await.expect("body read");
+    let body = serde_json::from_slice(&bytes)
+        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
+    Reply {
+        status,
+        error_type,
+        request_id,
+        body,
+    }
+}
