@@ -149,3 +149,25 @@ async fn body_limit_is_configurable() {
     );
     s.stop().await;
 }
+
+#[tokio::test]
+async fn unimplemented_kvs_operations_say_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = TestServer::start(dir.path()).await;
+    for path in [
+        "/getImages",
+        "/createSignalingChannel",
+        "/startEdgeConfigurationUpdate",
+    ] {
+        let r = s.call(path, json!({})).await;
+        r.assert_error(501, "NotImplementedException");
+        assert!(
+            r.body["message"]
+                .as_str()
+                .unwrap()
+                .contains("not implemented"),
+            "{r:?}"
+        );
+    }
+    s.stop().await;
+}

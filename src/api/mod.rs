@@ -68,6 +68,7 @@ pub fn app(state: AppState) -> Router {
         .route("/healthz", get(healthz))
         .merge(streams::routes())
         .merge(tags::routes())
+        .merge(not_implemented_routes())
         .fallback(unknown_operation)
         .method_not_allowed_fallback(unknown_operation)
         .with_state(state)
@@ -109,6 +110,90 @@ pub fn app(state: AppState) -> Router {
 /// opened and recovered).
 async fn healthz() -> impl IntoResponse {
     axum::Json(serde_json::json!({ "status": "ok" }))
+}
+
+/// KVS operations this build does not serve yet: they answer `501 NotImplementedException`
+/// (rather than `UnknownOperationException`), so a client can tell "not yet" from "no such thing".
+const NOT_YET: &[(&str, &str)] = &[
+    ("/putMedia", "PutMedia"),
+    ("/getMedia", "GetMedia"),
+    ("/listFragments", "ListFragments"),
+    ("/getMediaForFragmentList", "GetMediaForFragmentList"),
+    ("/getClip", "GetClip"),
+    ("/getHLSStreamingSessionURL", "GetHLSStreamingSessionURL"),
+    ("/getDASHStreamingSessionURL", "GetDASHStreamingSessionURL"),
+    ("/getImages", "GetImages"),
+    (
+        "/updateImageGenerationConfiguration",
+        "UpdateImageGenerationConfiguration",
+    ),
+    (
+        "/describeImageGenerationConfiguration",
+        "DescribeImageGenerationConfiguration",
+    ),
+    (
+        "/updateNotificationConfiguration",
+        "UpdateNotificationConfiguration",
+    ),
+    (
+        "/describeNotificationConfiguration",
+        "DescribeNotificationConfiguration",
+    ),
+    (
+        "/updateStreamStorageConfiguration",
+        "UpdateStreamStorageConfiguration",
+    ),
+    (
+        "/describeStreamStorageConfiguration",
+        "DescribeStreamStorageConfiguration",
+    ),
+    (
+        "/updateMediaStorageConfiguration",
+        "UpdateMediaStorageConfiguration",
+    ),
+    (
+        "/describeMediaStorageConfiguration",
+        "DescribeMediaStorageConfiguration",
+    ),
+    (
+        "/describeMappedResourceConfiguration",
+        "DescribeMappedResourceConfiguration",
+    ),
+    (
+        "/startEdgeConfigurationUpdate",
+        "StartEdgeConfigurationUpdate",
+    ),
+    ("/describeEdgeConfiguration", "DescribeEdgeConfiguration"),
+    ("/deleteEdgeConfiguration", "DeleteEdgeConfiguration"),
+    (
+        "/listEdgeAgentConfigurations",
+        "ListEdgeAgentConfigurations",
+    ),
+    ("/createSignalingChannel", "CreateSignalingChannel"),
+    ("/deleteSignalingChannel", "DeleteSignalingChannel"),
+    ("/describeSignalingChannel", "DescribeSignalingChannel"),
+    ("/listSignalingChannels", "ListSignalingChannels"),
+    ("/updateSignalingChannel", "UpdateSignalingChannel"),
+    (
+        "/getSignalingChannelEndpoint",
+        "GetSignalingChannelEndpoint",
+    ),
+];
+
+fn not_implemented_routes() -> Router<AppState> {
+    NOT_YET.iter().fold(Router::new(), |router, &(path, op)| {
+        router.route(
+            path,
+            axum::routing::post(move || async move {
+                ApiError::new(
+                    ErrorKind::NotImplemented,
+                    format!(
+                        "{op} is part of the KVS API but not implemented in this vidstream version"
+                    ),
+                )
+            }),
+        )
+    })
 }
 
 async fn unknown_operation(method: Method, uri: Uri) -> ApiError {

@@ -90,7 +90,13 @@ async fn delete_removes_media_then_row_and_frees_the_name() {
     }
     store.delete_stream(&r, None).await.unwrap();
     wait_status(&store, "gone", None).await;
-    assert!(!dir.path().join("media").join(rec.id.0.to_string()).exists());
+    assert!(
+        !dir.path()
+            .join("media")
+            .join(rec.id.0.to_string())
+            .try_exists()
+            .unwrap()
+    );
     store.create_stream(create("gone")).await.unwrap();
 }
 
@@ -140,7 +146,8 @@ async fn recovery_finishes_interrupted_transitions() {
         !dir.path()
             .join("media")
             .join(deleting.id.0.to_string())
-            .exists()
+            .try_exists()
+            .unwrap()
     );
 }
 
