@@ -39,6 +39,11 @@ pub struct Config {
     pub account_id: String,
     /// Largest accepted JSON request body, in bytes.
     pub max_request_body_bytes: usize,
+    /// A stream's segment file is closed and a new one started once it holds this many bytes.
+    /// Retention deletes whole segment files, so smaller segments free space sooner.
+    pub segment_max_bytes: u64,
+    /// ... or once its first fragment is this many seconds old.
+    pub segment_max_secs: u64,
     /// Seconds to let open requests finish after SIGINT/SIGTERM before exiting anyway.
     pub shutdown_grace_secs: u64,
 }
@@ -52,6 +57,8 @@ impl Default for Config {
             region: "us-east-1".to_owned(),
             account_id: "000000000000".to_owned(),
             max_request_body_bytes: 1 << 20,
+            segment_max_bytes: 64 << 20,
+            segment_max_secs: 600,
             shutdown_grace_secs: 10,
         }
     }

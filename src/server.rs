@@ -50,6 +50,12 @@ impl Server {
                 data_dir: config.data_dir.clone(),
                 region: config.region.clone(),
                 account_id: config.account_id.clone(),
+                rotation: crate::store::Rotation {
+                    max_bytes: config.segment_max_bytes,
+                    max_age_ms: i64::try_from(config.segment_max_secs)
+                        .unwrap_or(i64::MAX / 1000)
+                        .saturating_mul(1000),
+                },
             },
             clock,
         )

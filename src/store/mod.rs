@@ -21,18 +21,28 @@
 //!    success to its caller.
 
 mod error;
+pub mod fragment;
 pub mod index;
+mod recovery;
+pub mod segment;
+mod writer;
 
+use std::collections::HashMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
+use bytes::Bytes;
 pub use error::StoreError;
-use index::{Index, NewStream};
+use fragment::{FragmentDraft, FragmentNumber, FragmentRecord, StoredTrackHeader, Trailer};
+use index::{FragmentQuery, Index, NewStream};
+pub use recovery::RecoveryReport;
+pub use writer::Rotation;
 
 use crate::model::{
     Arn, DeviceName, Invalid, KmsKeyId, MAX_RETENTION_HOURS, MAX_TAGS_PER_RESOURCE, MediaType,
-    StorageTier, StreamChanges, StreamName, StreamRecord, StreamStatus, TagKey, Tags, Version,
+    StorageTier, StreamChanges, StreamId, StreamName, StreamRecord, StreamStatus, TagKey, Tags,
+    Version,
 };
 use crate::time::Clock;
 
@@ -84,6 +94,8 @@ pub struct StoreOptions {
     pub region: String,
     /// Account id used in ARNs.
     pub account_id: String,
+    /// When segment files rotate.
+    pub rotation: Rotation,
 }
 
 /// The store facade shared by every API handler.
@@ -96,6 +108,11 @@ struct Inner {
     index: Arc<dyn Index>,
     opts: StoreOptions,
     clock: Arc<dyn Clock>,
+    writer: writer::Writer,
+    /// Last fragment seq handed out per stream (see [`Store::allocate_fragment_number`]).
+    seqs: Mutex<HashMap<StreamId, i64>>,
+    /// What start-up recovery did.
+    recovery: RecoveryReport,
     /// Held for the store's lifetime (invariant 1); released when the file is closed.
     _lock: File,
 }
@@ -131,49 +148,30 @@ impl Store {
             tokio::task::spawn_blocking(move || index::sqlite::SqliteIndex::open(&index_path))
                 .await
                 .map_err(|e| StoreError::Database(format!("opening index: {e}")))??;
-        let store = Store {
+        let index: Arc<dyn Index> = Arc::new(index);
+        recover_transitions(index.as_ref(), &dir).await?;
+        let recovery = recover_media(index.as_ref(), &dir).await?;
+        let writer = writer::Writer::start(Arc::clone(&index), dir.join("media"), opts.rotation);
+        Ok(Store {
             inner: Arc::new(Inner {
-                index: Arc::new(index),
+                index,
                 opts,
                 clock,
+                writer,
+                seqs: Mutex::new(HashMap::new()),
+                recovery,
                 _lock: lock,
             }),
-        };
-        store.recover().await?;
-        Ok(store)
+        })
     }
 
-    /// Finishes transitions a previous process left half done (invariant 4).
-    async fn recover(&self) -> Result<(), StoreError> {
-        for s in self
-            .index()
-            .streams_with_status(StreamStatus::Creating)
-            .await?
-        {
-            tracing::info!(stream = %s.name, "recovery: finishing stream creation");
-            self.activate(&s).await?;
-        }
-        for s in self
-            .index()
-            .streams_with_status(StreamStatus::Deleting)
-            .await?
-        {
-            tracing::info!(stream = %s.name, "recovery: finishing stream deletion");
-            self.finish_delete(&s).await?;
-        }
-        Ok(())
+    /// What start-up recovery did.
+    pub fn recovery_report(&self) -> &RecoveryReport {
+        &self.inner.recovery
     }
 
     fn index(&self) -> &dyn Index {
         self.inner.index.as_ref()
-    }
-
-    fn media_dir(&self, s: &StreamRecord) -> PathBuf {
-        self.inner
-            .opts
-            .data_dir
-            .join("media")
-            .join(s.id.0.to_string())
     }
 
     /// The data directory.
@@ -229,43 +227,7 @@ impl Store {
 
     /// Provisions storage and moves CREATING → ACTIVE.
     async fn activate(&self, s: &StreamRecord) -> Result<(), StoreError> {
-        let dir = self.media_dir(s);
-        tokio::task::spawn_blocking(move || {
-            std::fs::create_dir_all(&dir)
-                .map_err(|e| StoreError::io(format!("creating {}", dir.display()), e))
-        })
-        .await
-        .map_err(|e| StoreError::Database(format!("provisioning task failed: {e}")))??;
-        let changes = StreamChanges {
-            status: Some(StreamStatus::Active),
-            ..Default::default()
-        };
-        // Activation is not a user update, but it still changes the row, so it takes a new
-        // version (invariant 3). A concurrent user update wins; we then retry on the new row.
-        let mut current = s.clone();
-        loop {
-            match self
-                .index()
-                .update_stream(
-                    current.id,
-                    &current.version,
-                    &Version::random(),
-                    changes.clone(),
-                )
-                .await
-            {
-                Ok(_) => return Ok(()),
-                Err(StoreError::VersionMismatch { .. }) => {
-                    match self.index().stream_by_name(&current.name).await? {
-                        Some(now) if now.id == s.id && now.status == StreamStatus::Creating => {
-                            current = now
-                        }
-                        _ => return Ok(()), // deleted or already active meanwhile
-                    }
-                }
-                Err(e) => return Err(e),
-            }
-        }
+        activate(self.index(), &self.inner.opts.data_dir, s).await
     }
 
     /// Resolves a reference to a stream in any state.
@@ -400,20 +362,9 @@ impl Store {
         Ok(())
     }
 
-    /// Removes a DELETING stream's media, then its row (so a crash in between is finished by
-    /// recovery, invariant 4).
+    /// Removes a DELETING stream's media, then its row.
     async fn finish_delete(&self, s: &StreamRecord) -> Result<(), StoreError> {
-        let dir = self.media_dir(s);
-        tokio::task::spawn_blocking(move || match std::fs::remove_dir_all(&dir) {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(StoreError::io(format!("removing {}", dir.display()), e)),
-        })
-        .await
-        .map_err(|e| StoreError::Database(format!("deletion task failed: {e}")))??;
-        self.index().delete_stream(s.id).await?;
-        tracing::info!(stream = %s.name, id = s.id.0, "stream deleted");
-        Ok(())
+        finish_delete(self.index(), &self.inner.opts.data_dir, s).await
     }
 
     /// The tags of a stream.
@@ -436,10 +387,205 @@ impl Store {
         self.index().remove_tags(s.id, keys).await
     }
 
+    /// Allocates the number of a fragment that starts arriving now. Numbers are
+    /// `max(previous + 1, now_ms * 1000)`: strictly increasing, and (with a sane clock) never
+    /// handed out twice even across a crash that lost unpersisted fragments.
+    pub async fn allocate_fragment_number(
+        &self,
+        stream: StreamId,
+    ) -> Result<FragmentNumber, StoreError> {
+        let known = self
+            .inner
+            .seqs
+            .lock()
+            .map(|m| m.get(&stream).copied())
+            .unwrap_or(None);
+        let last = match known {
+            Some(l) => l,
+            None => self
+                .index()
+                .last_fragment(stream)
+                .await?
+                .map_or(0, |f| f.number.seq),
+        };
+        let floor = self.inner.clock.now().millis().saturating_mul(1000);
+        let mut seqs = self
+            .inner
+            .seqs
+            .lock()
+            .map_err(|_| StoreError::Database("fragment counter poisoned".into()))?;
+        let prev = seqs.get(&stream).copied().unwrap_or(last).max(last);
+        let seq = prev.saturating_add(1).max(floor);
+        seqs.insert(stream, seq);
+        Ok(FragmentNumber { stream, seq })
+    }
+
+    /// Persists a sealed fragment (group commit); returns once it is durable and indexed.
+    pub async fn append_fragment(
+        &self,
+        draft: FragmentDraft,
+    ) -> Result<FragmentRecord, StoreError> {
+        self.inner.writer.append(draft.number.stream, draft).await
+    }
+
+    /// The stream's last persisted fragment.
+    pub async fn last_fragment(
+        &self,
+        stream: StreamId,
+    ) -> Result<Option<FragmentRecord>, StoreError> {
+        self.index().last_fragment(stream).await
+    }
+
+    /// Fragments matching a query, ordered by number.
+    pub async fn list_fragments(
+        &self,
+        q: FragmentQuery,
+    ) -> Result<Vec<FragmentRecord>, StoreError> {
+        self.index().list_fragments(q).await
+    }
+
+    /// The fragments with these numbers that exist, in the order asked.
+    pub async fn fragments_by_number(
+        &self,
+        stream: StreamId,
+        numbers: &[FragmentNumber],
+    ) -> Result<Vec<FragmentRecord>, StoreError> {
+        let seqs = numbers
+            .iter()
+            .filter(|n| n.stream == stream)
+            .map(|n| n.seq)
+            .collect();
+        self.index().fragments_by_seq(stream, seqs).await
+    }
+
+    /// A track header by id.
+    pub async fn track_header(&self, id: i64) -> Result<StoredTrackHeader, StoreError> {
+        self.index()
+            .track_header(id)
+            .await?
+            .ok_or_else(|| StoreError::Database(format!("track header {id} is missing")))
+    }
+
+    /// Reads a stored fragment: its cluster bytes and its trailer.
+    pub async fn read_fragment(
+        &self,
+        rec: &FragmentRecord,
+    ) -> Result<(Bytes, Trailer), StoreError> {
+        let media_root = self.inner.opts.data_dir.join("media");
+        let rec = *rec;
+        tokio::task::spawn_blocking(move || {
+            let len = rec.cluster_len as usize + rec.trailer_len as usize;
+            let buf =
+                segment::read_range(&media_root, rec.number.stream, rec.segment, rec.offset, len)?;
+            let mut cluster = Bytes::from(buf);
+            let trailer_bytes = cluster.split_off(rec.cluster_len as usize);
+            let trailer = Trailer::decode(&trailer_bytes)
+                .map_err(|e| StoreError::Database(format!("fragment {}: {e}", rec.number)))?;
+            Ok((cluster, trailer))
+        })
+        .await
+        .map_err(|e| StoreError::Database(format!("read task failed: {e}")))?
+    }
+
     /// Flushes the index; call once at shutdown.
     pub async fn close(&self) -> Result<(), StoreError> {
         self.index().close().await
     }
+}
+
+fn media_dir(data_dir: &Path, s: &StreamRecord) -> PathBuf {
+    segment::stream_dir(&data_dir.join("media"), s.id)
+}
+
+/// Provisions a stream's storage and moves it CREATING → ACTIVE.
+async fn activate(index: &dyn Index, data_dir: &Path, s: &StreamRecord) -> Result<(), StoreError> {
+    let dir = media_dir(data_dir, s);
+
+    tokio::task::spawn_blocking(move || {
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| StoreError::io(format!("creating {}", dir.display()), e))
+    })
+    .await
+    .map_err(|e| StoreError::Database(format!("provisioning task failed: {e}")))??;
+    let changes = StreamChanges {
+        status: Some(StreamStatus::Active),
+        ..Default::default()
+    };
+    // Activation is not a user update, but it still changes the row, so it takes a new
+    // version (invariant 3). A concurrent user update wins; we then retry on the new row.
+    let mut current = s.clone();
+    loop {
+        match index
+            .update_stream(
+                current.id,
+                &current.version,
+                &Version::random(),
+                changes.clone(),
+            )
+            .await
+        {
+            Ok(_) => return Ok(()),
+            Err(StoreError::VersionMismatch { .. }) => {
+                match index.stream_by_name(&current.name).await? {
+                    Some(now) if now.id == s.id && now.status == StreamStatus::Creating => {
+                        current = now
+                    }
+                    _ => return Ok(()), // deleted or already active meanwhile
+                }
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Removes a DELETING stream's media, then its row (so a crash in between is finished by
+/// recovery, invariant 4).
+async fn finish_delete(
+    index: &dyn Index,
+    data_dir: &Path,
+    s: &StreamRecord,
+) -> Result<(), StoreError> {
+    let dir = media_dir(data_dir, s);
+
+    tokio::task::spawn_blocking(move || match std::fs::remove_dir_all(&dir) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(StoreError::io(format!("removing {}", dir.display()), e)),
+    })
+    .await
+    .map_err(|e| StoreError::Database(format!("deletion task failed: {e}")))??;
+    index.delete_stream(s.id).await?;
+    tracing::info!(stream = %s.name, id = s.id.0, "stream deleted");
+    Ok(())
+}
+
+/// Finishes transitions a previous process left half done (invariant 4).
+async fn recover_transitions(index: &dyn Index, data_dir: &Path) -> Result<(), StoreError> {
+    for s in index.streams_with_status(StreamStatus::Creating).await? {
+        tracing::info!(stream = %s.name, "recovery: finishing stream creation");
+        activate(index, data_dir, &s).await?;
+    }
+    for s in index.streams_with_status(StreamStatus::Deleting).await? {
+        tracing::info!(stream = %s.name, "recovery: finishing stream deletion");
+        finish_delete(index, data_dir, &s).await?;
+    }
+    Ok(())
+}
+
+/// Truncates torn tails and removes orphans under `media/` (invariant 2).
+async fn recover_media(index: &dyn Index, data_dir: &Path) -> Result<RecoveryReport, StoreError> {
+    let mut ends = HashMap::new();
+    for s in index.list_streams(None, None, usize::MAX).await? {
+        ends.insert(s.id, index.segment_ends(s.id).await?);
+    }
+    let media_root = data_dir.join("media");
+    let report = tokio::task::spawn_blocking(move || recovery::recover_media(&media_root, &ends))
+        .await
+        .map_err(|e| StoreError::Database(format!("recovery task failed: {e}")))??;
+    if report != RecoveryReport::default() {
+        tracing::info!(?report, "media recovery done");
+    }
+    Ok(report)
 }
 
 fn check_retention(hours: u32) -> Result<(), Invalid> {

@@ -14,6 +14,7 @@ pub mod testsuite;
 use async_trait::async_trait;
 
 use super::StoreError;
+use super::fragment::{FragmentRecord, StoredTrackHeader, TrackHeader};
 use crate::model::{
     KmsKeyId, StorageTier, StreamChanges, StreamId, StreamName, StreamRecord, StreamStatus, TagKey,
     Tags, Version,
@@ -45,6 +46,28 @@ pub struct NewStream {
     pub storage_tier: StorageTier,
     /// Initial tags.
     pub tags: Tags,
+}
+
+/// Which timestamp a fragment query ranges over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimestampKind {
+    /// The producer's timestamp.
+    Producer,
+    /// The server's arrival timestamp.
+    Server,
+}
+
+/// A fragment listing: fragments of one stream, ordered by number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FragmentQuery {
+    /// The stream.
+    pub stream: StreamId,
+    /// Only fragments whose timestamp of this kind is in `[start_ms, end_ms]`; None = all.
+    pub range: Option<(TimestampKind, i64, i64)>,
+    /// Only fragments with a seq greater than this (paging).
+    pub after_seq: Option<i64>,
+    /// At most this many.
+    pub limit: usize,
 }
 
 /// Storage for stream metadata. Implementations must be safe to call concurrently.
@@ -97,6 +120,37 @@ pub trait Index: Send + Sync + 'static {
 
     /// Removes the given keys; absent keys are ignored.
     async fn remove_tags(&self, id: StreamId, keys: Vec<TagKey>) -> Result<(), StoreError>;
+
+    /// Records a track header for a stream and returns its id; if it equals the stream's latest
+    /// header, returns that one's id instead of adding a row.
+    async fn put_track_header(
+        &self,
+        stream: StreamId,
+        header: TrackHeader,
+    ) -> Result<i64, StoreError>;
+
+    /// A track header by id.
+    async fn track_header(&self, id: i64) -> Result<Option<StoredTrackHeader>, StoreError>;
+
+    /// Inserts fragment rows, all in one transaction (the group commit).
+    async fn append_fragments(&self, rows: Vec<FragmentRecord>) -> Result<(), StoreError>;
+
+    /// The stream's fragment with the highest seq.
+    async fn last_fragment(&self, stream: StreamId) -> Result<Option<FragmentRecord>, StoreError>;
+
+    /// Fragments matching `q`, ordered by seq.
+    async fn list_fragments(&self, q: FragmentQuery) -> Result<Vec<FragmentRecord>, StoreError>;
+
+    /// The fragments with these seqs that exist, in the order asked.
+    async fn fragments_by_seq(
+        &self,
+        stream: StreamId,
+        seqs: Vec<i64>,
+    ) -> Result<Vec<FragmentRecord>, StoreError>;
+
+    /// For each segment file of the stream that has fragments: `(segment, end of its last
+    /// fragment)`, ordered by segment.
+    async fn segment_ends(&self, stream: StreamId) -> Result<Vec<(i64, u64)>, StoreError>;
 
     /// Flushes and closes; called once at shutdown.
     async fn close(&self) -> Result<(), StoreError>;

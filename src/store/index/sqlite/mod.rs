@@ -15,12 +15,13 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
-use super::{Index, NewStream};
+use super::{FragmentQuery, Index, NewStream, TimestampKind};
 use crate::model::{
     DeviceName, KmsKeyId, MediaType, StorageTier, StreamChanges, StreamId, StreamName,
     StreamRecord, StreamStatus, TagKey, TagValue, Tags, Version,
 };
 use crate::store::StoreError;
+use crate::store::fragment::{FragmentNumber, FragmentRecord, StoredTrackHeader, TrackHeader};
 use crate::time::ServerTime;
 
 /// The schema version this build writes.
@@ -34,6 +35,9 @@ const UPGRADES: &[&str] = &[include_str!("upgrade/v1_to_v2.sql")];
 /// The version-1 schema, for upgrade tests.
 #[doc(hidden)]
 pub const SCHEMA_V1: &str = include_str!("upgrade/v1.sql");
+
+const FRAGMENT_COLUMNS: &str = "stream_id, seq, producer_ms, server_ms, duration_ms, \
+     track_header_id, segment, offset, cluster_len, trailer_len";
 
 const STREAM_COLUMNS: &str = "id, name, arn, device_name, media_type, kms_key_id, version, \
      status, creation_time_ms, data_retention_hours, storage_tier";
@@ -196,6 +200,38 @@ fn stream_from_row(row: &Row<'_>) -> rusqlite::Result<StreamRecord> {
         creation_time: ServerTime(row.get(8)?),
         data_retention_hours: u32::try_from(retention).map_err(|e| corrupt("retention", e))?,
         storage_tier: StorageTier::parse(&tier).map_err(|e| corrupt("storage tier", e))?,
+    })
+}
+
+fn fragment_from_row(row: &Row<'_>) -> rusqlite::Result<FragmentRecord> {
+    let offset: i64 = row.get(7)?;
+    let cluster_len: i64 = row.get(8)?;
+    let trailer_len: i64 = row.get(9)?;
+    Ok(FragmentRecord {
+        number: FragmentNumber {
+            stream: StreamId(row.get(0)?),
+            seq: row.get(1)?,
+        },
+        producer_ms: row.get(2)?,
+        server_ms: row.get(3)?,
+        duration_ms: row.get(4)?,
+        track_header_id: row.get(5)?,
+        segment: row.get(6)?,
+        offset: u64::try_from(offset).map_err(|e| corrupt("offset", e))?,
+        cluster_len: u32::try_from(cluster_len).map_err(|e| corrupt("cluster length", e))?,
+        trailer_len: u32::try_from(trailer_len).map_err(|e| corrupt("trailer length", e))?,
+    })
+}
+
+fn track_header_from_row(row: &Row<'_>) -> rusqlite::Result<StoredTrackHeader> {
+    let scale: i64 = row.get(1)?;
+    let tracks: Vec<u8> = row.get(2)?;
+    Ok(StoredTrackHeader {
+        id: row.get(0)?,
+        header: TrackHeader {
+            timecode_scale: u64::try_from(scale).map_err(|e| corrupt("timecode scale", e))?,
+            tracks: tracks.into(),
+        },
     })
 }
 
@@ -451,6 +487,188 @@ impl Index for SqliteIndex {
                 }
             }
             tx.commit().map_err(db)
+        })
+        .await
+    }
+
+    async fn put_track_header(
+        &self,
+        stream: StreamId,
+        header: TrackHeader,
+    ) -> Result<i64, StoreError> {
+        self.call(move |conn| {
+            let tx = conn.transaction().map_err(db)?;
+            let latest = tx
+                .prepare_cached(
+                    "SELECT id, timecode_scale, tracks FROM track_headers
+                     WHERE stream_id = ?1 ORDER BY id DESC LIMIT 1",
+                )
+                .map_err(db)?
+                .query_row([stream.0], track_header_from_row)
+                .optional()
+                .map_err(db)?;
+            if let Some(l) = latest
+                && l.header == header
+            {
+                return Ok(l.id);
+            }
+            tx.execute(
+                "INSERT INTO track_headers (stream_id, timecode_scale, tracks) VALUES (?1, ?2, ?3)",
+                params![
+                    stream.0,
+                    i64::try_from(header.timecode_scale).unwrap_or(i64::MAX),
+                    &header.tracks[..]
+                ],
+            )
+            .map_err(db)?;
+            let id = tx.last_insert_rowid();
+            tx.commit().map_err(db)?;
+            Ok(id)
+        })
+        .await
+    }
+
+    async fn track_header(&self, id: i64) -> Result<Option<StoredTrackHeader>, StoreError> {
+        self.call(move |conn| {
+            conn.prepare_cached(
+                "SELECT id, timecode_scale, tracks FROM track_headers WHERE id = ?1",
+            )
+            .map_err(db)?
+            .query_row([id], track_header_from_row)
+            .optional()
+            .map_err(db)
+        })
+        .await
+    }
+
+    async fn append_fragments(&self, rows: Vec<FragmentRecord>) -> Result<(), StoreError> {
+        self.call(move |conn| {
+            let tx = conn.transaction().map_err(db)?;
+            {
+                let mut stmt = tx
+                    .prepare_cached(&format!(
+                        "INSERT INTO fragments ({FRAGMENT_COLUMNS})
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
+                    ))
+                    .map_err(db)?;
+                for r in &rows {
+                    stmt.execute(params![
+                        r.number.stream.0,
+                        r.number.seq,
+                        r.producer_ms,
+                        r.server_ms,
+                        r.duration_ms,
+                        r.track_header_id,
+                        r.segment,
+                        i64::try_from(r.offset).unwrap_or(i64::MAX),
+                        r.cluster_len,
+                        r.trailer_len,
+                    ])
+                    .map_err(db)?;
+                }
+            }
+            tx.commit().map_err(db)
+        })
+        .await
+    }
+
+    async fn last_fragment(&self, stream: StreamId) -> Result<Option<FragmentRecord>, StoreError> {
+        self.call(move |conn| {
+            conn.prepare_cached(&format!(
+                "SELECT {FRAGMENT_COLUMNS} FROM fragments WHERE stream_id = ?1
+                 ORDER BY seq DESC LIMIT 1"
+            ))
+            .map_err(db)?
+            .query_row([stream.0], fragment_from_row)
+            .optional()
+            .map_err(db)
+        })
+        .await
+    }
+
+    async fn list_fragments(&self, q: FragmentQuery) -> Result<Vec<FragmentRecord>, StoreError> {
+        self.call(move |conn| {
+            let limit = i64::try_from(q.limit).unwrap_or(i64::MAX);
+            let after = q.after_seq.unwrap_or(i64::MIN);
+            let (sql, lo, hi) = match q.range {
+                None => (
+                    format!(
+                        "SELECT {FRAGMENT_COLUMNS} FROM fragments
+                         WHERE stream_id = ?1 AND seq > ?2 AND ?3 <= ?4
+                         ORDER BY seq LIMIT ?5"
+                    ),
+                    0,
+                    0,
+                ),
+                Some((kind, lo, hi)) => {
+                    let col = match kind {
+                        TimestampKind::Producer => "producer_ms",
+                        TimestampKind::Server => "server_ms",
+                    };
+                    (
+                        format!(
+                            "SELECT {FRAGMENT_COLUMNS} FROM fragments
+                             WHERE stream_id = ?1 AND seq > ?2 AND {col} >= ?3 AND {col} <= ?4
+                             ORDER BY seq LIMIT ?5"
+                        ),
+                        lo,
+                        hi,
+                    )
+                }
+            };
+            let mut stmt = conn.prepare_cached(&sql).map_err(db)?;
+            let rows = stmt
+                .query_map(params![q.stream.0, after, lo, hi, limit], fragment_from_row)
+                .map_err(db)?;
+            rows.collect::<rusqlite::Result<Vec<_>>>().map_err(db)
+        })
+        .await
+    }
+
+    async fn fragments_by_seq(
+        &self,
+        stream: StreamId,
+        seqs: Vec<i64>,
+    ) -> Result<Vec<FragmentRecord>, StoreError> {
+        self.call(move |conn| {
+            let mut stmt = conn
+                .prepare_cached(&format!(
+                    "SELECT {FRAGMENT_COLUMNS} FROM fragments WHERE stream_id = ?1 AND seq = ?2"
+                ))
+                .map_err(db)?;
+            let mut out = Vec::with_capacity(seqs.len());
+            for seq in seqs {
+                if let Some(r) = stmt
+                    .query_row(params![stream.0, seq], fragment_from_row)
+                    .optional()
+                    .map_err(db)?
+                {
+                    out.push(r);
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn segment_ends(&self, stream: StreamId) -> Result<Vec<(i64, u64)>, StoreError> {
+        self.call(move |conn| {
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT segment, max(offset + cluster_len + trailer_len) FROM fragments
+                     WHERE stream_id = ?1 GROUP BY segment ORDER BY segment",
+                )
+                .map_err(db)?;
+            let rows = stmt
+                .query_map([stream.0], |r| {
+                    let end: i64 = r.get(1)?;
+                    Ok((
+                        r.get(0)?,
+                        u64::try_from(end).map_err(|e| corrupt("segment end", e))?,
+                    ))
+                })
+                .map_err(db)?;
+            rows.collect::<rusqlite::Result<Vec<_>>>().map_err(db)
         })
         .await
     }

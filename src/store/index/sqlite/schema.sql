@@ -5,7 +5,8 @@
 -- One row per stream, including streams being deleted (their name stays reserved until the
 -- media is gone).
 CREATE TABLE streams (
-  id INTEGER PRIMARY KEY,
+  -- AUTOINCREMENT: ids are never reused, so fragment numbers and media/<id>/ stay unique
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
   name TEXT NOT NULL UNIQUE,
   arn TEXT NOT NULL UNIQUE,
   device_name TEXT,
@@ -26,3 +27,35 @@ CREATE TABLE stream_tags (
   value TEXT NOT NULL,
   PRIMARY KEY (stream_id, key)
 ) WITHOUT ROWID;
+
+-- The MKV Tracks a stream's fragments were produced under. A new row only when a producer
+-- connects with different tracks; fragments point at it.
+CREATE TABLE track_headers (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  stream_id INTEGER NOT NULL REFERENCES streams (id) ON DELETE CASCADE,
+  -- nanoseconds per MKV timecode unit of the stored clusters
+  timecode_scale INTEGER NOT NULL,
+  -- the Tracks element, MKV-encoded
+  tracks BLOB NOT NULL
+);
+CREATE INDEX track_headers_stream ON track_headers (stream_id, id);
+
+-- One row per persisted fragment. Fragment number = f(stream_id, seq), see store/fragment.rs.
+-- The bytes live in media/<stream_id>/<segment>.seg at [offset, offset + cluster_len +
+-- trailer_len): a normalized MKV Cluster followed by the frame table and producer tags.
+CREATE TABLE fragments (
+  stream_id INTEGER NOT NULL REFERENCES streams (id) ON DELETE CASCADE,
+  seq INTEGER NOT NULL,
+  producer_ms INTEGER NOT NULL,
+  server_ms INTEGER NOT NULL,
+  duration_ms INTEGER NOT NULL,
+  track_header_id INTEGER NOT NULL,
+  -- seq of the segment file's first fragment (its file name)
+  segment INTEGER NOT NULL,
+  offset INTEGER NOT NULL,
+  cluster_len INTEGER NOT NULL,
+  trailer_len INTEGER NOT NULL,
+  PRIMARY KEY (stream_id, seq)
+) WITHOUT ROWID;
+CREATE INDEX fragments_producer ON fragments (stream_id, producer_ms);
+CREATE INDEX fragments_server ON fragments (stream_id, server_ms);

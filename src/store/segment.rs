@@ -1,0 +1,130 @@
+//! Segment files: `media/<stream-id>/<segment>.seg`, append-only, one writer (the store's
+//! writer task), named after the seq of their first fragment.
+//!
+//! Blocking file operations only: callers run them on the blocking pool.
+
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+
+use super::StoreError;
+use crate::model::StreamId;
+
+/// The directory of a stream's segment files.
+pub fn stream_dir(media_root: &Path, stream: StreamId) -> PathBuf {
+    media_root.join(stream.0.to_string())
+}
+
+/// The path of one segment file.
+pub fn segment_path(media_root: &Path, stream: StreamId, segment: i64) -> PathBuf {
+    stream_dir(media_root, stream).join(format!("{segment:020}.seg"))
+}
+
+/// Parses a segment file name back to its segment seq.
+pub fn parse_segment_name(name: &str) -> Option<i64> {
+    let digits = name.strip_suffix(".seg")?;
+    if digits.len() != 20 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok()
+}
+
+/// A segment file open for appending.
+#[derive(Debug)]
+pub struct OpenSegment {
+    /// Its segment seq.
+    pub segment: i64,
+    file: File,
+    /// Bytes written so far.
+    pub len: u64,
+    /// Server time of its first fragment (for rotation by age).
+    pub started_ms: i64,
+    /// Whether the directory entry still needs an fsync.
+    pub new: bool,
+}
+
+impl OpenSegment {
+    /// Creates a new, empty segment file (failing if it exists).
+    pub fn create(
+        media_root: &Path,
+        stream: StreamId,
+        segment: i64,
+        started_ms: i64,
+    ) -> Result<OpenSegment, StoreError> {
+        let dir = stream_dir(media_root, stream);
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| StoreError::io(format!("creating {}", dir.display()), e))?;
+        let path = segment_path(media_root, stream, segment);
+        let file = OpenOptions::new()
+            .create_new(true)
+            .append(true)
+            .open(&path)
+            .map_err(|e| StoreError::io(format!("creating {}", path.display()), e))?;
+        Ok(OpenSegment {
+            segment,
+            file,
+            len: 0,
+            started_ms,
+            new: true,
+        })
+    }
+
+    /// Appends `parts` contiguously; returns the offset of the first byte.
+    pub fn append(&mut self, parts: &[&[u8]]) -> std::io::Result<u64> {
+        let at = self.len;
+        for p in parts {
+            self.file.write_all(p)?;
+            self.len += p.len() as u64;
+        }
+        Ok(at)
+    }
+
+    /// fdatasync the file, and on first sync its directory entry too.
+    pub fn sync(&mut self, media_root: &Path, stream: StreamId) -> std::io::Result<()> {
+        self.file.sync_data()?;
+        if self.new {
+            File::open(stream_dir(media_root, stream))?.sync_all()?;
+            self.new = false;
+        }
+        Ok(())
+    }
+}
+
+/// Reads `len` bytes at `offset` of a segment file.
+pub fn read_range(
+    media_root: &Path,
+    stream: StreamId,
+    segment: i64,
+    offset: u64,
+    len: usize,
+) -> Result<Vec<u8>, StoreError> {
+    let path = segment_path(media_root, stream, segment);
+    let file =
+        File::open(&path).map_err(|e| StoreError::io(format!("opening {}", path.display()), e))?;
+    let mut buf = vec![0u8; len];
+    file.read_exact_at(&mut buf, offset)
+        .map_err(|e| StoreError::io(format!("reading {} at {offset}", path.display()), e))?;
+    Ok(buf)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip() {
+        let p = segment_path(Path::new("/m"), StreamId(3), 1_700_000_000_000_000);
+        assert_eq!(p, Path::new("/m/3/00001700000000000000.seg"));
+        let name = p.file_name().unwrap().to_str().unwrap();
+        assert_eq!(parse_segment_name(name), Some(1_700_000_000_000_000));
+        for bad in [
+            "x.seg",
+            "1.seg",
+            "00001700000000000000.tmp",
+            "0000170000000000000a.seg",
+        ] {
+            assert_eq!(parse_segment_name(bad), None, "{bad}");
+        }
+    }
+}
