@@ -6,8 +6,11 @@
 //! - [`config`]: `vidstream.toml` + `VIDSTREAM_*` environment overrides.
 //! - [`server`]: open the store, bind, serve, drain, close.
 //! - [`api`]: axum router; KVS JSON in and out, KVS-shaped errors.
+//! - [`ingest`]: PutMedia sessions: MKV body → fragmenter → store, streamed acks.
+//! - [`playback`]: the read side: MKV documents (and later fMP4, HLS, DASH) from stored fragments.
 //! - [`store`]: all durable state (data directory lock, index, media); nothing else touches disk.
 //!   - [`store::index`]: trait `Index` + SQLite backend + the backends' conformance suite.
+//! - [`mkv`]: sans-IO EBML/Matroska reader and writers.
 //! - [`model`]: validated names, ARNs, tags, stream records: the vocabulary of the API.
 //! - [`time`]: typed timestamps and an injectable clock.
 //! - [`error`]: `ErrorKind`, the small set every module's error maps to.
@@ -22,7 +25,10 @@ pub mod api;
 pub mod cli;
 pub mod config;
 pub mod error;
+pub mod ingest;
+pub mod mkv;
 pub mod model;
+pub mod playback;
 pub mod server;
 pub mod store;
 pub mod time;

@@ -5,8 +5,10 @@
 //! Every failure leaves through [`error::ApiError`] in the KVS error shape, including unknown
 //! paths, malformed bodies and panics.
 
+mod archived;
 pub mod error;
 mod json;
+mod media;
 mod params;
 mod streams;
 mod tags;
@@ -26,6 +28,7 @@ use tower_http::trace::TraceLayer;
 
 use crate::error::ErrorKind;
 use crate::store::Store;
+
 use error::{ApiError, error_response};
 
 /// What every handler can reach.
@@ -37,6 +40,8 @@ pub struct AppState {
     pub public_url: String,
     /// Largest JSON request body.
     pub max_request_body_bytes: usize,
+    /// PutMedia sessions.
+    pub ingest: crate::ingest::Ingest,
 }
 
 /// The request id header KVS sends on every response.
@@ -68,6 +73,8 @@ pub fn app(state: AppState) -> Router {
         .route("/healthz", get(healthz))
         .merge(streams::routes())
         .merge(tags::routes())
+        .merge(media::routes())
+        .merge(archived::routes())
         .merge(not_implemented_routes())
         .fallback(unknown_operation)
         .method_not_allowed_fallback(unknown_operation)
@@ -115,10 +122,7 @@ async fn healthz() -> impl IntoResponse {
 /// KVS operations this build does not serve yet: they answer `501 NotImplementedException`
 /// (rather than `UnknownOperationException`), so a client can tell "not yet" from "no such thing".
 const NOT_YET: &[(&str, &str)] = &[
-    ("/putMedia", "PutMedia"),
     ("/getMedia", "GetMedia"),
-    ("/listFragments", "ListFragments"),
-    ("/getMediaForFragmentList", "GetMediaForFragmentList"),
     ("/getClip", "GetClip"),
     ("/getHLSStreamingSessionURL", "GetHLSStreamingSessionURL"),
     ("/getDASHStreamingSessionURL", "GetDASHStreamingSessionURL"),

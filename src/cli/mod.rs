@@ -1,6 +1,7 @@
 //! The command line: one file per subcommand, each with `Args` and `run(Args)`.
 //! `anyhow` is used here and in `main.rs` only.
 
+mod check;
 mod serve;
 
 use clap::{Parser, Subcommand};
@@ -18,6 +19,8 @@ pub struct Cli {
 enum Command {
     /// Run the server.
     Serve(serve::Args),
+    /// Verify a data directory against the store's invariants (the server must be stopped).
+    Check(check::Args),
 }
 
 /// Parses the command line and runs the subcommand.
@@ -26,6 +29,7 @@ pub fn run() -> anyhow::Result<()> {
     init_tracing()?;
     match cli.command {
         Command::Serve(args) => serve::run(args),
+        Command::Check(args) => check::run(args),
     }
 }
 

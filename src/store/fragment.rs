@@ -10,7 +10,7 @@
 //! The cluster is served as-is by the MKV readers (GetMedia, GetMediaForFragmentList); the frame
 //! table lets the fMP4/clip/image readers find payloads without parsing MKV.
 //!
-//! Trailer (little-endian): `u8 version (1)`, `u32 frame count`, then per frame `u8 track`,
+//! Trailer (little-endian): `u8 version (1)`, `u32 CRC-32 of the cluster bytes`, `u32 frame count`, then per frame `u8 track`,
 //! `u8 flags (1 key, 2 invisible, 4 discardable)`, `i32 timecode relative to the cluster`,
 //! `u32 payload offset within the cluster`, `u32 payload length`; then `u16 tag count`, per tag
 //! `u16 name length`, name, `u16 value length`, value (UTF-8).
@@ -88,6 +88,8 @@ impl FrameEntry {
 /// The trailer stored after each cluster.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Trailer {
+    /// CRC-32 (IEEE) of the cluster bytes, set by the store when it writes the fragment.
+    pub cluster_crc: u32,
     /// Frames in decode order.
     pub frames: Vec<FrameEntry>,
     /// Producer fragment metadata (name, value).
@@ -106,8 +108,9 @@ impl Trailer {
     /// Encodes the trailer.
     pub fn encode(&self) -> Vec<u8> {
         let tags_len: usize = self.tags.iter().map(|(n, v)| 4 + n.len() + v.len()).sum();
-        let mut out = Vec::with_capacity(5 + self.frames.len() * FRAME_ENTRY_LEN + 2 + tags_len);
+        let mut out = Vec::with_capacity(9 + self.frames.len() * FRAME_ENTRY_LEN + 2 + tags_len);
         out.put_u8(TRAILER_VERSION);
+        out.put_u32_le(self.cluster_crc);
         out.put_u32_le(self.frames.len() as u32);
         for f in &self.frames {
             out.put_u8(f.track);
@@ -128,12 +131,13 @@ impl Trailer {
 
     /// Decodes a trailer read from disk; never panics, never over-allocates.
     pub fn decode(mut b: &[u8]) -> Result<Trailer, TrailerError> {
-        if b.remaining() < 5 {
+        if b.remaining() < 9 {
             return Err(TrailerError("too short"));
         }
         if b.get_u8() != TRAILER_VERSION {
             return Err(TrailerError("unknown version"));
         }
+        let cluster_crc = b.get_u32_le();
         let n = b.get_u32_le() as usize;
         if n.checked_mul(FRAME_ENTRY_LEN)
             .is_none_or(|need| need > b.remaining())
@@ -176,7 +180,11 @@ impl Trailer {
         if b.has_remaining() {
             return Err(TrailerError("trailing bytes"));
         }
-        Ok(Trailer { frames, tags })
+        Ok(Trailer {
+            cluster_crc,
+            frames,
+            tags,
+        })
     }
 }
 
@@ -292,6 +300,7 @@ mod tests {
     #[test]
     fn trailer_round_trip_and_corruption() {
         let t = Trailer {
+            cluster_crc: 0xdead_beef,
             frames: vec![
                 FrameEntry {
                     track: 1,
@@ -319,7 +328,7 @@ mod tests {
             assert!(Trailer::decode(&bytes[..cut]).is_err(), "cut at {cut}");
         }
         let mut huge = bytes.clone();
-        huge[1..5].copy_from_slice(&u32::MAX.to_le_bytes());
+        huge[5..9].copy_from_slice(&u32::MAX.to_le_bytes());
         assert!(Trailer::decode(&huge).is_err());
         let mut extra = bytes;
         extra.push(0);

@@ -20,6 +20,7 @@
 //! 5. A committed index transaction is on disk (`synchronous=FULL`) before the store reports
 //!    success to its caller.
 
+pub mod check;
 mod error;
 pub mod fragment;
 pub mod index;
@@ -172,6 +173,11 @@ impl Store {
 
     fn index(&self) -> &dyn Index {
         self.inner.index.as_ref()
+    }
+
+    /// The current server time.
+    pub fn now(&self) -> crate::time::ServerTime {
+        self.inner.clock.now()
     }
 
     /// The data directory.

@@ -202,6 +202,7 @@ fn draft(number: FragmentNumber, producer_ms: i64, payload: &[u8]) -> FragmentDr
         }),
         cluster: Bytes::copy_from_slice(payload),
         trailer: Trailer {
+            cluster_crc: 0,
             frames: vec![fragment::FrameEntry {
                 track: 1,
                 flags: fragment::FLAG_KEY,

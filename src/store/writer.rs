@@ -274,7 +274,9 @@ fn append_one(
     let seg = files
         .get_mut(&stream)
         .ok_or_else(|| StoreError::Database("segment vanished".into()))?;
-    let trailer = draft.trailer.encode();
+    let mut trailer = draft.trailer.clone();
+    trailer.cluster_crc = crc32fast::hash(&draft.cluster);
+    let trailer = trailer.encode();
     let offset = seg
         .append(&[&draft.cluster, &trailer])
         .map_err(|e| StoreError::io(format!("writing fragment {}", draft.number), e))?;

@@ -2,6 +2,8 @@
 
 #![allow(dead_code)] // each test binary uses a different subset
 
+pub mod media;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;

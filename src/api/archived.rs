@@ -1,0 +1,326 @@
+//! Archived media: ListFragments and GetMediaForFragmentList (botocore
+//! `kinesis-video-archived-media` 2017-09-30).
+//!
+//! ListFragments returns fragments ordered by fragment number (KVS promises no order; ours is
+//! stable across pages). A fragment matches a `TimestampRange` when its timestamp of the chosen
+//! kind (producer or server; the fragment's start) is within `[StartTimestamp, EndTimestamp]`,
+//! both ends inclusive.
+
+use std::collections::HashMap;
+
+use axum::Json;
+use axum::Router;
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use bytes::Bytes;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::AppState;
+use super::error::ApiError;
+use super::json::KvsJson;
+use super::params::{in_range, stream_ref};
+use crate::error::ErrorKind;
+use crate::playback::mkv_doc;
+use crate::store::fragment::{FragmentNumber, FragmentRecord};
+use crate::store::index::{FragmentQuery, TimestampKind};
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/listFragments", post(list_fragments))
+        .route("/getMediaForFragmentList", post(get_media_for_fragment_list))
+}
+
+/// Epoch seconds (a JSON number) → ms.
+fn epoch_ms(field: &str, v: &Value) -> Result<i64, ApiError> {
+    let secs = v.as_f64().ok_or_else(|| {
+        ApiError::invalid(format!("{field} must be a timestamp in epoch seconds"))
+    })?;
+    if !secs.is_finite() || secs.abs() > 1e13 {
+        return Err(ApiError::invalid(format!("{field} {secs} is out of range")));
+    }
+    Ok((secs * 1000.0).round() as i64)
+}
+
+fn seconds(ms: i64) -> f64 {
+    ms as f64 / 1000.0
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct TimestampRange {
+    start_timestamp: Value,
+    end_timestamp: Value,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct FragmentSelector {
+    fragment_selector_type: String,
+    timestamp_range: TimestampRange,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct ListFragmentsInput {
+    stream_name: Option<String>,
+    #[serde(rename = "StreamARN")]
+    stream_arn: Option<String>,
+    max_results: Option<i64>,
+    next_token: Option<String>,
+    fragment_selector: Option<FragmentSelector>,
+}
+
+type Range = Option<(TimestampKind, i64, i64)>;
+
+fn selector_range(s: &FragmentSelector) -> Result<Range, ApiError> {
+    let kind = match s.fragment_selector_type.as_str() {
+        "PRODUCER_TIMESTAMP" => TimestampKind::Producer,
+        "SERVER_TIMESTAMP" => TimestampKind::Server,
+        t => {
+            return Err(ApiError::invalid(format!(
+                "FragmentSelectorType `{t}` is invalid: use PRODUCER_TIMESTAMP or SERVER_TIMESTAMP"
+            )));
+        }
+    };
+    let start = epoch_ms("StartTimestamp", &s.timestamp_range.start_timestamp)?;
+    let end = epoch_ms("EndTimestamp", &s.timestamp_range.end_timestamp)?;
+    if start > end {
+        return Err(ApiError::invalid(
+            "StartTimestamp is after EndTimestamp",
+        ));
+    }
+    Ok(Some((kind, start, end)))
+}
+
+/// The page token carries the whole query, so a NextToken alone continues it.
+fn encode_token(range: Range, after_seq: i64) -> String {
+    let text = match range {
+        None => format!("v1:all:0:0:{after_seq}"),
+        Some((k, a, b)) => {
+            let k = match k {
+                TimestampKind::Producer => "p",
+                TimestampKind::Server => "s",
+            };
+            format!("v1:{k}:{a}:{b}:{after_seq}")
+        }
+    };
+    STANDARD.encode(text)
+}
+
+fn decode_token(t: &str) -> Result<(Range, i64), ApiError> {
+    let bad = || {
+        ApiError::invalid(
+            "NextToken was not issued by this server; pass the NextToken of the previous response",
+        )
+    };
+    let text = STANDARD
+        .decode(t)
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())
+        .ok_or_else(bad)?;
+    let parts: Vec<&str> = text.split(':').collect();
+    let [v, k, a, b, after] = parts.as_slice() else {
+        return Err(bad());
+    };
+    if *v != "v1" {
+        return Err(bad());
+    }
+    let num = |s: &str| s.parse::<i64>().map_err(|_| bad());
+    let range = match *k {
+        "all" => None,
+        "p" => Some((TimestampKind::Producer, num(a)?, num(b)?)),
+        "s" => Some((TimestampKind::Server, num(a)?, num(b)?)),
+        _ => return Err(bad()),
+    };
+    Ok((range, num(after)?))
+}
+
+async fn list_fragments(
+    State(st): State<AppState>,
+    KvsJson(input): KvsJson<ListFragmentsInput>,
+) -> Result<Json<Value>, ApiError> {
+    let r = stream_ref(input.stream_name.as_deref(), input.stream_arn.as_deref())?;
+    let limit = match input.max_results {
+        Some(n) => in_range("MaxResults", n, 1, 1000)?,
+        None => 1000,
+    } as usize;
+    let (range, after_seq) = match input.next_token.as_deref() {
+        Some(t) if !t.is_empty() => {
+            let (range, after) = decode_token(t)?;
+            (range, Some(after))
+        }
+        _ => (
+            input
+                .fragment_selector
+                .as_ref()
+                .map(selector_range)
+                .transpose()?
+                .flatten(),
+            None,
+        ),
+    };
+    let stream = st.store.resolve(&r).await?;
+    let mut rows = st
+        .store
+        .list_fragments(FragmentQuery {
+            stream: stream.id,
+            range,
+            after_seq,
+            limit: limit + 1,
+        })
+        .await?;
+    let more = rows.len() > limit;
+    rows.truncate(limit);
+    let fragments: Vec<Value> = rows
+        .iter()
+        .map(|f| {
+            json!({
+                "FragmentNumber": f.number.to_string(),
+                "FragmentSizeInBytes": f.cluster_len,
+                "ProducerTimestamp": seconds(f.producer_ms),
+                "ServerTimestamp": seconds(f.server_ms),
+                "FragmentLengthInMilliseconds": f.duration_ms,
+            })
+        })
+        .collect();
+    let mut out = json!({ "Fragments": fragments });
+    if more && let Some(last) = rows.last() {
+        out["NextToken"] = json!(encode_token(range, last.number.seq));
+    }
+    Ok(Json(out))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct GetMediaForFragmentListInput {
+    stream_name: Option<String>,
+    #[serde(rename = "StreamARN")]
+    stream_arn: Option<String>,
+    fragments: Vec<String>,
+}
+
+async fn get_media_for_fragment_list(
+    State(st): State<AppState>,
+    KvsJson(input): KvsJson<GetMediaForFragmentListInput>,
+) -> Result<Response, ApiError> {
+    let r = stream_ref(input.stream_name.as_deref(), input.stream_arn.as_deref())?;
+    if input.fragments.is_empty() || input.fragments.len() > 1000 {
+        return Err(ApiError::invalid(format!(
+            "Fragments must hold 1 to 1000 fragment numbers, got {}",
+            input.fragments.len()
+        )));
+    }
+    for f in &input.fragments {
+        if f.is_empty() || f.len() > 128 || !f.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(ApiError::invalid(format!(
+                "fragment number `{}` is invalid: use the FragmentNumber ListFragments returned",
+                f.chars().take(130).collect::<String>()
+            )));
+        }
+    }
+    let stream = st.store.resolve(&r).await?;
+    let not_found = |n: &str| {
+        ApiError::new(
+            ErrorKind::ResourceNotFound,
+            format!("fragment {n} not found in stream `{}`", stream.name),
+        )
+    };
+    let mut numbers = Vec::with_capacity(input.fragments.len());
+    for f in &input.fragments {
+        match FragmentNumber::parse(f) {
+            Some(n) if n.stream == stream.id => numbers.push(n),
+            _ => return Err(not_found(f)),
+        }
+    }
+    let records = st.store.fragments_by_number(stream.id, &numbers).await?;
+    if records.len() != numbers.len() {
+        let missing = numbers
+            .iter()
+            .find(|n| !records.iter().any(|r| r.number == **n))
+            .map(|n| n.to_string())
+            .unwrap_or_default();
+        return Err(not_found(&missing));
+    }
+    let body = fragment_documents(st, records, Vec::new());
+    let mut resp = Body::from_stream(body).into_response();
+    resp.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("video/webm"));
+    Ok(resp)
+}
+
+/// Streams one standalone MKV document per fragment, reading one fragment at a time. `extra`
+/// holds, per fragment, tags to append after its cluster. A read failure mid-stream ends the
+/// body early (the status line has already gone out), and is logged.
+pub fn fragment_documents(
+    st: AppState,
+    records: Vec<FragmentRecord>,
+    extra: Vec<Vec<(&'static str, String)>>,
+) -> impl futures_util::Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static {
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(4);
+    tokio::spawn(async move {
+        let mut headers: HashMap<i64, Bytes> = HashMap::new();
+        for (i, rec) in records.iter().enumerate() {
+            let tracks = match headers.get(&rec.track_header_id) {
+                Some(t) => t.clone(),
+                None => match st.store.track_header(rec.track_header_id).await {
+                    Ok(h) => {
+                        headers.insert(rec.track_header_id, h.header.tracks.clone());
+                        h.header.tracks
+                    }
+                    Err(e) => {
+                        tracing::error!(fragment = %rec.number, error = %e, "cannot read track header");
+                        let _ = tx.send(Err(std::io::Error::other(e.to_string()))).await;
+                        return;
+                    }
+                },
+            };
+            let (cluster, trailer) = match st.store.read_fragment(rec).await {
+                Ok(x) => x,
+                Err(e) => {
+                    tracing::error!(fragment = %rec.number, error = %e, "cannot read fragment");
+                    let _ = tx.send(Err(std::io::Error::other(e.to_string()))).await;
+                    return;
+                }
+            };
+            let head = Bytes::from(mkv_doc::document_head(&tracks, rec));
+            let no_extra = Vec::new();
+            let tail = Bytes::from(mkv_doc::document_tail(
+                &trailer.tags,
+                extra.get(i).unwrap_or(&no_extra),
+            ));
+            for part in [head, cluster, tail] {
+                if !part.is_empty() && tx.send(Ok(part)).await.is_err() {
+                    return; // the client went away
+                }
+            }
+        }
+    });
+    futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|b| (b, rx)) })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_round_trip() {
+        for range in [
+            None,
+            Some((TimestampKind::Producer, -5, 10)),
+            Some((TimestampKind::Server, 1_700_000_000_000, 1_700_000_100_000)),
+        ] {
+            let t = encode_token(range, 42);
+            let (r, a) = decode_token(&t).unwrap();
+            assert_eq!((r, a), (range, 42));
+        }
+        for bad in ["", "%%%", "djE6eDowOjA6MA==", &STANDARD.encode("v1:p:a:b:c")] {
+            assert!(decode_token(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,75 @@
+//! Ingest: producers' media into fragments.
+//!
+//! A PutMedia body flows `bytes → mkv::Reader → Fragmenter → store writer`, with acks streamed
+//! back as each step completes (BUFFERING at a fragment's first byte, RECEIVED when it is
+//! sealed, PERSISTED once it is fsynced and indexed). One session per stream at a time: a new
+//! PutMedia for a stream takes over from the old one, as KVS does ("the last connection is
+//! accepted"), so a producer that reconnects after a network failure is never locked out by its
+//! own half-dead connection. The old session drops its incomplete fragment, finishes persisting
+//! the complete ones, and ends; only then does the new one start.
+
+pub mod error;
+pub mod fragmenter;
+mod put_media;
+mod sessions;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use put_media::{BodyStream, PutMediaRequest};
+
+use crate::store::Store;
+use fragmenter::FragmentLimits;
+
+/// Ingest settings.
+#[derive(Debug, Clone)]
+pub struct IngestConfig {
+    /// Per-fragment limits.
+    pub limits: FragmentLimits,
+    /// MKV reader limits.
+    pub mkv_limits: crate::mkv::Limits,
+    /// An IDLE ack goes out after this long without data.
+    pub idle_ack_interval: Duration,
+    /// A session without data for this long is closed (KVS: 30 s).
+    pub idle_timeout: Duration,
+}
+
+impl Default for IngestConfig {
+    fn default() -> Self {
+        IngestConfig {
+            limits: FragmentLimits::default(),
+            mkv_limits: crate::mkv::Limits {
+                // Tag limits are the fragmenter's (they map to error 4009, not 4006).
+                max_tag_name_bytes: 4096,
+                max_tag_value_bytes: 4096,
+                ..crate::mkv::Limits::default()
+            },
+            idle_ack_interval: Duration::from_secs(3),
+            idle_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// The ingest service shared by the API handlers.
+#[derive(Clone)]
+pub struct Ingest {
+    store: Store,
+    config: Arc<IngestConfig>,
+    sessions: Arc<sessions::Sessions>,
+}
+
+impl Ingest {
+    /// An ingest service writing to `store`.
+    pub fn new(store: Store, config: IngestConfig) -> Self {
+        Ingest {
+            store,
+            config: Arc::new(config),
+            sessions: Arc::new(sessions::Sessions::default()),
+        }
+    }
+
+    /// How long a PutMedia may go without data.
+    pub fn idle_timeout(&self) -> Duration {
+        self.config.idle_timeout
+    }
+}

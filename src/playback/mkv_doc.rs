@@ -1,0 +1,91 @@
+//! The MKV documents KVS sends per fragment (GetMedia, GetMediaForFragmentList): each is a
+//! standalone document, so a consumer can parse every fragment on its own (KVS-API.md §1.9):
+//!
+//! ```text
+//! EBML header
+//! Segment (unknown size)
+//!   Info (TimecodeScale 1 ms)
+//!   Tracks                       the stored track header
+//!   Tags  AWS_KINESISVIDEO_FRAGMENT_NUMBER, _SERVER_TIMESTAMP, _PRODUCER_TIMESTAMP
+//!   Cluster                      the stored cluster, byte for byte
+//!   Tags  producer metadata, then any reader-specific tags (MILLIS_BEHIND_NOW, ...)
+//! ```
+//!
+//! The next document's EBML header ends the unknown-size Segment.
+
+use crate::mkv::{self, Info, SimpleTag, TagValue};
+use crate::store::fragment::{FragmentNumber, FragmentRecord};
+
+/// `1726677687.758`: epoch seconds with milliseconds, as KVS writes timestamps in tags.
+pub fn epoch_seconds(ms: i64) -> String {
+    let sign = if ms < 0 { "-" } else { "" };
+    let abs = ms.unsigned_abs();
+    format!("{sign}{}.{:03}", abs / 1000, abs % 1000)
+}
+
+fn tag(name: &str, value: String) -> SimpleTag {
+    SimpleTag {
+        name: name.to_owned(),
+        value: TagValue::String(value),
+    }
+}
+
+/// Everything before the cluster: header, Segment start, Info, Tracks, fragment tags.
+pub fn document_head(tracks_element: &[u8], f: &FragmentRecord) -> Vec<u8> {
+    let mut buf = Vec::with_capacity(tracks_element.len() + 256);
+    mkv::write_ebml_header(&mut buf, "matroska");
+    mkv::write_segment_start_unknown(&mut buf);
+    mkv::write_info(
+        &mut buf,
+        &Info {
+            timecode_scale: 1_000_000,
+            muxing_app: Some("vidstream".into()),
+            writing_app: Some("vidstream".into()),
+            ..Info::default()
+        },
+    );
+    buf.extend_from_slice(tracks_element);
+    mkv::write_tags(
+        &mut buf,
+        &[
+            tag("AWS_KINESISVIDEO_FRAGMENT_NUMBER", f.number.to_string()),
+            tag("AWS_KINESISVIDEO_SERVER_TIMESTAMP", epoch_seconds(f.server_ms)),
+            tag("AWS_KINESISVIDEO_PRODUCER_TIMESTAMP", epoch_seconds(f.producer_ms)),
+        ],
+    );
+    buf
+}
+
+/// Everything after the cluster: the producer's metadata tags, then `extra` tags.
+pub fn document_tail(producer_tags: &[(String, String)], extra: &[(&str, String)]) -> Vec<u8> {
+    let mut buf = Vec::new();
+    if !producer_tags.is_empty() {
+        let tags: Vec<SimpleTag> = producer_tags
+            .iter()
+            .map(|(n, v)| tag(n, v.clone()))
+            .collect();
+        mkv::write_tags(&mut buf, &tags);
+    }
+    if !extra.is_empty() {
+        let tags: Vec<SimpleTag> = extra.iter().map(|(n, v)| tag(n, v.clone())).collect();
+        mkv::write_tags(&mut buf, &tags);
+    }
+    buf
+}
+
+/// Parses a fragment number from the API, for error messages that name it.
+pub fn parse_number(s: &str) -> Option<FragmentNumber> {
+    FragmentNumber::parse(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn epoch_seconds_format() {
+        assert_eq!(epoch_seconds(1_726_677_687_758), "1726677687.758");
+        assert_eq!(epoch_seconds(5), "0.005");
+        assert_eq!(epoch_seconds(-1_500), "-1.500");
+    }
+}

@@ -1,0 +1,5 @@
+//! The read side: turning stored fragments into what readers asked for. Pure where possible:
+//! the functions here build bytes from index records and stored byte ranges; the API layer
+//! does the I/O.
+
+pub mod mkv_doc;

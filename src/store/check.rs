@@ -1,0 +1,264 @@
+//! `vidstream check`: verifies a data directory against the store's invariants, without
+//! changing anything. The server must be stopped (the check takes the directory's lock).
+//!
+//! What is checked, per stream: fragment rows have increasing producer timestamps; every row's
+//! bytes lie inside its segment file; the fragments of a segment tile it exactly from byte 0 to
+//! the end of the file (no holes, no overlap, no garbage past the last indexed fragment:
+//! invariant 2); each stored cluster parses as one MKV Cluster whose frames match its frame
+//! table and its CRC-32; each row's track header exists. Across the directory: no segment file without
+//! fragments, no media directory without a stream.
+
+use std::collections::{BTreeMap, HashSet};
+use std::fs::File;
+use std::path::Path;
+
+use super::StoreError;
+use super::fragment::{FragmentRecord, Trailer};
+use super::index::sqlite::SqliteIndex;
+use super::index::{FragmentQuery, Index};
+use super::segment::{parse_segment_name, segment_path, stream_dir};
+use crate::mkv;
+use crate::model::StreamId;
+
+/// The outcome of a check.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct CheckReport {
+    /// Streams checked.
+    pub streams: usize,
+    /// Fragments checked.
+    pub fragments: usize,
+    /// Bytes of fragments read and verified.
+    pub bytes: u64,
+    /// Every violation found, one line each.
+    pub problems: Vec<String>,
+}
+
+/// Checks the data directory at `data_dir`.
+pub async fn check(data_dir: &Path) -> Result<CheckReport, StoreError> {
+    let lock_path = data_dir.join("LOCK");
+    let lock = File::options()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&lock_path)
+        .map_err(|e| StoreError::io(format!("opening {}", lock_path.display()), e))?;
+    match lock.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            return Err(StoreError::DataDirLocked(data_dir.display().to_string()));
+        }
+        Err(std::fs::TryLockError::Error(e)) => {
+            return Err(StoreError::io(format!("locking {}", lock_path.display()), e));
+        }
+    }
+    let index_path = data_dir.join("index.sqlite");
+    let index = tokio::task::spawn_blocking(move || SqliteIndex::open(&index_path))
+        .await
+        .map_err(|e| StoreError::Database(format!("opening index: {e}")))??;
+    let media_root = data_dir.join("media");
+    let mut report = CheckReport::default();
+    let streams = index.list_streams(None, None, usize::MAX).await?;
+    let known: HashSet<StreamId> = streams.iter().map(|s| s.id).collect();
+    for s in &streams {
+        report.streams += 1;
+        let mut segments: BTreeMap<i64, Vec<FragmentRecord>> = BTreeMap::new();
+        let mut after = None;
+        let mut last_producer = i64::MIN;
+        let mut headers_seen: HashSet<i64> = HashSet::new();
+        loop {
+            let page = index
+                .list_fragments(FragmentQuery {
+                    stream: s.id,
+                    range: None,
+                    after_seq: after,
+                    limit: 1000,
+                })
+                .await?;
+            let Some(last) = page.last() else { break };
+            after = Some(last.number.seq);
+            for f in page {
+                report.fragments += 1;
+                if f.producer_ms < last_producer {
+                    report.problems.push(format!(
+                        "stream {}: fragment {} has an earlier producer timestamp than the one before it",
+                        s.name, f.number
+                    ));
+                }
+                last_producer = f.producer_ms;
+                if headers_seen.insert(f.track_header_id)
+                    && index.track_header(f.track_header_id).await?.is_none()
+                {
+                    report.problems.push(format!(
+                        "stream {}: fragment {} refers to missing track header {}",
+                        s.name, f.number, f.track_header_id
+                    ));
+                }
+                segments.entry(f.segment).or_default().push(f);
+            }
+        }
+        let root = media_root.clone();
+        let name = s.name.to_string();
+        let id = s.id;
+        let (problems, bytes) = tokio::task::spawn_blocking(move || {
+            check_stream_files(&root, id, &name, segments)
+        })
+        .await
+        .map_err(|e| StoreError::Database(format!("check task failed: {e}")))?;
+        report.problems.extend(problems);
+        report.bytes += bytes;
+    }
+    // Media directories of streams that do not exist.
+    if let Ok(entries) = std::fs::read_dir(&media_root) {
+        for e in entries.flatten() {
+            let id = e.file_name().to_str().and_then(|n| n.parse::<i64>().ok());
+            if !id.is_some_and(|id| known.contains(&StreamId(id))) {
+                report.problems.push(format!(
+                    "{} is not the media directory of any stream",
+                    e.path().display()
+                ));
+            }
+        }
+    }
+    drop(lock);
+    Ok(report)
+}
+
+/// Checks one stream's segment files; returns problems and the bytes verified.
+fn check_stream_files(
+    media_root: &Path,
+    stream: StreamId,
+    name: &str,
+    segments: BTreeMap<i64, Vec<FragmentRecord>>,
+) -> (Vec<String>, u64) {
+    let mut problems = Vec::new();
+    let mut bytes = 0u64;
+    let dir = stream_dir(media_root, stream);
+    // Segment files on disk without fragments.
+    if let Ok(entries) = std::fs::read_dir(&dir) {
+        for e in entries.flatten() {
+            match e.file_name().to_str().and_then(parse_segment_name) {
+                Some(seg) if segments.contains_key(&seg) => {}
+                _ => problems.push(format!(
+                    "stream {name}: {} holds no indexed fragment",
+                    e.path().display()
+                )),
+            }
+        }
+    }
+    for (seg, mut frags) in segments {
+        let path = segment_path(media_root, stream, seg);
+        let len = match std::fs::metadata(&path) {
+            Ok(m) => m.len(),
+            Err(e) => {
+                problems.push(format!(
+                    "stream {name}: segment {} is unreadable ({e}) but holds {} fragments",
+                    path.display(),
+                    frags.len()
+                ));
+                continue;
+            }
+        };
+        frags.sort_by_key(|f| f.offset);
+        let mut expect = 0u64;
+        for f in &frags {
+            if f.offset != expect {
+                problems.push(format!(
+                    "stream {name}: fragment {} starts at byte {} of {}, expected {expect}",
+                    f.number,
+                    f.offset,
+                    path.display()
+                ));
+            }
+            expect = f.end();
+            if f.end() > len {
+                problems.push(format!(
+                    "stream {name}: fragment {} ends at byte {} past the end of {} ({len} bytes): torn",
+                    f.number,
+                    f.end(),
+                    path.display()
+                ));
+                continue;
+            }
+            match super::segment::read_range(
+                media_root,
+                stream,
+                seg,
+                f.offset,
+                (f.cluster_len + f.trailer_len) as usize,
+            ) {
+                Ok(buf) => {
+                    bytes += buf.len() as u64;
+                    if let Err(why) = verify_fragment(&buf, f) {
+                        problems.push(format!("stream {name}: fragment {}: {why}", f.number));
+                    }
+                }
+                Err(e) => problems.push(format!("stream {name}: fragment {}: {e}", f.number)),
+            }
+        }
+        if expect != len {
+            problems.push(format!(
+                "stream {name}: {} has {} bytes past its last indexed fragment",
+                path.display(),
+                len.saturating_sub(expect)
+            ));
+        }
+    }
+    (problems, bytes)
+}
+
+/// Parses a stored cluster and compares it with its frame table.
+fn verify_fragment(buf: &[u8], f: &FragmentRecord) -> Result<(), String> {
+    let (cluster, trailer) = buf.split_at(f.cluster_len as usize);
+    let trailer = Trailer::decode(trailer).map_err(|e| e.to_string())?;
+    if crc32fast::hash(cluster) != trailer.cluster_crc {
+        return Err("cluster bytes do not match their checksum (corrupted on disk)".into());
+    }
+    let mut doc = Vec::with_capacity(cluster.len() + 64);
+    mkv::write_ebml_header(&mut doc, "matroska");
+    mkv::write_segment_start_unknown(&mut doc);
+    doc.extend_from_slice(cluster);
+    let mut r = mkv::Reader::new(mkv::Limits::default());
+    r.push(&doc);
+    let mut events = Vec::new();
+    loop {
+        match r.pull() {
+            Ok(Some(e)) => events.push(e),
+            Ok(None) => break,
+            Err(e) => return Err(format!("stored cluster does not parse: {e}")),
+        }
+    }
+    events.extend(r.finish().map_err(|e| format!("stored cluster is incomplete: {e}"))?);
+    let clusters = events
+        .iter()
+        .filter(|e| matches!(e, mkv::Event::ClusterStart { .. }))
+        .count();
+    if clusters != 1 {
+        return Err(format!("holds {clusters} clusters, expected 1"));
+    }
+    let frames: Vec<&mkv::Frame> = events
+        .iter()
+        .filter_map(|e| match e {
+            mkv::Event::Frame(fr) => Some(fr),
+            _ => None,
+        })
+        .collect();
+    if frames.len() != trailer.frames.len() {
+        return Err(format!(
+            "cluster has {} frames, frame table {}",
+            frames.len(),
+            trailer.frames.len()
+        ));
+    }
+    for (i, (fr, fe)) in frames.iter().zip(&trailer.frames).enumerate() {
+        let at = fe.offset as usize;
+        let payload = cluster.get(at..at + fe.len as usize);
+        if u64::from(fe.track) != fr.track
+            || fe.is_key() != fr.keyframe
+            || fr.timecode - f.producer_ms != i64::from(fe.rel_timecode)
+            || payload != Some(&fr.data[..])
+        {
+            return Err(format!("frame {i} does not match its frame table entry"));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,169 @@
+//! Building PutMedia bodies and reading acks, for the ingest tests.
+
+#![allow(dead_code)]
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use serde_json::Value;
+use vidstream::mkv::{self, Info, SimpleTag, TagValue, Track, TrackType, VideoSettings};
+
+/// Epoch ms used as the first cluster's ABSOLUTE timecode in tests.
+pub const BASE_MS: u64 = 1_700_000_000_000;
+
+pub fn h264_track(number: u64) -> Track {
+    Track {
+        number,
+        uid: number,
+        track_type: TrackType::Video,
+        codec_id: "V_MPEG4/ISO/AVC".into(),
+        // A minimal avcC: version 1, profile 66, level 30, no parameter sets.
+        codec_private: Bytes::from_static(&[1, 66, 0, 30, 0xff, 0xe0, 0]),
+        name: Some("kinesis_video".into()),
+        default_duration: None,
+        codec_delay: None,
+        video: Some(VideoSettings {
+            pixel_width: 320,
+            pixel_height: 240,
+        }),
+        audio: None,
+    }
+}
+
+/// The start of a KVS-producer-style body: EBML header, unknown-size Segment, Info, Tracks.
+pub fn body_head(tracks: &[Track]) -> Vec<u8> {
+    let mut b = Vec::new();
+    mkv::write_ebml_header(&mut b, "matroska");
+    mkv::write_segment_start_unknown(&mut b);
+    mkv::write_info(
+        &mut b,
+        &Info {
+            title: Some("Kinesis Video SDK".into()),
+            muxing_app: Some("Kinesis Video SDK 3.5.0".into()),
+            writing_app: Some("Kinesis Video SDK 3.5.0".into()),
+            ..Info::default()
+        },
+    );
+    mkv::write_tracks(&mut b, tracks);
+    b
+}
+
+/// The payload of frame `j` of fragment `i`: it names itself.
+pub fn payload(i: usize, j: usize) -> Vec<u8> {
+    let mut p = format!("fragment {i:04} frame {j:04} ").into_bytes();
+    p.resize(200 + (i * 7 + j * 13) % 300, b'0' + (j % 10) as u8);
+    p
+}
+
+/// One unknown-size cluster at `BASE_MS + i * 1000` with `frames` frames 33 ms apart, the first
+/// a keyframe, on track 1.
+pub fn cluster(i: usize, frames: usize) -> Vec<u8> {
+    cluster_at(BASE_MS + i as u64 * 1000, i, frames)
+}
+
+pub fn cluster_at(timecode: u64, i: usize, frames: usize) -> Vec<u8> {
+    let mut b = Vec::new();
+    mkv::write_cluster_start(&mut b, timecode, None);
+    for j in 0..frames {
+        mkv::write_simple_block(&mut b, 1, (j * 33) as i16, j == 0, false, false, &payload(i, j));
+    }
+    b
+}
+
+/// A Tags element carrying the end-of-fragment tag.
+pub fn end_of_fragment() -> Vec<u8> {
+    let mut b = Vec::new();
+    mkv::write_tags(
+        &mut b,
+        &[SimpleTag {
+            name: "AWS_KINESISVIDEO_END_OF_FRAGMENT".into(),
+            value: TagValue::String(String::new()),
+        }],
+    );
+    b
+}
+
+/// A whole body of `n` fragments of `frames` frames.
+pub fn body(n: usize, frames: usize) -> Vec<u8> {
+    let mut b = body_head(&[h264_track(1)]);
+    for i in 0..n {
+        b.extend(cluster(i, frames));
+    }
+    b
+}
+
+/// One parsed ack.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Ack {
+    pub event: String,
+    pub timecode: Option<i64>,
+    pub number: Option<String>,
+    pub error_id: Option<i64>,
+    pub error_code: Option<String>,
+}
+
+pub fn parse_acks(text: &str) -> Vec<Ack> {
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            let v: Value = serde_json::from_str(l).unwrap_or_else(|e| panic!("ack {l:?}: {e}"));
+            Ack {
+                event: v["EventType"].as_str().unwrap_or("").to_owned(),
+                timecode: v["FragmentTimecode"].as_i64(),
+                number: v["FragmentNumber"].as_str().map(str::to_owned),
+                error_id: v["ErrorId"].as_i64(),
+                error_code: v["ErrorCode"].as_str().map(str::to_owned),
+            }
+        })
+        .collect()
+}
+
+/// POSTs `body` to /putMedia in `chunk`-byte pieces (chunked encoding) and returns the acks.
+pub async fn put_media(url: &str, stream: &str, body: Vec<u8>, chunk: usize) -> (u16, Vec<Ack>) {
+    let chunks: Vec<Result<Bytes, std::io::Error>> = body
+        .chunks(chunk.max(1))
+        .map(|c| Ok(Bytes::copy_from_slice(c)))
+        .collect();
+    let resp = reqwest::Client::new()
+        .post(format!("{url}/putMedia"))
+        .header("x-amzn-stream-name", stream)
+        .header("x-amzn-fragment-timecode-type", "ABSOLUTE")
+        .header("x-amzn-producer-start-timestamp", "1700000000.000")
+        .body(reqwest::Body::wrap_stream(futures_util::stream::iter(chunks)))
+        .timeout(Duration::from_secs(60))
+        .send()
+        .await
+        .expect("putMedia sent");
+    let status = resp.status().as_u16();
+    let text = resp.text().await.unwrap_or_default();
+    if status != 200 {
+        return (status, vec![Ack {
+            event: "HTTP".into(),
+            timecode: None,
+            number: None,
+            error_id: None,
+            error_code: Some(text),
+        }]);
+    }
+    (status, parse_acks(&text))
+}
+
+/// The numbers of PERSISTED acks, in order.
+pub fn persisted(acks: &[Ack]) -> Vec<String> {
+    acks.iter()
+        .filter(|a| a.event == "PERSISTED")
+        .filter_map(|a| a.number.clone())
+        .collect()
+}
+
+/// Reads MKV bytes with vidstream's reader, returning all events.
+pub fn read_all(bytes: &[u8]) -> Vec<mkv::Event> {
+    let mut r = mkv::Reader::new(mkv::Limits::default());
+    r.push(bytes);
+    let mut out = Vec::new();
+    while let Some(ev) = r.pull().expect("valid MKV") {
+        out.push(ev);
+    }
+    out.extend(r.finish().expect("complete MKV"));
+    out
+}
