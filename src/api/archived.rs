@@ -288,12 +288,12 @@ pub fn fragment_documents(
                     return;
                 }
             };
-            let head = Bytes::from(mkv_doc::document_head(&tracks, rec));
             let no_extra = Vec::new();
             let tail = Bytes::from(mkv_doc::document_tail(
                 &trailer.tags,
                 extra.get(i).unwrap_or(&no_extra),
             ));
+            let head = Bytes::from(mkv_doc::document_head(&tracks, rec, tail.len()));
             for part in [head, cluster, tail] {
                 if !part.is_empty() && tx.send(Ok(part)).await.is_err() {
                     return; // the client went away

@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! EBML header
-//! Segment (unknown size)
+//! Segment (known size: the whole document is sized before it is sent)
 //!   Info (TimecodeScale 1 ms)
 //!   Tracks                       the stored track header
 //!   Tags  AWS_KINESISVIDEO_FRAGMENT_NUMBER, _SERVER_TIMESTAMP, _PRODUCER_TIMESTAMP
@@ -11,10 +11,11 @@
 //!   Tags  producer metadata, then any reader-specific tags (MILLIS_BEHIND_NOW, ...)
 //! ```
 //!
-//! The next document's EBML header ends the unknown-size Segment.
+//! Sizing the Segment (KVS leaves it unknown) lets demuxers that read the concatenation, such
+//! as ffmpeg's, tell where one document ends and the next begins.
 
 use crate::mkv::{self, Info, SimpleTag, TagValue};
-use crate::store::fragment::{FragmentNumber, FragmentRecord};
+use crate::store::fragment::FragmentRecord;
 
 /// `1726677687.758`: epoch seconds with milliseconds, as KVS writes timestamps in tags.
 pub fn epoch_seconds(ms: i64) -> String {
@@ -30,13 +31,13 @@ fn tag(name: &str, value: String) -> SimpleTag {
     }
 }
 
-/// Everything before the cluster: header, Segment start, Info, Tracks, fragment tags.
-pub fn document_head(tracks_element: &[u8], f: &FragmentRecord) -> Vec<u8> {
-    let mut buf = Vec::with_capacity(tracks_element.len() + 256);
-    mkv::write_ebml_header(&mut buf, "matroska");
-    mkv::write_segment_start_unknown(&mut buf);
+/// Everything before the cluster: header, Segment start, Info, Tracks, fragment tags. The
+/// Segment's size covers these, the cluster (`f.cluster_len` bytes) and `tail_len` bytes of
+/// trailing tags.
+pub fn document_head(tracks_element: &[u8], f: &FragmentRecord, tail_len: usize) -> Vec<u8> {
+    let mut body = Vec::with_capacity(tracks_element.len() + 256);
     mkv::write_info(
-        &mut buf,
+        &mut body,
         &Info {
             timecode_scale: 1_000_000,
             muxing_app: Some("vidstream".into()),
@@ -44,15 +45,20 @@ pub fn document_head(tracks_element: &[u8], f: &FragmentRecord) -> Vec<u8> {
             ..Info::default()
         },
     );
-    buf.extend_from_slice(tracks_element);
+    body.extend_from_slice(tracks_element);
     mkv::write_tags(
-        &mut buf,
+        &mut body,
         &[
             tag("AWS_KINESISVIDEO_FRAGMENT_NUMBER", f.number.to_string()),
             tag("AWS_KINESISVIDEO_SERVER_TIMESTAMP", epoch_seconds(f.server_ms)),
             tag("AWS_KINESISVIDEO_PRODUCER_TIMESTAMP", epoch_seconds(f.producer_ms)),
         ],
     );
+    let segment_len = body.len() + f.cluster_len as usize + tail_len;
+    let mut buf = Vec::with_capacity(body.len() + 64);
+    mkv::write_ebml_header(&mut buf, "matroska");
+    mkv::write_segment_start(&mut buf, segment_len as u64);
+    buf.extend_from_slice(&body);
     buf
 }
 
@@ -71,11 +77,6 @@ pub fn document_tail(producer_tags: &[(String, String)], extra: &[(&str, String)
         mkv::write_tags(&mut buf, &tags);
     }
     buf
-}
-
-/// Parses a fragment number from the API, for error messages that name it.
-pub fn parse_number(s: &str) -> Option<FragmentNumber> {
-    FragmentNumber::parse(s)
 }
 
 #[cfg(test)]
