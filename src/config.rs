@@ -46,6 +46,47 @@ pub struct Config {
     pub segment_max_secs: u64,
     /// Seconds to let open requests finish after SIGINT/SIGTERM before exiting anyway.
     pub shutdown_grace_secs: u64,
+    /// PutMedia ingest.
+    pub ingest: IngestSettings,
+}
+
+/// `[ingest]`: PutMedia limits and timers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IngestSettings {
+    /// A PutMedia connection that sends nothing for this long is closed (KVS: 30 s).
+    pub idle_timeout_secs: u64,
+    /// While a PutMedia connection sends nothing, an IDLE ack goes out this often.
+    pub idle_ack_interval_ms: u64,
+    /// Longest fragment accepted (ErrorId 4002).
+    pub max_fragment_duration_secs: u64,
+    /// Largest fragment accepted, in payload bytes (ErrorId 4001; KVS: 50 MB).
+    pub max_fragment_bytes: u64,
+}
+
+impl Default for IngestSettings {
+    fn default() -> Self {
+        IngestSettings {
+            idle_timeout_secs: 30,
+            idle_ack_interval_ms: 3000,
+            max_fragment_duration_secs: 30,
+            max_fragment_bytes: 50_000_000,
+        }
+    }
+}
+
+impl IngestSettings {
+    /// The ingest configuration these settings describe.
+    pub fn to_config(&self) -> crate::ingest::IngestConfig {
+        let mut c = crate::ingest::IngestConfig::default();
+        c.idle_timeout = std::time::Duration::from_secs(self.idle_timeout_secs.max(1));
+        c.idle_ack_interval = std::time::Duration::from_millis(self.idle_ack_interval_ms.max(10));
+        c.limits.max_duration_ms =
+            i64::try_from(self.max_fragment_duration_secs.saturating_mul(1000)).unwrap_or(i64::MAX);
+        c.limits.max_bytes = self.max_fragment_bytes;
+        c.mkv_limits.max_block_bytes = self.max_fragment_bytes;
+        c
+    }
 }
 
 impl Default for Config {
@@ -60,6 +101,7 @@ impl Default for Config {
             segment_max_bytes: 64 << 20,
             segment_max_secs: 600,
             shutdown_grace_secs: 10,
+            ingest: IngestSettings::default(),
         }
     }
 }
@@ -262,6 +304,16 @@ mod tests {
     }
 
     #[test]
+    fn nested_keys_from_the_environment() {
+        let c = Config::load(None, env(&[("VIDSTREAM_INGEST__IDLE_TIMEOUT_SECS", "5")])).unwrap();
+        assert_eq!(c.ingest.idle_timeout_secs, 5);
+        let e = Config::load(None, env(&[("VIDSTREAM_INGEST__NOPE", "5")]))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("VIDSTREAM_INGEST__NOPE"), "{e}");
+    }
+
+    #[test]
     fn bad_values_name_their_source() {
         let e = Config::load(None, env(&[("VIDSTREAM_SHUTDOWN_GRACE_SECS", "soon")]))
             .unwrap_err()
@@ -282,11 +334,17 @@ mod tests {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("docker/vidstream.toml");
         let text = std::fs::read_to_string(&path).unwrap();
         Config::load(Some(&path), env(&[])).unwrap();
-        let mut keys: Vec<String> = toml::Table::try_from(Config::default())
-            .unwrap()
-            .keys()
-            .cloned()
-            .collect();
+        let table = toml::Table::try_from(Config::default()).unwrap();
+        let mut keys: Vec<String> = Vec::new();
+        for (k, v) in &table {
+            match v.as_table() {
+                Some(t) => {
+                    assert!(text.contains(&format!("[{k}]")), "docker/vidstream.toml lacks [{k}]");
+                    keys.extend(t.keys().cloned());
+                }
+                None => keys.push(k.clone()),
+            }
+        }
         keys.push("public_url".into());
         for k in keys {
             assert!(

@@ -76,7 +76,7 @@ impl Server {
         Ok(Server {
             listener,
             state: AppState {
-                ingest: crate::ingest::Ingest::new(store.clone(), crate::ingest::IngestConfig::default()),
+                ingest: crate::ingest::Ingest::new(store.clone(), config.ingest.to_config()),
                 store,
                 public_url,
                 max_request_body_bytes: config.max_request_body_bytes,

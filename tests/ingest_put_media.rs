@@ -403,3 +403,44 @@ async fn newer_connection_takes_over() {
     assert_eq!(producer, [secs(BASE_MS), secs(BASE_MS + 2000)]);
     s.stop().await;
 }
+
+/// A producer that stalls mid-fragment gets IDLE acks, then is disconnected; its incomplete
+/// fragment is not stored, so a stalled producer cannot hold server memory for long.
+#[tokio::test]
+async fn stalled_producer_is_disconnected() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = TestServer::start_with(dir.path(), |c| {
+        c.ingest.idle_timeout_secs = 1;
+        c.ingest.idle_ack_interval_ms = 200;
+    })
+    .await;
+    s.create_active(json!({"StreamName": "cam", "DataRetentionInHours": 1})).await;
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<bytes::Bytes, std::io::Error>>(4);
+    let mut b = body(1, 5);
+    b.extend(cluster(1, 2)); // seals fragment 0, starts fragment 1
+    tx.send(Ok(b.into())).await.unwrap();
+    let started = std::time::Instant::now();
+    let resp = reqwest::Client::new()
+        .post(format!("{}/putMedia", s.url))
+        .header("x-amzn-stream-name", "cam")
+        .header("x-amzn-fragment-timecode-type", "ABSOLUTE")
+        .body(reqwest::Body::wrap_stream(futures_util::stream::unfold(rx, |mut rx| async move {
+            rx.recv().await.map(|b| (b, rx))
+        })))
+        .send()
+        .await
+        .unwrap();
+    let text = tokio::time::timeout(Duration::from_secs(10), resp.text())
+        .await
+        .expect("the server ends the response")
+        .unwrap_or_default();
+    let elapsed = started.elapsed();
+    let acks = parse_acks(&text);
+    assert!(elapsed >= Duration::from_millis(900), "{elapsed:?}");
+    assert!(acks.iter().any(|a| a.event == "IDLE"), "{acks:?}");
+    assert_eq!(persisted(&acks).len(), 1, "{acks:?}");
+    drop(tx);
+    let r = s.call("/listFragments", json!({"StreamName": "cam"})).await;
+    assert_eq!(r.assert_ok()["Fragments"].as_array().unwrap().len(), 1);
+    s.stop().await;
+}
