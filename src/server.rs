@@ -99,28 +99,61 @@ impl Server {
 
     /// Serves until `shutdown` completes, then lets open requests finish for up to the grace
     /// period, then closes the store.
+    ///
+    /// The accept loop is hyper's own (not `axum::serve`) for one setting: HTTP/1 half-close.
+    /// A producer may shut down its sending side once its PutMedia body is complete and still
+    /// wait for the last acks; without half-close, hyper would drop the connection at that EOF
+    /// and the final PERSISTED acks would be lost.
     pub async fn serve(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), ServerError> {
+        use hyper_util::rt::{TokioExecutor, TokioIo};
+        use hyper_util::server::conn::auto::Builder;
+        use hyper_util::server::graceful::GracefulShutdown;
+        use hyper_util::service::TowerToHyperService;
+
         let store = self.state.store.clone();
         let addr = self.local_addr();
-        let (stopping_tx, mut stopping_rx) = tokio::sync::watch::channel(false);
         let app = api::app(self.state);
+        let mut builder = Builder::new(TokioExecutor::new());
+        builder.http1().half_close(true);
+        let graceful = GracefulShutdown::new();
         tracing::info!(%addr, "listening");
-        let serve = axum::serve(self.listener, app).with_graceful_shutdown(async move {
-            shutdown.await;
-            tracing::info!("shutting down: draining open requests");
-            let _ = stopping_tx.send(true);
-        });
-        let grace = self.grace;
-        let expired = async move {
-            let _ = stopping_rx.wait_for(|s| *s).await;
-            tokio::time::sleep(grace).await;
-        };
+        let mut shutdown = std::pin::pin!(shutdown);
+        loop {
+            tokio::select! {
+                accepted = self.listener.accept() => {
+                    let (stream, peer) = match accepted {
+                        Ok(x) => x,
+                        Err(e) => {
+                            // Out of file descriptors and the like: back off, keep serving.
+                            tracing::warn!(error = %e, "accept failed");
+                            tokio::time::sleep(Duration::from_millis(50)).await;
+                            continue;
+                        }
+                    };
+                    let _ = stream.set_nodelay(true);
+                    let svc = TowerToHyperService::new(app.clone());
+                    let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), svc);
+                    let conn = graceful.watch(conn.into_owned());
+                    tokio::spawn(async move {
+                        if let Err(e) = conn.await {
+                            tracing::debug!(%peer, error = %e, "connection ended with an error");
+                        }
+                    });
+                }
+                () = &mut shutdown => break,
+            }
+        }
+        drop(self.listener);
+        tracing::info!("shutting down: draining open requests");
         tokio::select! {
-            r = serve => r.map_err(ServerError::Serve)?,
-            () = expired => tracing::warn!(grace_secs = grace.as_secs(), "requests still open after the grace period; closing anyway"),
+            () = graceful.shutdown() => {}
+            () = tokio::time::sleep(self.grace) => tracing::warn!(
+                grace_secs = self.grace.as_secs(),
+                "requests still open after the grace period; closing anyway"
+            ),
         }
         store.close().await?;
         tracing::info!("stopped");

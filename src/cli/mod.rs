@@ -1,6 +1,7 @@
 //! The command line: one file per subcommand, each with `Args` and `run(Args)`.
 //! `anyhow` is used here and in `main.rs` only.
 
+mod bench;
 mod check;
 mod serve;
 
@@ -19,6 +20,8 @@ pub struct Cli {
 enum Command {
     /// Run the server.
     Serve(serve::Args),
+    /// Measure ingest against the targets and print a table.
+    Bench(bench::Args),
     /// Verify a data directory against the store's invariants (the server must be stopped).
     Check(check::Args),
 }
@@ -30,6 +33,7 @@ pub fn run() -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => serve::run(args),
         Command::Check(args) => check::run(args),
+        Command::Bench(args) => bench::run(args),
     }
 }
 

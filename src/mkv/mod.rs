@@ -46,8 +46,8 @@ pub struct Limits {
     pub max_tag_value_bytes: u64,
     /// Most SimpleTags in one Tags element.
     pub max_simple_tags: usize,
-    /// Largest metadata element the reader buffers whole (Info, a TrackEntry, a Tag, EBML
-    /// header): everything else is streamed or skipped.
+    /// Largest metadata element the reader buffers whole (EBML header, Info, Tracks, Tags, each
+    /// as a whole): everything else is streamed or skipped.
     pub max_metadata_bytes: u64,
 }
 

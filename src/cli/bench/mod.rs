@@ -1,0 +1,329 @@
+//! `vidstream bench ingest`: measures ingest against the targets of DESIGN.md and prints a
+//! table. The server runs as its own process (so its CPU time and memory can be read from
+//! /proc), on a data directory on the disk being measured; the producers run in this process on
+//! one thread.
+//!
+//! Scenarios:
+//! - disk baseline: sequential 1 MiB writes + a final fdatasync, in the same directory;
+//! - throughput: a few producers push 2 MB fragments back to back; PERSISTED bytes per second,
+//!   as a ratio to the baseline (target ≥ 0.8);
+//! - fleet: N producers at 2 Mbit/s each (one 250 KB fragment per second, staggered); server CPU
+//!   as a share of one core (target ≤ 70 % at 500 streams) and the latency from each fragment's
+//!   last byte to its PERSISTED ack (target p50 ≤ 20 ms, p99 ≤ 100 ms);
+//! - idle producers: M connections that sent only their headers; server RSS growth per
+//!   connection (target ≤ 64 KB).
+
+mod client;
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use client::{Producer, body_head, fragment, post_json};
+
+/// Flags of `vidstream bench`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// What to measure (only `ingest` for now).
+    #[arg(default_value = "ingest")]
+    what: String,
+    /// Directory for the benchmark's data (on the disk to measure); a temporary directory
+    /// under it is removed afterwards.
+    #[arg(long, default_value = ".")]
+    dir: PathBuf,
+    /// Streams in the fleet scenario.
+    #[arg(long, default_value_t = 500)]
+    streams: usize,
+    /// Seconds each timed scenario runs.
+    #[arg(long, default_value_t = 10)]
+    seconds: u64,
+    /// Connections in the idle-memory scenario.
+    #[arg(long, default_value_t = 200)]
+    idle: usize,
+    /// Connections in the throughput scenario.
+    #[arg(long, default_value_t = 4)]
+    connections: usize,
+}
+
+pub fn run(args: Args) -> anyhow::Result<()> {
+    if args.what != "ingest" {
+        bail!("unknown benchmark `{}`; try `vidstream bench ingest`", args.what);
+    }
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the tokio runtime")?;
+    rt.block_on(ingest(args))
+}
+
+struct Row {
+    what: String,
+    result: String,
+    target: String,
+}
+
+async fn ingest(args: Args) -> anyhow::Result<()> {
+    let work = tempdir_in(&args.dir)?;
+    let mut rows = Vec::new();
+
+    let disk = disk_baseline(&work.join("baseline"))?;
+    rows.push(Row {
+        what: "disk: sequential 1 MiB writes + fdatasync".into(),
+        result: format!("{disk:.0} MB/s"),
+        target: "baseline".into(),
+    });
+
+    let server = ServerProcess::start(&work.join("data")).await?;
+    let cpu0 = server.cpu_secs()?;
+    let t0 = Instant::now();
+    let tput = throughput(&server, args.connections, args.seconds).await?;
+    let tput_cpu = (server.cpu_secs()? - cpu0) / t0.elapsed().as_secs_f64();
+    rows.push(Row {
+        what: format!("PutMedia ingest, fsync'd acks ({} connections)", args.connections),
+        result: format!(
+            "{tput:.0} MB/s = {:.2} x disk (server CPU {:.0} %)",
+            tput / disk,
+            tput_cpu * 100.0
+        ),
+        target: ">= 0.80 x disk".into(),
+    });
+
+    let fleet = fleet(&server, args.streams, args.seconds).await?;
+    rows.push(Row {
+        what: format!("{} streams x 2 Mbit/s: server CPU", args.streams),
+        result: format!(
+            "{:.0} % of one core ({} fragments, {} errors)",
+            fleet.cpu * 100.0,
+            fleet.persisted,
+            fleet.errors
+        ),
+        target: "<= 70 % at 500 streams".into(),
+    });
+    rows.push(Row {
+        what: "PERSISTED ack after fragment end (under that load)".into(),
+        result: format!("p50 {:.1} ms, p99 {:.1} ms", fleet.p50_ms, fleet.p99_ms),
+        target: "p50 <= 20 ms, p99 <= 100 ms".into(),
+    });
+    drop(server);
+
+    let server = ServerProcess::start(&work.join("idle")).await?;
+    let per_conn = idle_memory(&server, args.idle).await?;
+    rows.push(Row {
+        what: format!("memory per connected idle producer ({} connections)", args.idle),
+        result: format!("{per_conn:.1} KB"),
+        target: "<= 64 KB".into(),
+    });
+    drop(server);
+    let _ = std::fs::remove_dir_all(&work);
+
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{:<56} {:<44} {}", "measure", "result", "target")?;
+    for r in rows {
+        writeln!(out, "{:<56} {:<44} {}", r.what, r.result, r.target)?;
+    }
+    Ok(())
+}
+
+fn tempdir_in(dir: &Path) -> anyhow::Result<PathBuf> {
+    let p = dir.join(format!("vidstream-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&p).with_context(|| format!("creating {}", p.display()))?;
+    Ok(p)
+}
+
+/// MB/s of 256 MiB written in 1 MiB writes followed by one fdatasync.
+fn disk_baseline(path: &Path) -> anyhow::Result<f64> {
+    let block = vec![0x5au8; 1 << 20];
+    let mut f = std::fs::File::create(path)?;
+    let start = Instant::now();
+    for _ in 0..256 {
+        f.write_all(&block)?;
+    }
+    f.sync_data()?;
+    let secs = start.elapsed().as_secs_f64();
+    drop(f);
+    std::fs::remove_file(path)?;
+    Ok(256.0 * 1.048_576 / secs)
+}
+
+/// A `vidstream serve` child process.
+struct ServerProcess {
+    child: Child,
+    addr: SocketAddr,
+}
+
+impl ServerProcess {
+    async fn start(data_dir: &Path) -> anyhow::Result<ServerProcess> {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let addr: SocketAddr = format!("127.0.0.1:{port}").parse()?;
+        let child = Command::new(std::env::current_exe()?)
+            .args(["serve", "--listen", &addr.to_string(), "--data-dir"])
+            .arg(data_dir)
+            .env("VIDSTREAM_LOG", std::env::var("BENCH_SERVER_LOG").unwrap_or_else(|_| "error".into()))
+            .stdout(Stdio::null())
+            .spawn()
+            .context("starting vidstream serve")?;
+        let server = ServerProcess { child, addr };
+        for _ in 0..200 {
+            if tokio::net::TcpStream::connect(addr).await.is_ok() {
+                return Ok(server);
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        bail!("the server did not start")
+    }
+
+    async fn create_streams(&self, prefix: &str, n: usize) -> anyhow::Result<()> {
+        for i in 0..n {
+            let body = format!(r#"{{"StreamName":"{prefix}{i}","DataRetentionInHours":1}}"#);
+            post_json(self.addr, "/createStream", &body).await?;
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        Ok(())
+    }
+
+    /// CPU seconds the server has used (user + system).
+    fn cpu_secs(&self) -> anyhow::Result<f64> {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id()))?;
+        // Fields after the parenthesised command name; utime and stime are 14th and 15th.
+        let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+        let f: Vec<&str> = rest.split_whitespace().collect();
+        let ticks: u64 = f.get(11).and_then(|x| x.parse().ok()).unwrap_or(0)
+            + f.get(12).and_then(|x| x.parse().ok()).unwrap_or(0);
+        Ok(ticks as f64 / 100.0) // USER_HZ is 100 on Linux
+    }
+
+    /// Resident memory in KB.
+    fn rss_kb(&self) -> anyhow::Result<f64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))?;
+        let kb = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|v| v.parse::<f64>().ok())
+            .context("VmRSS")?;
+        Ok(kb)
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// MB/s of fragment payload acknowledged PERSISTED.
+async fn throughput(server: &ServerProcess, conns: usize, seconds: u64) -> anyhow::Result<f64> {
+    server.create_streams("tput", conns).await?;
+    let frame = vec![0x42u8; 33_000];
+    let frag_bytes = (60 * frame.len()) as f64;
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for c in 0..conns {
+        let frame = frame.clone();
+        let addr = server.addr;
+        tasks.push(tokio::spawn(async move {
+            let mut p = Producer::connect(addr, &format!("tput{c}")).await?;
+            p.send(&body_head()).await?;
+            let mut tc = 1_700_000_000_000u64;
+            while Instant::now() < deadline {
+                p.send_fragment(tc, &fragment(tc, 60, &frame)).await?;
+                tc += 2000;
+            }
+            let log = p.finish().await?;
+            // Let the last acks arrive.
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            let persisted = log.lock().map(|l| l.persisted).unwrap_or(0);
+            anyhow::Ok(persisted)
+        }));
+    }
+    let mut persisted = 0;
+    for t in tasks {
+        persisted += t.await??;
+    }
+    let secs = start.elapsed().as_secs_f64() - 0.5;
+    Ok(persisted as f64 * frag_bytes / 1e6 / secs)
+}
+
+struct Fleet {
+    cpu: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+    persisted: u64,
+    errors: u64,
+}
+
+async fn fleet(server: &ServerProcess, streams: usize, seconds: u64) -> anyhow::Result<Fleet> {
+    server.create_streams("fleet", streams).await?;
+    // 2 Mbit/s at 30 fps: 30 frames of 8333 bytes per one-second fragment.
+    let frame = vec![0x17u8; 8333];
+    let mut producers = Vec::with_capacity(streams);
+    for i in 0..streams {
+        let mut p = Producer::connect(server.addr, &format!("fleet{i}")).await?;
+        p.send(&body_head()).await?;
+        producers.push(p);
+    }
+    let cpu0 = server.cpu_secs()?;
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for (i, mut p) in producers.into_iter().enumerate() {
+        let frame = frame.clone();
+        let offset = Duration::from_micros((1_000_000 * i / streams.max(1)) as u64);
+        tasks.push(tokio::spawn(async move {
+            tokio::time::sleep(offset).await;
+            let mut tick = tokio::time::interval(Duration::from_secs(1));
+            let mut tc = 1_700_000_000_000u64;
+            for _ in 0..seconds {
+                tick.tick().await;
+                p.send_fragment(tc, &fragment(tc, 30, &frame)).await?;
+                tc += 1000;
+            }
+            p.finish().await
+        }));
+    }
+    let mut logs = Vec::new();
+    for t in tasks {
+        logs.push(t.await??);
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let cpu = (server.cpu_secs()? - cpu0) / start.elapsed().as_secs_f64();
+    let mut lat = Vec::new();
+    let (mut persisted, mut errors) = (0, 0);
+    for l in logs {
+        if let Ok(l) = l.lock() {
+            lat.extend(l.persisted_latency.iter().map(|d| d.as_secs_f64() * 1000.0));
+            persisted += l.persisted;
+            errors += l.errors;
+        }
+    }
+    lat.sort_by(|a, b| a.total_cmp(b));
+    let pct = |p: f64| lat.get(((lat.len() as f64 * p) as usize).min(lat.len().saturating_sub(1))).copied().unwrap_or(f64::NAN);
+    Ok(Fleet {
+        cpu,
+        p50_ms: pct(0.50),
+        p99_ms: pct(0.99),
+        persisted,
+        errors,
+    })
+}
+
+/// KB of server RSS per connected producer that has sent only its headers.
+async fn idle_memory(server: &ServerProcess, n: usize) -> anyhow::Result<f64> {
+    server.create_streams("idle", n).await?;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let before = server.rss_kb()?;
+    let mut conns = Vec::with_capacity(n);
+    for i in 0..n {
+        let mut p = Producer::connect(server.addr, &format!("idle{i}")).await?;
+        p.send(&body_head()).await?;
+        conns.push(p);
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let after = server.rss_kb()?;
+    drop(conns);
+    Ok((after - before).max(0.0) / n as f64)
+}
