@@ -4,21 +4,38 @@
 //! # Data directory
 //! ```text
 //! DATA_DIR/
-//!   LOCK                 held (flock) by the one process that owns the directory
-//!   index.sqlite         streams, tags (and later fragments, frame tables, ...)
-//!   media/<stream-id>/   the stream's media files, created when the stream becomes ACTIVE
+//!   LOCK                          held (flock) by the one process that owns the directory
+//!   index.sqlite                  streams, tags, track headers, fragments (SQLite, WAL)
+//!   media/<stream-id>/<seq>.seg   append-only segment files: per fragment a normalized MKV
+//!                                 Cluster + its trailer (frame table, tags, CRC-32); see
+//!                                 `fragment` for the byte layout
 //! ```
 //!
-//! # Invariants
+//! # Invariants (each has a test; `vidstream check` verifies 5–7 offline)
 //! 1. One process owns a data directory at a time: [`Store::open`] takes an exclusive lock on
-//!    `LOCK` and holds it until the store is dropped.
+//!    `LOCK` and holds it until the store is dropped. *(tests: `data_dir_is_exclusive`,
+//!    `second_server_on_same_data_dir_is_refused`)*
 //! 2. A stream name is unique among all stream rows, including rows being deleted, so a name is
-//!    reusable only once the old stream's media is gone.
+//!    reusable only once the old stream's media is gone. Stream ids are never reused.
+//!    *(testsuite `duplicate_names`, `delete_stream_lifecycle`)*
 //! 3. Every update of a stream row is a compare-and-swap on its `Version` and sets a new one.
+//!    *(testsuite `update_is_compare_and_swap`)*
 //! 4. A stream row in CREATING or DELETING state is a transition in progress; start-up recovery
-//!    finishes every such transition, so a crash at any point leaves a state recovery completes.
-//! 5. A committed index transaction is on disk (`synchronous=FULL`) before the store reports
-//!    success to its caller.
+//!    finishes every such transition. *(`recovery_finishes_interrupted_transitions`)*
+//! 5. A fragment's index row exists only once its bytes are fsynced (file and, for a new
+//!    segment, its directory), and PERSISTED is sent only after the row is committed. A failed
+//!    write or fsync fails the fragment — it is never retried silently, never acknowledged — and
+//!    the stream continues in a new segment. *(`failed_fsync_fails_the_fragment_and_abandons_the_segment`,
+//!    the kill -9 test `persisted_fragments_survive_kill_9`)*
+//! 6. Bytes past the last indexed fragment of a segment are garbage (never acknowledged):
+//!    start-up recovery truncates them; segment files without indexed fragments and media
+//!    directories without a stream row are removed. So no torn fragment is ever visible.
+//!    *(`recovery_truncates_torn_tails_and_removes_orphans`)*
+//! 7. The fragments of a segment tile it from byte 0 with no holes and no overlap, each stored
+//!    cluster matches its frame table and CRC. *(`check_reports_damage`)*
+//! 8. A committed index transaction is on disk before the commit returns (`synchronous=FULL`).
+//!    *(`index_commits_are_synchronous`)*
+//! 9. Nothing outside this module touches the data directory, the index or object storage.
 
 pub mod check;
 mod error;

@@ -35,12 +35,13 @@ pub fn parse_segment_name(name: &str) -> Option<i64> {
 pub struct OpenSegment {
     /// Its segment seq.
     pub segment: i64,
-    file: File,
+    /// Shared with the fsync stage of the writer pipeline.
+    pub file: std::sync::Arc<File>,
     /// Bytes written so far.
     pub len: u64,
     /// Server time of its first fragment (for rotation by age).
     pub started_ms: i64,
-    /// Whether the directory entry still needs an fsync.
+    /// Whether the directory entry still needs an fsync (taken by the next sync).
     pub new: bool,
 }
 
@@ -63,7 +64,7 @@ impl OpenSegment {
             .map_err(|e| StoreError::io(format!("creating {}", path.display()), e))?;
         Ok(OpenSegment {
             segment,
-            file,
+            file: std::sync::Arc::new(file),
             len: 0,
             started_ms,
             new: true,
@@ -74,22 +75,35 @@ impl OpenSegment {
     pub fn append(&mut self, parts: &[&[u8]]) -> std::io::Result<u64> {
         let at = self.len;
         for p in parts {
-            self.file.write_all(p)?;
+            (&*self.file).write_all(p)?;
             self.len += p.len() as u64;
         }
         Ok(at)
     }
 
-    /// fdatasync the file, and on first sync its directory entry too.
-    pub fn sync(&mut self, media_root: &Path, stream: StreamId) -> std::io::Result<()> {
-        self.file.sync_data()?;
-        if self.new {
-            File::open(stream_dir(media_root, stream))?.sync_all()?;
-            self.new = false;
-        }
-        Ok(())
-    }
 }
+
+/// fdatasync a segment file, and (for a new one) its directory, so the file's name survives a
+/// power loss too.
+pub fn sync(path: &Path, file: &File, dir: Option<&Path>) -> std::io::Result<()> {
+    #[cfg(test)]
+    if let Ok(mut hook) = FAIL_NEXT_SYNC_UNDER.lock()
+        && hook.as_ref().is_some_and(|p| path.starts_with(p))
+    {
+        *hook = None;
+        return Err(std::io::Error::other("injected fsync failure"));
+    }
+    let _ = path;
+    file.sync_data()?;
+    if let Some(dir) = dir {
+        File::open(dir)?.sync_all()?;
+    }
+    Ok(())
+}
+
+/// Test hook: the next [`sync`] of a file under this directory fails.
+#[cfg(test)]
+pub static FAIL_NEXT_SYNC_UNDER: std::sync::Mutex<Option<PathBuf>> = std::sync::Mutex::new(None);
 
 /// Reads `len` bytes at `offset` of a segment file.
 pub fn read_range(

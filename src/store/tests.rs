@@ -327,3 +327,56 @@ async fn segments_rotate_by_size() {
     segments.dedup();
     assert!(segments.len() >= 3, "{segments:?}");
 }
+
+/// Invariant 5: a failed fsync fails the fragment (no row, no PERSISTED), the stream moves to a
+/// new segment, and the failed bytes are truncated by recovery.
+#[tokio::test]
+async fn failed_fsync_fails_the_fragment_and_abandons_the_segment() {
+    let dir = tempfile::tempdir().unwrap();
+    let s;
+    let (good, bad_segment) = {
+        let store = Store::open(opts(dir.path()), clock()).await.unwrap();
+        s = active_stream(&store, "fs").await;
+        let n1 = store.allocate_fragment_number(s.id).await.unwrap();
+        let first = store.append_fragment(draft(n1, 0, b"first")).await.unwrap();
+        *segment::FAIL_NEXT_SYNC_UNDER.lock().unwrap() = Some(dir.path().to_owned());
+        let n2 = store.allocate_fragment_number(s.id).await.unwrap();
+        let failed = store.append_fragment(draft(n2, 1000, b"second")).await;
+        assert!(failed.is_err(), "a fragment whose fsync failed is not acknowledged");
+        let n3 = store.allocate_fragment_number(s.id).await.unwrap();
+        let third = store.append_fragment(draft(n3, 2000, b"third")).await.unwrap();
+        assert_ne!(third.segment, first.segment, "the stream moved to a new segment");
+        let listed: Vec<_> = store
+            .list_fragments(FragmentQuery {
+                stream: s.id,
+                range: None,
+                after_seq: None,
+                limit: 10,
+            })
+            .await
+            .unwrap()
+            .iter()
+            .map(|f| f.number)
+            .collect();
+        assert_eq!(listed, [n1, n3], "no row for the failed fragment");
+        (first, first.segment)
+    };
+    let path = segment::segment_path(&dir.path().join("media"), s.id, bad_segment);
+    assert!(std::fs::metadata(&path).unwrap().len() > good.end(), "failed bytes are on disk");
+    let store = Store::open(opts(dir.path()), clock()).await.unwrap();
+    assert_eq!(std::fs::metadata(&path).unwrap().len(), good.end(), "recovery cut them");
+    assert_eq!(store.recovery_report().truncated_files, 1);
+}
+
+/// Invariant 8: committed index transactions are durable.
+#[tokio::test]
+async fn index_commits_are_synchronous() {
+    let dir = tempfile::tempdir().unwrap();
+    drop(Store::open(opts(dir.path()), clock()).await.unwrap());
+    let conn = rusqlite::Connection::open(dir.path().join("index.sqlite")).unwrap();
+    let mode: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
+    assert_eq!(mode, "wal");
+    // synchronous is per connection: check what the index's own connection sets.
+    let index = index::sqlite::SqliteIndex::open(&dir.path().join("index.sqlite")).unwrap();
+    assert_eq!(index.synchronous_level().await.unwrap(), 2, "FULL");
+}

@@ -1,28 +1,33 @@
 //! The group-commit writer: the only code that appends to segment files.
 //!
-//! Ingest sessions send sealed fragments; the writer takes everything queued at that moment as
-//! one batch and, for each batch:
-//! 1. appends each fragment's cluster + trailer to its stream's current segment file;
-//! 2. fdatasyncs every file the batch touched (and a new file's directory);
-//! 3. inserts all the batch's index rows in one transaction;
-//! 4. only then answers each sender, which may then send PERSISTED.
+//! Ingest sessions send sealed fragments; the writer works in batches (everything queued at
+//! that moment) through a two-stage pipeline:
+//! 1. the **append** stage writes each fragment's cluster + trailer to its stream's current
+//!    segment file (page cache only) and hands the batch on;
+//! 2. the **sync** stage fdatasyncs every file the batch touched (and a new file's directory),
+//!    inserts all the batch's index rows in one transaction, and only then answers each sender,
+//!    which may then send PERSISTED.
 //!
-//! So one index commit serves every stream with data in the batch, and a busy server does fewer
-//! commits than fragments. A failed write or fsync fails that stream's fragments in the batch
-//! (never retried silently, never acknowledged) and closes its segment file: the next fragment
-//! starts a new segment, and the bytes of the failed ones are garbage past the last indexed
-//! fragment, which start-up recovery truncates (store invariant 2).
+//! While one batch is being synced, the next is being appended, so the disk never waits for
+//! the CPU or the other way round; one index commit serves every stream in a batch.
+//!
+//! Failures: a failed write or fsync fails that stream's fragments (never retried silently,
+//! never acknowledged) and poisons its segment: every later fragment already appended to that
+//! segment fails too, and the append stage starts a new segment for the stream. The failed
+//! bytes are garbage past the segment's last indexed fragment, which start-up recovery
+//! truncates (store invariant 2). A failed index commit fails (and poisons) the whole batch.
 
-use std::collections::HashMap;
-use std::path::PathBuf;
-use std::sync::Arc;
+use std::collections::{HashMap, HashSet};
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use tokio::sync::{mpsc, oneshot};
 
 use super::StoreError;
 use super::fragment::{FragmentDraft, FragmentRecord, TrackHeader};
 use super::index::Index;
-use super::segment::OpenSegment;
+use super::segment::{self, OpenSegment};
 use crate::model::StreamId;
 
 /// When the writer starts a new segment file for a stream.
@@ -37,10 +42,12 @@ pub struct Rotation {
 /// Most fragments in one batch.
 const MAX_BATCH: usize = 512;
 
+type Reply = oneshot::Sender<Result<FragmentRecord, StoreError>>;
+
 struct WriteOp {
     stream: StreamId,
     draft: FragmentDraft,
-    reply: oneshot::Sender<Result<FragmentRecord, StoreError>>,
+    reply: Reply,
 }
 
 /// The handle ingest uses; cheap to clone.
@@ -49,21 +56,39 @@ pub struct Writer {
     tx: mpsc::Sender<WriteOp>,
 }
 
+/// Streams whose current segment the sync stage gave up on; the append stage rotates them.
+type Poisoned = Arc<Mutex<HashSet<StreamId>>>;
+
 impl Writer {
-    /// Starts the writer task.
+    /// Starts the writer's two tasks.
     pub fn start(index: Arc<dyn Index>, media_root: PathBuf, rotation: Rotation) -> Writer {
         let (tx, rx) = mpsc::channel(4096);
-        let task = WriterTask {
+        // Capacity 1: one batch syncing, one waiting, one being appended.
+        let (to_sync, from_append) = mpsc::channel(1);
+        let poisoned: Poisoned = Arc::default();
+        let append = AppendStage {
             rx,
-            index,
+            index: Arc::clone(&index),
             media_root,
             rotation,
             files: HashMap::new(),
             headers: HashMap::new(),
+            poisoned: Arc::clone(&poisoned),
+            to_sync,
+        };
+        let sync = SyncStage {
+            rx: from_append,
+            index,
+            poisoned,
+            failed_segments: HashSet::new(),
         };
         tokio::spawn(tracing::Instrument::instrument(
-            task.run(),
-            tracing::info_span!("writer"),
+            append.run(),
+            tracing::info_span!("writer_append"),
+        ));
+        tokio::spawn(tracing::Instrument::instrument(
+            sync.run(),
+            tracing::info_span!("writer_sync"),
         ));
         Writer { tx }
     }
@@ -88,7 +113,23 @@ impl Writer {
     }
 }
 
-struct WriterTask {
+/// One file the sync stage must fdatasync.
+struct SyncJob {
+    path: PathBuf,
+    stream: StreamId,
+    segment: i64,
+    file: Arc<File>,
+    /// The directory to fsync too, for a newly created file.
+    new_dir: Option<PathBuf>,
+}
+
+/// A batch between the stages.
+struct Appended {
+    ops: Vec<(StreamId, Reply, Result<FragmentRecord, StoreError>)>,
+    syncs: Vec<SyncJob>,
+}
+
+struct AppendStage {
     rx: mpsc::Receiver<WriteOp>,
     index: Arc<dyn Index>,
     media_root: PathBuf,
@@ -96,12 +137,11 @@ struct WriterTask {
     files: HashMap<StreamId, OpenSegment>,
     /// Last track header stored per stream, to avoid a lookup per fragment.
     headers: HashMap<StreamId, (Arc<TrackHeader>, i64)>,
+    poisoned: Poisoned,
+    to_sync: mpsc::Sender<Appended>,
 }
 
-/// What the blocking half returns for one op.
-type Placed = Result<FragmentRecord, StoreError>;
-
-impl WriterTask {
+impl AppendStage {
     async fn run(mut self) {
         while let Some(first) = self.rx.recv().await {
             let mut batch = vec![first];
@@ -111,7 +151,11 @@ impl WriterTask {
                     Err(_) => break,
                 }
             }
-            self.write_batch(batch).await;
+            let appended = self.append_batch(batch).await;
+            if self.to_sync.send(appended).await.is_err() {
+                tracing::error!("the sync stage has stopped");
+                return;
+            }
         }
         tracing::debug!("writer stopped: every sender is gone");
     }
@@ -131,76 +175,68 @@ impl WriterTask {
         Ok(id)
     }
 
-    async fn write_batch(&mut self, batch: Vec<WriteOp>) {
-        // Resolve track header ids first (rarely a query: only when tracks change).
-        let mut header_ids = Vec::with_capacity(batch.len());
-        for op in &batch {
-            header_ids.push(
-                self.track_header_id(op.stream, &op.draft.track_header)
-                    .await,
-            );
+    async fn append_batch(&mut self, batch: Vec<WriteOp>) -> Appended {
+        // Resolve track header ids first (a query only when tracks change).
+        let mut jobs = Vec::with_capacity(batch.len());
+        let mut replies = Vec::with_capacity(batch.len());
+        for op in batch {
+            let h = self.track_header_id(op.stream, &op.draft.track_header).await;
+            jobs.push((op.stream, op.draft, h));
+            replies.push((op.stream, op.reply));
+        }
+        // Segments the sync stage gave up on are closed; their streams start new ones.
+        if let Ok(mut p) = self.poisoned.lock() {
+            for s in p.drain() {
+                self.files.remove(&s);
+            }
         }
         let files = std::mem::take(&mut self.files);
         let media_root = self.media_root.clone();
         let rotation = self.rotation;
-        let jobs: Vec<(StreamId, FragmentDraft, Result<i64, StoreError>)> = batch
-            .iter()
-            .zip(header_ids)
-            .map(|(op, h)| (op.stream, op.draft.clone(), h))
-            .collect();
         let joined =
-            tokio::task::spawn_blocking(move || place_and_sync(files, &media_root, rotation, jobs))
+            tokio::task::spawn_blocking(move || append_all(files, &media_root, rotation, jobs))
                 .await;
-        let placed: Vec<Placed> = match joined {
-            Ok((files, placed)) => {
+        let (placed, syncs) = match joined {
+            Ok((files, placed, syncs)) => {
                 self.files = files;
-                placed
+                (placed, syncs)
             }
             Err(e) => {
-                tracing::error!(error = %e, "writer batch panicked; all its fragments fail");
-                batch
+                tracing::error!(error = %e, "append stage panicked; its batch fails");
+                let placed = replies
                     .iter()
                     .map(|_| Err(StoreError::Database(format!("writer batch failed: {e}"))))
-                    .collect()
+                    .collect();
+                (placed, Vec::new())
             }
         };
-        let rows: Vec<FragmentRecord> = placed
-            .iter()
-            .filter_map(|p| p.as_ref().ok().copied())
-            .collect();
-        let committed = if rows.is_empty() {
-            Ok(())
-        } else {
-            self.index.append_fragments(rows).await
-        };
-        if let Err(e) = &committed {
-            // The bytes are fsynced but unindexed: garbage that recovery truncates. Close the
-            // files so no later fragment is appended after them.
-            tracing::error!(error = %e, "index commit failed; failing the batch");
-            for op in &batch {
-                self.files.remove(&op.stream);
-            }
-        }
-        for (op, p) in batch.into_iter().zip(placed) {
-            let result = match (&committed, p) {
-                (Ok(()), p) => p,
-                (Err(e), _) => Err(StoreError::Database(format!("index commit failed: {e}"))),
-            };
-            let _ = op.reply.send(result);
+        Appended {
+            ops: replies
+                .into_iter()
+                .zip(placed)
+                .map(|((s, r), p)| (s, r, p))
+                .collect(),
+            syncs,
         }
     }
 }
 
-/// The blocking half: append every job to its segment, then fsync each touched file.
-fn place_and_sync(
+type AppendResult = (
+    HashMap<StreamId, OpenSegment>,
+    Vec<Result<FragmentRecord, StoreError>>,
+    Vec<SyncJob>,
+);
+
+/// The blocking half of the append stage.
+fn append_all(
     mut files: HashMap<StreamId, OpenSegment>,
-    media_root: &std::path::Path,
+    media_root: &Path,
     rotation: Rotation,
     jobs: Vec<(StreamId, FragmentDraft, Result<i64, StoreError>)>,
-) -> (HashMap<StreamId, OpenSegment>, Vec<Placed>) {
-    let mut placed: Vec<Placed> = Vec::with_capacity(jobs.len());
+) -> AppendResult {
+    let mut placed = Vec::with_capacity(jobs.len());
     let mut failed: HashMap<StreamId, String> = HashMap::new();
-    let mut touched: Vec<StreamId> = Vec::new();
+    let mut syncs: Vec<SyncJob> = Vec::new();
     for (stream, draft, header) in jobs {
         if let Some(why) = failed.get(&stream) {
             placed.push(Err(StoreError::Database(format!(
@@ -212,9 +248,21 @@ fn place_and_sync(
             append_one(&mut files, media_root, rotation, stream, &draft, header_id)
         });
         match &result {
-            Ok(_) => {
-                if !touched.contains(&stream) {
-                    touched.push(stream);
+            Ok(rec) => {
+                if !syncs
+                    .iter()
+                    .any(|j| j.stream == stream && j.segment == rec.segment)
+                    && let Some(seg) = files.get_mut(&stream)
+                {
+                    let new_dir = std::mem::take(&mut seg.new)
+                        .then(|| segment::stream_dir(media_root, stream));
+                    syncs.push(SyncJob {
+                        path: segment::segment_path(media_root, stream, seg.segment),
+                        stream,
+                        segment: seg.segment,
+                        file: Arc::clone(&seg.file),
+                        new_dir,
+                    });
                 }
             }
             Err(e) => {
@@ -224,39 +272,12 @@ fn place_and_sync(
         }
         placed.push(result);
     }
-    for stream in touched {
-        if failed.contains_key(&stream) {
-            continue;
-        }
-        let Some(seg) = files.get_mut(&stream) else {
-            continue;
-        };
-        if let Err(e) = seg.sync(media_root, stream) {
-            tracing::error!(stream = stream.0, error = %e, "fsync failed; failing the stream's fragments");
-            files.remove(&stream);
-            failed.insert(stream, e.to_string());
-        }
-    }
-    // Turn successes of streams whose fsync failed into failures.
-    let placed = placed
-        .into_iter()
-        .map(|p| match p {
-            Ok(r) => match failed.get(&r.number.stream) {
-                Some(why) => Err(StoreError::io(
-                    format!("persisting fragment {}", r.number),
-                    std::io::Error::other(why.clone()),
-                )),
-                None => Ok(r),
-            },
-            Err(e) => Err(e),
-        })
-        .collect();
-    (files, placed)
+    (files, placed, syncs)
 }
 
 fn append_one(
     files: &mut HashMap<StreamId, OpenSegment>,
-    media_root: &std::path::Path,
+    media_root: &Path,
     rotation: Rotation,
     stream: StreamId,
     draft: &FragmentDraft,
@@ -266,7 +287,7 @@ fn append_one(
         s.len >= rotation.max_bytes || draft.server_ms - s.started_ms >= rotation.max_age_ms
     });
     if rotate {
-        // The old handle (if any) was fsynced with its last batch.
+        // The old handle (if any) is still held by the sync stage until its last sync.
         files.remove(&stream);
         let seg = OpenSegment::create(media_root, stream, draft.number.seq, draft.server_ms)?;
         files.insert(stream, seg);
@@ -281,7 +302,10 @@ fn append_one(
         .append(&[&draft.cluster, &trailer])
         .map_err(|e| StoreError::io(format!("writing fragment {}", draft.number), e))?;
     let too_big = |what: &str| {
-        StoreError::Database(format!("{what} of fragment {} exceeds 4 GiB", draft.number))
+        StoreError::Database(format!(
+            "{what} of fragment {} exceeds 4 GiB",
+            draft.number
+        ))
     };
     Ok(FragmentRecord {
         number: draft.number,
@@ -294,4 +318,97 @@ fn append_one(
         cluster_len: u32::try_from(draft.cluster.len()).map_err(|_| too_big("cluster"))?,
         trailer_len: u32::try_from(trailer.len()).map_err(|_| too_big("trailer"))?,
     })
+}
+
+struct SyncStage {
+    rx: mpsc::Receiver<Appended>,
+    index: Arc<dyn Index>,
+    poisoned: Poisoned,
+    /// Segments given up on: any fragment appended to them fails.
+    failed_segments: HashSet<(StreamId, i64)>,
+}
+
+impl SyncStage {
+    async fn run(mut self) {
+        while let Some(batch) = self.rx.recv().await {
+            self.sync_batch(batch).await;
+        }
+    }
+
+    fn poison(&mut self, stream: StreamId, segment: i64) {
+        self.failed_segments.insert((stream, segment));
+        if let Ok(mut p) = self.poisoned.lock() {
+            p.insert(stream);
+        }
+    }
+
+    async fn sync_batch(&mut self, batch: Appended) {
+        let jobs = batch.syncs;
+        let synced = tokio::task::spawn_blocking(move || {
+            jobs.into_iter()
+                .map(|j| {
+                    let r = segment::sync(&j.path, &j.file, j.new_dir.as_deref());
+                    (j.stream, j.segment, r)
+                })
+                .collect::<Vec<_>>()
+        })
+        .await;
+        match synced {
+            Ok(results) => {
+                for (stream, seg, r) in results {
+                    if let Err(e) = r {
+                        tracing::error!(stream = stream.0, segment = seg, error = %e, "fsync failed; failing the stream's fragments in that segment");
+                        self.poison(stream, seg);
+                    }
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "sync stage panicked; failing the batch");
+                for (stream, _, p) in &batch.ops {
+                    if let Ok(r) = p {
+                        self.poison(*stream, r.segment);
+                    }
+                }
+            }
+        }
+        let mut ops = batch.ops;
+        for (_, _, p) in &mut ops {
+            if let Ok(r) = p
+                && self.failed_segments.contains(&(r.number.stream, r.segment))
+            {
+                *p = Err(StoreError::io(
+                    format!("persisting fragment {}", r.number),
+                    std::io::Error::other("its segment file could not be made durable"),
+                ));
+            }
+        }
+        let rows: Vec<FragmentRecord> = ops
+            .iter()
+            .filter_map(|(_, _, p)| p.as_ref().ok().copied())
+            .collect();
+        let committed = if rows.is_empty() {
+            Ok(())
+        } else {
+            self.index.append_fragments(rows).await
+        };
+        if let Err(e) = &committed {
+            // The bytes are fsynced but unindexed: garbage that recovery truncates. Abandon the
+            // segments so nothing is indexed after it.
+            tracing::error!(error = %e, "index commit failed; failing the batch");
+            let segs: Vec<(StreamId, i64)> = ops
+                .iter()
+                .filter_map(|(s, _, p)| p.as_ref().ok().map(|r| (*s, r.segment)))
+                .collect();
+            for (s, seg) in segs {
+                self.poison(s, seg);
+            }
+        }
+        for (_, reply, p) in ops {
+            let result = match (&committed, p) {
+                (Ok(()), p) => p,
+                (Err(e), _) => Err(StoreError::Database(format!("index commit failed: {e}"))),
+            };
+            let _ = reply.send(result);
+        }
+    }
 }

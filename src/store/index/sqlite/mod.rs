@@ -69,6 +69,13 @@ impl SqliteIndex {
         })
     }
 
+    /// The connection's `PRAGMA synchronous` (2 = FULL), for the durability tests.
+    #[doc(hidden)]
+    pub async fn synchronous_level(&self) -> Result<i64, StoreError> {
+        self.call(|c| c.query_row("PRAGMA synchronous", [], |r| r.get(0)).map_err(db))
+            .await
+    }
+
     /// Runs `f` with the connection on the blocking pool.
     async fn call<T, F>(&self, f: F) -> Result<T, StoreError>
     where
