@@ -320,6 +320,37 @@ fn append_one(
     })
 }
 
+/// Most fsyncs in flight at once. Concurrent fdatasyncs on one file system share journal
+/// commits, so a batch touching many streams' files costs a few commits, not one per file.
+const SYNC_THREADS: usize = 8;
+
+/// fdatasyncs the jobs, several at a time; returns each job's outcome.
+fn sync_all(jobs: Vec<SyncJob>) -> Vec<(StreamId, i64, std::io::Result<()>)> {
+    let one = |j: &SyncJob| (j.stream, j.segment, segment::sync(&j.path, &j.file, j.new_dir.as_deref()));
+    if jobs.len() <= 1 {
+        return jobs.iter().map(one).collect();
+    }
+    let per_thread = jobs.len().div_ceil(SYNC_THREADS);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = jobs
+            .chunks(per_thread)
+            .map(|chunk| scope.spawn(move || chunk.iter().map(one).collect::<Vec<_>>()))
+            .collect();
+        handles
+            .into_iter()
+            .zip(jobs.chunks(per_thread))
+            .flat_map(|(h, chunk)| {
+                h.join().unwrap_or_else(|_| {
+                    chunk
+                        .iter()
+                        .map(|j| (j.stream, j.segment, Err(std::io::Error::other("fsync thread panicked"))))
+                        .collect()
+                })
+            })
+            .collect()
+    })
+}
+
 struct SyncStage {
     rx: mpsc::Receiver<Appended>,
     index: Arc<dyn Index>,
@@ -344,15 +375,7 @@ impl SyncStage {
 
     async fn sync_batch(&mut self, batch: Appended) {
         let jobs = batch.syncs;
-        let synced = tokio::task::spawn_blocking(move || {
-            jobs.into_iter()
-                .map(|j| {
-                    let r = segment::sync(&j.path, &j.file, j.new_dir.as_deref());
-                    (j.stream, j.segment, r)
-                })
-                .collect::<Vec<_>>()
-        })
-        .await;
+        let synced = tokio::task::spawn_blocking(move || sync_all(jobs)).await;
         match synced {
             Ok(results) => {
                 for (stream, seg, r) in results {
