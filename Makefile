@@ -1,0 +1,48 @@
+# vidstream developer entry points. `make test` is the one test command (see README).
+#
+#   make deps      install system packages (+ Rust if missing) via scripts/install-deps.sh
+#   make build     release build
+#   make run       run the server with its embedded defaults: make run ARGS="--listen 127.0.0.1:9000"
+#   make test      fmt check, clippy -D warnings, cargo tests, then the Python (boto3/AWS CLI) suite
+#   make pytest    only the Python suite (scripts/pytest.sh)
+#   make fmt | clippy | clean
+
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := build
+
+ARGS ?=
+# A freshly rustup-installed cargo is not on PATH yet; each recipe line is its own shell,
+# so every cargo invocation sources ~/.cargo/env first when it exists.
+CARGO_ENV = if [ -f "$$HOME/.cargo/env" ]; then . "$$HOME/.cargo/env"; fi;
+CARGO = $(CARGO_ENV) cargo
+
+.PHONY: deps build run test pytest fmt clippy clean
+
+deps:
+	scripts/install-deps.sh
+
+build: deps
+	$(CARGO) build --release
+
+run: deps
+	$(CARGO) run --release -- serve $(ARGS)
+
+test: deps
+	$(CARGO) fmt --all --check
+	$(CARGO) clippy --all-targets -- -D warnings
+	$(CARGO) test --all-targets
+	scripts/pytest.sh
+
+pytest:
+	scripts/pytest.sh
+
+fmt:
+	$(CARGO) fmt --all
+
+clippy:
+	$(CARGO) clippy --all-targets -- -D warnings
+
+clean:
+	$(CARGO) clean
+	rm -rf .venv .pytest_cache tests/python/__pycache__ tests/python/.pytest_cache

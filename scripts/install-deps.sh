@@ -1,0 +1,115 @@
+#!/usr/bin/env bash
+# Installs the system packages vidstream needs on Debian 12 (bookworm), and Rust if it is missing.
+# The one install script: the Makefile (`make deps`) and docker/Dockerfile both run it.
+#
+#   scripts/install-deps.sh                 # build + test + run: compilers, -dev headers, GStreamer, ffmpeg, Rust
+#   scripts/install-deps.sh --runtime-only  # what the runtime image needs: GStreamer plugins, ffmpeg, CA certs, curl
+#
+# Idempotent: when every package is already installed it does not touch apt at all (so `make test`
+# also works offline); otherwise it runs `apt-get update` and then one `apt-get install`.
+# Uses sudo only when not run as root.
+set -euo pipefail
+export DEBIAN_FRONTEND=noninteractive
+
+usage() {
+  sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'
+}
+
+mode=full
+for arg in "$@"; do
+  case "$arg" in
+    --runtime-only) mode=runtime ;;
+    -h | --help) usage; exit 0 ;;
+    *) echo "install-deps.sh: unknown argument: $arg" >&2; usage >&2; exit 2 ;;
+  esac
+done
+
+# Rust toolchain installed by rustup when cargo is missing (matches rust-version in Cargo.toml).
+RUST_TOOLCHAIN=1.95
+
+# GStreamer runtime: core, plugins (matroska/mp4/rtp/rtsp/x264/openh264/libav...), the RTSP server.
+gst_runtime=(
+  libgstreamer1.0-0
+  gstreamer1.0-plugins-base
+  gstreamer1.0-plugins-good
+  gstreamer1.0-plugins-bad
+  gstreamer1.0-plugins-ugly
+  gstreamer1.0-libav
+  gstreamer1.0-tools
+  gstreamer1.0-rtsp
+  libgstrtspserver-1.0-0
+)
+runtime_pkgs=(
+  ca-certificates
+  curl # the image's HEALTHCHECK
+  ffmpeg
+  "${gst_runtime[@]}"
+)
+full_pkgs=(
+  build-essential
+  pkg-config
+  ca-certificates
+  curl
+  git
+  python3
+  python3-venv
+  python3-pip
+  libssl-dev
+  libgstreamer1.0-dev
+  libgstreamer-plugins-base1.0-dev
+  libgstreamer-plugins-bad1.0-dev
+  gstreamer1.0-plugins-base
+  gstreamer1.0-plugins-good
+  gstreamer1.0-plugins-bad
+  gstreamer1.0-plugins-ugly
+  gstreamer1.0-libav
+  gstreamer1.0-tools
+  libgstrtspserver-1.0-dev
+  gstreamer1.0-rtsp
+  ffmpeg
+)
+
+if [[ $mode == runtime ]]; then
+  pkgs=("${runtime_pkgs[@]}")
+else
+  pkgs=("${full_pkgs[@]}")
+fi
+
+missing=()
+for p in "${pkgs[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+    missing+=("$p")
+  fi
+done
+
+if ((${#missing[@]} == 0)); then
+  echo "install-deps.sh: all ${#pkgs[@]} system packages ($mode) are installed"
+else
+  echo "install-deps.sh: installing (${mode}): ${missing[*]}"
+  # sudo only when not root, and only now that something must be installed.
+  SUDO=()
+  if [[ $(id -u) -ne 0 ]]; then
+    if ! command -v sudo >/dev/null 2>&1; then
+      echo "install-deps.sh: missing packages (${missing[*]}), not root, and sudo is not installed" >&2
+      exit 1
+    fi
+    SUDO=(sudo)
+  fi
+  # `env` carries DEBIAN_FRONTEND through sudo, which resets the environment.
+  apt_get() {
+    "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 "$@"
+  }
+  apt_get update
+  apt_get install -y --no-install-recommends "${pkgs[@]}"
+fi
+
+if [[ $mode == full ]]; then
+  if command -v cargo >/dev/null 2>&1 || [[ -x "$HOME/.cargo/bin/cargo" ]]; then
+    echo "install-deps.sh: cargo found ($(command -v cargo || echo "$HOME/.cargo/bin/cargo"))"
+  else
+    echo "install-deps.sh: installing Rust $RUST_TOOLCHAIN with rustup"
+    curl --proto '=https' --tlsv1.2 https://sh.rustup.rs -sSf |
+      sh -s -- -y --profile minimal --default-toolchain "$RUST_TOOLCHAIN" -c clippy -c rustfmt
+    echo "install-deps.sh: Rust installed; run '. \"\$HOME/.cargo/env\"' (or open a new shell) to put cargo on PATH"
+  fi
+fi
