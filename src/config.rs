@@ -78,14 +78,23 @@ impl Default for IngestSettings {
 impl IngestSettings {
     /// The ingest configuration these settings describe.
     pub fn to_config(&self) -> crate::ingest::IngestConfig {
-        let mut c = crate::ingest::IngestConfig::default();
-        c.idle_timeout = std::time::Duration::from_secs(self.idle_timeout_secs.max(1));
-        c.idle_ack_interval = std::time::Duration::from_millis(self.idle_ack_interval_ms.max(10));
-        c.limits.max_duration_ms =
-            i64::try_from(self.max_fragment_duration_secs.saturating_mul(1000)).unwrap_or(i64::MAX);
-        c.limits.max_bytes = self.max_fragment_bytes;
-        c.mkv_limits.max_block_bytes = self.max_fragment_bytes;
-        c
+        let defaults = crate::ingest::IngestConfig::default();
+        crate::ingest::IngestConfig {
+            idle_timeout: std::time::Duration::from_secs(self.idle_timeout_secs.max(1)),
+            idle_ack_interval: std::time::Duration::from_millis(self.idle_ack_interval_ms.max(10)),
+            limits: crate::ingest::fragmenter::FragmentLimits {
+                max_duration_ms: i64::try_from(
+                    self.max_fragment_duration_secs.saturating_mul(1000),
+                )
+                .unwrap_or(i64::MAX),
+                max_bytes: self.max_fragment_bytes,
+                ..defaults.limits
+            },
+            mkv_limits: crate::mkv::Limits {
+                max_block_bytes: self.max_fragment_bytes,
+                ..defaults.mkv_limits
+            },
+        }
     }
 }
 
@@ -339,7 +348,10 @@ mod tests {
         for (k, v) in &table {
             match v.as_table() {
                 Some(t) => {
-                    assert!(text.contains(&format!("[{k}]")), "docker/vidstream.toml lacks [{k}]");
+                    assert!(
+                        text.contains(&format!("[{k}]")),
+                        "docker/vidstream.toml lacks [{k}]"
+                    );
                     keys.extend(t.keys().cloned());
                 }
                 None => keys.push(k.clone()),

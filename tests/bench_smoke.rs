@@ -7,18 +7,42 @@ use std::process::Command;
 fn bench_ingest_prints_its_table() {
     let dir = tempfile::tempdir().unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_vidstream"))
-        .args(["bench", "ingest", "--streams", "4", "--seconds", "1", "--idle", "4", "--connections", "1", "--dir"])
+        .args([
+            "bench",
+            "ingest",
+            "--streams",
+            "4",
+            "--seconds",
+            "1",
+            "--idle",
+            "4",
+            "--connections",
+            "1",
+            "--dir",
+        ])
         .arg(dir.path())
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
-    for row in ["disk:", "PutMedia ingest", "server CPU", "PERSISTED ack", "idle producer"] {
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for row in [
+        "disk:",
+        "PutMedia ingest",
+        "server CPU",
+        "PERSISTED ack",
+        "idle producer",
+    ] {
         assert!(stdout.contains(row), "missing `{row}` in:\n{stdout}");
     }
     assert!(!stdout.contains(" 0 fragments"), "{stdout}");
     assert!(
-        stdout.lines().all(|l| !l.contains("errors)") || l.contains(" 0 errors)")),
+        stdout
+            .lines()
+            .all(|l| !l.contains("errors)") || l.contains(" 0 errors)")),
         "{stdout}"
     );
 }

@@ -31,8 +31,13 @@ struct Server {
 
 async fn start(dir: &std::path::Path) -> Server {
     let port = free_port();
-    let child = Command::new(env!("CARGO_BIN_EXE_vidstream"))
-        .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
+    let mut child = Command::new(env!("CARGO_BIN_EXE_vidstream"))
+        .args([
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--data-dir",
+        ])
         .arg(dir)
         .env("VIDSTREAM_LOG", "warn")
         .stdout(Stdio::null())
@@ -48,6 +53,8 @@ async fn start(dir: &std::path::Path) -> Server {
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
+    let _ = child.kill();
+    let _ = child.wait();
     panic!("server did not become healthy");
 }
 
@@ -81,9 +88,10 @@ async fn produce(url: String, stream: String, round: usize) -> Vec<Ack> {
         .post(format!("{url}/putMedia"))
         .header("x-amzn-stream-name", stream)
         .header("x-amzn-fragment-timecode-type", "ABSOLUTE")
-        .body(reqwest::Body::wrap_stream(futures_util::stream::unfold(rx, |mut rx| async move {
-            rx.recv().await.map(|b| (b, rx))
-        })))
+        .body(reqwest::Body::wrap_stream(futures_util::stream::unfold(
+            rx,
+            |mut rx| async move { rx.recv().await.map(|b| (b, rx)) },
+        )))
         .send()
         .await;
     let mut text = Vec::new();
@@ -112,7 +120,12 @@ async fn persisted_fragments_survive_kill_9() {
         let mut server = start(dir.path()).await;
         if round == 0 {
             for k in 0..STREAMS {
-                call(&server.url, "/createStream", json!({"StreamName": format!("s{k}"), "DataRetentionInHours": 24})).await;
+                call(
+                    &server.url,
+                    "/createStream",
+                    json!({"StreamName": format!("s{k}"), "DataRetentionInHours": 24}),
+                )
+                .await;
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
@@ -135,13 +148,20 @@ async fn persisted_fragments_survive_kill_9() {
             }
         }
     }
-    assert!(persisted_all.len() > 10, "the test persisted too little: {}", persisted_all.len());
+    assert!(
+        persisted_all.len() > 10,
+        "the test persisted too little: {}",
+        persisted_all.len()
+    );
 
     // Restart once more and verify every acknowledged fragment, byte for byte.
     let mut server = start(dir.path()).await;
     let mut by_stream: HashMap<String, Vec<(String, usize)>> = HashMap::new();
     for (n, (s, idx)) in &persisted_all {
-        by_stream.entry(s.clone()).or_default().push((n.clone(), *idx));
+        by_stream
+            .entry(s.clone())
+            .or_default()
+            .push((n.clone(), *idx));
     }
     for (stream, frags) in by_stream {
         let listed = call(&server.url, "/listFragments", json!({"StreamName": stream})).await;
@@ -152,7 +172,10 @@ async fn persisted_fragments_survive_kill_9() {
             .map(|f| f["FragmentNumber"].as_str().unwrap().to_owned())
             .collect();
         for (n, _) in &frags {
-            assert!(listed.contains(n), "PERSISTED fragment {n} of {stream} is missing");
+            assert!(
+                listed.contains(n),
+                "PERSISTED fragment {n} of {stream} is missing"
+            );
         }
         // Everything listed (acknowledged or not) must be readable whole: nothing torn.
         let bytes = reqwest::Client::new()
@@ -184,7 +207,11 @@ async fn persisted_fragments_survive_kill_9() {
                 _ => {}
             }
         }
-        assert_eq!(frames.len(), listed.len(), "every listed fragment came back");
+        assert_eq!(
+            frames.len(),
+            listed.len(),
+            "every listed fragment came back"
+        );
         for (n, idx) in frags {
             let got = &frames[&n];
             assert_eq!(got.len(), 8, "fragment {n}");
@@ -216,7 +243,8 @@ async fn persisted_fragments_survive_kill_9() {
 async fn check_reports_damage() {
     let dir = tempfile::tempdir().unwrap();
     let s = common::TestServer::start(dir.path()).await;
-    s.create_active(json!({"StreamName": "cam", "DataRetentionInHours": 24})).await;
+    s.create_active(json!({"StreamName": "cam", "DataRetentionInHours": 24}))
+        .await;
     let (_, acks) = put_media(&s.url, "cam", body(3, 5), 4096).await;
     assert_eq!(persisted(&acks).len(), 3);
     s.stop().await;
@@ -230,7 +258,12 @@ async fn check_reports_damage() {
         .unwrap()
         .unwrap()
         .path();
-    let seg = std::fs::read_dir(&stream_dir).unwrap().next().unwrap().unwrap().path();
+    let seg = std::fs::read_dir(&stream_dir)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
     let original = std::fs::read(&seg).unwrap();
 
     // A flipped byte in a frame payload.
@@ -239,19 +272,28 @@ async fn check_reports_damage() {
     flipped[at] ^= 0x20;
     std::fs::write(&seg, &flipped).unwrap();
     let report = vidstream::store::check::check(dir.path()).await.unwrap();
-    assert!(report.problems.iter().any(|p| p.contains("checksum")), "{report:?}");
+    assert!(
+        report.problems.iter().any(|p| p.contains("checksum")),
+        "{report:?}"
+    );
 
     // Garbage past the last fragment.
     let mut longer = original.clone();
     longer.extend_from_slice(b"garbage");
     std::fs::write(&seg, &longer).unwrap();
     let report = vidstream::store::check::check(dir.path()).await.unwrap();
-    assert!(report.problems.iter().any(|p| p.contains("7 bytes past")), "{report:?}");
+    assert!(
+        report.problems.iter().any(|p| p.contains("7 bytes past")),
+        "{report:?}"
+    );
 
     // A torn fragment: the file is cut short.
     std::fs::write(&seg, &original[..original.len() - 10]).unwrap();
     let report = vidstream::store::check::check(dir.path()).await.unwrap();
-    assert!(report.problems.iter().any(|p| p.contains("torn")), "{report:?}");
+    assert!(
+        report.problems.iter().any(|p| p.contains("torn")),
+        "{report:?}"
+    );
 
     // An orphan segment and an orphan stream directory.
     std::fs::write(&seg, &original).unwrap();

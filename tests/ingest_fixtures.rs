@@ -12,7 +12,9 @@ use common::media::*;
 use serde_json::{Value, json};
 
 fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures")
+        .join(name)
 }
 
 /// One packet as ffprobe sees it.
@@ -26,7 +28,15 @@ struct Packet {
 
 fn ffprobe_packets(path: &Path) -> Vec<Packet> {
     let out = Command::new("ffprobe")
-        .args(["-v", "error", "-show_packets", "-show_data_hash", "MD5", "-of", "json"])
+        .args([
+            "-v",
+            "error",
+            "-show_packets",
+            "-show_data_hash",
+            "MD5",
+            "-of",
+            "json",
+        ])
         .arg(path)
         .output()
         .expect("ffprobe is installed (scripts/install-deps.sh installs ffmpeg)");
@@ -122,7 +132,8 @@ async fn fixtures_round_trip_byte_exact_per_ffprobe() {
     .enumerate()
     {
         let name = format!("f{i}");
-        s.create_active(json!({"StreamName": name, "DataRetentionInHours": 1})).await;
+        s.create_active(json!({"StreamName": name, "DataRetentionInHours": 1}))
+            .await;
         let original = fixture(file);
         let acks = put_relative(&s.url, &name, std::fs::read(&original).unwrap()).await;
         let numbers = persisted(&acks);
@@ -173,14 +184,19 @@ async fn malformed_fixtures_get_their_error_acks() {
         ("truncated_cluster.mkv", 4006, "INVALID_MKV_DATA"),
         ("garbage.bin", 4006, "INVALID_MKV_DATA"),
         ("huge_element_size.mkv", 4001, "MAX_FRAGMENT_SIZE_REACHED"),
-        ("decreasing_timecodes.mkv", 4004, "FRAGMENT_TIMECODE_LESSER_THAN_PREVIOUS"),
+        (
+            "decreasing_timecodes.mkv",
+            4004,
+            "FRAGMENT_TIMECODE_LESSER_THAN_PREVIOUS",
+        ),
         ("four_tracks.mkv", 4012, "MORE_THAN_ALLOWED_TRACKS_FOUND"),
     ]
     .into_iter()
     .enumerate()
     {
         let name = format!("m{i}");
-        s.create_active(json!({"StreamName": name, "DataRetentionInHours": 1})).await;
+        s.create_active(json!({"StreamName": name, "DataRetentionInHours": 1}))
+            .await;
         let acks = put_relative(&s.url, &name, std::fs::read(fixture(file)).unwrap()).await;
         let last = acks.last().expect("some ack");
         assert_eq!(last.event, "ERROR", "{file}: {acks:?}");

@@ -37,7 +37,11 @@ async fn acks_list_fragments_and_round_trip() {
             .filter(|a| a.number.as_deref() == Some(n))
             .map(|a| a.event.as_str())
             .collect();
-        assert_eq!(for_n, ["BUFFERING", "RECEIVED", "PERSISTED"], "fragment {i}");
+        assert_eq!(
+            for_n,
+            ["BUFFERING", "RECEIVED", "PERSISTED"],
+            "fragment {i}"
+        );
         let tc = acks
             .iter()
             .find(|a| a.number.as_deref() == Some(n))
@@ -62,20 +66,34 @@ async fn acks_list_fragments_and_round_trip() {
             .collect()
     };
     let r = s
-        .call("/listFragments", list(BASE_MS + 1000, BASE_MS + 3000, "PRODUCER_TIMESTAMP"))
+        .call(
+            "/listFragments",
+            list(BASE_MS + 1000, BASE_MS + 3000, "PRODUCER_TIMESTAMP"),
+        )
         .await;
     assert_eq!(numbers_of(r.assert_ok()), numbers[1..4]);
     let r = s
-        .call("/listFragments", list(BASE_MS + 1001, BASE_MS + 2999, "PRODUCER_TIMESTAMP"))
+        .call(
+            "/listFragments",
+            list(BASE_MS + 1001, BASE_MS + 2999, "PRODUCER_TIMESTAMP"),
+        )
         .await;
     assert_eq!(numbers_of(r.assert_ok()), numbers[2..3]);
     let r = s
-        .call("/listFragments", list(BASE_MS + 5000, BASE_MS + 9000, "PRODUCER_TIMESTAMP"))
+        .call(
+            "/listFragments",
+            list(BASE_MS + 5000, BASE_MS + 9000, "PRODUCER_TIMESTAMP"),
+        )
         .await;
     assert!(numbers_of(r.assert_ok()).is_empty());
     let f0 = &r.body; // keep the borrow checker honest about reuse
     let _ = f0;
-    let r = s.call("/listFragments", list(0, 4_000_000_000_000, "SERVER_TIMESTAMP")).await;
+    let r = s
+        .call(
+            "/listFragments",
+            list(0, 4_000_000_000_000, "SERVER_TIMESTAMP"),
+        )
+        .await;
     let all = r.assert_ok()["Fragments"].as_array().unwrap().clone();
     assert_eq!(numbers_of(&r.body), numbers);
     let first = &all[0];
@@ -108,9 +126,14 @@ async fn acks_list_fragments_and_round_trip() {
     assert_eq!(resp.headers()["content-type"], "video/webm");
     let bytes = resp.bytes().await.unwrap();
     let events = read_all(&bytes);
-    let headers = events.iter().filter(|e| matches!(e, Event::Header(_))).count();
+    let headers = events
+        .iter()
+        .filter(|e| matches!(e, Event::Header(_)))
+        .count();
     assert_eq!(headers, 2, "one EBML document per fragment");
-    let mut docs: Vec<(String, Vec<(i64, Vec<u8>)>)> = Vec::new();
+    /// (fragment number tag, frames as (timecode, payload)) per document.
+    type Doc = (String, Vec<(i64, Vec<u8>)>);
+    let mut docs: Vec<Doc> = Vec::new();
     for e in &events {
         match e {
             Event::Header(_) => docs.push((String::new(), Vec::new())),
@@ -123,7 +146,11 @@ async fn acks_list_fragments_and_round_trip() {
                     }
                 }
             }
-            Event::Frame(f) => docs.last_mut().unwrap().1.push((f.timecode, f.data.to_vec())),
+            Event::Frame(f) => docs
+                .last_mut()
+                .unwrap()
+                .1
+                .push((f.timecode, f.data.to_vec())),
             _ => {}
         }
     }
@@ -141,24 +168,86 @@ async fn acks_list_fragments_and_round_trip() {
 #[tokio::test]
 async fn archived_media_errors() {
     let (s, _d) = server().await;
-    s.create_active(json!({"StreamName": "cam", "DataRetentionInHours": 1})).await;
-    s.create_active(json!({"StreamName": "other", "DataRetentionInHours": 1})).await;
+    s.create_active(json!({"StreamName": "cam", "DataRetentionInHours": 1}))
+        .await;
+    s.create_active(json!({"StreamName": "other", "DataRetentionInHours": 1}))
+        .await;
     let (_, acks) = put_media(&s.url, "other", body(1, 3), 4096).await;
     let other = persisted(&acks);
     assert_eq!(other.len(), 1);
     let cases = [
-        ("/getMediaForFragmentList", json!({"StreamName": "cam", "Fragments": []}), 400, "InvalidArgumentException"),
-        ("/getMediaForFragmentList", json!({"StreamName": "cam", "Fragments": ["12x"]}), 400, "InvalidArgumentException"),
-        ("/getMediaForFragmentList", json!({"StreamName": "cam", "Fragments": [other[0]]}), 404, "ResourceNotFoundException"),
-        ("/getMediaForFragmentList", json!({"StreamName": "cam", "Fragments": ["123"]}), 404, "ResourceNotFoundException"),
-        ("/getMediaForFragmentList", json!({"StreamName": "nope", "Fragments": ["123"]}), 404, "ResourceNotFoundException"),
-        ("/listFragments", json!({"StreamName": "nope"}), 404, "ResourceNotFoundException"),
-        ("/listFragments", json!({"StreamName": "cam", "MaxResults": 0}), 400, "InvalidArgumentException"),
-        ("/listFragments", json!({"StreamName": "cam", "MaxResults": 1001}), 400, "InvalidArgumentException"),
-        ("/listFragments", json!({"StreamName": "cam", "NextToken": "garbage"}), 400, "InvalidArgumentException"),
-        ("/listFragments", json!({"StreamName": "cam", "FragmentSelector": {"FragmentSelectorType": "X", "TimestampRange": {"StartTimestamp": 1, "EndTimestamp": 2}}}), 400, "InvalidArgumentException"),
-        ("/listFragments", json!({"StreamName": "cam", "FragmentSelector": {"FragmentSelectorType": "SERVER_TIMESTAMP", "TimestampRange": {"StartTimestamp": 5, "EndTimestamp": 2}}}), 400, "InvalidArgumentException"),
-        ("/listFragments", json!({"StreamName": "cam", "FragmentSelector": {"FragmentSelectorType": "SERVER_TIMESTAMP", "TimestampRange": {"StartTimestamp": "soon", "EndTimestamp": 2}}}), 400, "InvalidArgumentException"),
+        (
+            "/getMediaForFragmentList",
+            json!({"StreamName": "cam", "Fragments": []}),
+            400,
+            "InvalidArgumentException",
+        ),
+        (
+            "/getMediaForFragmentList",
+            json!({"StreamName": "cam", "Fragments": ["12x"]}),
+            400,
+            "InvalidArgumentException",
+        ),
+        (
+            "/getMediaForFragmentList",
+            json!({"StreamName": "cam", "Fragments": [other[0]]}),
+            404,
+            "ResourceNotFoundException",
+        ),
+        (
+            "/getMediaForFragmentList",
+            json!({"StreamName": "cam", "Fragments": ["123"]}),
+            404,
+            "ResourceNotFoundException",
+        ),
+        (
+            "/getMediaForFragmentList",
+            json!({"StreamName": "nope", "Fragments": ["123"]}),
+            404,
+            "ResourceNotFoundException",
+        ),
+        (
+            "/listFragments",
+            json!({"StreamName": "nope"}),
+            404,
+            "ResourceNotFoundException",
+        ),
+        (
+            "/listFragments",
+            json!({"StreamName": "cam", "MaxResults": 0}),
+            400,
+            "InvalidArgumentException",
+        ),
+        (
+            "/listFragments",
+            json!({"StreamName": "cam", "MaxResults": 1001}),
+            400,
+            "InvalidArgumentException",
+        ),
+        (
+            "/listFragments",
+            json!({"StreamName": "cam", "NextToken": "garbage"}),
+            400,
+            "InvalidArgumentException",
+        ),
+        (
+            "/listFragments",
+            json!({"StreamName": "cam", "FragmentSelector": {"FragmentSelectorType": "X", "TimestampRange": {"StartTimestamp": 1, "EndTimestamp": 2}}}),
+            400,
+            "InvalidArgumentException",
+        ),
+        (
+            "/listFragments",
+            json!({"StreamName": "cam", "FragmentSelector": {"FragmentSelectorType": "SERVER_TIMESTAMP", "TimestampRange": {"StartTimestamp": 5, "EndTimestamp": 2}}}),
+            400,
+            "InvalidArgumentException",
+        ),
+        (
+            "/listFragments",
+            json!({"StreamName": "cam", "FragmentSelector": {"FragmentSelectorType": "SERVER_TIMESTAMP", "TimestampRange": {"StartTimestamp": "soon", "EndTimestamp": 2}}}),
+            400,
+            "InvalidArgumentException",
+        ),
     ];
     for (path, body, status, name) in cases {
         s.call(path, body).await.assert_error(status, name);
@@ -169,14 +258,45 @@ async fn archived_media_errors() {
 #[tokio::test]
 async fn put_media_header_errors() {
     let (s, _d) = server().await;
-    s.create_active(json!({"StreamName": "cam", "DataRetentionInHours": 1})).await;
+    s.create_active(json!({"StreamName": "cam", "DataRetentionInHours": 1}))
+        .await;
     let client = reqwest::Client::new();
-    let cases: Vec<(Vec<(&str, &str)>, u16, &str)> = vec![
-        (vec![("x-amzn-fragment-timecode-type", "ABSOLUTE")], 400, "InvalidArgumentException"),
-        (vec![("x-amzn-stream-name", "cam")], 400, "InvalidArgumentException"),
-        (vec![("x-amzn-stream-name", "cam"), ("x-amzn-fragment-timecode-type", "SIDEWAYS")], 400, "InvalidArgumentException"),
-        (vec![("x-amzn-stream-name", "nope"), ("x-amzn-fragment-timecode-type", "ABSOLUTE")], 404, "ResourceNotFoundException"),
-        (vec![("x-amzn-stream-name", "bad name"), ("x-amzn-fragment-timecode-type", "ABSOLUTE")], 400, "InvalidArgumentException"),
+    type Case = (Vec<(&'static str, &'static str)>, u16, &'static str);
+    let cases: Vec<Case> = vec![
+        (
+            vec![("x-amzn-fragment-timecode-type", "ABSOLUTE")],
+            400,
+            "InvalidArgumentException",
+        ),
+        (
+            vec![("x-amzn-stream-name", "cam")],
+            400,
+            "InvalidArgumentException",
+        ),
+        (
+            vec![
+                ("x-amzn-stream-name", "cam"),
+                ("x-amzn-fragment-timecode-type", "SIDEWAYS"),
+            ],
+            400,
+            "InvalidArgumentException",
+        ),
+        (
+            vec![
+                ("x-amzn-stream-name", "nope"),
+                ("x-amzn-fragment-timecode-type", "ABSOLUTE"),
+            ],
+            404,
+            "ResourceNotFoundException",
+        ),
+        (
+            vec![
+                ("x-amzn-stream-name", "bad name"),
+                ("x-amzn-fragment-timecode-type", "ABSOLUTE"),
+            ],
+            400,
+            "InvalidArgumentException",
+        ),
     ];
     for (headers, status, name) in cases {
         let mut req = client.post(format!("{}/putMedia", s.url)).body("x");
@@ -197,7 +317,8 @@ async fn put_media_header_errors() {
 #[tokio::test]
 async fn kvs_producer_sdk_exchange() {
     let (s, _d) = server().await;
-    s.create_active(json!({"StreamName": "sdk", "DataRetentionInHours": 2})).await;
+    s.create_active(json!({"StreamName": "sdk", "DataRetentionInHours": 2}))
+        .await;
     let addr = s.url.trim_start_matches("http://").to_owned();
     let mut sock = tokio::net::TcpStream::connect(&addr).await.unwrap();
     let head = "POST /putMedia HTTP/1.1\r\n\
@@ -274,9 +395,7 @@ async fn kvs_producer_sdk_exchange() {
     .await
     .expect("response ends after the body ends");
     assert!(!String::from_utf8_lossy(&rest).contains("ERROR"));
-    let r = s
-        .call("/listFragments", json!({"StreamName": "sdk"}))
-        .await;
+    let r = s.call("/listFragments", json!({"StreamName": "sdk"})).await;
     assert_eq!(r.assert_ok()["Fragments"].as_array().unwrap().len(), 2);
     s.stop().await;
 }
@@ -289,7 +408,9 @@ async fn retention_zero_is_received_but_not_persisted() {
     let received = acks.iter().filter(|a| a.event == "RECEIVED").count();
     assert_eq!(received, 3, "{acks:?}");
     assert!(persisted(&acks).is_empty());
-    let r = s.call("/listFragments", json!({"StreamName": "live"})).await;
+    let r = s
+        .call("/listFragments", json!({"StreamName": "live"}))
+        .await;
     assert!(r.assert_ok()["Fragments"].as_array().unwrap().is_empty());
     s.stop().await;
 }
@@ -316,25 +437,61 @@ async fn malformed_bodies_get_the_right_error_ack() {
     vidstream::mkv::write_simple_block(&mut c, 7, 0, true, false, false, b"x");
     unknown_track.extend(c);
     let cases: Vec<(&str, Vec<u8>, i64, &str, usize)> = vec![
-        ("four tracks", four_tracks, 4012, "MORE_THAN_ALLOWED_TRACKS_FOUND", 0),
+        (
+            "four tracks",
+            four_tracks,
+            4012,
+            "MORE_THAN_ALLOWED_TRACKS_FOUND",
+            0,
+        ),
         ("truncated cluster", truncated, 4006, "INVALID_MKV_DATA", 1),
-        ("decreasing timecodes", decreasing, 4004, "FRAGMENT_TIMECODE_LESSER_THAN_PREVIOUS", 2),
-        ("huge element size", huge, 4001, "MAX_FRAGMENT_SIZE_REACHED", 1),
+        (
+            "decreasing timecodes",
+            decreasing,
+            4004,
+            "FRAGMENT_TIMECODE_LESSER_THAN_PREVIOUS",
+            2,
+        ),
+        (
+            "huge element size",
+            huge,
+            4001,
+            "MAX_FRAGMENT_SIZE_REACHED",
+            1,
+        ),
         ("garbage", garbage, 4006, "INVALID_MKV_DATA", 1),
-        ("unknown track", unknown_track, 4010, "TRACK_NUMBER_MISMATCH", 2),
-        ("not MKV at all", b"GET / HTTP/1.1\r\n\r\n".to_vec(), 4006, "INVALID_MKV_DATA", 0),
+        (
+            "unknown track",
+            unknown_track,
+            4010,
+            "TRACK_NUMBER_MISMATCH",
+            2,
+        ),
+        (
+            "not MKV at all",
+            b"GET / HTTP/1.1\r\n\r\n".to_vec(),
+            4006,
+            "INVALID_MKV_DATA",
+            0,
+        ),
     ];
-    s.create_active(json!({"StreamName": "steady", "DataRetentionInHours": 1})).await;
+    s.create_active(json!({"StreamName": "steady", "DataRetentionInHours": 1}))
+        .await;
     for (i, (what, bad, id, code, kept)) in cases.into_iter().enumerate() {
         let name = format!("bad{i}");
-        s.create_active(json!({"StreamName": name, "DataRetentionInHours": 1})).await;
+        s.create_active(json!({"StreamName": name, "DataRetentionInHours": 1}))
+            .await;
         // Another stream ingests at the same time.
         let steady = tokio::spawn({
             let url = s.url.clone();
             async move {
                 let mut b = body_head(&[h264_track(1)]);
                 for k in 0..3 {
-                    b.extend(cluster_at(BASE_MS + (i * 10 + k) as u64 * 1000 + 100_000, k, 3));
+                    b.extend(cluster_at(
+                        BASE_MS + (i * 10 + k) as u64 * 1000 + 100_000,
+                        k,
+                        3,
+                    ));
                 }
                 put_media(&url, "steady", b, 512).await
             }
@@ -355,7 +512,11 @@ async fn malformed_bodies_get_the_right_error_ack() {
             "{what}: earlier fragments are intact"
         );
         let (_, steady_acks) = steady.await.unwrap();
-        assert_eq!(persisted(&steady_acks).len(), 3, "{what}: the other stream flowed");
+        assert_eq!(
+            persisted(&steady_acks).len(),
+            3,
+            "{what}: the other stream flowed"
+        );
     }
     s.stop().await;
 }
@@ -364,15 +525,17 @@ async fn malformed_bodies_get_the_right_error_ack() {
 #[tokio::test]
 async fn newer_connection_takes_over() {
     let (s, _d) = server().await;
-    s.create_active(json!({"StreamName": "cam", "DataRetentionInHours": 1})).await;
+    s.create_active(json!({"StreamName": "cam", "DataRetentionInHours": 1}))
+        .await;
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<bytes::Bytes, std::io::Error>>(4);
     let first = reqwest::Client::new()
         .post(format!("{}/putMedia", s.url))
         .header("x-amzn-stream-name", "cam")
         .header("x-amzn-fragment-timecode-type", "ABSOLUTE")
-        .body(reqwest::Body::wrap_stream(futures_util::stream::unfold(rx, |mut rx| async move {
-            rx.recv().await.map(|b| (b, rx))
-        })))
+        .body(reqwest::Body::wrap_stream(futures_util::stream::unfold(
+            rx,
+            |mut rx| async move { rx.recv().await.map(|b| (b, rx)) },
+        )))
         .send();
     let first = tokio::spawn(first);
     let mut b = body_head(&[h264_track(1)]);
@@ -391,7 +554,11 @@ async fn newer_connection_takes_over() {
         .unwrap()
         .unwrap();
     let acks1 = parse_acks(&resp.text().await.unwrap_or_default());
-    assert_eq!(persisted(&acks1).len(), 1, "the complete fragment was kept: {acks1:?}");
+    assert_eq!(
+        persisted(&acks1).len(),
+        1,
+        "the complete fragment was kept: {acks1:?}"
+    );
     drop(tx);
     let r = s.call("/listFragments", json!({"StreamName": "cam"})).await;
     let producer: Vec<f64> = r.assert_ok()["Fragments"]
@@ -414,7 +581,8 @@ async fn stalled_producer_is_disconnected() {
         c.ingest.idle_ack_interval_ms = 200;
     })
     .await;
-    s.create_active(json!({"StreamName": "cam", "DataRetentionInHours": 1})).await;
+    s.create_active(json!({"StreamName": "cam", "DataRetentionInHours": 1}))
+        .await;
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<bytes::Bytes, std::io::Error>>(4);
     let mut b = body(1, 5);
     b.extend(cluster(1, 2)); // seals fragment 0, starts fragment 1
@@ -424,9 +592,10 @@ async fn stalled_producer_is_disconnected() {
         .post(format!("{}/putMedia", s.url))
         .header("x-amzn-stream-name", "cam")
         .header("x-amzn-fragment-timecode-type", "ABSOLUTE")
-        .body(reqwest::Body::wrap_stream(futures_util::stream::unfold(rx, |mut rx| async move {
-            rx.recv().await.map(|b| (b, rx))
-        })))
+        .body(reqwest::Body::wrap_stream(futures_util::stream::unfold(
+            rx,
+            |mut rx| async move { rx.recv().await.map(|b| (b, rx)) },
+        )))
         .send()
         .await
         .unwrap();
@@ -450,7 +619,8 @@ async fn stalled_producer_is_disconnected() {
 #[tokio::test]
 async fn half_closed_producer_gets_its_last_acks() {
     let (s, _d) = server().await;
-    s.create_active(json!({"StreamName": "hc", "DataRetentionInHours": 1})).await;
+    s.create_active(json!({"StreamName": "hc", "DataRetentionInHours": 1}))
+        .await;
     let addr = s.url.trim_start_matches("http://").to_owned();
     let mut sock = tokio::net::TcpStream::connect(&addr).await.unwrap();
     let mut req = b"POST /putMedia HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\

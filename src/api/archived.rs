@@ -33,7 +33,10 @@ use crate::store::index::{FragmentQuery, TimestampKind};
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/listFragments", post(list_fragments))
-        .route("/getMediaForFragmentList", post(get_media_for_fragment_list))
+        .route(
+            "/getMediaForFragmentList",
+            post(get_media_for_fragment_list),
+        )
 }
 
 /// Epoch seconds (a JSON number) → ms.
@@ -91,9 +94,7 @@ fn selector_range(s: &FragmentSelector) -> Result<Range, ApiError> {
     let start = epoch_ms("StartTimestamp", &s.timestamp_range.start_timestamp)?;
     let end = epoch_ms("EndTimestamp", &s.timestamp_range.end_timestamp)?;
     if start > end {
-        return Err(ApiError::invalid(
-            "StartTimestamp is after EndTimestamp",
-        ));
+        return Err(ApiError::invalid("StartTimestamp is after EndTimestamp"));
     }
     Ok(Some((kind, start, end)))
 }
@@ -319,7 +320,12 @@ mod tests {
             let (r, a) = decode_token(&t).unwrap();
             assert_eq!((r, a), (range, 42));
         }
-        for bad in ["", "%%%", "djE6eDowOjA6MA==", &STANDARD.encode("v1:p:a:b:c")] {
+        for bad in [
+            "",
+            "%%%",
+            "djE6eDowOjA6MA==",
+            &STANDARD.encode("v1:p:a:b:c"),
+        ] {
             assert!(decode_token(bad).is_err(), "{bad}");
         }
     }

@@ -13,8 +13,8 @@ use super::error::ApiError;
 use super::params::stream_ref;
 use futures_util::StreamExt;
 
-use crate::ingest::{BodyStream, PutMediaRequest};
 use crate::ingest::fragmenter::TimecodeType;
+use crate::ingest::{BodyStream, PutMediaRequest};
 
 pub fn routes() -> Router<AppState> {
     Router::new().route("/putMedia", post(put_media))

@@ -315,8 +315,12 @@ impl Fragmenter {
     fn to_ms(&self, units: i128) -> Result<i64, IngestError> {
         let ns = units * i128::from(self.timecode_scale);
         let ms = (ns + ns.signum() * 500_000) / 1_000_000;
-        i64::try_from(ms)
-            .map_err(|_| err(AckErrorId::InvalidProducerTimestamp, "timecode out of range"))
+        i64::try_from(ms).map_err(|_| {
+            err(
+                AckErrorId::InvalidProducerTimestamp,
+                "timecode out of range",
+            )
+        })
     }
 
     fn absolute(&self, ms: i64) -> Result<i64, IngestError> {
@@ -395,7 +399,10 @@ impl Fragmenter {
         if cur.tags.len() >= limits.max_tags {
             return Err(err(
                 AckErrorId::FragmentMetadataLimitReached,
-                format!("more than {} metadata tags on one fragment", limits.max_tags),
+                format!(
+                    "more than {} metadata tags on one fragment",
+                    limits.max_tags
+                ),
             ));
         }
         cur.tags.push((name, value));

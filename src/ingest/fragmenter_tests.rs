@@ -126,7 +126,11 @@ fn clusters_become_fragments_sealed_by_the_next_cluster_and_the_end() {
     assert_eq!(s.trailer.frames.len(), 3);
     assert!(s.trailer.frames[0].is_key() && !s.trailer.frames[1].is_key());
     assert_eq!(
-        s.trailer.frames.iter().map(|f| f.rel_timecode).collect::<Vec<_>>(),
+        s.trailer
+            .frames
+            .iter()
+            .map(|f| f.rel_timecode)
+            .collect::<Vec<_>>(),
         [0, 33, 67]
     );
     // Every frame table entry points at its payload inside the cluster bytes.
@@ -139,7 +143,11 @@ fn clusters_become_fragments_sealed_by_the_next_cluster_and_the_end() {
     assert!(more.is_empty());
     let mut end = Vec::new();
     f.finish(&mut end).unwrap();
-    assert_eq!(sealed(&end).len(), 1, "the end of the input seals the last fragment");
+    assert_eq!(
+        sealed(&end).len(),
+        1,
+        "the end of the input seals the last fragment"
+    );
 }
 
 #[test]
@@ -154,8 +162,12 @@ fn end_of_fragment_tag_seals_at_once_and_other_tags_are_kept() {
     out.clear();
     f.push(tags(&[("site", "lobby")]), 0, &mut out).unwrap();
     assert!(out.is_empty());
-    f.push(tags(&[(END_OF_FRAGMENT_TAG, ""), ("more", "x")]), 0, &mut out)
-        .unwrap();
+    f.push(
+        tags(&[(END_OF_FRAGMENT_TAG, ""), ("more", "x")]),
+        0,
+        &mut out,
+    )
+    .unwrap();
     let s = sealed(&out);
     assert_eq!(s.len(), 1);
     assert_eq!(
@@ -196,7 +208,11 @@ fn timecode_scale_is_normalized_to_milliseconds() {
         timecode_scale: 100_000, // 0.1 ms units
         ..Info::default()
     });
-    ev.extend([cluster(20_000), frame(1, 20_000, true, 1), frame(1, 20_333, false, 2)]);
+    ev.extend([
+        cluster(20_000),
+        frame(1, 20_000, true, 1),
+        frame(1, 20_333, false, 2),
+    ]);
     let out = run(&mut f, ev).unwrap();
     let s = sealed(&out)[0];
     assert_eq!(s.producer_ms, 2_000);
@@ -222,8 +238,21 @@ fn error_of(tracks: Vec<Track>, events: Vec<Event>, last: Option<i64>) -> AckErr
 fn each_rule_gives_its_error_id() {
     use AckErrorId::*;
     let v = || vec![video(1)];
-    let cases: Vec<(&str, AckErrorId, Vec<Track>, Vec<Event>, Option<i64>)> = vec![
-        ("unknown track", TrackNumberMismatch, v(), vec![cluster(0), frame(2, 0, true, 1)], None),
+    type Case = (
+        &'static str,
+        AckErrorId,
+        Vec<Track>,
+        Vec<Event>,
+        Option<i64>,
+    );
+    let cases: Vec<Case> = vec![
+        (
+            "unknown track",
+            TrackNumberMismatch,
+            v(),
+            vec![cluster(0), frame(2, 0, true, 1)],
+            None,
+        ),
         (
             "track without frames",
             FramesMissingForTrack,
@@ -235,7 +264,12 @@ fn each_rule_gives_its_error_id() {
             "decreasing timecodes",
             FragmentTimecodeLesserThanPrevious,
             v(),
-            vec![cluster(1_000), frame(1, 1_000, true, 1), cluster(500), frame(1, 500, true, 2)],
+            vec![
+                cluster(1_000),
+                frame(1, 1_000, true, 1),
+                cluster(500),
+                frame(1, 500, true, 2),
+            ],
             None,
         ),
         (
@@ -249,10 +283,12 @@ fn each_rule_gives_its_error_id() {
             "too big",
             MaxFragmentSizeReached,
             v(),
-            (0..11).map(|i| frame(1, i, i == 0, 0)).fold(vec![cluster(0)], |mut a, e| {
-                a.push(e);
-                a
-            }),
+            (0..11)
+                .map(|i| frame(1, i, i == 0, 0))
+                .fold(vec![cluster(0)], |mut a, e| {
+                    a.push(e);
+                    a
+                }),
             None,
         ),
         (
@@ -277,10 +313,20 @@ fn each_rule_gives_its_error_id() {
             "long tag value",
             FragmentMetadataLimitReached,
             v(),
-            vec![cluster(0), frame(1, 0, true, 1), tags(&[("t", &"v".repeat(257))])],
+            vec![
+                cluster(0),
+                frame(1, 0, true, 1),
+                tags(&[("t", &"v".repeat(257))]),
+            ],
             None,
         ),
-        ("cluster before tracks", InvalidMkvData, vec![], vec![cluster(0)], None),
+        (
+            "cluster before tracks",
+            InvalidMkvData,
+            vec![],
+            vec![cluster(0)],
+            None,
+        ),
         (
             "second segment",
             InvalidMkvData,
@@ -288,7 +334,13 @@ fn each_rule_gives_its_error_id() {
             vec![Event::SegmentStart { size: None }],
             None,
         ),
-        ("negative timestamp", InvalidProducerTimestamp, v(), vec![cluster(0), frame(1, -5, true, 1)], None),
+        (
+            "negative timestamp",
+            InvalidProducerTimestamp,
+            v(),
+            vec![cluster(0), frame(1, -5, true, 1)],
+            None,
+        ),
         (
             "four tracks",
             MoreThanAllowedTracksFound,

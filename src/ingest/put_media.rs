@@ -122,7 +122,15 @@ impl Ingest {
             tracing::Span::current(),
         ));
         let outcome = self
-            .read_body(&req, &stream, body, &acks, persist.then_some(persist_tx), claim.stop.clone(), failed_rx)
+            .read_body(
+                &req,
+                &stream,
+                body,
+                &acks,
+                persist.then_some(persist_tx),
+                claim.stop.clone(),
+                failed_rx,
+            )
             .await;
         // The persister ends once the reader's queue sender is dropped (inside read_body); wait
         // for it, so every PERSISTED ack of an earlier fragment precedes an ERROR ack.
@@ -262,7 +270,12 @@ impl Ingest {
     async fn last_frame_ms(&self, stream: &StreamRecord) -> Option<i64> {
         let last = self.store.last_fragment(stream.id).await.ok()??;
         let max_rel = match self.store.read_fragment(&last).await {
-            Ok((_, trailer)) => trailer.frames.iter().map(|f| f.rel_timecode).max().unwrap_or(0),
+            Ok((_, trailer)) => trailer
+                .frames
+                .iter()
+                .map(|f| f.rel_timecode)
+                .max()
+                .unwrap_or(0),
             Err(_) => 0,
         };
         Some(last.producer_ms + i64::from(max_rel))

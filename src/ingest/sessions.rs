@@ -1,8 +1,8 @@
 //! One ingest session per stream: a newer session takes over from an older one.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use tokio::sync::watch;
 
@@ -67,7 +67,11 @@ impl Sessions {
 impl Drop for Claim {
     fn drop(&mut self) {
         let _ = self.done.send(true);
-        let mut slots = self.sessions.slots.lock().unwrap_or_else(|p| p.into_inner());
+        let mut slots = self
+            .sessions
+            .slots
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
         if slots.get(&self.stream).is_some_and(|s| s.id == self.id) {
             slots.remove(&self.stream);
         }

@@ -50,8 +50,14 @@ pub fn document_head(tracks_element: &[u8], f: &FragmentRecord, tail_len: usize)
         &mut body,
         &[
             tag("AWS_KINESISVIDEO_FRAGMENT_NUMBER", f.number.to_string()),
-            tag("AWS_KINESISVIDEO_SERVER_TIMESTAMP", epoch_seconds(f.server_ms)),
-            tag("AWS_KINESISVIDEO_PRODUCER_TIMESTAMP", epoch_seconds(f.producer_ms)),
+            tag(
+                "AWS_KINESISVIDEO_SERVER_TIMESTAMP",
+                epoch_seconds(f.server_ms),
+            ),
+            tag(
+                "AWS_KINESISVIDEO_PRODUCER_TIMESTAMP",
+                epoch_seconds(f.producer_ms),
+            ),
         ],
     );
     let segment_len = body.len() + f.cluster_len as usize + tail_len;

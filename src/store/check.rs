@@ -48,7 +48,10 @@ pub async fn check(data_dir: &Path) -> Result<CheckReport, StoreError> {
             return Err(StoreError::DataDirLocked(data_dir.display().to_string()));
         }
         Err(std::fs::TryLockError::Error(e)) => {
-            return Err(StoreError::io(format!("locking {}", lock_path.display()), e));
+            return Err(StoreError::io(
+                format!("locking {}", lock_path.display()),
+                e,
+            ));
         }
     }
     let index_path = data_dir.join("index.sqlite");
@@ -99,11 +102,10 @@ pub async fn check(data_dir: &Path) -> Result<CheckReport, StoreError> {
         let root = media_root.clone();
         let name = s.name.to_string();
         let id = s.id;
-        let (problems, bytes) = tokio::task::spawn_blocking(move || {
-            check_stream_files(&root, id, &name, segments)
-        })
-        .await
-        .map_err(|e| StoreError::Database(format!("check task failed: {e}")))?;
+        let (problems, bytes) =
+            tokio::task::spawn_blocking(move || check_stream_files(&root, id, &name, segments))
+                .await
+                .map_err(|e| StoreError::Database(format!("check task failed: {e}")))?;
         report.problems.extend(problems);
         report.bytes += bytes;
     }
@@ -227,7 +229,10 @@ fn verify_fragment(buf: &[u8], f: &FragmentRecord) -> Result<(), String> {
             Err(e) => return Err(format!("stored cluster does not parse: {e}")),
         }
     }
-    events.extend(r.finish().map_err(|e| format!("stored cluster is incomplete: {e}"))?);
+    events.extend(
+        r.finish()
+            .map_err(|e| format!("stored cluster is incomplete: {e}"))?,
+    );
     let clusters = events
         .iter()
         .filter(|e| matches!(e, mkv::Event::ClusterStart { .. }))

@@ -80,7 +80,6 @@ impl OpenSegment {
         }
         Ok(at)
     }
-
 }
 
 /// fdatasync a segment file, and (for a new one) its directory, so the file's name survives a

@@ -342,10 +342,19 @@ async fn failed_fsync_fails_the_fragment_and_abandons_the_segment() {
         *segment::FAIL_NEXT_SYNC_UNDER.lock().unwrap() = Some(dir.path().to_owned());
         let n2 = store.allocate_fragment_number(s.id).await.unwrap();
         let failed = store.append_fragment(draft(n2, 1000, b"second")).await;
-        assert!(failed.is_err(), "a fragment whose fsync failed is not acknowledged");
+        assert!(
+            failed.is_err(),
+            "a fragment whose fsync failed is not acknowledged"
+        );
         let n3 = store.allocate_fragment_number(s.id).await.unwrap();
-        let third = store.append_fragment(draft(n3, 2000, b"third")).await.unwrap();
-        assert_ne!(third.segment, first.segment, "the stream moved to a new segment");
+        let third = store
+            .append_fragment(draft(n3, 2000, b"third"))
+            .await
+            .unwrap();
+        assert_ne!(
+            third.segment, first.segment,
+            "the stream moved to a new segment"
+        );
         let listed: Vec<_> = store
             .list_fragments(FragmentQuery {
                 stream: s.id,
@@ -362,9 +371,16 @@ async fn failed_fsync_fails_the_fragment_and_abandons_the_segment() {
         (first, first.segment)
     };
     let path = segment::segment_path(&dir.path().join("media"), s.id, bad_segment);
-    assert!(std::fs::metadata(&path).unwrap().len() > good.end(), "failed bytes are on disk");
+    assert!(
+        std::fs::metadata(&path).unwrap().len() > good.end(),
+        "failed bytes are on disk"
+    );
     let store = Store::open(opts(dir.path()), clock()).await.unwrap();
-    assert_eq!(std::fs::metadata(&path).unwrap().len(), good.end(), "recovery cut them");
+    assert_eq!(
+        std::fs::metadata(&path).unwrap().len(),
+        good.end(),
+        "recovery cut them"
+    );
     assert_eq!(store.recovery_report().truncated_files, 1);
 }
 
@@ -374,7 +390,9 @@ async fn index_commits_are_synchronous() {
     let dir = tempfile::tempdir().unwrap();
     drop(Store::open(opts(dir.path()), clock()).await.unwrap());
     let conn = rusqlite::Connection::open(dir.path().join("index.sqlite")).unwrap();
-    let mode: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+        .unwrap();
     assert_eq!(mode, "wal");
     // synchronous is per connection: check what the index's own connection sets.
     let index = index::sqlite::SqliteIndex::open(&dir.path().join("index.sqlite")).unwrap();

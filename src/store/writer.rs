@@ -180,7 +180,9 @@ impl AppendStage {
         let mut jobs = Vec::with_capacity(batch.len());
         let mut replies = Vec::with_capacity(batch.len());
         for op in batch {
-            let h = self.track_header_id(op.stream, &op.draft.track_header).await;
+            let h = self
+                .track_header_id(op.stream, &op.draft.track_header)
+                .await;
             jobs.push((op.stream, op.draft, h));
             replies.push((op.stream, op.reply));
         }
@@ -302,10 +304,7 @@ fn append_one(
         .append(&[&draft.cluster, &trailer])
         .map_err(|e| StoreError::io(format!("writing fragment {}", draft.number), e))?;
     let too_big = |what: &str| {
-        StoreError::Database(format!(
-            "{what} of fragment {} exceeds 4 GiB",
-            draft.number
-        ))
+        StoreError::Database(format!("{what} of fragment {} exceeds 4 GiB", draft.number))
     };
     Ok(FragmentRecord {
         number: draft.number,
@@ -326,7 +325,13 @@ const SYNC_THREADS: usize = 8;
 
 /// fdatasyncs the jobs, several at a time; returns each job's outcome.
 fn sync_all(jobs: Vec<SyncJob>) -> Vec<(StreamId, i64, std::io::Result<()>)> {
-    let one = |j: &SyncJob| (j.stream, j.segment, segment::sync(&j.path, &j.file, j.new_dir.as_deref()));
+    let one = |j: &SyncJob| {
+        (
+            j.stream,
+            j.segment,
+            segment::sync(&j.path, &j.file, j.new_dir.as_deref()),
+        )
+    };
     if jobs.len() <= 1 {
         return jobs.iter().map(one).collect();
     }
@@ -343,7 +348,13 @@ fn sync_all(jobs: Vec<SyncJob>) -> Vec<(StreamId, i64, std::io::Result<()>)> {
                 h.join().unwrap_or_else(|_| {
                     chunk
                         .iter()
-                        .map(|j| (j.stream, j.segment, Err(std::io::Error::other("fsync thread panicked"))))
+                        .map(|j| {
+                            (
+                                j.stream,
+                                j.segment,
+                                Err(std::io::Error::other("fsync thread panicked")),
+                            )
+                        })
                         .collect()
                 })
             })

@@ -65,7 +65,15 @@ pub fn cluster_at(timecode: u64, i: usize, frames: usize) -> Vec<u8> {
     let mut b = Vec::new();
     mkv::write_cluster_start(&mut b, timecode, None);
     for j in 0..frames {
-        mkv::write_simple_block(&mut b, 1, (j * 33) as i16, j == 0, false, false, &payload(i, j));
+        mkv::write_simple_block(
+            &mut b,
+            1,
+            (j * 33) as i16,
+            j == 0,
+            false,
+            false,
+            &payload(i, j),
+        );
     }
     b
 }
@@ -129,7 +137,9 @@ pub async fn put_media(url: &str, stream: &str, body: Vec<u8>, chunk: usize) -> 
         .header("x-amzn-stream-name", stream)
         .header("x-amzn-fragment-timecode-type", "ABSOLUTE")
         .header("x-amzn-producer-start-timestamp", "1700000000.000")
-        .body(reqwest::Body::wrap_stream(futures_util::stream::iter(chunks)))
+        .body(reqwest::Body::wrap_stream(futures_util::stream::iter(
+            chunks,
+        )))
         .timeout(Duration::from_secs(60))
         .send()
         .await
@@ -137,13 +147,16 @@ pub async fn put_media(url: &str, stream: &str, body: Vec<u8>, chunk: usize) -> 
     let status = resp.status().as_u16();
     let text = resp.text().await.unwrap_or_default();
     if status != 200 {
-        return (status, vec![Ack {
-            event: "HTTP".into(),
-            timecode: None,
-            number: None,
-            error_id: None,
-            error_code: Some(text),
-        }]);
+        return (
+            status,
+            vec![Ack {
+                event: "HTTP".into(),
+                timecode: None,
+                number: None,
+                error_id: None,
+                error_code: Some(text),
+            }],
+        );
     }
     (status, parse_acks(&text))
 }

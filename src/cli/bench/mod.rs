@@ -50,7 +50,10 @@ pub struct Args {
 
 pub fn run(args: Args) -> anyhow::Result<()> {
     if args.what != "ingest" {
-        bail!("unknown benchmark `{}`; try `vidstream bench ingest`", args.what);
+        bail!(
+            "unknown benchmark `{}`; try `vidstream bench ingest`",
+            args.what
+        );
     }
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -85,7 +88,10 @@ async fn ingest(args: Args) -> anyhow::Result<()> {
         target: "baseline".into(),
     });
     rows.push(Row {
-        what: format!("PutMedia ingest, fsync'd acks ({} connections)", args.connections),
+        what: format!(
+            "PutMedia ingest, fsync'd acks ({} connections)",
+            args.connections
+        ),
         result: format!(
             "{tput:.0} MB/s = {:.2} x disk (server CPU {:.0} %)",
             tput / disk,
@@ -112,7 +118,10 @@ async fn ingest(args: Args) -> anyhow::Result<()> {
         target: "<= 70 % at 500 streams".into(),
     });
     rows.push(Row {
-        what: format!("PERSISTED ack after fragment end ({} x 2 Mbit/s)", args.streams),
+        what: format!(
+            "PERSISTED ack after fragment end ({} x 2 Mbit/s)",
+            args.streams
+        ),
         result: format!("p50 {:.1} ms, p99 {:.1} ms", fleet.p50_ms, fleet.p99_ms),
         target: "p50 <= 20 ms, p99 <= 100 ms".into(),
     });
@@ -121,7 +130,10 @@ async fn ingest(args: Args) -> anyhow::Result<()> {
     let server = ServerProcess::start(&work.join("idle")).await?;
     let per_conn = idle_memory(&server, args.idle).await?;
     rows.push(Row {
-        what: format!("memory per connected idle producer ({} connections)", args.idle),
+        what: format!(
+            "memory per connected idle producer ({} connections)",
+            args.idle
+        ),
         result: format!("{per_conn:.1} KB"),
         target: "<= 64 KB".into(),
     });
@@ -129,7 +141,7 @@ async fn ingest(args: Args) -> anyhow::Result<()> {
     let _ = std::fs::remove_dir_all(&work);
 
     let mut out = std::io::stdout().lock();
-    writeln!(out, "{:<56} {:<44} {}", "measure", "result", "target")?;
+    writeln!(out, "{:<56} {:<44} target", "measure", "result")?;
     for r in rows {
         writeln!(out, "{:<56} {:<44} {}", r.what, r.result, r.target)?;
     }
@@ -170,12 +182,17 @@ struct ServerProcess {
 
 impl ServerProcess {
     async fn start(data_dir: &Path) -> anyhow::Result<ServerProcess> {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
         let addr: SocketAddr = format!("127.0.0.1:{port}").parse()?;
         let child = Command::new(std::env::current_exe()?)
             .args(["serve", "--listen", &addr.to_string(), "--data-dir"])
             .arg(data_dir)
-            .env("VIDSTREAM_LOG", std::env::var("BENCH_SERVER_LOG").unwrap_or_else(|_| "error".into()))
+            .env(
+                "VIDSTREAM_LOG",
+                std::env::var("BENCH_SERVER_LOG").unwrap_or_else(|_| "error".into()),
+            )
             .stdout(Stdio::null())
             .spawn()
             .context("starting vidstream serve")?;
@@ -320,7 +337,11 @@ async fn fleet(
         }
     }
     lat.sort_by(|a, b| a.total_cmp(b));
-    let pct = |p: f64| lat.get(((lat.len() as f64 * p) as usize).min(lat.len().saturating_sub(1))).copied().unwrap_or(f64::NAN);
+    let pct = |p: f64| {
+        lat.get(((lat.len() as f64 * p) as usize).min(lat.len().saturating_sub(1)))
+            .copied()
+            .unwrap_or(f64::NAN)
+    };
     Ok(Fleet {
         cpu,
         p50_ms: pct(0.50),

@@ -72,8 +72,11 @@ impl SqliteIndex {
     /// The connection's `PRAGMA synchronous` (2 = FULL), for the durability tests.
     #[doc(hidden)]
     pub async fn synchronous_level(&self) -> Result<i64, StoreError> {
-        self.call(|c| c.query_row("PRAGMA synchronous", [], |r| r.get(0)).map_err(db))
-            .await
+        self.call(|c| {
+            c.query_row("PRAGMA synchronous", [], |r| r.get(0))
+                .map_err(db)
+        })
+        .await
     }
 
     /// Runs `f` with the connection on the blocking pool.
