@@ -641,3 +641,60 @@ async fn half_closed_producer_gets_its_last_acks() {
     assert_eq!(text.matches("\"PERSISTED\"").count(), 3, "{text}");
     s.stop().await;
 }
+
+/// Producer metadata tags after a cluster stay with that fragment and come back after its
+/// cluster in GetMediaForFragmentList.
+#[tokio::test]
+async fn producer_metadata_tags_are_kept() {
+    let (s, _d) = server().await;
+    s.create_active(json!({"StreamName": "tagged", "DataRetentionInHours": 1}))
+        .await;
+    let mut b = body_head(&[h264_track(1)]);
+    b.extend(cluster(0, 2));
+    let mut tags = Vec::new();
+    vidstream::mkv::write_tags(
+        &mut tags,
+        &[vidstream::mkv::SimpleTag {
+            name: "site".into(),
+            value: TagValue::String("lobby".into()),
+        }],
+    );
+    b.extend(tags);
+    b.extend(cluster(1, 2));
+    let (_, acks) = put_media(&s.url, "tagged", b, 4096).await;
+    let numbers = persisted(&acks);
+    assert_eq!(numbers.len(), 2);
+    let bytes = reqwest::Client::new()
+        .post(format!("{}/getMediaForFragmentList", s.url))
+        .body(json!({"StreamName": "tagged", "Fragments": numbers}).to_string())
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    // Per document: the names of the tags that follow its cluster.
+    let mut after_cluster: Vec<Vec<String>> = Vec::new();
+    let mut seen_cluster = false;
+    for e in read_all(&bytes) {
+        match e {
+            Event::Header(_) => {
+                after_cluster.push(Vec::new());
+                seen_cluster = false;
+            }
+            Event::ClusterStart { .. } => seen_cluster = true,
+            Event::Tags(t) if seen_cluster => after_cluster
+                .last_mut()
+                .unwrap()
+                .extend(t.into_iter().map(|t| format!("{}={:?}", t.name, t.value))),
+            _ => {}
+        }
+    }
+    assert_eq!(after_cluster.len(), 2);
+    assert_eq!(
+        after_cluster[0],
+        [format!("site={:?}", TagValue::String("lobby".into()))]
+    );
+    assert!(after_cluster[1].is_empty());
+    s.stop().await;
+}
