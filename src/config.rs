@@ -94,6 +94,7 @@ impl IngestSettings {
                 max_block_bytes: self.max_fragment_bytes,
                 ..defaults.mkv_limits
             },
+            ..defaults
         }
     }
 }

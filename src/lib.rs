@@ -7,6 +7,7 @@
 //! - [`server`]: open the store, bind, serve, drain, close.
 //! - [`api`]: axum router; KVS JSON in and out, KVS-shaped errors.
 //! - [`ingest`]: PutMedia sessions: MKV body → fragmenter → store, streamed acks.
+//! - [`live`]: the per-stream live bus: ingest publishes, live readers subscribe.
 //! - [`playback`]: the read side: MKV documents (and later fMP4, HLS, DASH) from stored fragments.
 //! - [`store`]: all durable state (data directory lock, index, media); nothing else touches disk.
 //!   - [`store::index`]: trait `Index` + SQLite backend + the backends' conformance suite.
@@ -26,6 +27,7 @@ pub mod cli;
 pub mod config;
 pub mod error;
 pub mod ingest;
+pub mod live;
 pub mod mkv;
 pub mod model;
 pub mod playback;

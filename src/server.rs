@@ -60,6 +60,7 @@ impl Server {
             clock,
         )
         .await?;
+        let live = std::sync::Arc::new(crate::live::LiveBus::default());
         let listener =
             TcpListener::bind(config.listen)
                 .await
@@ -76,7 +77,12 @@ impl Server {
         Ok(Server {
             listener,
             state: AppState {
-                ingest: crate::ingest::Ingest::new(store.clone(), config.ingest.to_config()),
+                ingest: crate::ingest::Ingest::new(
+                    store.clone(),
+                    std::sync::Arc::clone(&live),
+                    config.ingest.to_config(),
+                ),
+                live,
                 store,
                 public_url,
                 max_request_body_bytes: config.max_request_body_bytes,

@@ -42,6 +42,8 @@ pub struct AppState {
     pub max_request_body_bytes: usize,
     /// PutMedia sessions.
     pub ingest: crate::ingest::Ingest,
+    /// Per-stream live events for live readers.
+    pub live: std::sync::Arc<crate::live::LiveBus>,
 }
 
 /// The request id header KVS sends on every response.

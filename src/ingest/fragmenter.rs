@@ -74,6 +74,23 @@ pub enum Output {
     Started {
         /// The Cluster Timecode in ms as the producer sent it (the acks' `FragmentTimecode`).
         fragment_timecode_ms: i64,
+        /// Producer timestamp of the cluster, epoch ms.
+        producer_ms: i64,
+        /// When its first byte arrived, epoch ms.
+        server_ms: i64,
+        /// The tracks it is produced under.
+        track_header: Arc<TrackHeader>,
+    },
+    /// A frame of the fragment in progress was accepted (for live readers).
+    Frame {
+        /// MKV track number.
+        track: u64,
+        /// Milliseconds from the fragment's producer timestamp.
+        rel_ms: i16,
+        /// Keyframe flag.
+        keyframe: bool,
+        /// Payload.
+        data: Bytes,
     },
     /// A fragment is complete (RECEIVED ack, then persist).
     Sealed(SealedFragment),
@@ -246,11 +263,19 @@ impl Fragmenter {
                     bytes: 0,
                     tags: Vec::new(),
                 });
+                let track_header = self
+                    .tracks
+                    .as_ref()
+                    .map(|(_, h)| Arc::clone(h))
+                    .ok_or_else(|| err(AckErrorId::InvalidMkvData, "Cluster before Tracks"))?;
                 out.push(Output::Started {
                     fragment_timecode_ms: sent_ms,
+                    producer_ms: abs_ms,
+                    server_ms,
+                    track_header,
                 });
             }
-            Event::Frame(f) => self.add_frame(f)?,
+            Event::Frame(f) => self.add_frame(f, out)?,
             Event::ClusterEnd => {}
             Event::Tags(tags) => {
                 let mut end = false;
@@ -337,7 +362,7 @@ impl Fragmenter {
         }
     }
 
-    fn add_frame(&mut self, f: Frame) -> Result<(), IngestError> {
+    fn add_frame(&mut self, f: Frame, out: &mut Vec<Output>) -> Result<(), IngestError> {
         let frame_ms = self.to_ms(i128::from(f.timecode))?;
         let frame_abs = self.absolute(frame_ms)?;
         let known = self
@@ -371,6 +396,12 @@ impl Fragmenter {
                 ),
             ));
         }
+        out.push(Output::Frame {
+            track: f.track,
+            rel_ms: i16::try_from(rel).unwrap_or(i16::MAX),
+            keyframe: f.keyframe,
+            data: f.data.clone(),
+        });
         cur.frames.push((f, frame_abs));
         Ok(())
     }

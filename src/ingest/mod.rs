@@ -18,6 +18,7 @@ use std::time::Duration;
 
 pub use put_media::{BodyStream, PutMediaRequest};
 
+use crate::live::LiveBus;
 use crate::store::Store;
 use fragmenter::FragmentLimits;
 
@@ -32,6 +33,9 @@ pub struct IngestConfig {
     pub idle_ack_interval: Duration,
     /// A session without data for this long is closed (KVS: 30 s).
     pub idle_timeout: Duration,
+    /// For streams that persist nothing: bytes of recent fragments the live bus keeps for
+    /// readers (KVS keeps a short in-memory buffer).
+    pub live_buffer_bytes: usize,
 }
 
 impl Default for IngestConfig {
@@ -46,6 +50,7 @@ impl Default for IngestConfig {
             },
             idle_ack_interval: Duration::from_secs(3),
             idle_timeout: Duration::from_secs(30),
+            live_buffer_bytes: 16 << 20,
         }
     }
 }
@@ -54,15 +59,17 @@ impl Default for IngestConfig {
 #[derive(Clone)]
 pub struct Ingest {
     store: Store,
+    bus: Arc<LiveBus>,
     config: Arc<IngestConfig>,
     sessions: Arc<sessions::Sessions>,
 }
 
 impl Ingest {
-    /// An ingest service writing to `store`.
-    pub fn new(store: Store, config: IngestConfig) -> Self {
+    /// An ingest service writing to `store` and publishing to `bus`.
+    pub fn new(store: Store, bus: Arc<LiveBus>, config: IngestConfig) -> Self {
         Ingest {
             store,
+            bus,
             config: Arc::new(config),
             sessions: Arc::new(sessions::Sessions::default()),
         }

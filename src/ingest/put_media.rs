@@ -19,6 +19,7 @@ use tokio::sync::{mpsc, watch};
 use super::Ingest;
 use super::error::{AckErrorId, IngestError};
 use super::fragmenter::{Fragmenter, Output, SealedFragment, TimecodeType, parse_error_to_ack};
+use crate::live::{FragmentEnd, FragmentStart, LiveFrame, Publisher};
 use crate::mkv;
 use crate::model::{StreamRecord, StreamStatus};
 use crate::store::fragment::{FragmentDraft, FragmentNumber};
@@ -115,10 +116,22 @@ impl Ingest {
             }
         };
         let persist = stream.data_retention_hours > 0;
+        let keep = if persist {
+            0
+        } else {
+            self.config.live_buffer_bytes
+        };
+        let publisher = Arc::new(self.bus.publisher(stream.id, keep));
         let (persist_tx, persist_rx) = mpsc::channel(PERSIST_QUEUE);
         let (failed_tx, failed_rx) = watch::channel(false);
         let persister = tokio::spawn(tracing::Instrument::instrument(
-            persister(self.store.clone(), persist_rx, acks.clone(), failed_tx),
+            persister(
+                self.store.clone(),
+                persist_rx,
+                acks.clone(),
+                failed_tx,
+                Arc::clone(&publisher),
+            ),
             tracing::Span::current(),
         ));
         let outcome = self
@@ -128,8 +141,8 @@ impl Ingest {
                 body,
                 &acks,
                 persist.then_some(persist_tx),
-                claim.stop.clone(),
-                failed_rx,
+                (claim.stop.clone(), failed_rx),
+                &publisher,
             )
             .await;
         // The persister ends once the reader's queue sender is dropped (inside read_body); wait
@@ -175,8 +188,8 @@ impl Ingest {
         mut data: BodyStream,
         acks: &mpsc::Sender<Bytes>,
         persist: Option<mpsc::Sender<(FragmentNumber, SealedFragment)>>,
-        mut stop: watch::Receiver<bool>,
-        mut failed: watch::Receiver<bool>,
+        (mut stop, mut failed): (watch::Receiver<bool>, watch::Receiver<bool>),
+        publisher: &Publisher,
     ) -> Result<u64, Failure> {
         let last_frame_ms = self.last_frame_ms(stream).await;
         let cfg = &self.config;
@@ -193,6 +206,7 @@ impl Ingest {
             numbers: &mut numbers,
             sealed: &mut sealed,
             last_timecode: 0,
+            publisher,
         };
         let result: Result<(), IngestError> = async {
             loop {
@@ -257,6 +271,10 @@ impl Ingest {
         .await;
         let current = ctx.numbers.back().copied();
         let last_timecode = ctx.last_timecode;
+        // Whatever did not complete never will: live readers stop waiting for it.
+        for (n, _) in ctx.numbers.drain(..) {
+            publisher.aborted(n);
+        }
         drop(persist);
         result.map(|()| sealed).map_err(|error| Failure {
             error,
@@ -305,6 +323,7 @@ struct Ctx<'a> {
     numbers: &'a mut VecDeque<(FragmentNumber, i64)>,
     sealed: &'a mut u64,
     last_timecode: i64,
+    publisher: &'a Publisher,
 }
 
 impl Ctx<'_> {
@@ -313,6 +332,9 @@ impl Ctx<'_> {
             match out {
                 Output::Started {
                     fragment_timecode_ms,
+                    producer_ms,
+                    server_ms,
+                    track_header,
                 } => {
                     let n = self
                         .ingest
@@ -321,11 +343,33 @@ impl Ctx<'_> {
                         .await
                         .map_err(|e| IngestError::new(AckErrorId::InternalError, e.to_string()))?;
                     self.numbers.push_back((n, fragment_timecode_ms));
+                    self.publisher.start(FragmentStart {
+                        number: n,
+                        producer_ms,
+                        server_ms,
+                        tracks: track_header.tracks.clone(),
+                    });
                     self.last_timecode = fragment_timecode_ms;
                     let _ = self
                         .acks
                         .send(ack("BUFFERING", fragment_timecode_ms, Some(n)))
                         .await;
+                }
+                Output::Frame {
+                    track,
+                    rel_ms,
+                    keyframe,
+                    data,
+                } => {
+                    if let Some(&(number, _)) = self.numbers.back() {
+                        self.publisher.frame(LiveFrame {
+                            number,
+                            track,
+                            rel_ms,
+                            keyframe,
+                            data,
+                        });
+                    }
                 }
                 Output::Sealed(f) => {
                     let Some((n, tc)) = self.numbers.pop_front() else {
@@ -335,6 +379,11 @@ impl Ctx<'_> {
                         ));
                     };
                     *self.sealed += 1;
+                    self.publisher.end(FragmentEnd {
+                        number: n,
+                        duration_ms: f.duration_ms,
+                        tags: f.trailer.tags.clone(),
+                    });
                     let _ = self.acks.send(ack("RECEIVED", tc, Some(n))).await;
                     if let Some(p) = self.persist
                         && p.send((n, f)).await.is_err()
@@ -358,9 +407,11 @@ async fn persister(
     mut rx: mpsc::Receiver<(FragmentNumber, SealedFragment)>,
     acks: mpsc::Sender<Bytes>,
     failed: watch::Sender<bool>,
+    publisher: Arc<Publisher>,
 ) {
     while let Some((number, f)) = rx.recv().await {
         if *failed.borrow() {
+            publisher.aborted(number);
             continue;
         }
         let tc = f.fragment_timecode_ms;
@@ -375,9 +426,11 @@ async fn persister(
         };
         match store.append_fragment(draft).await {
             Ok(_) => {
+                publisher.persisted(number);
                 let _ = acks.send(ack("PERSISTED", tc, Some(number))).await;
             }
             Err(e) => {
+                publisher.aborted(number);
                 tracing::error!(fragment = %number, error = %e, "fragment not persisted");
                 let err = IngestError::new(AckErrorId::ArchivalError, e.to_string());
                 let _ = acks.send(error_ack(&err, tc, Some(number))).await;

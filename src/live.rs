@@ -1,0 +1,364 @@
+//! The live bus: per stream, ingest publishes every fragment start, frame, end and
+//! persistence as it happens, and live readers (GetMedia now; HLS and the frame hook later)
+//! subscribe instead of polling the disk.
+//!
+//! Each stream's channel keeps a small buffer: every fragment that is not yet persisted (the one
+//! being written, and sealed ones waiting for their fsync), plus — for streams that persist
+//! nothing (`DataRetentionInHours` 0) — the most recent fragments up to a byte budget, like KVS's
+//! in-memory host buffer. A subscriber gets, atomically, a snapshot of that buffer and a
+//! receiver for what follows, so reading history from the store, then the snapshot, then the
+//! receiver has no gap and no duplicate.
+//!
+//! Publishing never waits for subscribers: the receivers are bounded (`tokio::sync::broadcast`),
+//! and one that falls behind is told how much it missed (`Lagged`) and catches up from the
+//! store. Frame payloads are shared (`Bytes`), never copied per subscriber.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use tokio::sync::broadcast;
+
+use crate::model::StreamId;
+use crate::store::fragment::FragmentNumber;
+
+/// Events a subscriber may fall behind by before it must catch up from the store.
+const CHANNEL_CAPACITY: usize = 4096;
+
+/// How a fragment began.
+#[derive(Debug, Clone)]
+pub struct FragmentStart {
+    /// Its number.
+    pub number: FragmentNumber,
+    /// Producer timestamp (cluster timecode), epoch ms.
+    pub producer_ms: i64,
+    /// Arrival of its first byte, epoch ms.
+    pub server_ms: i64,
+    /// The MKV Tracks element it was produced under.
+    pub tracks: Bytes,
+}
+
+/// One frame of the fragment being written.
+#[derive(Debug, Clone)]
+pub struct LiveFrame {
+    /// The fragment it belongs to.
+    pub number: FragmentNumber,
+    /// MKV track number.
+    pub track: u64,
+    /// Milliseconds from the fragment's producer timestamp.
+    pub rel_ms: i16,
+    /// Keyframe flag.
+    pub keyframe: bool,
+    /// Payload.
+    pub data: Bytes,
+}
+
+/// How a fragment ended.
+#[derive(Debug, Clone)]
+pub struct FragmentEnd {
+    /// Its number.
+    pub number: FragmentNumber,
+    /// Playback duration.
+    pub duration_ms: i64,
+    /// Producer metadata tags.
+    pub tags: Vec<(String, String)>,
+}
+
+/// What the bus carries.
+#[derive(Debug, Clone)]
+pub enum LiveEvent {
+    /// A fragment's first byte arrived.
+    Start(Arc<FragmentStart>),
+    /// A frame arrived.
+    Frame(Arc<LiveFrame>),
+    /// The fragment is complete.
+    End(Arc<FragmentEnd>),
+    /// The fragment is durable and indexed: readers can now find it in the store.
+    Persisted(FragmentNumber),
+    /// The fragment was dropped (error, takeover, producer gone) and will never complete.
+    Aborted(FragmentNumber),
+}
+
+/// A fragment held in a channel's buffer.
+#[derive(Debug, Clone)]
+pub struct Buffered {
+    /// How it began.
+    pub start: Arc<FragmentStart>,
+    /// Its frames so far.
+    pub frames: Vec<Arc<LiveFrame>>,
+    /// How it ended, once it has.
+    pub end: Option<Arc<FragmentEnd>>,
+    bytes: usize,
+}
+
+struct State {
+    fragments: VecDeque<Buffered>,
+    bytes: usize,
+}
+
+struct Channel {
+    tx: broadcast::Sender<LiveEvent>,
+    state: Mutex<State>,
+}
+
+/// A subscription: the buffer as it was, then everything after.
+pub struct Subscription {
+    /// Buffered fragments, oldest first (the last one may be in progress).
+    pub snapshot: Vec<Buffered>,
+    /// Events published after the snapshot.
+    pub rx: broadcast::Receiver<LiveEvent>,
+}
+
+/// All streams' channels.
+#[derive(Default)]
+pub struct LiveBus {
+    channels: Mutex<HashMap<StreamId, Arc<Channel>>>,
+}
+
+impl LiveBus {
+    fn channel(&self, stream: StreamId) -> Arc<Channel> {
+        let mut map = self.channels.lock().unwrap_or_else(|p| p.into_inner());
+        Arc::clone(map.entry(stream).or_insert_with(|| {
+            Arc::new(Channel {
+                tx: broadcast::channel(CHANNEL_CAPACITY).0,
+                state: Mutex::new(State {
+                    fragments: VecDeque::new(),
+                    bytes: 0,
+                }),
+            })
+        }))
+    }
+
+    /// Subscribes to a stream.
+    pub fn subscribe(&self, stream: StreamId) -> Subscription {
+        let ch = self.channel(stream);
+        let state = ch.state.lock().unwrap_or_else(|p| p.into_inner());
+        // Under the state lock, so no event falls between the snapshot and the receiver.
+        let rx = ch.tx.subscribe();
+        Subscription {
+            snapshot: state.fragments.iter().cloned().collect(),
+            rx,
+        }
+    }
+
+    /// The publishing side for a stream's ingest session. `keep_bytes` is the budget for
+    /// completed fragments kept in memory when the stream does not persist (0 otherwise).
+    pub fn publisher(&self, stream: StreamId, keep_bytes: usize) -> Publisher {
+        Publisher {
+            channel: self.channel(stream),
+            keep_bytes,
+        }
+    }
+
+    /// Forgets a stream (it was deleted); its subscribers see the channel close.
+    pub fn remove(&self, stream: StreamId) {
+        let mut map = self.channels.lock().unwrap_or_else(|p| p.into_inner());
+        map.remove(&stream);
+    }
+}
+
+/// Publishes one stream's events.
+pub struct Publisher {
+    channel: Arc<Channel>,
+    keep_bytes: usize,
+}
+
+impl Publisher {
+    fn publish(&self, ev: LiveEvent, apply: impl FnOnce(&mut State)) {
+        let mut state = self.channel.state.lock().unwrap_or_else(|p| p.into_inner());
+        apply(&mut state);
+        // No receivers is fine: nobody is watching live.
+        let _ = self.channel.tx.send(ev);
+    }
+
+    /// A fragment started.
+    pub fn start(&self, s: FragmentStart) {
+        let s = Arc::new(s);
+        let b = Buffered {
+            start: Arc::clone(&s),
+            frames: Vec::new(),
+            end: None,
+            bytes: 0,
+        };
+        self.publish(LiveEvent::Start(s), |st| st.fragments.push_back(b));
+    }
+
+    /// A frame of the current fragment arrived.
+    pub fn frame(&self, f: LiveFrame) {
+        let f = Arc::new(f);
+        let n = f.number;
+        let len = f.data.len();
+        let keep = Arc::clone(&f);
+        let keep_bytes = self.keep_bytes;
+        self.publish(LiveEvent::Frame(f), |st| {
+            if let Some(b) = st.fragments.back_mut()
+                && b.start.number == n
+            {
+                b.frames.push(keep);
+                b.bytes += len;
+                st.bytes += len;
+            }
+            evict(st, keep_bytes);
+        });
+    }
+
+    /// A fragment is complete.
+    pub fn end(&self, e: FragmentEnd) {
+        let e = Arc::new(e);
+        let n = e.number;
+        let keep_bytes = self.keep_bytes;
+        let stored = Arc::clone(&e);
+        self.publish(LiveEvent::End(e), |st| {
+            if let Some(b) = st.fragments.iter_mut().find(|b| b.start.number == n) {
+                b.end = Some(stored);
+            }
+            evict(st, keep_bytes);
+        });
+    }
+
+    /// A fragment is durable and in the index.
+    pub fn persisted(&self, n: FragmentNumber) {
+        self.publish(LiveEvent::Persisted(n), |st| remove(st, n));
+    }
+
+    /// A fragment will never complete.
+    pub fn aborted(&self, n: FragmentNumber) {
+        self.publish(LiveEvent::Aborted(n), |st| remove(st, n));
+    }
+}
+
+/// Streams that persist drop fragments on Persisted; the others keep the most recent complete
+/// fragments within a byte budget (the fragment in progress always stays).
+fn evict(st: &mut State, keep_bytes: usize) {
+    if keep_bytes == 0 {
+        return;
+    }
+    while st.bytes > keep_bytes && st.fragments.front().is_some_and(|b| b.end.is_some()) {
+        if let Some(old) = st.fragments.pop_front() {
+            st.bytes -= old.bytes;
+        }
+    }
+}
+
+fn remove(st: &mut State, n: FragmentNumber) {
+    if let Some(i) = st.fragments.iter().position(|b| b.start.number == n)
+        && let Some(b) = st.fragments.remove(i)
+    {
+        st.bytes -= b.bytes;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn num(seq: i64) -> FragmentNumber {
+        FragmentNumber {
+            stream: StreamId(1),
+            seq,
+        }
+    }
+
+    fn start(p: &Publisher, seq: i64) {
+        p.start(FragmentStart {
+            number: num(seq),
+            producer_ms: seq * 1000,
+            server_ms: seq * 1000,
+            tracks: Bytes::new(),
+        });
+    }
+
+    fn frame(p: &Publisher, seq: i64, i: u8) {
+        p.frame(LiveFrame {
+            number: num(seq),
+            track: 1,
+            rel_ms: i16::from(i),
+            keyframe: i == 0,
+            data: Bytes::from(vec![i; 100]),
+        });
+    }
+
+    fn end(p: &Publisher, seq: i64) {
+        p.end(FragmentEnd {
+            number: num(seq),
+            duration_ms: 1000,
+            tags: vec![],
+        });
+    }
+
+    #[test]
+    fn snapshot_then_receiver_has_no_gap_and_no_duplicate() {
+        let bus = LiveBus::default();
+        let p = bus.publisher(StreamId(1), 0);
+        start(&p, 1);
+        frame(&p, 1, 0);
+        frame(&p, 1, 1);
+        let mut sub = bus.subscribe(StreamId(1));
+        frame(&p, 1, 2);
+        end(&p, 1);
+        assert_eq!(sub.snapshot.len(), 1);
+        assert_eq!(sub.snapshot[0].frames.len(), 2);
+        assert!(sub.snapshot[0].end.is_none());
+        match sub.rx.try_recv() {
+            Ok(LiveEvent::Frame(f)) => assert_eq!(f.rel_ms, 2),
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(sub.rx.try_recv(), Ok(LiveEvent::End(_))));
+        assert!(sub.rx.try_recv().is_err());
+    }
+
+    #[test]
+    fn persisted_fragments_leave_the_buffer() {
+        let bus = LiveBus::default();
+        let p = bus.publisher(StreamId(1), 0);
+        for seq in 1..=3 {
+            start(&p, seq);
+            frame(&p, seq, 0);
+            end(&p, seq);
+        }
+        p.persisted(num(1));
+        p.aborted(num(3));
+        let sub = bus.subscribe(StreamId(1));
+        let seqs: Vec<i64> = sub.snapshot.iter().map(|b| b.start.number.seq).collect();
+        assert_eq!(
+            seqs,
+            [2],
+            "only the sealed, unpersisted fragment is buffered"
+        );
+    }
+
+    #[test]
+    fn unpersisted_streams_keep_a_byte_budget() {
+        let bus = LiveBus::default();
+        let p = bus.publisher(StreamId(1), 250);
+        for seq in 1..=5 {
+            start(&p, seq);
+            frame(&p, seq, 0);
+            end(&p, seq);
+        }
+        start(&p, 6);
+        frame(&p, 6, 0);
+        let sub = bus.subscribe(StreamId(1));
+        let seqs: Vec<i64> = sub.snapshot.iter().map(|b| b.start.number.seq).collect();
+        assert_eq!(
+            seqs,
+            [5, 6],
+            "oldest complete fragments go first, the current one stays"
+        );
+    }
+
+    #[test]
+    fn slow_subscriber_lags_without_blocking_the_publisher() {
+        let bus = LiveBus::default();
+        let p = bus.publisher(StreamId(1), 0);
+        let mut sub = bus.subscribe(StreamId(1));
+        start(&p, 1);
+        for i in 0..(CHANNEL_CAPACITY + 10) {
+            frame(&p, 1, (i % 200) as u8);
+        }
+        assert!(matches!(
+            sub.rx.try_recv(),
+            Err(broadcast::error::TryRecvError::Lagged(_))
+        ));
+    }
+}
