@@ -7,6 +7,7 @@
 
 mod archived;
 pub mod error;
+mod get_media;
 mod json;
 mod media;
 mod params;
@@ -77,6 +78,7 @@ pub fn app(state: AppState) -> Router {
         .merge(tags::routes())
         .merge(media::routes())
         .merge(archived::routes())
+        .merge(get_media::routes())
         .merge(not_implemented_routes())
         .fallback(unknown_operation)
         .method_not_allowed_fallback(unknown_operation)
@@ -124,7 +126,6 @@ async fn healthz() -> impl IntoResponse {
 /// KVS operations this build does not serve yet: they answer `501 NotImplementedException`
 /// (rather than `UnknownOperationException`), so a client can tell "not yet" from "no such thing".
 const NOT_YET: &[(&str, &str)] = &[
-    ("/getMedia", "GetMedia"),
     ("/getClip", "GetClip"),
     ("/getHLSStreamingSessionURL", "GetHLSStreamingSessionURL"),
     ("/getDASHStreamingSessionURL", "GetDASHStreamingSessionURL"),

@@ -44,8 +44,10 @@ fn init_tracing() -> anyhow::Result<()> {
     let filter = EnvFilter::try_from_env("VIDSTREAM_LOG")
         .or_else(|_| EnvFilter::try_new("info"))
         .map_err(|e| anyhow::anyhow!("VIDSTREAM_LOG: {e}"))?;
+    use std::io::IsTerminal;
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
     match std::env::var("VIDSTREAM_LOG_FORMAT").as_deref() {
         Ok("json") => builder.json().init(),

@@ -68,6 +68,49 @@ pub fn document_head(tracks_element: &[u8], f: &FragmentRecord, tail_len: usize)
     buf
 }
 
+/// The head of a document for a fragment still being written: its sizes are unknown, so the
+/// Segment and the Cluster are written with unknown size (the trailing Tags end the Cluster, the
+/// next document's EBML header ends the Segment). Ends with the Cluster's Timecode; frames
+/// follow as SimpleBlocks.
+pub fn live_head(tracks_element: &[u8], number: &str, producer_ms: i64, server_ms: i64) -> Vec<u8> {
+    let mut buf = Vec::with_capacity(tracks_element.len() + 256);
+    mkv::write_ebml_header(&mut buf, "matroska");
+    mkv::write_segment_start_unknown(&mut buf);
+    mkv::write_info(
+        &mut buf,
+        &Info {
+            timecode_scale: 1_000_000,
+            muxing_app: Some("vidstream".into()),
+            writing_app: Some("vidstream".into()),
+            ..Info::default()
+        },
+    );
+    buf.extend_from_slice(tracks_element);
+    mkv::write_tags(
+        &mut buf,
+        &[
+            tag("AWS_KINESISVIDEO_FRAGMENT_NUMBER", number.to_owned()),
+            tag(
+                "AWS_KINESISVIDEO_SERVER_TIMESTAMP",
+                epoch_seconds(server_ms),
+            ),
+            tag(
+                "AWS_KINESISVIDEO_PRODUCER_TIMESTAMP",
+                epoch_seconds(producer_ms),
+            ),
+        ],
+    );
+    mkv::write_cluster_start(&mut buf, producer_ms.max(0) as u64, None);
+    buf
+}
+
+/// One frame of a live fragment, as a SimpleBlock.
+pub fn live_frame(track: u64, rel_ms: i16, keyframe: bool, data: &[u8]) -> Vec<u8> {
+    let mut buf = Vec::with_capacity(data.len() + 16);
+    mkv::write_simple_block(&mut buf, track, rel_ms, keyframe, false, false, data);
+    buf
+}
+
 /// Everything after the cluster: the producer's metadata tags, then `extra` tags.
 pub fn document_tail(producer_tags: &[(String, String)], extra: &[(&str, String)]) -> Vec<u8> {
     let mut buf = Vec::new();

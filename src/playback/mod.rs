@@ -2,4 +2,5 @@
 //! the functions here build bytes from index records and stored byte ranges; the API layer
 //! does the I/O.
 
+pub mod get_media;
 pub mod mkv_doc;

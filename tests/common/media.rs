@@ -180,3 +180,104 @@ pub fn read_all(bytes: &[u8]) -> Vec<mkv::Event> {
     out.extend(r.finish().expect("complete MKV"));
     out
 }
+
+/// One MKV document (one fragment) read from a GetMedia response.
+#[derive(Debug, Clone, Default)]
+pub struct Doc {
+    /// The document's bytes.
+    pub bytes: Vec<u8>,
+    /// AWS_KINESISVIDEO_FRAGMENT_NUMBER.
+    pub number: String,
+    /// AWS_KINESISVIDEO_CONTINUATION_TOKEN (present once the fragment is complete).
+    pub token: Option<String>,
+    /// AWS_KINESISVIDEO_MILLIS_BEHIND_NOW.
+    pub behind: Option<String>,
+    /// AWS_KINESISVIDEO_ERROR_CODE, if the fragment could not be completed.
+    pub error: Option<String>,
+    /// (track, absolute timecode, payload).
+    pub frames: Vec<(u64, i64, Vec<u8>)>,
+}
+
+impl Doc {
+    pub fn complete(&self) -> bool {
+        self.token.is_some() || self.error.is_some()
+    }
+}
+
+/// Reads a GetMedia-style response until `n` documents are complete (or `timeout`), calling
+/// `on_frame(doc index, frame count so far)` after every frame.
+pub async fn read_docs(
+    mut resp: reqwest::Response,
+    n: usize,
+    timeout: Duration,
+    mut on_frame: impl FnMut(usize, usize),
+) -> Vec<Doc> {
+    let mut header = Vec::new();
+    mkv::write_ebml_header(&mut header, "matroska");
+    let header_len = header.len() as u64;
+    let mut reader = mkv::Reader::new(mkv::Limits::default());
+    let mut all: Vec<u8> = Vec::new();
+    let mut docs: Vec<Doc> = Vec::new();
+    let mut starts: Vec<usize> = Vec::new();
+    let deadline = tokio::time::Instant::now() + timeout;
+    while docs.iter().filter(|d| d.complete()).count() < n {
+        let chunk = match tokio::time::timeout_at(deadline, resp.chunk()).await {
+            Ok(Ok(Some(c))) => c,
+            Ok(Ok(None)) => break,
+            Ok(Err(e)) => panic!("reading the response: {e}"),
+            Err(_) => break,
+        };
+        all.extend_from_slice(&chunk);
+        reader.push(&chunk);
+        while let Some(ev) = reader.pull().expect("GetMedia output is valid MKV") {
+            match ev {
+                mkv::Event::Header(_) => {
+                    starts.push((reader.offset() - header_len) as usize);
+                    docs.push(Doc::default());
+                }
+                mkv::Event::Frame(f) => {
+                    let d = docs.last_mut().expect("a frame inside a document");
+                    d.frames.push((f.track, f.timecode, f.data.to_vec()));
+                    let (i, k) = (docs.len() - 1, docs[docs.len() - 1].frames.len());
+                    on_frame(i, k);
+                }
+                mkv::Event::Tags(tags) => {
+                    let d = docs.last_mut().expect("tags inside a document");
+                    for t in tags {
+                        let TagValue::String(v) = t.value else {
+                            continue;
+                        };
+                        match t.name.as_str() {
+                            "AWS_KINESISVIDEO_FRAGMENT_NUMBER" => d.number = v,
+                            "AWS_KINESISVIDEO_CONTINUATION_TOKEN" => d.token = Some(v),
+                            "AWS_KINESISVIDEO_MILLIS_BEHIND_NOW" => d.behind = Some(v),
+                            "AWS_KINESISVIDEO_ERROR_CODE" => d.error = Some(v),
+                            _ => {}
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    for (i, d) in docs.iter_mut().enumerate() {
+        let end = starts.get(i + 1).copied().unwrap_or(all.len());
+        d.bytes = all[starts[i]..end].to_vec();
+    }
+    docs.retain(|d| d.complete());
+    docs.truncate(n);
+    docs
+}
+
+/// Starts a GetMedia request with `selector` (a StartSelector JSON object).
+pub async fn get_media(url: &str, stream: &str, selector: Value) -> reqwest::Response {
+    let resp = reqwest::Client::new()
+        .post(format!("{url}/getMedia"))
+        .body(serde_json::json!({"StreamName": stream, "StartSelector": selector}).to_string())
+        .send()
+        .await
+        .expect("getMedia sent");
+    assert_eq!(resp.status(), 200, "getMedia");
+    assert_eq!(resp.headers()["content-type"], "video/webm");
+    resp
+}
