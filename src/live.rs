@@ -110,12 +110,34 @@ pub struct Subscription {
 }
 
 /// All streams' channels.
-#[derive(Default)]
 pub struct LiveBus {
     channels: Mutex<HashMap<StreamId, Arc<Channel>>>,
+    /// True once the server is shutting down: live sessions end on their own.
+    closing: tokio::sync::watch::Sender<bool>,
+}
+
+impl Default for LiveBus {
+    fn default() -> Self {
+        LiveBus {
+            channels: Mutex::default(),
+            closing: tokio::sync::watch::channel(false).0,
+        }
+    }
 }
 
 impl LiveBus {
+    /// Tells every live session (ingest and readers) to end: the server is shutting down.
+    pub fn close(&self) {
+        self.closing.send_replace(true);
+    }
+
+    /// Completes once [`LiveBus::close`] has been called.
+    pub async fn closed(&self) {
+        let mut rx = self.closing.subscribe();
+        // The sender lives as long as the bus, so this only ends when closing becomes true.
+        let _ = rx.wait_for(|c| *c).await;
+    }
+
     fn channel(&self, stream: StreamId) -> Arc<Channel> {
         let mut map = self.channels.lock().unwrap_or_else(|p| p.into_inner());
         Arc::clone(map.entry(stream).or_insert_with(|| {

@@ -614,34 +614,6 @@ async fn stalled_producer_is_disconnected() {
     s.stop().await;
 }
 
-/// A producer that half-closes its socket right after the body's last chunk still gets every
-/// ack (HTTP/1 half-close).
-#[tokio::test]
-async fn half_closed_producer_gets_its_last_acks() {
-    let (s, _d) = server().await;
-    s.create_active(json!({"StreamName": "hc", "DataRetentionInHours": 1}))
-        .await;
-    let addr = s.url.trim_start_matches("http://").to_owned();
-    let mut sock = tokio::net::TcpStream::connect(&addr).await.unwrap();
-    let mut req = b"POST /putMedia HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\
-        x-amzn-stream-name: hc\r\nx-amzn-fragment-timecode-type: ABSOLUTE\r\n\r\n"
-        .to_vec();
-    let b = body(3, 4);
-    req.extend(format!("{:x}\r\n", b.len()).as_bytes());
-    req.extend(&b);
-    req.extend(b"\r\n0\r\n\r\n");
-    sock.write_all(&req).await.unwrap();
-    sock.shutdown().await.unwrap();
-    let mut out = Vec::new();
-    tokio::time::timeout(Duration::from_secs(5), sock.read_to_end(&mut out))
-        .await
-        .expect("response ends")
-        .unwrap();
-    let text = String::from_utf8_lossy(&out);
-    assert_eq!(text.matches("\"PERSISTED\"").count(), 3, "{text}");
-    s.stop().await;
-}
-
 /// Producer metadata tags after a cluster stay with that fragment and come back after its
 /// cluster in GetMediaForFragmentList.
 #[tokio::test]

@@ -155,10 +155,11 @@ async fn resolve_start(
                     limit: 10_000,
                 })
                 .await?;
-            if let Some(f) = before
-                .last()
-                .filter(|f| ts(f) + f.duration_ms > at || ts(f) == at)
-            {
+            // Fragments can share a timestamp (a burst arriving within one millisecond): the
+            // first of them wins.
+            let exact = before.iter().find(|f| ts(f) == at);
+            let containing = before.last().filter(|f| ts(f) + f.duration_ms > at);
+            if let Some(f) = exact.or(containing) {
                 Start::AtSeq(f.number.seq)
             } else {
                 let after = st

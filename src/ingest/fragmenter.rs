@@ -149,7 +149,9 @@ pub fn parse_error_to_ack(e: &ParseError) -> IngestError {
     let id = match &e.kind {
         ParseErrorKind::TooManyTracks { .. } => AckErrorId::MoreThanAllowedTracksFound,
         ParseErrorKind::TooLarge { id, .. }
-            if *id == mkv::ids::SIMPLE_BLOCK || *id == mkv::ids::BLOCK =>
+            if *id == mkv::ids::SIMPLE_BLOCK
+                || *id == mkv::ids::BLOCK
+                || *id == mkv::ids::BLOCK_GROUP =>
         {
             AckErrorId::MaxFragmentSizeReached
         }

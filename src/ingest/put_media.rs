@@ -216,6 +216,10 @@ impl Ingest {
                         tracing::info!("stopping: a newer PutMedia took over");
                         return Ok(());
                     }
+                    () = self.bus.closed() => {
+                        tracing::info!("stopping: the server is shutting down");
+                        return Ok(());
+                    }
                     () = raised(&mut failed) => return Err(IngestError::new(AckErrorId::ArchivalError, "persisting failed")),
                     n = tokio::time::timeout(cfg.idle_ack_interval, data.next()) => n,
                 };

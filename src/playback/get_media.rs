@@ -125,7 +125,13 @@ impl GetMedia {
                 self.send_buffered(b).await.map_err(Err)?;
             }
             loop {
-                match sub.rx.recv().await {
+                let next = tokio::select! {
+                    ev = sub.rx.recv() => ev,
+                    // The client went away while nothing was being written to it.
+                    () = self.tx.closed() => return Err(Err(Gone)),
+                    () = self.bus.closed() => return Ok(()),
+                };
+                match next {
                     Ok(ev) => self.on_event(ev).await.map_err(Err)?,
                     Err(broadcast::error::RecvError::Lagged(n)) => {
                         tracing::info!(

@@ -134,10 +134,11 @@ impl Producer {
         Ok(())
     }
 
-    /// Ends the body.
-    pub async fn finish(mut self) -> anyhow::Result<Arc<Mutex<AckLog>>> {
+    /// Ends the body. Keep the producer alive until its last acks are in: dropping it closes
+    /// the socket.
+    pub async fn finish(&mut self) -> anyhow::Result<()> {
         self.tx.write_all(b"0\r\n\r\n").await?;
-        Ok(self.log)
+        Ok(())
     }
 }
 

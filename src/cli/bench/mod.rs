@@ -19,6 +19,7 @@ use std::io::Write;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
@@ -265,10 +266,10 @@ async fn throughput(server: &ServerProcess, conns: usize, seconds: u64) -> anyho
                 p.send_fragment(tc, &fragment(tc, 60, &frame)).await?;
                 tc += 2000;
             }
-            let log = p.finish().await?;
+            p.finish().await?;
             // Let the last acks arrive.
             tokio::time::sleep(Duration::from_millis(500)).await;
-            let persisted = log.lock().map(|l| l.persisted).unwrap_or(0);
+            let persisted = p.log.lock().map(|l| l.persisted).unwrap_or(0);
             anyhow::Ok(persisted)
         }));
     }
@@ -318,14 +319,16 @@ async fn fleet(
                 p.send_fragment(tc, &fragment(tc, 30, &frame)).await?;
                 tc += 1000;
             }
-            p.finish().await
+            p.finish().await?;
+            anyhow::Ok(p)
         }));
     }
-    let mut logs = Vec::new();
+    let mut producers = Vec::new();
     for t in tasks {
-        logs.push(t.await??);
+        producers.push(t.await??);
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
+    let logs: Vec<_> = producers.iter().map(|p| Arc::clone(&p.log)).collect();
     let cpu = (server.cpu_secs()? - cpu0) / start.elapsed().as_secs_f64();
     let mut lat = Vec::new();
     let (mut persisted, mut errors) = (0, 0);
