@@ -48,6 +48,51 @@ pub struct Config {
     pub shutdown_grace_secs: u64,
     /// PutMedia ingest.
     pub ingest: IngestSettings,
+    /// Retention: deleting old media by time and by size.
+    pub retention: RetentionSettings,
+}
+
+/// `[retention]`: when and how much old media is deleted. Time retention is per stream
+/// (`DataRetentionInHours`); these settings add size caps and pace the background job.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetentionSettings {
+    /// Seconds between retention passes (a DECREASE of a stream's retention runs one at once).
+    pub interval_secs: u64,
+    /// Seconds a segment marked for deletion stays on disk at least, for readers that found it
+    /// in the index just before it was marked.
+    pub grace_secs: u64,
+    /// Most bytes of media kept per stream, oldest deleted first; 0 = no cap.
+    pub stream_max_bytes: u64,
+    /// Most bytes of media kept in the whole data directory, oldest (across all streams) deleted
+    /// first; 0 = no cap.
+    pub total_max_bytes: u64,
+}
+
+impl Default for RetentionSettings {
+    fn default() -> Self {
+        RetentionSettings {
+            interval_secs: 60,
+            grace_secs: 30,
+            stream_max_bytes: 0,
+            total_max_bytes: 0,
+        }
+    }
+}
+
+impl Config {
+    /// The store's retention options: the `[retention]` caps and grace, and how long after its
+    /// first fragment a stream's newest segment may still be written to (the longest fragment
+    /// plus 60 s for fsync and commit, past `segment_max_secs`).
+    pub fn retention_options(&self) -> crate::store::RetentionOptions {
+        let ms = |secs: u64| i64::try_from(secs.saturating_mul(1000)).unwrap_or(i64::MAX);
+        crate::store::RetentionOptions {
+            grace_ms: ms(self.retention.grace_secs),
+            stream_max_bytes: self.retention.stream_max_bytes,
+            total_max_bytes: self.retention.total_max_bytes,
+            writer_slack_ms: ms(self.ingest.max_fragment_duration_secs).saturating_add(60_000),
+        }
+    }
 }
 
 /// `[ingest]`: PutMedia limits and timers.
@@ -112,6 +157,7 @@ impl Default for Config {
             segment_max_secs: 600,
             shutdown_grace_secs: 10,
             ingest: IngestSettings::default(),
+            retention: RetentionSettings::default(),
         }
     }
 }
@@ -321,6 +367,38 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("VIDSTREAM_INGEST__NOPE"), "{e}");
+    }
+
+    #[test]
+    fn retention_settings_from_file_and_environment() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("v.toml");
+        std::fs::write(&f, "[retention]\ngrace_secs = 5\ntotal_max_bytes = 1000\n").unwrap();
+        let c = Config::load(
+            Some(&f),
+            env(&[("VIDSTREAM_RETENTION__STREAM_MAX_BYTES", "300")]),
+        )
+        .unwrap();
+        assert_eq!(
+            c.retention,
+            RetentionSettings {
+                interval_secs: 60,
+                grace_secs: 5,
+                stream_max_bytes: 300,
+                total_max_bytes: 1000,
+            }
+        );
+        let o = c.retention_options();
+        assert_eq!((o.grace_ms, o.stream_max_bytes), (5000, 300));
+        assert_eq!(
+            o.writer_slack_ms,
+            30_000 + 60_000,
+            "longest fragment + 60 s"
+        );
+        let e = Config::load(None, env(&[("VIDSTREAM_RETENTION__MAX_BYTES", "1")]))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("VIDSTREAM_RETENTION__MAX_BYTES"), "{e}");
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! The HTTP server's lifecycle: open the store, bind, serve, drain on shutdown, close the store.
+//! The HTTP server's lifecycle: open the store, bind, serve (with the retention job running
+//! beside the HTTP server), drain on shutdown, stop the job, close the store.
 //!
 //! Used by `vidstream serve` and by the integration tests, which bind port 0 and run a real
 //! server in-process.
@@ -39,6 +40,7 @@ pub struct Server {
     listener: TcpListener,
     state: AppState,
     grace: Duration,
+    retention_interval: Duration,
 }
 
 impl Server {
@@ -56,6 +58,7 @@ impl Server {
                         .unwrap_or(i64::MAX / 1000)
                         .saturating_mul(1000),
                 },
+                retention: config.retention_options(),
             },
             clock,
         )
@@ -88,6 +91,7 @@ impl Server {
                 max_request_body_bytes: config.max_request_body_bytes,
             },
             grace: Duration::from_secs(config.shutdown_grace_secs),
+            retention_interval: Duration::from_secs(config.retention.interval_secs),
         })
     }
 
@@ -98,6 +102,13 @@ impl Server {
             .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)))
     }
 
+    /// The store, e.g. for tests that run retention on demand
+    /// ([`Store::run_retention_once`]). Drop every clone before checking the data directory: a
+    /// store holds its lock.
+    pub fn store(&self) -> &Store {
+        &self.state.store
+    }
+
     /// What GetDataEndpoint returns.
     pub fn public_url(&self) -> &str {
         &self.state.public_url
@@ -106,10 +117,13 @@ impl Server {
     /// Serves until `shutdown` completes, then lets open requests finish for up to the grace
     /// period, then closes the store.
     ///
-    /// The accept loop is hyper's own (not `axum::serve`) for one setting: HTTP/1 half-close.
-    /// A producer may shut down its sending side once its PutMedia body is complete and still
-    /// wait for the last acks; without half-close, hyper would drop the connection at that EOF
-    /// and the final PERSISTED acks would be lost.
+    /// The accept loop is hyper's own rather than `axum::serve`, for control over shutdown:
+    /// on the signal the live bus closes first, so long-lived responses (PutMedia ack streams,
+    /// GetMedia live tails) end on their own, then open requests drain.
+    ///
+    /// HTTP/1 half-close stays off (hyper's default): a client that closes its sending side is
+    /// taken as gone, so a disconnected live reader's connection is dropped at once instead of
+    /// lingering until something is written to it. Producers (kvssink, SDKs) do not half-close.
     pub async fn serve(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
@@ -120,10 +134,12 @@ impl Server {
         use hyper_util::service::TowerToHyperService;
 
         let store = self.state.store.clone();
+        let retention =
+            crate::store::RetentionJob::new(store.clone(), self.retention_interval).spawn();
         let addr = self.local_addr();
+        let live = std::sync::Arc::clone(&self.state.live);
         let app = api::app(self.state);
-        let mut builder = Builder::new(TokioExecutor::new());
-        builder.http1().half_close(true);
+        let builder = Builder::new(TokioExecutor::new());
         let graceful = GracefulShutdown::new();
         tracing::info!(%addr, "listening");
         let mut shutdown = std::pin::pin!(shutdown);
@@ -153,7 +169,8 @@ impl Server {
             }
         }
         drop(self.listener);
-        tracing::info!("shutting down: draining open requests");
+        tracing::info!("shutting down: ending live streams, draining open requests");
+        live.close();
         tokio::select! {
             () = graceful.shutdown() => {}
             () = tokio::time::sleep(self.grace) => tracing::warn!(
@@ -161,6 +178,7 @@ impl Server {
                 "requests still open after the grace period; closing anyway"
             ),
         }
+        retention.stop().await;
         store.close().await?;
         tracing::info!("stopped");
         Ok(())

@@ -21,12 +21,22 @@ async fn ingest_fixture(s: &TestServer, name: &str) -> Vec<String> {
         Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/gst_h264_320x240_gop30_5s.mkv"),
     )
     .unwrap();
+    // Paced, so each fragment gets its own server timestamp.
+    let pieces: Vec<bytes::Bytes> = body
+        .chunks(body.len() / 25 + 1)
+        .map(bytes::Bytes::copy_from_slice)
+        .collect();
+    let paced = futures_util::stream::unfold(pieces.into_iter(), |mut it| async move {
+        let next = it.next()?;
+        tokio::time::sleep(Duration::from_millis(15)).await;
+        Some((Ok::<_, std::io::Error>(next), it))
+    });
     let resp = reqwest::Client::new()
         .post(format!("{}/putMedia", s.url))
         .header("x-amzn-stream-name", name)
         .header("x-amzn-fragment-timecode-type", "RELATIVE")
         .header("x-amzn-producer-start-timestamp", "1700000000.000")
-        .body(body)
+        .body(reqwest::Body::wrap_stream(paced))
         .send()
         .await
         .unwrap();
@@ -61,6 +71,10 @@ async fn every_selector_starts_at_the_right_frame() {
         .map(|f| f["ServerTimestamp"].as_f64().unwrap())
         .collect();
     let secs = |ms: i64| ms as f64 / 1000.0;
+    assert!(
+        server_ts.windows(2).all(|w| w[0] < w[1]),
+        "paced ingest gives distinct server times: {server_ts:?}"
+    );
     let cases = [
         (json!({"StartSelectorType": "EARLIEST"}), 0),
         (

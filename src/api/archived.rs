@@ -27,6 +27,7 @@ use super::json::KvsJson;
 use super::params::{in_range, stream_ref};
 use crate::error::ErrorKind;
 use crate::playback::mkv_doc;
+use crate::store::SegmentHold;
 use crate::store::fragment::{FragmentNumber, FragmentRecord};
 use crate::store::index::{FragmentQuery, TimestampKind};
 
@@ -240,6 +241,9 @@ async fn get_media_for_fragment_list(
         }
     }
     let records = st.store.fragments_by_number(stream.id, &numbers).await?;
+    // Right after the query: retention must not delete these segments' files until the last
+    // byte is out, even if it removes the fragments from the index meanwhile.
+    let hold = st.store.hold_segments(&records);
     if records.len() != numbers.len() {
         let missing = numbers
             .iter()
@@ -248,7 +252,7 @@ async fn get_media_for_fragment_list(
             .unwrap_or_default();
         return Err(not_found(&missing));
     }
-    let body = fragment_documents(st, records, Vec::new());
+    let body = fragment_documents(st, records, Vec::new(), hold);
     let mut resp = Body::from_stream(body).into_response();
     resp.headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static("video/webm"));
@@ -257,14 +261,17 @@ async fn get_media_for_fragment_list(
 
 /// Streams one standalone MKV document per fragment, reading one fragment at a time. `extra`
 /// holds, per fragment, tags to append after its cluster. A read failure mid-stream ends the
-/// body early (the status line has already gone out), and is logged.
+/// body early (the status line has already gone out), and is logged. `hold` keeps the records'
+/// segment files on disk until the task has read the last fragment.
 pub fn fragment_documents(
     st: AppState,
     records: Vec<FragmentRecord>,
     extra: Vec<Vec<(&'static str, String)>>,
+    hold: SegmentHold,
 ) -> impl futures_util::Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static {
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(4);
     tokio::spawn(async move {
+        let _hold = hold;
         let mut headers: HashMap<i64, Bytes> = HashMap::new();
         for (i, rec) in records.iter().enumerate() {
             let tracks = match headers.get(&rec.track_header_id) {

@@ -165,6 +165,8 @@ impl GetMedia {
             if page.is_empty() {
                 return Ok(());
             }
+            // Retention may expire these segments while we read: hold them until sent.
+            let _hold = self.store.hold_segments(&page);
             for rec in page {
                 self.send_stored(&rec).await?;
                 self.last_sent = rec.number.seq;

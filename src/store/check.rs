@@ -5,17 +5,19 @@
 //! bytes lie inside its segment file; the fragments of a segment tile it exactly from byte 0 to
 //! the end of the file (no holes, no overlap, no garbage past the last indexed fragment:
 //! invariant 2); each stored cluster parses as one MKV Cluster whose frames match its frame
-//! table and its CRC-32; each row's track header exists. Across the directory: no segment file without
-//! fragments, no media directory without a stream.
+//! table and its CRC-32; each row's track header exists; the `segments` summary agrees with the
+//! fragment rows; no segment marked as garbage still has fragment rows (invariant 10). Across the
+//! directory: no segment file without fragments unless it is marked as garbage (retention's
+//! phase 2 pending, invariant 11), no media directory without a stream.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs::File;
 use std::path::Path;
 
 use super::StoreError;
 use super::fragment::{FragmentRecord, Trailer};
 use super::index::sqlite::SqliteIndex;
-use super::index::{FragmentQuery, Index};
+use super::index::{FragmentQuery, Index, SegmentUsage};
 use super::segment::{parse_segment_name, segment_path, stream_dir};
 use crate::mkv;
 use crate::model::StreamId;
@@ -62,6 +64,10 @@ pub async fn check(data_dir: &Path) -> Result<CheckReport, StoreError> {
     let mut report = CheckReport::default();
     let streams = index.list_streams(None, None, usize::MAX).await?;
     let known: HashSet<StreamId> = streams.iter().map(|s| s.id).collect();
+    let mut garbage: HashMap<StreamId, HashSet<i64>> = HashMap::new();
+    for g in index.garbage().await? {
+        garbage.entry(g.stream).or_default().insert(g.segment);
+    }
     for s in &streams {
         report.streams += 1;
         let mut segments: BTreeMap<i64, Vec<FragmentRecord>> = BTreeMap::new();
@@ -99,13 +105,27 @@ pub async fn check(data_dir: &Path) -> Result<CheckReport, StoreError> {
                 segments.entry(f.segment).or_default().push(f);
             }
         }
+        let usage = index.segment_usage(s.id).await?;
+        report
+            .problems
+            .extend(check_summary(s.name.as_str(), &segments, &usage));
+        let marked = garbage.remove(&s.id).unwrap_or_default();
+        for seg in &marked {
+            if segments.contains_key(seg) {
+                report.problems.push(format!(
+                    "stream {}: segment {seg} is marked as garbage but still has fragment rows",
+                    s.name
+                ));
+            }
+        }
         let root = media_root.clone();
         let name = s.name.to_string();
         let id = s.id;
-        let (problems, bytes) =
-            tokio::task::spawn_blocking(move || check_stream_files(&root, id, &name, segments))
-                .await
-                .map_err(|e| StoreError::Database(format!("check task failed: {e}")))?;
+        let (problems, bytes) = tokio::task::spawn_blocking(move || {
+            check_stream_files(&root, id, &name, segments, &marked)
+        })
+        .await
+        .map_err(|e| StoreError::Database(format!("check task failed: {e}")))?;
         report.problems.extend(problems);
         report.bytes += bytes;
     }
@@ -125,12 +145,61 @@ pub async fn check(data_dir: &Path) -> Result<CheckReport, StoreError> {
     Ok(report)
 }
 
-/// Checks one stream's segment files; returns problems and the bytes verified.
+/// Compares the `segments` summary with what the fragment rows say.
+fn check_summary(
+    name: &str,
+    segments: &BTreeMap<i64, Vec<FragmentRecord>>,
+    usage: &[SegmentUsage],
+) -> Vec<String> {
+    let mut problems = Vec::new();
+    let summary: BTreeMap<i64, &SegmentUsage> = usage.iter().map(|u| (u.segment, u)).collect();
+    for (seg, frags) in segments {
+        let (Some(first), Some(got)) = (frags.first(), summary.get(seg)) else {
+            problems.push(format!(
+                "stream {name}: segment {seg} has fragments but no summary row"
+            ));
+            continue;
+        };
+        let want = SegmentUsage {
+            segment: *seg,
+            first_server_ms: first.server_ms,
+            last_server_ms: frags
+                .iter()
+                .map(|f| f.server_ms)
+                .max()
+                .unwrap_or(first.server_ms),
+            last_seq: frags
+                .iter()
+                .map(|f| f.number.seq)
+                .max()
+                .unwrap_or(first.number.seq),
+            fragments: frags.len() as u64,
+            bytes: frags.iter().map(|f| f.end() - f.offset).sum(),
+        };
+        if **got != want {
+            problems.push(format!(
+                "stream {name}: summary of segment {seg} is {got:?}, its fragments say {want:?}"
+            ));
+        }
+    }
+    for seg in summary.keys() {
+        if !segments.contains_key(seg) {
+            problems.push(format!(
+                "stream {name}: segment {seg} has a summary row but no fragments"
+            ));
+        }
+    }
+    problems
+}
+
+/// Checks one stream's segment files; returns problems and the bytes verified. Files of
+/// segments in `marked` (garbage awaiting deletion) may exist without fragments.
 fn check_stream_files(
     media_root: &Path,
     stream: StreamId,
     name: &str,
     segments: BTreeMap<i64, Vec<FragmentRecord>>,
+    marked: &HashSet<i64>,
 ) -> (Vec<String>, u64) {
     let mut problems = Vec::new();
     let mut bytes = 0u64;
@@ -139,7 +208,7 @@ fn check_stream_files(
     if let Ok(entries) = std::fs::read_dir(&dir) {
         for e in entries.flatten() {
             match e.file_name().to_str().and_then(parse_segment_name) {
-                Some(seg) if segments.contains_key(&seg) => {}
+                Some(seg) if segments.contains_key(&seg) || marked.contains(&seg) => {}
                 _ => problems.push(format!(
                     "stream {name}: {} holds no indexed fragment",
                     e.path().display()

@@ -5,7 +5,8 @@
 //! ```text
 //! DATA_DIR/
 //!   LOCK                          held (flock) by the one process that owns the directory
-//!   index.sqlite                  streams, tags, track headers, fragments (SQLite, WAL)
+//!   index.sqlite                  streams, tags, track headers, fragments, segment summaries,
+//!                                 retention's garbage list (SQLite, WAL)
 //!   media/<stream-id>/<seq>.seg   append-only segment files: per fragment a normalized MKV
 //!                                 Cluster + its trailer (frame table, tags, CRC-32); see
 //!                                 `fragment` for the byte layout
@@ -36,12 +37,30 @@
 //! 8. A committed index transaction is on disk before the commit returns (`synchronous=FULL`).
 //!    *(`index_commits_are_synchronous`)*
 //! 9. Nothing outside this module touches the data directory, the index or object storage.
+//! 10. Retention is two-phase (see `retention`). Phase 1 deletes a segment's fragment rows and
+//!     lists it in the `garbage` table in one transaction, and only if no fragment arrived in it
+//!     since retention looked; from then on no index query returns its fragments, and no fragment
+//!     row can be added to it (the index refuses such rows and the writer fails those fragments
+//!     and moves to a new segment). *(`marked_segments_leave_queries_and_refuse_rows`, testsuite
+//!     `mark_garbage_is_atomic_and_conditional`)*
+//! 11. A segment file is deleted only after its rows are gone (it is in `garbage`), no reader
+//!     holds it ([`Store::hold_segments`]) and it was marked at least the grace period ago; its
+//!     garbage row is forgotten only after the file is gone. Start-up recovery finishes every
+//!     garbage row, so a crash at any point leaves a state the next start completes.
+//!     *(`held_segment_is_deleted_only_after_release`, `grace_period_is_respected`,
+//!     `recovery_finishes_phase_two`)*
+//! 12. Retention never marks a segment the writer may still append to: a stream's newest segment
+//!     becomes deletable only once its first fragment is older than the writer's rotation age
+//!     plus the slack for a fragment in flight. *(`newest_segment_waits_until_closed`,
+//!     `retention::tests::plan_table`)*
 
 pub mod check;
 mod error;
 pub mod fragment;
+mod holds;
 pub mod index;
 mod recovery;
+pub mod retention;
 pub mod segment;
 mod writer;
 
@@ -53,8 +72,10 @@ use std::sync::{Arc, Mutex};
 use bytes::Bytes;
 pub use error::StoreError;
 use fragment::{FragmentDraft, FragmentNumber, FragmentRecord, StoredTrackHeader, Trailer};
+pub use holds::SegmentHold;
 use index::{FragmentQuery, Index, NewStream};
 pub use recovery::RecoveryReport;
+pub use retention::{RetentionJob, RetentionOptions, RetentionReport};
 pub use writer::Rotation;
 
 use crate::model::{
@@ -114,6 +135,8 @@ pub struct StoreOptions {
     pub account_id: String,
     /// When segment files rotate.
     pub rotation: Rotation,
+    /// What retention deletes and when.
+    pub retention: RetentionOptions,
 }
 
 /// The store facade shared by every API handler.
@@ -131,6 +154,12 @@ struct Inner {
     seqs: Mutex<HashMap<StreamId, i64>>,
     /// What start-up recovery did.
     recovery: RecoveryReport,
+    /// Reader holds on segment files (invariant 11).
+    holds: Arc<holds::Holds>,
+    /// Pokes the retention job (see [`Store::retention_wake`]).
+    retention_wake: Arc<tokio::sync::Notify>,
+    /// Serializes retention passes and stream deletions.
+    maintenance: tokio::sync::Mutex<()>,
     /// Held for the store's lifetime (invariant 1); released when the file is closed.
     _lock: File,
 }
@@ -168,8 +197,16 @@ impl Store {
                 .map_err(|e| StoreError::Database(format!("opening index: {e}")))??;
         let index: Arc<dyn Index> = Arc::new(index);
         recover_transitions(index.as_ref(), &dir).await?;
-        let recovery = recover_media(index.as_ref(), &dir).await?;
-        let writer = writer::Writer::start(Arc::clone(&index), dir.join("media"), opts.rotation);
+        let swept = recover_garbage(index.as_ref(), &dir).await?;
+        let mut recovery = recover_media(index.as_ref(), &dir).await?;
+        recovery.garbage_swept = swept;
+        let writer = writer::Writer::start(
+            Arc::clone(&index),
+            dir.join("media"),
+            opts.rotation,
+            Arc::clone(&clock),
+        );
+        let retention_wake = Arc::new(tokio::sync::Notify::new());
         Ok(Store {
             inner: Arc::new(Inner {
                 index,
@@ -178,6 +215,9 @@ impl Store {
                 writer,
                 seqs: Mutex::new(HashMap::new()),
                 recovery,
+                holds: holds::Holds::new(Arc::clone(&retention_wake)),
+                retention_wake,
+                maintenance: tokio::sync::Mutex::new(()),
                 _lock: lock,
             }),
         })
@@ -353,13 +393,20 @@ impl Store {
             ..Default::default()
         };
         // The compare-and-swap on `version` makes the read-modify-write above atomic.
-        self.index()
+        let updated = self
+            .index()
             .update_stream(s.id, version, &Version::random(), changes)
-            .await
+            .await?;
+        if matches!(change, RetentionChange::Decrease(_)) {
+            // Takes effect at once, not at the next interval.
+            self.inner.retention_wake.notify_one();
+        }
+        Ok(updated)
     }
 
     /// DeleteStream: marks the stream DELETING (checking `version` if given), then removes its
-    /// media and row in the background.
+    /// media and row in the background, once no reader holds its segments (invariant 11); the
+    /// retention job finishes deletions that had to wait or failed.
     pub async fn delete_stream(
         &self,
         r: &StreamRef,
@@ -379,14 +426,20 @@ impl Store {
         let store = self.clone();
         tokio::spawn(async move {
             if let Err(e) = store.finish_delete(&marked).await {
-                tracing::error!(stream = %marked.name, error = %e, "stream deletion failed; recovery retries at start-up");
+                tracing::error!(stream = %marked.name, error = %e, "stream deletion failed; the retention job retries it every interval");
             }
         });
         Ok(())
     }
 
-    /// Removes a DELETING stream's media, then its row.
+    /// Removes a DELETING stream's media, then its row, unless a reader still holds some of its
+    /// segments: then the retention job finishes it once they are released (it is poked).
     async fn finish_delete(&self, s: &StreamRecord) -> Result<(), StoreError> {
+        let _one_at_a_time = self.inner.maintenance.lock().await;
+        if !self.inner.holds.stream_free_or_want(s.id) {
+            tracing::info!(stream = %s.name, id = s.id.0, "stream deletion waits for its readers");
+            return Ok(());
+        }
         finish_delete(self.index(), &self.inner.opts.data_dir, s).await
     }
 
@@ -489,7 +542,34 @@ impl Store {
             .ok_or_else(|| StoreError::Database(format!("track header {id} is missing")))
     }
 
-    /// Reads a stored fragment: its cluster bytes and its trailer.
+    /// Keeps the segments of `records` from being deleted by retention until the returned guard
+    /// is dropped (invariant 11). Readers call it right after the index query that returned the
+    /// records and keep the guard until they have read the last byte; [`Store::read_fragment`]
+    /// then works even if retention marks the segments meanwhile.
+    pub fn hold_segments(&self, records: &[FragmentRecord]) -> SegmentHold {
+        self.inner.holds.hold(records)
+    }
+
+    /// Indexed bytes (clusters and trailers) of a stream's fragments.
+    pub async fn stored_bytes(&self, stream: StreamId) -> Result<u64, StoreError> {
+        self.index().stream_bytes(stream).await
+    }
+
+    /// Runs one retention pass now: deletions of streams whose readers are gone, marking
+    /// (phase 1), then deleting marked files past the grace period (phase 2). The background
+    /// [`RetentionJob`] calls this; tests call it directly with a `SimClock`.
+    pub async fn run_retention_once(&self) -> Result<RetentionReport, StoreError> {
+        retention::run_once(self).await
+    }
+
+    /// Notified when retention should run before its next interval.
+    pub(crate) fn retention_wake(&self) -> Arc<tokio::sync::Notify> {
+        Arc::clone(&self.inner.retention_wake)
+    }
+
+    /// Reads a stored fragment: its cluster bytes and its trailer. It reads by record, so a
+    /// reader holding the segment ([`Store::hold_segments`]) can read it after retention removed
+    /// the fragment from the index.
     pub async fn read_fragment(
         &self,
         rec: &FragmentRecord,
@@ -593,6 +673,27 @@ async fn recover_transitions(index: &dyn Index, data_dir: &Path) -> Result<(), S
         finish_delete(index, data_dir, &s).await?;
     }
     Ok(())
+}
+
+/// Finishes retention's phase 2 for every garbage row (invariant 11): no reader exists yet.
+async fn recover_garbage(index: &dyn Index, data_dir: &Path) -> Result<usize, StoreError> {
+    let garbage = index.garbage().await?;
+    for g in &garbage {
+        let root = data_dir.join("media");
+        let (stream, segment) = (g.stream, g.segment);
+        let bytes =
+            tokio::task::spawn_blocking(move || recovery::remove_segment(&root, stream, segment))
+                .await
+                .map_err(|e| StoreError::Database(format!("recovery task failed: {e}")))??;
+        index.forget_garbage(stream, segment).await?;
+        tracing::info!(
+            stream = stream.0,
+            segment,
+            bytes,
+            "recovery: finished deleting a segment retention had marked"
+        );
+    }
+    Ok(garbage.len())
 }
 
 /// Truncates torn tails and removes orphans under `media/` (invariant 2).

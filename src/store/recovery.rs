@@ -1,4 +1,8 @@
-//! Start-up recovery of the media directory (store invariants 2 and 4).
+//! Start-up recovery of the media directory (store invariants 4, 6 and 11).
+//!
+//! First, retention's phase 2 is finished for every garbage row (no reader exists yet, so no hold
+//! and no grace period applies): the file is deleted if still there, then the row is forgotten.
+//! A crash between the two leaves the row, and the next start deletes nothing and forgets it.
 //!
 //! After a crash, a segment file may hold bytes past its last indexed fragment (written, maybe
 //! fsynced, but never committed to the index): they were never acknowledged and are truncated.
@@ -11,7 +15,7 @@ use std::fs::OpenOptions;
 use std::path::Path;
 
 use super::StoreError;
-use super::segment::{parse_segment_name, stream_dir};
+use super::segment::{parse_segment_name, segment_path, stream_dir};
 use crate::model::StreamId;
 
 /// What recovery did.
@@ -25,6 +29,29 @@ pub struct RecoveryReport {
     pub removed: usize,
     /// Segment files shorter than their index says (corruption).
     pub short_files: Vec<String>,
+    /// Garbage rows whose deletion (retention phase 2) recovery finished.
+    pub garbage_swept: usize,
+}
+
+/// Deletes a segment file; returns its size, or 0 if it was already gone. No directory fsync:
+/// should the unlink not survive a crash, the file has no indexed fragment and start-up recovery
+/// removes it as an orphan.
+pub fn remove_segment(
+    media_root: &Path,
+    stream: StreamId,
+    segment: i64,
+) -> Result<u64, StoreError> {
+    let path = segment_path(media_root, stream, segment);
+    let len = match std::fs::metadata(&path) {
+        Ok(m) => m.len(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(StoreError::io(format!("reading {}", path.display()), e)),
+    };
+    match std::fs::remove_file(&path) {
+        Ok(()) => Ok(len),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(0),
+        Err(e) => Err(StoreError::io(format!("removing {}", path.display()), e)),
+    }
 }
 
 /// Recovers `media_root` given, per known stream, `(segment, end of last fragment)` pairs.

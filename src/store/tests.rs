@@ -13,6 +13,7 @@ fn opts(dir: &Path) -> StoreOptions {
             max_bytes: 1 << 20,
             max_age_ms: 60_000,
         },
+        retention: RetentionOptions::default(),
     }
 }
 
@@ -194,7 +195,8 @@ fn draft(number: FragmentNumber, producer_ms: i64, payload: &[u8]) -> FragmentDr
     FragmentDraft {
         number,
         producer_ms,
-        server_ms: producer_ms + 5,
+        // Consistent with the SimClock (the writer also rotates by the clock's age).
+        server_ms: 1_700_000_000_000 + producer_ms + 5,
         duration_ms: 1000,
         track_header: Arc::new(fragment::TrackHeader {
             timecode_scale: 1_000_000,

@@ -29,13 +29,17 @@ use super::fragment::{FragmentDraft, FragmentRecord, TrackHeader};
 use super::index::Index;
 use super::segment::{self, OpenSegment};
 use crate::model::StreamId;
+use crate::time::Clock;
 
 /// When the writer starts a new segment file for a stream.
 #[derive(Debug, Clone, Copy)]
 pub struct Rotation {
     /// Once a segment holds this many bytes.
     pub max_bytes: u64,
-    /// Once a segment's first fragment is this old (server time).
+    /// Once a segment's first fragment is this old (server time): checked against both the
+    /// arriving fragment's server timestamp and the clock, so the writer never appends to a
+    /// segment after `started + max_age_ms` by the clock, however slowly a fragment arrived
+    /// (retention relies on it to know when a stream's newest segment is closed).
     pub max_age_ms: i64,
 }
 
@@ -61,7 +65,12 @@ type Poisoned = Arc<Mutex<HashSet<StreamId>>>;
 
 impl Writer {
     /// Starts the writer's two tasks.
-    pub fn start(index: Arc<dyn Index>, media_root: PathBuf, rotation: Rotation) -> Writer {
+    pub fn start(
+        index: Arc<dyn Index>,
+        media_root: PathBuf,
+        rotation: Rotation,
+        clock: Arc<dyn Clock>,
+    ) -> Writer {
         let (tx, rx) = mpsc::channel(4096);
         // Capacity 1: one batch syncing, one waiting, one being appended.
         let (to_sync, from_append) = mpsc::channel(1);
@@ -71,6 +80,7 @@ impl Writer {
             index: Arc::clone(&index),
             media_root,
             rotation,
+            clock,
             files: HashMap::new(),
             headers: HashMap::new(),
             poisoned: Arc::clone(&poisoned),
@@ -134,6 +144,7 @@ struct AppendStage {
     index: Arc<dyn Index>,
     media_root: PathBuf,
     rotation: Rotation,
+    clock: Arc<dyn Clock>,
     files: HashMap<StreamId, OpenSegment>,
     /// Last track header stored per stream, to avoid a lookup per fragment.
     headers: HashMap<StreamId, (Arc<TrackHeader>, i64)>,
@@ -195,9 +206,11 @@ impl AppendStage {
         let files = std::mem::take(&mut self.files);
         let media_root = self.media_root.clone();
         let rotation = self.rotation;
-        let joined =
-            tokio::task::spawn_blocking(move || append_all(files, &media_root, rotation, jobs))
-                .await;
+        let now_ms = self.clock.now().millis();
+        let joined = tokio::task::spawn_blocking(move || {
+            append_all(files, &media_root, rotation, now_ms, jobs)
+        })
+        .await;
         let (placed, syncs) = match joined {
             Ok((files, placed, syncs)) => {
                 self.files = files;
@@ -234,6 +247,7 @@ fn append_all(
     mut files: HashMap<StreamId, OpenSegment>,
     media_root: &Path,
     rotation: Rotation,
+    now_ms: i64,
     jobs: Vec<(StreamId, FragmentDraft, Result<i64, StoreError>)>,
 ) -> AppendResult {
     let mut placed = Vec::with_capacity(jobs.len());
@@ -247,7 +261,9 @@ fn append_all(
             continue;
         }
         let result = header.and_then(|header_id| {
-            append_one(&mut files, media_root, rotation, stream, &draft, header_id)
+            append_one(
+                &mut files, media_root, rotation, now_ms, stream, &draft, header_id,
+            )
         });
         match &result {
             Ok(rec) => {
@@ -281,12 +297,15 @@ fn append_one(
     files: &mut HashMap<StreamId, OpenSegment>,
     media_root: &Path,
     rotation: Rotation,
+    now_ms: i64,
     stream: StreamId,
     draft: &FragmentDraft,
     track_header_id: i64,
 ) -> Result<FragmentRecord, StoreError> {
     let rotate = files.get(&stream).is_none_or(|s| {
-        s.len >= rotation.max_bytes || draft.server_ms - s.started_ms >= rotation.max_age_ms
+        s.len >= rotation.max_bytes
+            || draft.server_ms - s.started_ms >= rotation.max_age_ms
+            || now_ms - s.started_ms >= rotation.max_age_ms
     });
     if rotate {
         // The old handle (if any) is still held by the sync stage until its last sync.
@@ -421,10 +440,30 @@ impl SyncStage {
             .filter_map(|(_, _, p)| p.as_ref().ok().copied())
             .collect();
         let committed = if rows.is_empty() {
-            Ok(())
+            Ok(Vec::new())
         } else {
             self.index.append_fragments(rows).await
         };
+        if let Ok(refused) = &committed
+            && !refused.is_empty()
+        {
+            // Retention marked the segment as garbage while these were in flight (store
+            // invariant 10): they are not indexed, so they fail, and the stream moves on to a new
+            // segment. Normally impossible: retention waits until a segment is too old for the
+            // writer to use (see `retention`).
+            for (_, _, p) in &mut ops {
+                if let Ok(r) = p
+                    && refused.contains(&r.number)
+                {
+                    tracing::warn!(fragment = %r.number, segment = r.segment, "fragment refused: its segment was deleted by retention while it was being written");
+                    let (stream, segment, number) = (r.number.stream, r.segment, r.number);
+                    *p = Err(StoreError::Database(format!(
+                        "fragment {number} was written to a segment retention had just deleted; retry it"
+                    )));
+                    self.poison(stream, segment);
+                }
+            }
+        }
         if let Err(e) = &committed {
             // The bytes are fsynced but unindexed: garbage that recovery truncates. Abandon the
             // segments so nothing is indexed after it.
@@ -439,7 +478,7 @@ impl SyncStage {
         }
         for (_, reply, p) in ops {
             let result = match (&committed, p) {
-                (Ok(()), p) => p,
+                (Ok(_), p) => p,
                 (Err(e), _) => Err(StoreError::Database(format!("index commit failed: {e}"))),
             };
             let _ = reply.send(result);

@@ -14,12 +14,15 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use vidstream::config::Config;
 use vidstream::server::Server;
-use vidstream::time::SystemClock;
+use vidstream::store::Store;
+use vidstream::time::{Clock, SystemClock};
 
 /// A running server; dropping it does not stop it, call [`TestServer::stop`].
 pub struct TestServer {
     pub url: String,
     pub data_dir: PathBuf,
+    /// The server's store, e.g. to run retention on demand; dropped by [`TestServer::stop`].
+    pub store: Store,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<Result<(), vidstream::server::ServerError>>>,
     client: reqwest::Client,
@@ -62,15 +65,24 @@ impl TestServer {
 
     /// Starts a server after letting `tweak` change the config.
     pub async fn start_with(data_dir: &Path, tweak: impl FnOnce(&mut Config)) -> TestServer {
+        Self::start_with_clock(data_dir, tweak, Arc::new(SystemClock)).await
+    }
+
+    /// Starts a server on `clock` (a `SimClock` makes server timestamps and retention
+    /// deterministic) after letting `tweak` change the config.
+    pub async fn start_with_clock(
+        data_dir: &Path,
+        tweak: impl FnOnce(&mut Config),
+        clock: Arc<dyn Clock>,
+    ) -> TestServer {
         let mut config = Config {
             listen: "127.0.0.1:0".parse().unwrap(),
             data_dir: data_dir.to_owned(),
             ..Config::default()
         };
         tweak(&mut config);
-        let server = Server::bind(&config, Arc::new(SystemClock))
-            .await
-            .expect("server binds");
+        let server = Server::bind(&config, clock).await.expect("server binds");
+        let store = server.store().clone();
         let url = format!("http://{}", server.local_addr());
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(server.serve(async move {
@@ -79,6 +91,7 @@ impl TestServer {
         TestServer {
             url,
             data_dir: data_dir.to_owned(),
+            store,
             stop: Some(stop),
             task: Some(task),
             client: reqwest::Client::new(),

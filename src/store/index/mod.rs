@@ -1,5 +1,5 @@
-//! The metadata and fragment index: what streams exist, their tags, and (later) where every
-//! fragment's bytes are.
+//! The metadata and fragment index: what streams exist, their tags, where every fragment's bytes
+//! are, a per-segment summary for retention, and the segments retention has marked as garbage.
 //!
 //! [`Index`] is the seam between the store and its database. The embedded default is SQLite
 //! ([`sqlite::SqliteIndex`]); a PostgreSQL implementation plugs in behind the same trait for
@@ -14,7 +14,7 @@ pub mod testsuite;
 use async_trait::async_trait;
 
 use super::StoreError;
-use super::fragment::{FragmentRecord, StoredTrackHeader, TrackHeader};
+use super::fragment::{FragmentNumber, FragmentRecord, StoredTrackHeader, TrackHeader};
 use crate::model::{
     KmsKeyId, StorageTier, StreamChanges, StreamId, StreamName, StreamRecord, StreamStatus, TagKey,
     Tags, Version,
@@ -68,6 +68,34 @@ pub struct FragmentQuery {
     pub after_seq: Option<i64>,
     /// At most this many.
     pub limit: usize,
+}
+
+/// What the index knows of one segment file (the `segments` summary).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SegmentUsage {
+    /// The segment (seq of its first fragment, its file name).
+    pub segment: i64,
+    /// Server timestamp of its first fragment.
+    pub first_server_ms: i64,
+    /// Newest server timestamp of its fragments.
+    pub last_server_ms: i64,
+    /// Seq of its last fragment.
+    pub last_seq: i64,
+    /// How many fragments it holds.
+    pub fragments: u64,
+    /// Sum of its fragments' cluster and trailer lengths.
+    pub bytes: u64,
+}
+
+/// A segment whose fragment rows retention removed and whose file awaits deletion.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Garbage {
+    /// The stream.
+    pub stream: StreamId,
+    /// The segment.
+    pub segment: i64,
+    /// Server time (epoch ms) of the marking.
+    pub marked_ms: i64,
 }
 
 /// Storage for stream metadata. Implementations must be safe to call concurrently.
@@ -132,8 +160,14 @@ pub trait Index: Send + Sync + 'static {
     /// A track header by id.
     async fn track_header(&self, id: i64) -> Result<Option<StoredTrackHeader>, StoreError>;
 
-    /// Inserts fragment rows, all in one transaction (the group commit).
-    async fn append_fragments(&self, rows: Vec<FragmentRecord>) -> Result<(), StoreError>;
+    /// Inserts fragment rows, all in one transaction (the group commit), and keeps the
+    /// per-segment summary ([`Index::segment_usage`]) in step. A row whose segment is listed in
+    /// [`Index::garbage`] is refused (not inserted, the others are): retention has given that
+    /// segment up, so nothing may be indexed in it. Returns the numbers of the refused rows.
+    async fn append_fragments(
+        &self,
+        rows: Vec<FragmentRecord>,
+    ) -> Result<Vec<FragmentNumber>, StoreError>;
 
     /// The stream's fragment with the highest seq.
     async fn last_fragment(&self, stream: StreamId) -> Result<Option<FragmentRecord>, StoreError>;
@@ -151,6 +185,29 @@ pub trait Index: Send + Sync + 'static {
     /// For each segment file of the stream that has fragments: `(segment, end of its last
     /// fragment)`, ordered by segment.
     async fn segment_ends(&self, stream: StreamId) -> Result<Vec<(i64, u64)>, StoreError>;
+
+    /// The stream's segments that hold indexed fragments, ordered by segment (oldest first).
+    async fn segment_usage(&self, stream: StreamId) -> Result<Vec<SegmentUsage>, StoreError>;
+
+    /// Total indexed bytes (cluster + trailer) of the stream's fragments.
+    async fn stream_bytes(&self, stream: StreamId) -> Result<u64, StoreError>;
+
+    /// Retention phase 1, in one transaction: for each given segment whose summary is still
+    /// exactly as given (same `last_seq` and `fragments`, so no fragment arrived since the caller
+    /// decided), deletes its fragment rows and summary and lists it in the garbage table with
+    /// `marked_ms`. Segments that changed or are gone are skipped. Returns the ones marked.
+    async fn mark_garbage(
+        &self,
+        stream: StreamId,
+        segments: Vec<SegmentUsage>,
+        marked_ms: i64,
+    ) -> Result<Vec<SegmentUsage>, StoreError>;
+
+    /// Every garbage row (segments whose files await deletion), oldest mark first.
+    async fn garbage(&self) -> Result<Vec<Garbage>, StoreError>;
+
+    /// Removes a garbage row once its file is gone (retention phase 2's last step).
+    async fn forget_garbage(&self, stream: StreamId, segment: i64) -> Result<(), StoreError>;
 
     /// Flushes and closes; called once at shutdown.
     async fn close(&self) -> Result<(), StoreError>;

@@ -1,11 +1,13 @@
 //! The conformance suite every [`Index`] backend must pass (quickwit's metastore test suite
 //! pattern): the SQLite tests call [`run`], and so will the PostgreSQL ones.
 
-use super::{Index, NewStream};
+use super::{FragmentQuery, Index, NewStream, SegmentUsage};
 use crate::model::{
-    KmsKeyId, StorageTier, StreamChanges, StreamName, StreamStatus, TagKey, TagValue, Tags, Version,
+    KmsKeyId, StorageTier, StreamChanges, StreamId, StreamName, StreamStatus, TagKey, TagValue,
+    Tags, Version,
 };
 use crate::store::StoreError;
+use crate::store::fragment::{FragmentNumber, FragmentRecord, TrackHeader};
 use crate::time::ServerTime;
 
 fn name(s: &str) -> StreamName {
@@ -48,6 +50,10 @@ pub async fn run(index: &dyn Index) {
     update_is_compare_and_swap(index).await;
     tag_limit_is_atomic(index).await;
     delete_removes_tags(index).await;
+    segment_usage_follows_appends(index).await;
+    mark_garbage_is_atomic_and_conditional(index).await;
+    garbage_segments_refuse_rows(index).await;
+    delete_stream_removes_summaries_and_garbage(index).await;
 }
 
 async fn create_and_get(index: &dyn Index) {
@@ -211,4 +217,197 @@ async fn delete_removes_tags(index: &dyn Index) {
         .create_stream(new_stream("ts-del", Tags::new()))
         .await
         .expect("re-create");
+}
+
+/// A fragment row of `len` bytes (cluster 3/4, trailer 1/4) at `offset` of `segment`.
+fn row(stream: StreamId, seq: i64, segment: i64, offset: u64, server_ms: i64) -> FragmentRecord {
+    FragmentRecord {
+        number: FragmentNumber { stream, seq },
+        producer_ms: server_ms - 3,
+        server_ms,
+        duration_ms: 1000,
+        track_header_id: 1,
+        segment,
+        offset,
+        cluster_len: 300,
+        trailer_len: 100,
+    }
+}
+
+/// A stream with fragments 100, 101 in segment 100 and 102..=104 in segment 102.
+async fn stream_with_segments(index: &dyn Index, n: &str) -> StreamId {
+    let id = index
+        .create_stream(new_stream(n, Tags::new()))
+        .await
+        .expect("create")
+        .id;
+    index
+        .put_track_header(
+            id,
+            TrackHeader {
+                timecode_scale: 1_000_000,
+                tracks: bytes::Bytes::from_static(b"tracks"),
+            },
+        )
+        .await
+        .expect("track header");
+    let rows = vec![
+        row(id, 100, 100, 0, 10_000),
+        row(id, 101, 100, 400, 11_000),
+        row(id, 102, 102, 0, 12_000),
+        row(id, 103, 102, 400, 13_000),
+    ];
+    let refused = index.append_fragments(rows).await.expect("append");
+    assert!(refused.is_empty());
+    // A later batch extends segment 102.
+    let refused = index
+        .append_fragments(vec![row(id, 104, 102, 800, 14_000)])
+        .await
+        .expect("append");
+    assert!(refused.is_empty());
+    id
+}
+
+fn usage(segment: i64, first: i64, last: i64, last_seq: i64, fragments: u64) -> SegmentUsage {
+    SegmentUsage {
+        segment,
+        first_server_ms: first,
+        last_server_ms: last,
+        last_seq,
+        fragments,
+        bytes: fragments * 400,
+    }
+}
+
+async fn seqs(index: &dyn Index, id: StreamId) -> Vec<i64> {
+    index
+        .list_fragments(FragmentQuery {
+            stream: id,
+            range: None,
+            after_seq: None,
+            limit: 100,
+        })
+        .await
+        .expect("list")
+        .iter()
+        .map(|f| f.number.seq)
+        .collect()
+}
+
+async fn segment_usage_follows_appends(index: &dyn Index) {
+    let id = stream_with_segments(index, "ts-usage").await;
+    assert_eq!(
+        index.segment_usage(id).await.expect("usage"),
+        [
+            usage(100, 10_000, 11_000, 101, 2),
+            usage(102, 12_000, 14_000, 104, 3)
+        ]
+    );
+    assert_eq!(index.stream_bytes(id).await.expect("bytes"), 5 * 400);
+    let other = StreamId(id.0 + 1_000_000);
+    assert!(index.segment_usage(other).await.expect("usage").is_empty());
+    assert_eq!(index.stream_bytes(other).await.expect("bytes"), 0);
+}
+
+async fn mark_garbage_is_atomic_and_conditional(index: &dyn Index) {
+    let id = stream_with_segments(index, "ts-mark").await;
+    let before = index.segment_usage(id).await.expect("usage");
+    // A stale view of segment 102 (a fragment arrived since) is skipped; segment 100 is marked;
+    // both decisions happen in one call.
+    let mut stale = before[1];
+    stale.fragments -= 1;
+    stale.last_seq = 103;
+    let marked = index
+        .mark_garbage(id, vec![before[0], stale], 77_000)
+        .await
+        .expect("mark");
+    assert_eq!(marked, [before[0]]);
+    assert_eq!(
+        seqs(index, id).await,
+        [102, 103, 104],
+        "marked rows are gone"
+    );
+    assert!(
+        index
+            .fragments_by_seq(id, vec![100, 101])
+            .await
+            .expect("by seq")
+            .is_empty()
+    );
+    assert_eq!(index.segment_usage(id).await.expect("usage"), [before[1]]);
+    assert_eq!(index.stream_bytes(id).await.expect("bytes"), 3 * 400);
+    assert_eq!(
+        index.segment_ends(id).await.expect("ends"),
+        [(102, 1200)],
+        "recovery no longer sees the segment"
+    );
+    let garbage: Vec<_> = index
+        .garbage()
+        .await
+        .expect("garbage")
+        .into_iter()
+        .filter(|g| g.stream == id)
+        .map(|g| (g.segment, g.marked_ms))
+        .collect();
+    assert_eq!(garbage, [(100, 77_000)]);
+    // Marking it again does nothing: it has no summary any more.
+    let again = index
+        .mark_garbage(id, vec![before[0]], 78_000)
+        .await
+        .expect("mark");
+    assert!(again.is_empty());
+    index.forget_garbage(id, 100).await.expect("forget");
+    assert!(
+        !index
+            .garbage()
+            .await
+            .expect("garbage")
+            .iter()
+            .any(|g| g.stream == id)
+    );
+}
+
+async fn garbage_segments_refuse_rows(index: &dyn Index) {
+    let id = stream_with_segments(index, "ts-refuse").await;
+    let u = index.segment_usage(id).await.expect("usage");
+    index.mark_garbage(id, vec![u[0]], 1).await.expect("mark");
+    // A late fragment of the marked segment is refused; the rest of the batch commits.
+    let refused = index
+        .append_fragments(vec![
+            row(id, 105, 100, 800, 15_000),
+            row(id, 106, 102, 1200, 16_000),
+        ])
+        .await
+        .expect("append");
+    assert_eq!(
+        refused,
+        [FragmentNumber {
+            stream: id,
+            seq: 105
+        }]
+    );
+    assert_eq!(seqs(index, id).await, [102, 103, 104, 106]);
+    assert_eq!(
+        index.segment_usage(id).await.expect("usage"),
+        [SegmentUsage {
+            bytes: 4 * 400,
+            ..usage(102, 12_000, 16_000, 106, 4)
+        }]
+    );
+}
+
+async fn delete_stream_removes_summaries_and_garbage(index: &dyn Index) {
+    let id = stream_with_segments(index, "ts-delgarbage").await;
+    let u = index.segment_usage(id).await.expect("usage");
+    index.mark_garbage(id, vec![u[0]], 1).await.expect("mark");
+    index.delete_stream(id).await.expect("delete");
+    assert!(index.segment_usage(id).await.expect("usage").is_empty());
+    assert!(
+        !index
+            .garbage()
+            .await
+            .expect("garbage")
+            .iter()
+            .any(|g| g.stream == id)
+    );
 }

@@ -5,6 +5,10 @@
 //! `user_version`; a fresh database is built from `schema.sql`, an older one is upgraded step by
 //! step with `upgrade/vN_to_vN+1.sql`, each step in one transaction.
 //!
+//! Retention keeps a `segments` summary row per segment file, updated in the same transaction as
+//! the fragment rows, so a retention pass reads O(segments) rows, never O(fragments), and holds
+//! the connection for microseconds per stream.
+//!
 //! All calls run on tokio's blocking pool behind one connection mutex: SQLite serializes writers
 //! anyway, and metadata calls take microseconds. Reads may move to a reader pool when fragment
 //! queries arrive.
@@ -15,7 +19,9 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
-use super::{FragmentQuery, Index, NewStream, TimestampKind};
+use super::{FragmentQuery, Garbage, Index, NewStream, SegmentUsage, TimestampKind};
+
+mod segments;
 use crate::model::{
     DeviceName, KmsKeyId, MediaType, StorageTier, StreamChanges, StreamId, StreamName,
     StreamRecord, StreamStatus, TagKey, TagValue, Tags, Version,
@@ -551,35 +557,11 @@ impl Index for SqliteIndex {
         .await
     }
 
-    async fn append_fragments(&self, rows: Vec<FragmentRecord>) -> Result<(), StoreError> {
-        self.call(move |conn| {
-            let tx = conn.transaction().map_err(db)?;
-            {
-                let mut stmt = tx
-                    .prepare_cached(&format!(
-                        "INSERT INTO fragments ({FRAGMENT_COLUMNS})
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
-                    ))
-                    .map_err(db)?;
-                for r in &rows {
-                    stmt.execute(params![
-                        r.number.stream.0,
-                        r.number.seq,
-                        r.producer_ms,
-                        r.server_ms,
-                        r.duration_ms,
-                        r.track_header_id,
-                        r.segment,
-                        i64::try_from(r.offset).unwrap_or(i64::MAX),
-                        r.cluster_len,
-                        r.trailer_len,
-                    ])
-                    .map_err(db)?;
-                }
-            }
-            tx.commit().map_err(db)
-        })
-        .await
+    async fn append_fragments(
+        &self,
+        rows: Vec<FragmentRecord>,
+    ) -> Result<Vec<FragmentNumber>, StoreError> {
+        self.call(move |conn| segments::append(conn, rows)).await
     }
 
     async fn last_fragment(&self, stream: StreamId) -> Result<Option<FragmentRecord>, StoreError> {
@@ -681,6 +663,34 @@ impl Index for SqliteIndex {
             rows.collect::<rusqlite::Result<Vec<_>>>().map_err(db)
         })
         .await
+    }
+
+    async fn segment_usage(&self, stream: StreamId) -> Result<Vec<SegmentUsage>, StoreError> {
+        self.call(move |conn| segments::usage(conn, stream)).await
+    }
+
+    async fn stream_bytes(&self, stream: StreamId) -> Result<u64, StoreError> {
+        self.call(move |conn| segments::stream_bytes(conn, stream))
+            .await
+    }
+
+    async fn mark_garbage(
+        &self,
+        stream: StreamId,
+        segments: Vec<SegmentUsage>,
+        marked_ms: i64,
+    ) -> Result<Vec<SegmentUsage>, StoreError> {
+        self.call(move |conn| segments::mark(conn, stream, segments, marked_ms))
+            .await
+    }
+
+    async fn garbage(&self) -> Result<Vec<Garbage>, StoreError> {
+        self.call(move |conn| segments::garbage(conn)).await
+    }
+
+    async fn forget_garbage(&self, stream: StreamId, segment: i64) -> Result<(), StoreError> {
+        self.call(move |conn| segments::forget(conn, stream, segment))
+            .await
     }
 
     async fn close(&self) -> Result<(), StoreError> {

@@ -59,3 +59,33 @@ CREATE TABLE fragments (
 ) WITHOUT ROWID;
 CREATE INDEX fragments_producer ON fragments (stream_id, producer_ms);
 CREATE INDEX fragments_server ON fragments (stream_id, server_ms);
+
+-- One row per segment file that holds indexed fragments: a running summary kept by the same
+-- transactions that add fragment rows (append) and remove them (retention, phase 1), so that
+-- retention reads O(segments) rows per pass instead of scanning every fragment.
+CREATE TABLE segments (
+  stream_id INTEGER NOT NULL REFERENCES streams (id) ON DELETE CASCADE,
+  segment INTEGER NOT NULL,
+  -- server_ms of the segment's first fragment (the writer rotates by its age)
+  first_server_ms INTEGER NOT NULL,
+  -- the newest server_ms in the segment: it is expired once this is
+  last_server_ms INTEGER NOT NULL,
+  -- seq of its last fragment and its fragment count: retention marks a segment only if both
+  -- are what it saw when it decided
+  last_seq INTEGER NOT NULL,
+  fragments INTEGER NOT NULL,
+  -- sum of cluster_len + trailer_len
+  bytes INTEGER NOT NULL,
+  PRIMARY KEY (stream_id, segment)
+) WITHOUT ROWID;
+
+-- Retention phase 1 done, phase 2 pending: the segment's fragment rows are gone, its file is
+-- deleted once no reader holds it and the row is older than the grace period, then the row goes.
+-- No fragment row may be added to a segment listed here.
+CREATE TABLE garbage (
+  stream_id INTEGER NOT NULL REFERENCES streams (id) ON DELETE CASCADE,
+  segment INTEGER NOT NULL,
+  -- server time (epoch ms) of phase 1
+  marked_ms INTEGER NOT NULL,
+  PRIMARY KEY (stream_id, segment)
+) WITHOUT ROWID;

@@ -26,3 +26,22 @@ CREATE TABLE fragments (
 ) WITHOUT ROWID;
 CREATE INDEX fragments_producer ON fragments (stream_id, producer_ms);
 CREATE INDEX fragments_server ON fragments (stream_id, server_ms);
+
+-- Version 2 also adds retention's tables: the per-segment summary and the garbage list.
+CREATE TABLE segments (
+  stream_id INTEGER NOT NULL REFERENCES streams (id) ON DELETE CASCADE,
+  segment INTEGER NOT NULL,
+  first_server_ms INTEGER NOT NULL,
+  last_server_ms INTEGER NOT NULL,
+  last_seq INTEGER NOT NULL,
+  fragments INTEGER NOT NULL,
+  bytes INTEGER NOT NULL,
+  PRIMARY KEY (stream_id, segment)
+) WITHOUT ROWID;
+
+CREATE TABLE garbage (
+  stream_id INTEGER NOT NULL REFERENCES streams (id) ON DELETE CASCADE,
+  segment INTEGER NOT NULL,
+  marked_ms INTEGER NOT NULL,
+  PRIMARY KEY (stream_id, segment)
+) WITHOUT ROWID;
