@@ -7,6 +7,7 @@ framecode."""
 from __future__ import annotations
 
 import subprocess
+import time
 import sys
 from pathlib import Path
 
@@ -147,3 +148,52 @@ def test_get_media_errors(stream):
         media.get_media(StreamName=unique_name("missing"), StartSelector={"StartSelectorType": "NOW"})
     with pytest.raises(media.exceptions.InvalidArgumentException):
         media.get_media(StreamName=name, StartSelector={"StartSelectorType": "FRAGMENT_NUMBER"})
+
+
+def test_get_media_now_follows_the_live_edge(kvs, endpoint, tmp_path):
+    """NOW joins a producer that is sending in real time: the first document is the fragment
+    being written, from its first frame (a multiple of 30 in the fixture's framecode)."""
+    import threading  # noqa: PLC0415
+
+    name = unique_name("now")
+    create_active(kvs, name, DataRetentionInHours=1)
+    body = FIXTURE.read_bytes()
+    producer = threading.Thread(
+        target=lambda: put_media_paced(endpoint, name, body, seconds=4.0), daemon=True
+    )
+    producer.start()
+    time.sleep(1.2)
+    data_endpoint = kvs.get_data_endpoint(StreamName=name, APIName="GET_MEDIA")["DataEndpoint"]
+    resp = media_client(data_endpoint).get_media(StreamName=name, StartSelector={"StartSelectorType": "NOW"})
+    (fragment,) = first_fragments(resp["Payload"], 1)
+    producer.join(timeout=30)
+    first = framecode_of_first_frame(fragment, tmp_path)
+    assert first % 30 == 0 and 0 < first < 150, first
+    tags, blocks = tags_and_blocks(fragment)
+    assert blocks == 30
+    assert "AWS_KINESISVIDEO_CONTINUATION_TOKEN" in tags
+
+
+def put_media_paced(endpoint: str, stream: str, body: bytes, seconds: float) -> None:
+    pieces = 40
+    step = len(body) // pieces + 1
+
+    def gen():
+        for i in range(0, len(body), step):
+            time.sleep(seconds / pieces)
+            yield body[i : i + step]
+
+    import urllib.request  # noqa: PLC0415
+
+    req = urllib.request.Request(
+        f"{endpoint}/putMedia",
+        data=gen(),
+        method="POST",
+        headers={
+            "x-amzn-stream-name": stream,
+            "x-amzn-fragment-timecode-type": "RELATIVE",
+            "x-amzn-producer-start-timestamp": f"{START_MS / 1000:.3f}",
+        },
+    )
+    with urllib.request.urlopen(req, timeout=60) as r:
+        r.read()
