@@ -14,6 +14,7 @@
 //!   connection (target ≤ 64 KB).
 
 mod client;
+mod live;
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -125,6 +126,29 @@ async fn ingest(args: Args) -> anyhow::Result<()> {
         ),
         result: format!("p50 {:.1} ms, p99 {:.1} ms", fleet.p50_ms, fleet.p99_ms),
         target: "p50 <= 20 ms, p99 <= 100 ms".into(),
+    });
+    drop(server);
+
+    let server = ServerProcess::start(&work.join("live")).await?;
+    let live_streams = args.streams.min(100);
+    server.create_streams("live", live_streams).await?;
+    let lat = live::live_latency(server.addr, "live", live_streams, 10, args.seconds).await?;
+    let pct = |p: f64| {
+        lat.get(((lat.len() as f64 * p) as usize).min(lat.len().saturating_sub(1)))
+            .copied()
+            .unwrap_or(f64::NAN)
+    };
+    rows.push(Row {
+        what: format!(
+            "PutMedia -> GetMedia live, per frame ({live_streams} streams at 30 fps, 10 readers)"
+        ),
+        result: format!(
+            "p50 {:.1} ms, p99 {:.1} ms ({} frames)",
+            pct(0.5),
+            pct(0.99),
+            lat.len()
+        ),
+        target: "p50 <= 5 ms, p99 <= 50 ms".into(),
     });
     drop(server);
 
