@@ -116,10 +116,7 @@ async fn read_live(
             in_body = true;
         }
         // De-chunk whatever complete chunks we have.
-        loop {
-            let Some(line_end) = raw.windows(2).position(|w| w == b"\r\n") else {
-                break;
-            };
+        while let Some(line_end) = raw.windows(2).position(|w| w == b"\r\n") {
             let size = usize::from_str_radix(
                 std::str::from_utf8(&raw[..line_end])
                     .context("chunk size")?
