@@ -22,8 +22,9 @@ use tokio::sync::broadcast;
 use crate::model::StreamId;
 use crate::store::fragment::FragmentNumber;
 
-/// Events a subscriber may fall behind by before it must catch up from the store.
-const CHANNEL_CAPACITY: usize = 4096;
+/// Events a subscriber may fall behind by before it must catch up from the store (about 30 s
+/// of a 30 fps stream). The ring is allocated only once a stream has a subscriber.
+const CHANNEL_CAPACITY: usize = 1024;
 
 /// How a fragment began.
 #[derive(Debug, Clone)]
@@ -94,10 +95,12 @@ pub struct Buffered {
 struct State {
     fragments: VecDeque<Buffered>,
     bytes: usize,
+    /// Created with the first subscriber: a broadcast ring costs memory per slot, and most
+    /// streams are written without anyone watching live.
+    tx: Option<broadcast::Sender<LiveEvent>>,
 }
 
 struct Channel {
-    tx: broadcast::Sender<LiveEvent>,
     state: Mutex<State>,
 }
 
@@ -142,10 +145,10 @@ impl LiveBus {
         let mut map = self.channels.lock().unwrap_or_else(|p| p.into_inner());
         Arc::clone(map.entry(stream).or_insert_with(|| {
             Arc::new(Channel {
-                tx: broadcast::channel(CHANNEL_CAPACITY).0,
                 state: Mutex::new(State {
                     fragments: VecDeque::new(),
                     bytes: 0,
+                    tx: None,
                 }),
             })
         }))
@@ -154,9 +157,12 @@ impl LiveBus {
     /// Subscribes to a stream.
     pub fn subscribe(&self, stream: StreamId) -> Subscription {
         let ch = self.channel(stream);
-        let state = ch.state.lock().unwrap_or_else(|p| p.into_inner());
+        let mut state = ch.state.lock().unwrap_or_else(|p| p.into_inner());
         // Under the state lock, so no event falls between the snapshot and the receiver.
-        let rx = ch.tx.subscribe();
+        let rx = state
+            .tx
+            .get_or_insert_with(|| broadcast::channel(CHANNEL_CAPACITY).0)
+            .subscribe();
         Subscription {
             snapshot: state.fragments.iter().cloned().collect(),
             rx,
@@ -189,8 +195,12 @@ impl Publisher {
     fn publish(&self, ev: LiveEvent, apply: impl FnOnce(&mut State)) {
         let mut state = self.channel.state.lock().unwrap_or_else(|p| p.into_inner());
         apply(&mut state);
-        // No receivers is fine: nobody is watching live.
-        let _ = self.channel.tx.send(ev);
+        if let Some(tx) = &state.tx
+            && tx.send(ev).is_err()
+        {
+            // Every subscriber has gone: free the ring until someone subscribes again.
+            state.tx = None;
+        }
     }
 
     /// A fragment started.
