@@ -303,8 +303,14 @@ async fn now_starts_with_the_fragment_being_written() {
     s.create_active(json!({"StreamName": "now", "DataRetentionInHours": 1}))
         .await;
     let producer = tokio::spawn(produce_live(s.url.clone(), "now", 6, 10, None));
-    // Join in the middle of the stream (about fragment 2).
-    tokio::time::sleep(Duration::from_millis(230)).await;
+    // Join once the stream is under way (at least one fragment stored), whatever the load.
+    for _ in 0..500 {
+        let r = s.call("/listFragments", json!({"StreamName": "now"})).await;
+        if !r.assert_ok()["Fragments"].as_array().unwrap().is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     let resp = get_media(&s.url, "now", json!({"StartSelectorType": "NOW"})).await;
     let docs = read_docs(resp, 2, Duration::from_secs(10), |_, _| {}).await;
     producer.await.unwrap();
