@@ -212,10 +212,7 @@ async fn produce_live(
         .post(format!("{url}/putMedia"))
         .header("x-amzn-stream-name", stream)
         .header("x-amzn-fragment-timecode-type", "ABSOLUTE")
-        .body(reqwest::Body::wrap_stream(futures_util::stream::unfold(
-            rx,
-            |mut rx| async move { rx.recv().await.map(|b| (b, rx)) },
-        )))
+        .body(channel_body(rx))
         .send()
         .await
         .unwrap();

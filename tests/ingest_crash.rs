@@ -88,10 +88,7 @@ async fn produce(url: String, stream: String, round: usize) -> Vec<Ack> {
         .post(format!("{url}/putMedia"))
         .header("x-amzn-stream-name", stream)
         .header("x-amzn-fragment-timecode-type", "ABSOLUTE")
-        .body(reqwest::Body::wrap_stream(futures_util::stream::unfold(
-            rx,
-            |mut rx| async move { rx.recv().await.map(|b| (b, rx)) },
-        )))
+        .body(channel_body(rx))
         .send()
         .await;
     let mut text = Vec::new();

@@ -532,10 +532,7 @@ async fn newer_connection_takes_over() {
         .post(format!("{}/putMedia", s.url))
         .header("x-amzn-stream-name", "cam")
         .header("x-amzn-fragment-timecode-type", "ABSOLUTE")
-        .body(reqwest::Body::wrap_stream(futures_util::stream::unfold(
-            rx,
-            |mut rx| async move { rx.recv().await.map(|b| (b, rx)) },
-        )))
+        .body(channel_body(rx))
         .send();
     let first = tokio::spawn(first);
     let mut b = body_head(&[h264_track(1)]);
@@ -592,10 +589,7 @@ async fn stalled_producer_is_disconnected() {
         .post(format!("{}/putMedia", s.url))
         .header("x-amzn-stream-name", "cam")
         .header("x-amzn-fragment-timecode-type", "ABSOLUTE")
-        .body(reqwest::Body::wrap_stream(futures_util::stream::unfold(
-            rx,
-            |mut rx| async move { rx.recv().await.map(|b| (b, rx)) },
-        )))
+        .body(channel_body(rx))
         .send()
         .await
         .unwrap();

@@ -281,3 +281,12 @@ pub async fn get_media(url: &str, stream: &str, selector: Value) -> reqwest::Res
     assert_eq!(resp.headers()["content-type"], "video/webm");
     resp
 }
+
+/// A request body fed chunk by chunk through a channel (a producer writing in real time).
+pub fn channel_body(
+    rx: tokio::sync::mpsc::Receiver<Result<Bytes, std::io::Error>>,
+) -> reqwest::Body {
+    reqwest::Body::wrap_stream(futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|b| (b, rx))
+    }))
+}
