@@ -50,6 +50,48 @@ pub struct Config {
     pub ingest: IngestSettings,
     /// Retention: deleting old media by time and by size.
     pub retention: RetentionSettings,
+    /// RTSP cameras the server pulls.
+    pub cameras: CameraSettings,
+}
+
+/// `[cameras]`: how the server pulls RTSP cameras (the cameras themselves are added through the
+/// API and kept in the index).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CameraSettings {
+    /// First wait before reconnecting a camera that failed, in ms; it doubles on each failure.
+    pub backoff_initial_ms: u64,
+    /// Longest wait between reconnects, in ms.
+    pub backoff_max_ms: u64,
+    /// rtspsrc jitter buffer latency, in ms: more absorbs network jitter, less is closer to live.
+    pub latency_ms: u64,
+    /// A connection that has not produced media this long after it started is given up (and
+    /// retried), in ms; so is a streaming one that stops producing media for this long.
+    pub stall_timeout_ms: u64,
+}
+
+impl CameraSettings {
+    /// The supervisor's options.
+    pub fn to_options(&self) -> crate::cameras::CameraOptions {
+        use std::time::Duration;
+        crate::cameras::CameraOptions {
+            backoff_initial: Duration::from_millis(self.backoff_initial_ms.max(1)),
+            backoff_max: Duration::from_millis(self.backoff_max_ms.max(self.backoff_initial_ms)),
+            latency_ms: u32::try_from(self.latency_ms).unwrap_or(u32::MAX),
+            stall_timeout: Duration::from_millis(self.stall_timeout_ms.max(1000)),
+        }
+    }
+}
+
+impl Default for CameraSettings {
+    fn default() -> Self {
+        CameraSettings {
+            backoff_initial_ms: 1000,
+            backoff_max_ms: 30_000,
+            latency_ms: 200,
+            stall_timeout_ms: 20_000,
+        }
+    }
 }
 
 /// `[retention]`: when and how much old media is deleted. Time retention is per stream
@@ -158,6 +200,7 @@ impl Default for Config {
             shutdown_grace_secs: 10,
             ingest: IngestSettings::default(),
             retention: RetentionSettings::default(),
+            cameras: CameraSettings::default(),
         }
     }
 }

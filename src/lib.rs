@@ -3,10 +3,13 @@
 //!
 //! # Layout
 //! - [`cli`]: the command line, one file per subcommand (`serve`); `anyhow` lives only here.
+//! - [`client`]: a KVS producer client (SigV4, control plane, PutMedia with acks and resends)
+//!   behind `vidstream push` and `vidstream gen`; plain http only.
 //! - [`config`]: `vidstream.toml` + `VIDSTREAM_*` environment overrides.
 //! - [`server`]: open the store, bind, serve, drain, close.
 //! - [`api`]: axum router; KVS JSON in and out, KVS-shaped errors.
 //! - [`ingest`]: PutMedia sessions: MKV body → fragmenter → store, streamed acks.
+//! - [`cameras`]: RTSP cameras the server pulls: records, supervisor, per-camera status.
 //! - [`live`]: the per-stream live bus: ingest publishes, live readers subscribe.
 //! - [`playback`]: the read side: MKV documents (and later fMP4, HLS, DASH) from stored fragments.
 //! - [`store`]: all durable state (data directory lock, index, media); nothing else touches disk.
@@ -23,7 +26,9 @@
 #![warn(missing_docs)]
 
 pub mod api;
+pub mod cameras;
 pub mod cli;
+pub mod client;
 pub mod config;
 pub mod error;
 pub mod ingest;

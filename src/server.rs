@@ -77,14 +77,21 @@ impl Server {
             Some(_) => config.public_url(),
             None => format!("http://{addr}"),
         };
+        let ingest = crate::ingest::Ingest::new(
+            store.clone(),
+            std::sync::Arc::clone(&live),
+            config.ingest.to_config(),
+        );
+        let cameras = crate::cameras::Supervisor::new(
+            store.clone(),
+            ingest.clone(),
+            config.cameras.to_options(),
+        );
         Ok(Server {
             listener,
             state: AppState {
-                ingest: crate::ingest::Ingest::new(
-                    store.clone(),
-                    std::sync::Arc::clone(&live),
-                    config.ingest.to_config(),
-                ),
+                ingest,
+                cameras,
                 live,
                 store,
                 public_url,
@@ -136,6 +143,15 @@ impl Server {
         let store = self.state.store.clone();
         let retention =
             crate::store::RetentionJob::new(store.clone(), self.retention_interval).spawn();
+        // Cameras start with the server and stop before the store closes (their ingest
+        // sessions persist what they have first). A camera failing never stops the server.
+        let cameras = match self.state.cameras.start().await {
+            Ok(h) => Some(h),
+            Err(e) => {
+                tracing::error!(error = %e, "could not start the camera supervisor");
+                None
+            }
+        };
         let addr = self.local_addr();
         let live = std::sync::Arc::clone(&self.state.live);
         let app = api::app(self.state);
@@ -177,6 +193,9 @@ impl Server {
                 grace_secs = self.grace.as_secs(),
                 "requests still open after the grace period; closing anyway"
             ),
+        }
+        if let Some(c) = cameras {
+            c.stop().await;
         }
         retention.stop().await;
         store.close().await?;

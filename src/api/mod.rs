@@ -6,6 +6,7 @@
 //! paths, malformed bodies and panics.
 
 mod archived;
+mod cameras;
 pub mod error;
 mod get_media;
 mod json;
@@ -45,6 +46,8 @@ pub struct AppState {
     pub ingest: crate::ingest::Ingest,
     /// Per-stream live events for live readers.
     pub live: std::sync::Arc<crate::live::LiveBus>,
+    /// RTSP cameras the server pulls.
+    pub cameras: crate::cameras::Supervisor,
 }
 
 /// The request id header KVS sends on every response.
@@ -79,6 +82,7 @@ pub fn app(state: AppState) -> Router {
         .merge(media::routes())
         .merge(archived::routes())
         .merge(get_media::routes())
+        .merge(cameras::routes())
         .merge(not_implemented_routes())
         .fallback(unknown_operation)
         .method_not_allowed_fallback(unknown_operation)

@@ -2,7 +2,11 @@
 //! `anyhow` is used here and in `main.rs` only.
 
 mod bench;
+mod cameras;
 mod check;
+#[path = "gen.rs"]
+mod generate;
+mod push;
 mod serve;
 
 use clap::{Parser, Subcommand};
@@ -24,6 +28,12 @@ enum Command {
     Bench(bench::Args),
     /// Verify a data directory against the store's invariants (the server must be stopped).
     Check(check::Args),
+    /// Add, list and remove the RTSP cameras a running server pulls.
+    Cameras(cameras::Args),
+    /// Send a file, RTSP camera, test pattern or V4L2 camera to a KVS endpoint with PutMedia.
+    Push(push::Args),
+    /// Run N synthetic cameras (one shared encoded test pattern) against a KVS endpoint.
+    Gen(generate::Args),
 }
 
 /// Parses the command line and runs the subcommand.
@@ -33,7 +43,10 @@ pub fn run() -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => serve::run(args),
         Command::Check(args) => check::run(args),
+        Command::Cameras(args) => cameras::run(args),
         Command::Bench(args) => bench::run(args),
+        Command::Push(args) => push::run(args),
+        Command::Gen(args) => generate::run(args),
     }
 }
 

@@ -10,7 +10,9 @@
 
 pub mod error;
 pub mod fragmenter;
+pub mod pipeline;
 mod put_media;
+pub mod rtsp;
 mod sessions;
 
 use std::sync::Arc;

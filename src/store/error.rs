@@ -40,6 +40,12 @@ pub enum StoreError {
         /// The count after the change.
         count: usize,
     },
+    /// No camera of that name.
+    #[error("camera `{0}` not found; add it with POST /v1/cameras")]
+    CameraNotFound(String),
+    /// The camera name is taken.
+    #[error("camera `{0}` already exists; pick another name or update it with PUT /v1/cameras/{0}")]
+    CameraExists(String),
     /// A value broke an API constraint.
     #[error(transparent)]
     Invalid(#[from] Invalid),
@@ -76,7 +82,10 @@ impl StoreError {
     /// The KVS error kind.
     pub fn kind(&self) -> ErrorKind {
         match self {
-            StoreError::StreamNotFound(_) => ErrorKind::ResourceNotFound,
+            StoreError::StreamNotFound(_) | StoreError::CameraNotFound(_) => {
+                ErrorKind::ResourceNotFound
+            }
+            StoreError::CameraExists(_) => ErrorKind::ResourceInUse,
             StoreError::StreamExists(_) | StoreError::StreamBusy { .. } => ErrorKind::ResourceInUse,
             StoreError::VersionMismatch { .. } => ErrorKind::VersionMismatch,
             StoreError::TooManyTags { .. } => ErrorKind::TagsPerResourceExceededLimit,

@@ -54,6 +54,7 @@
 //!     plus the slack for a fragment in flight. *(`newest_segment_waits_until_closed`,
 //!     `retention::tests::plan_table`)*
 
+mod cameras;
 pub mod check;
 mod error;
 pub mod fragment;

@@ -7,6 +7,7 @@
 //! (unique names, version compare-and-swap, the tag limit); the [`Store`](super::Store) facade
 //! owns the rest of the lifecycle rules.
 
+mod camera;
 pub mod sqlite;
 #[doc(hidden)] // public so that every backend's tests, including ones under tests/, can run it
 pub mod testsuite;
@@ -20,6 +21,8 @@ use crate::model::{
     Tags, Version,
 };
 use crate::time::ServerTime;
+
+pub use camera::CameraRow;
 
 /// A stream to insert.
 #[derive(Debug, Clone)]
@@ -208,6 +211,21 @@ pub trait Index: Send + Sync + 'static {
 
     /// Removes a garbage row once its file is gone (retention phase 2's last step).
     async fn forget_garbage(&self, stream: StreamId, segment: i64) -> Result<(), StoreError>;
+
+    /// Inserts a camera; [`StoreError::CameraExists`] if the name is taken.
+    async fn insert_camera(&self, camera: CameraRow) -> Result<(), StoreError>;
+
+    /// Replaces the camera of that name; [`StoreError::CameraNotFound`] if there is none.
+    async fn update_camera(&self, camera: CameraRow) -> Result<(), StoreError>;
+
+    /// The camera with this name, if any.
+    async fn camera(&self, name: &str) -> Result<Option<CameraRow>, StoreError>;
+
+    /// Every camera, ordered by name.
+    async fn list_cameras(&self) -> Result<Vec<CameraRow>, StoreError>;
+
+    /// Removes the camera; [`StoreError::CameraNotFound`] if there is none.
+    async fn delete_camera(&self, name: &str) -> Result<(), StoreError>;
 
     /// Flushes and closes; called once at shutdown.
     async fn close(&self) -> Result<(), StoreError>;

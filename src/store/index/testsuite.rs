@@ -1,7 +1,7 @@
 //! The conformance suite every [`Index`] backend must pass (quickwit's metastore test suite
 //! pattern): the SQLite tests call [`run`], and so will the PostgreSQL ones.
 
-use super::{FragmentQuery, Index, NewStream, SegmentUsage};
+use super::{CameraRow, FragmentQuery, Index, NewStream, SegmentUsage};
 use crate::model::{
     KmsKeyId, StorageTier, StreamChanges, StreamId, StreamName, StreamStatus, TagKey, TagValue,
     Tags, Version,
@@ -54,6 +54,63 @@ pub async fn run(index: &dyn Index) {
     mark_garbage_is_atomic_and_conditional(index).await;
     garbage_segments_refuse_rows(index).await;
     delete_stream_removes_summaries_and_garbage(index).await;
+    cameras_crud(index).await;
+}
+
+fn camera(n: &str, password: Option<&str>) -> CameraRow {
+    CameraRow {
+        name: n.to_owned(),
+        url: format!("rtsp://127.0.0.1:8554/{n}"),
+        username: password.map(|_| "admin".to_owned()),
+        password: password.map(str::to_owned),
+        stream_name: "ts-cam-stream".to_owned(),
+        transport: "tcp".to_owned(),
+        enabled: true,
+    }
+}
+
+async fn cameras_crud(index: &dyn Index) {
+    assert_eq!(index.list_cameras().await.expect("list"), vec![]);
+    let b = camera("ts-cam-b", Some("s3cret"));
+    let a = camera("ts-cam-a", None);
+    index.insert_camera(b.clone()).await.expect("insert b");
+    index.insert_camera(a.clone()).await.expect("insert a");
+    assert!(matches!(
+        index.insert_camera(a.clone()).await,
+        Err(StoreError::CameraExists(n)) if n == "ts-cam-a"
+    ));
+    assert_eq!(
+        index.list_cameras().await.expect("list"),
+        vec![a.clone(), b.clone()]
+    );
+    assert_eq!(
+        index.camera("ts-cam-b").await.expect("get"),
+        Some(b.clone())
+    );
+    assert_eq!(index.camera("ts-cam-nope").await.expect("get"), None);
+    let changed = CameraRow {
+        transport: "udp".to_owned(),
+        enabled: false,
+        password: None,
+        ..b.clone()
+    };
+    index.update_camera(changed.clone()).await.expect("update");
+    assert_eq!(index.camera("ts-cam-b").await.expect("get"), Some(changed));
+    assert!(matches!(
+        index.update_camera(camera("ts-cam-nope", None)).await,
+        Err(StoreError::CameraNotFound(_))
+    ));
+    index.delete_camera("ts-cam-a").await.expect("delete");
+    assert!(matches!(
+        index.delete_camera("ts-cam-a").await,
+        Err(StoreError::CameraNotFound(_))
+    ));
+    index.delete_camera("ts-cam-b").await.expect("delete");
+    assert_eq!(index.list_cameras().await.expect("list"), vec![]);
+    assert!(
+        !format!("{b:?}").contains("s3cret"),
+        "Debug shows no password"
+    );
 }
 
 async fn create_and_get(index: &dyn Index) {

@@ -19,8 +19,9 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
-use super::{FragmentQuery, Garbage, Index, NewStream, SegmentUsage, TimestampKind};
+use super::{CameraRow, FragmentQuery, Garbage, Index, NewStream, SegmentUsage, TimestampKind};
 
+mod cameras;
 mod segments;
 use crate::model::{
     DeviceName, KmsKeyId, MediaType, StorageTier, StreamChanges, StreamId, StreamName,
@@ -691,6 +692,28 @@ impl Index for SqliteIndex {
     async fn forget_garbage(&self, stream: StreamId, segment: i64) -> Result<(), StoreError> {
         self.call(move |conn| segments::forget(conn, stream, segment))
             .await
+    }
+
+    async fn insert_camera(&self, camera: CameraRow) -> Result<(), StoreError> {
+        self.call(move |conn| cameras::insert(conn, camera)).await
+    }
+
+    async fn update_camera(&self, camera: CameraRow) -> Result<(), StoreError> {
+        self.call(move |conn| cameras::update(conn, camera)).await
+    }
+
+    async fn camera(&self, name: &str) -> Result<Option<CameraRow>, StoreError> {
+        let name = name.to_owned();
+        self.call(move |conn| cameras::get(conn, &name)).await
+    }
+
+    async fn list_cameras(&self) -> Result<Vec<CameraRow>, StoreError> {
+        self.call(cameras::list).await
+    }
+
+    async fn delete_camera(&self, name: &str) -> Result<(), StoreError> {
+        let name = name.to_owned();
+        self.call(move |conn| cameras::delete(conn, &name)).await
     }
 
     async fn close(&self) -> Result<(), StoreError> {

@@ -89,3 +89,18 @@ CREATE TABLE garbage (
   marked_ms INTEGER NOT NULL,
   PRIMARY KEY (stream_id, segment)
 ) WITHOUT ROWID;
+
+-- RTSP cameras the server pulls (a vidstream extension; see src/cameras). Credentials are kept
+-- here in clear text because the server must replay them to the camera; the API never returns
+-- them. `stream_name` is a name, not an id: a camera keeps targeting a stream that is deleted and
+-- created again.
+CREATE TABLE cameras (
+  name TEXT PRIMARY KEY,
+  -- rtsp:// or rtsps:// URL without userinfo
+  url TEXT NOT NULL,
+  username TEXT,
+  password TEXT,
+  stream_name TEXT NOT NULL,
+  transport TEXT NOT NULL CHECK (transport IN ('tcp', 'udp')),
+  enabled INTEGER NOT NULL CHECK (enabled IN (0, 1))
+) WITHOUT ROWID;

@@ -45,3 +45,14 @@ CREATE TABLE garbage (
   marked_ms INTEGER NOT NULL,
   PRIMARY KEY (stream_id, segment)
 ) WITHOUT ROWID;
+
+-- Version 2 also adds the RTSP cameras the server pulls.
+CREATE TABLE cameras (
+  name TEXT PRIMARY KEY,
+  url TEXT NOT NULL,
+  username TEXT,
+  password TEXT,
+  stream_name TEXT NOT NULL,
+  transport TEXT NOT NULL CHECK (transport IN ('tcp', 'udp')),
+  enabled INTEGER NOT NULL CHECK (enabled IN (0, 1))
+) WITHOUT ROWID;

@@ -1,0 +1,319 @@
+//! The little HTTP/1.1 the client needs, on a plain tokio `TcpStream`.
+//!
+//! Why not an HTTP client crate: PutMedia is one long chunked upload whose response (the ack
+//! stream) must be read *while* the body is still being written, which request/response client
+//! APIs make awkward, and the control-plane calls are a handful of small JSON POSTs. Plain
+//! `http://` only: `https://` endpoints are rejected with a clear error (TLS is out of scope for
+//! now; put a TLS-terminating proxy next to the client if needed).
+
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use super::ClientError;
+
+/// Largest control-plane response we read.
+const MAX_RESPONSE_BYTES: usize = 16 << 20;
+/// Largest response head.
+const MAX_HEAD_BYTES: usize = 64 << 10;
+
+/// A parsed `http://host[:port][/base]` endpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoint {
+    /// Host name or address, without the port.
+    pub host: String,
+    /// TCP port (80 when absent).
+    pub port: u16,
+    /// Path prefix without a trailing slash (usually empty).
+    pub base_path: String,
+}
+
+impl Endpoint {
+    /// Parses an endpoint URL.
+    pub fn parse(url: &str) -> Result<Endpoint, ClientError> {
+        let bad = |why: &str| ClientError::Endpoint(format!("`{url}`: {why}"));
+        if url.starts_with("https://") {
+            return Err(bad(
+                "https is not supported yet; use an http:// endpoint (or a local TLS proxy)",
+            ));
+        }
+        let rest = url
+            .strip_prefix("http://")
+            .ok_or_else(|| bad("the endpoint must start with http://"))?;
+        let (authority, path) = match rest.find('/') {
+            Some(i) => (&rest[..i], rest[i..].trim_end_matches('/')),
+            None => (rest, ""),
+        };
+        let (host, port) = match authority.rsplit_once(':') {
+            Some((h, p)) if !h.ends_with(']') || authority.starts_with('[') => (
+                h,
+                p.parse::<u16>()
+                    .map_err(|_| bad("the port is not a number"))?,
+            ),
+            _ => (authority, 80),
+        };
+        if host.is_empty() {
+            return Err(bad("no host"));
+        }
+        Ok(Endpoint {
+            host: host.to_owned(),
+            port,
+            base_path: path.to_owned(),
+        })
+    }
+
+    /// The `Host` header value (`host:port`, as botocore sends it).
+    pub fn host_header(&self) -> String {
+        if self.port == 80 {
+            self.host.clone()
+        } else {
+            format!("{}:{}", self.host, self.port)
+        }
+    }
+
+    /// `base_path` + `path`.
+    pub fn path(&self, path: &str) -> String {
+        format!("{}{path}", self.base_path)
+    }
+
+    /// Opens a TCP connection, within `timeout`.
+    pub async fn connect(&self, timeout: Duration) -> Result<TcpStream, ClientError> {
+        let addr = format!("{}:{}", self.host.trim_matches(['[', ']']), self.port);
+        let s = tokio::time::timeout(timeout, TcpStream::connect(&addr))
+            .await
+            .map_err(|_| ClientError::Io(format!("connecting to {addr}: timed out")))?
+            .map_err(|e| ClientError::Io(format!("connecting to {addr}: {e}")))?;
+        s.set_nodelay(true)
+            .map_err(|e| ClientError::Io(format!("{addr}: {e}")))?;
+        Ok(s)
+    }
+}
+
+/// A whole response.
+#[derive(Debug, Clone)]
+pub struct Response {
+    /// Status code.
+    pub status: u16,
+    /// Headers, names lowercased.
+    pub headers: Vec<(String, String)>,
+    /// Body (de-chunked).
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    /// The first header called `name` (lowercase).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// Sends one request with a `Content-Length` body and `Connection: close`, reads the response.
+pub async fn send(
+    endpoint: &Endpoint,
+    head: &str,
+    body: &[u8],
+    timeout: Duration,
+) -> Result<Response, ClientError> {
+    let io = |e: std::io::Error| ClientError::Io(e.to_string());
+    let fut = async {
+        let mut s = endpoint.connect(timeout).await?;
+        s.write_all(head.as_bytes()).await.map_err(io)?;
+        s.write_all(body).await.map_err(io)?;
+        let mut buf = Vec::new();
+        let mut tmp = [0u8; 16 * 1024];
+        loop {
+            let n = s.read(&mut tmp).await.map_err(io)?;
+            if n == 0 {
+                break;
+            }
+            buf.extend_from_slice(&tmp[..n]);
+            if buf.len() > MAX_RESPONSE_BYTES {
+                return Err(ClientError::Protocol("response too large".into()));
+            }
+        }
+        let (status, headers, used) = parse_head(&buf)?.ok_or_else(|| {
+            ClientError::Protocol("connection closed inside the response head".into())
+        })?;
+        let rest = &buf[used..];
+        let chunked = headers
+            .iter()
+            .any(|(n, v)| n == "transfer-encoding" && v.eq_ignore_ascii_case("chunked"));
+        let body = if chunked {
+            let mut d = ChunkedDecoder::default();
+            let mut out = Vec::new();
+            d.push(rest, &mut out)?;
+            out
+        } else {
+            rest.to_vec()
+        };
+        Ok(Response {
+            status,
+            headers,
+            body,
+        })
+    };
+    tokio::time::timeout(timeout, fut)
+        .await
+        .map_err(|_| ClientError::Io("request timed out".into()))?
+}
+
+/// A response head: status, headers (lowercase names), and its length in bytes.
+pub type Head = (u16, Vec<(String, String)>, usize);
+
+/// Parses a response head; `Ok(None)` when more bytes are needed. Returns the status, the
+/// headers (lowercase names) and the head's length.
+pub fn parse_head(buf: &[u8]) -> Result<Option<Head>, ClientError> {
+    let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") else {
+        if buf.len() > MAX_HEAD_BYTES {
+            return Err(ClientError::Protocol("response head too large".into()));
+        }
+        return Ok(None);
+    };
+    let text = std::str::from_utf8(&buf[..end])
+        .map_err(|_| ClientError::Protocol("response head is not UTF-8".into()))?;
+    let mut lines = text.split("\r\n");
+    let status_line = lines.next().unwrap_or("");
+    let status = status_line
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse::<u16>().ok())
+        .filter(|_| status_line.starts_with("HTTP/1."))
+        .ok_or_else(|| ClientError::Protocol(format!("bad status line `{status_line}`")))?;
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    Ok(Some((status, headers, end + 4)))
+}
+
+/// Incremental `Transfer-Encoding: chunked` decoder (trailers are skipped).
+#[derive(Debug, Default)]
+pub struct ChunkedDecoder {
+    buf: Vec<u8>,
+    /// Bytes left in the current chunk's data (+2 for its CRLF once data is done).
+    remaining: usize,
+    in_data: bool,
+    done: bool,
+}
+
+impl ChunkedDecoder {
+    /// Feeds `data`, appends decoded bytes to `out`.
+    pub fn push(&mut self, data: &[u8], out: &mut Vec<u8>) -> Result<(), ClientError> {
+        self.buf.extend_from_slice(data);
+        let mut pos = 0;
+        loop {
+            if self.done {
+                self.buf.clear();
+                return Ok(());
+            }
+            if self.in_data {
+                let take = self.remaining.min(self.buf.len() - pos);
+                out.extend_from_slice(&self.buf[pos..pos + take]);
+                pos += take;
+                self.remaining -= take;
+                if self.remaining > 0 {
+                    break;
+                }
+                if self.buf.len() - pos < 2 {
+                    // Wait for the CRLF after the data.
+                    self.in_data = false;
+                    self.remaining = usize::MAX;
+                    break;
+                }
+                pos += 2;
+                self.in_data = false;
+                continue;
+            }
+            if self.remaining == usize::MAX {
+                if self.buf.len() - pos < 2 {
+                    break;
+                }
+                pos += 2;
+                self.remaining = 0;
+                continue;
+            }
+            let Some(nl) = self.buf[pos..].windows(2).position(|w| w == b"\r\n") else {
+                if self.buf.len() - pos > 1024 {
+                    return Err(ClientError::Protocol("chunk size line too long".into()));
+                }
+                break;
+            };
+            let line = std::str::from_utf8(&self.buf[pos..pos + nl])
+                .map_err(|_| ClientError::Protocol("bad chunk size".into()))?;
+            let hex = line.split(';').next().unwrap_or("").trim();
+            let size = usize::from_str_radix(hex, 16)
+                .map_err(|_| ClientError::Protocol(format!("bad chunk size `{hex}`")))?;
+            pos += nl + 2;
+            if size == 0 {
+                self.done = true;
+                continue;
+            }
+            self.remaining = size;
+            self.in_data = true;
+        }
+        self.buf.drain(..pos);
+        Ok(())
+    }
+
+    /// The terminating zero-size chunk was seen.
+    pub fn is_done(&self) -> bool {
+        self.done
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoints_parse() {
+        let e = Endpoint::parse("http://127.0.0.1:8080").unwrap();
+        assert_eq!(
+            (e.host.as_str(), e.port, e.base_path.as_str()),
+            ("127.0.0.1", 8080, "")
+        );
+        let e = Endpoint::parse("http://kvs.local/base/").unwrap();
+        assert_eq!(
+            (e.host.as_str(), e.port, e.base_path.as_str()),
+            ("kvs.local", 80, "/base")
+        );
+        assert!(Endpoint::parse("https://x").is_err());
+        assert!(Endpoint::parse("ftp://x").is_err());
+        assert!(Endpoint::parse("http://h:notaport").is_err());
+    }
+
+    #[test]
+    fn chunked_decodes_across_any_split() {
+        let wire = b"5\r\nhello\r\n1;ext=1\r\n \r\n6\r\nworld!\r\n0\r\n\r\n";
+        for split in 0..wire.len() {
+            let mut d = ChunkedDecoder::default();
+            let mut out = Vec::new();
+            d.push(&wire[..split], &mut out).unwrap();
+            d.push(&wire[split..], &mut out).unwrap();
+            assert_eq!(out, b"hello world!", "split at {split}");
+            assert!(d.is_done());
+        }
+        let mut d = ChunkedDecoder::default();
+        let mut out = Vec::new();
+        for b in wire {
+            d.push(&[*b], &mut out).unwrap();
+        }
+        assert_eq!(out, b"hello world!");
+    }
+
+    #[test]
+    fn heads_parse() {
+        let (status, headers, used) = parse_head(b"HTTP/1.1 404 Not Found\r\nX-A: b\r\n\r\nbody")
+            .unwrap()
+            .unwrap();
+        assert_eq!(status, 404);
+        assert_eq!(headers, vec![("x-a".to_owned(), "b".to_owned())]);
+        assert_eq!(used, 34);
+        assert!(parse_head(b"HTTP/1.1 200 OK\r\n").unwrap().is_none());
+        assert!(parse_head(b"garbage\r\n\r\n").is_err());
+    }
+}
