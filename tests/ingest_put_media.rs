@@ -317,9 +317,40 @@ async fn put_media_header_errors() {
 #[tokio::test]
 async fn kvs_producer_sdk_exchange() {
     let (s, _d) = server().await;
-    s.create_active(json!({"StreamName": "sdk", "DataRetentionInHours": 2}))
-        .await;
     let addr = s.url.trim_start_matches("http://").to_owned();
+    // The control-plane calls kvssink makes, in its order, as it makes them (Host without the
+    // port, SigV4 headers, JSON bodies of producer-c): describeStream → 404 → createStream →
+    // tagStream → getDataEndpoint; no describe after create.
+    let (status, body) = sdk_call(&addr, "/describeStream", r#"{"StreamName":"sdk"}"#).await;
+    assert_eq!(status, 404, "{body}");
+    assert!(body.contains("ResourceNotFoundException"));
+    let (status, body) = sdk_call(
+        &addr,
+        "/createStream",
+        r#"{"DeviceName":"Kinesis_Video_Device","StreamName":"sdk","MediaType":"video/h264","DataRetentionInHours":2}"#,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let arn = serde_json::from_str::<Value>(&body).unwrap()["StreamARN"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let tag = format!(r#"{{"StreamARN":"{arn}","Tags":{{"camera":"lobby"}}}}"#);
+    let (status, body) = sdk_call(&addr, "/tagStream", &tag).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = sdk_call(
+        &addr,
+        "/getDataEndpoint",
+        r#"{"StreamName":"sdk","APIName":"PUT_MEDIA"}"#,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let endpoint = serde_json::from_str::<Value>(&body).unwrap()["DataEndpoint"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(endpoint, s.url, "PutMedia goes to the DataEndpoint");
+    // PutMedia right away: the stream may still be CREATING.
     let mut sock = tokio::net::TcpStream::connect(&addr).await.unwrap();
     let head = "POST /putMedia HTTP/1.1\r\n\
         Host: 127.0.0.1\r\n\
@@ -413,6 +444,25 @@ async fn retention_zero_is_received_but_not_persisted() {
         .await;
     assert!(r.assert_ok()["Fragments"].as_array().unwrap().is_empty());
     s.stop().await;
+}
+
+/// One control-plane request the way kvssink (libcurl) sends it; returns (status, body).
+async fn sdk_call(addr: &str, path: &str, body: &str) -> (u16, String) {
+    let mut sock = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let req = format!(
+        "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: */*\r\n\
+         Authorization: AWS4-HMAC-SHA256 Credential=AKID/20261126/us-east-1/kinesisvideo/aws4_request, SignedHeaders=host;user-agent;x-amz-date, Signature=0\r\n\
+         content-type: application/json\r\nuser-agent: AWS-SDK-KVS-CPP-CLIENT/3.5.0\r\n\
+         X-Amz-Date: 20261126T120000Z\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    sock.write_all(req.as_bytes()).await.unwrap();
+    let mut out = Vec::new();
+    sock.read_to_end(&mut out).await.unwrap();
+    let text = String::from_utf8_lossy(&out).into_owned();
+    let status = text[9..12].parse().unwrap();
+    let body = text.split("\r\n\r\n").nth(1).unwrap_or("").to_owned();
+    (status, body)
 }
 
 /// A bad body gets the right ERROR ack, earlier fragments stay, other streams keep flowing.
