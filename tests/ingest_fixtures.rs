@@ -4,105 +4,10 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
-
 use common::TestServer;
 use common::media::*;
-use serde_json::{Value, json};
-
-fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("fixtures")
-        .join(name)
-}
-
-/// One packet as ffprobe sees it.
-#[derive(Debug, Clone, PartialEq)]
-struct Packet {
-    stream: i64,
-    pts_ms: i64,
-    key: bool,
-    md5: String,
-}
-
-fn ffprobe_packets(path: &Path) -> Vec<Packet> {
-    let out = Command::new("ffprobe")
-        .args([
-            "-v",
-            "error",
-            "-show_packets",
-            "-show_data_hash",
-            "MD5",
-            "-of",
-            "json",
-        ])
-        .arg(path)
-        .output()
-        .expect("ffprobe is installed (scripts/install-deps.sh installs ffmpeg)");
-    assert!(
-        out.status.success(),
-        "ffprobe rejected {}: {}",
-        path.display(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        out.stderr.is_empty(),
-        "ffprobe complained about {}: {}",
-        path.display(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
-    v["packets"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| Packet {
-            stream: p["stream_index"].as_i64().unwrap(),
-            pts_ms: (p["pts_time"].as_str().unwrap().parse::<f64>().unwrap() * 1000.0).round()
-                as i64,
-            key: p["flags"].as_str().unwrap().starts_with('K'),
-            md5: p["data_hash"].as_str().unwrap().to_owned(),
-        })
-        .collect()
-}
-
-/// Packets relative to the first packet's time, per stream, in file order.
-fn normalized(mut p: Vec<Packet>) -> Vec<Packet> {
-    let t0 = p.iter().map(|x| x.pts_ms).min().unwrap_or(0);
-    for x in &mut p {
-        x.pts_ms -= t0;
-    }
-    p.sort_by_key(|x| (x.stream, x.pts_ms));
-    p
-}
-
-/// Reads an EBML variable-length size: (value, length).
-fn vint(b: &[u8]) -> (u64, usize) {
-    let len = b[0].leading_zeros() as usize + 1;
-    let mut v = u64::from(b[0]) & ((1u64 << (8 - len)) - 1);
-    for x in &b[1..len] {
-        v = (v << 8) | u64::from(*x);
-    }
-    (v, len)
-}
-
-/// Splits concatenated documents by their top-level sizes (EBML header, then a known-size
-/// Segment), without parsing their contents.
-fn split_documents(mut b: &[u8]) -> Vec<Vec<u8>> {
-    let mut docs = Vec::new();
-    while !b.is_empty() {
-        assert_eq!(&b[..4], &[0x1A, 0x45, 0xDF, 0xA3], "EBML header");
-        let (hlen, n) = vint(&b[4..]);
-        let seg = 4 + n + hlen as usize;
-        assert_eq!(&b[seg..seg + 4], &[0x18, 0x53, 0x80, 0x67], "Segment");
-        let (slen, m) = vint(&b[seg + 4..]);
-        let end = seg + 4 + m + slen as usize;
-        docs.push(b[..end].to_vec());
-        b = &b[end..];
-    }
-    docs
-}
+use common::probe::{fixture, normalized, packets, split_documents};
+use serde_json::json;
 
 async fn put_relative(url: &str, stream: &str, body: Vec<u8>) -> Vec<Ack> {
     let resp = reqwest::Client::new()
@@ -163,9 +68,9 @@ async fn fixtures_round_trip_byte_exact_per_ffprobe() {
         for (k, doc) in docs.iter().enumerate() {
             let out = dir.path().join(format!("{name}-{k}.mkv"));
             std::fs::write(&out, doc).unwrap();
-            got.extend(ffprobe_packets(&out));
+            got.extend(packets(&out));
         }
-        let want = normalized(ffprobe_packets(&original));
+        let want = normalized(packets(&original));
         let got = normalized(got);
         assert!(!want.is_empty());
         assert_eq!(got.len(), want.len(), "{file}: packet count");

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use common::TestServer;
+use common::probe::{ffprobe, fixture, normalized, packets, split_documents};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -18,13 +19,6 @@ use vidstream::client::sigv4::{self, Credentials, Signer};
 
 const FIXTURE: &str = "gst_h264_320x240_gop30_5s.mkv";
 
-fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("fixtures")
-        .join(name)
-}
-
-/// Runs `vidstream push ARGS` (off the async runtime) and returns its output.
 async fn push(args: Vec<String>) -> Output {
     tokio::task::spawn_blocking(move || {
         Command::new(env!("CARGO_BIN_EXE_vidstream"))
@@ -51,79 +45,6 @@ fn assert_success(out: &Output) {
         "push failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-}
-
-/// One packet as ffprobe sees it.
-#[derive(Debug, Clone, PartialEq)]
-struct Packet {
-    pts_ms: i64,
-    key: bool,
-    md5: String,
-}
-
-fn ffprobe(args: &[&str], path: &Path) -> Value {
-    let out = Command::new("ffprobe")
-        .args(["-v", "error", "-of", "json"])
-        .args(args)
-        .arg(path)
-        .output()
-        .expect("ffprobe is installed (scripts/install-deps.sh installs ffmpeg)");
-    assert!(
-        out.status.success() && out.stderr.is_empty(),
-        "ffprobe on {}: {}",
-        path.display(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
-}
-
-fn packets(path: &Path) -> Vec<Packet> {
-    ffprobe(&["-show_packets", "-show_data_hash", "MD5"], path)["packets"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| Packet {
-            pts_ms: (p["pts_time"].as_str().unwrap().parse::<f64>().unwrap() * 1000.0).round()
-                as i64,
-            key: p["flags"].as_str().unwrap().starts_with('K'),
-            md5: p["data_hash"].as_str().unwrap().to_owned(),
-        })
-        .collect()
-}
-
-/// Packets relative to the first one's time, in time order.
-fn normalized(mut p: Vec<Packet>) -> Vec<Packet> {
-    let t0 = p.iter().map(|x| x.pts_ms).min().unwrap_or(0);
-    for x in &mut p {
-        x.pts_ms -= t0;
-    }
-    p.sort_by_key(|x| x.pts_ms);
-    p
-}
-
-fn vint(b: &[u8]) -> (u64, usize) {
-    let len = b[0].leading_zeros() as usize + 1;
-    let mut v = u64::from(b[0]) & ((1u64 << (8 - len)) - 1);
-    for x in &b[1..len] {
-        v = (v << 8) | u64::from(*x);
-    }
-    (v, len)
-}
-
-/// Splits GetMediaForFragmentList output into its standalone documents.
-fn split_documents(mut b: &[u8]) -> Vec<Vec<u8>> {
-    let mut docs = Vec::new();
-    while !b.is_empty() {
-        assert_eq!(&b[..4], &[0x1A, 0x45, 0xDF, 0xA3], "EBML header");
-        let (hlen, n) = vint(&b[4..]);
-        let seg = 4 + n + hlen as usize;
-        assert_eq!(&b[seg..seg + 4], &[0x18, 0x53, 0x80, 0x67], "Segment");
-        let (slen, m) = vint(&b[seg + 4..]);
-        let end = seg + 4 + m + slen as usize;
-        docs.push(b[..end].to_vec());
-        b = &b[end..];
-    }
-    docs
 }
 
 /// Every fragment of `stream`: (number, producer ms), in fragment order.

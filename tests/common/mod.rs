@@ -4,6 +4,7 @@
 
 pub mod frames;
 pub mod media;
+pub mod probe;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
