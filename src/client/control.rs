@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use super::ClientError;
 use super::http::{self, Endpoint};
-use super::sigv4::{self, Signer};
+use super::sigv4::Signer;
 
 /// Timeout of one control-plane call.
 const CALL_TIMEOUT: Duration = Duration::from_secs(15);
@@ -56,34 +56,15 @@ impl Api {
             env!("CARGO_PKG_VERSION")
         );
         if let Some(signer) = &self.signer {
-            let date = sigv4::amz_date_now();
             let hash = {
                 use sha2::Digest;
                 hex::encode(sha2::Sha256::digest(body))
             };
-            let mut headers = vec![
+            let signed = [
                 ("content-type", "application/json"),
                 ("host", host.as_str()),
-                ("x-amz-date", date.as_str()),
             ];
-            if let Some(t) = &signer.credentials.session_token {
-                headers.push(("x-amz-security-token", t.as_str()));
-                head.push_str(&format!("X-Amz-Security-Token: {t}\r\n"));
-            }
-            let sig = signer.sign(
-                &sigv4::Request {
-                    method: "POST",
-                    path: &path,
-                    query: &[],
-                    headers: &headers,
-                    payload_sha256: &hash,
-                },
-                &date,
-            );
-            head.push_str(&format!(
-                "X-Amz-Date: {date}\r\nAuthorization: {}\r\n",
-                sig.authorization
-            ));
+            head.push_str(&signer.post_auth_lines(&path, &signed, &hash));
         }
         head.push_str("\r\n");
         head

@@ -75,6 +75,40 @@ pub struct Signature {
 }
 
 impl Signer {
+    /// The header lines that sign a POST now: `X-Amz-Security-Token` (with a session token),
+    /// `X-Amz-Date` and `Authorization`. `signed` holds the request's other signed headers
+    /// (lowercase names, `host` among them).
+    pub fn post_auth_lines(
+        &self,
+        path: &str,
+        signed: &[(&str, &str)],
+        payload_sha256: &str,
+    ) -> String {
+        let date = amz_date_now();
+        let mut headers: Vec<(&str, &str)> = signed.to_vec();
+        headers.push(("x-amz-date", date.as_str()));
+        let mut lines = String::new();
+        if let Some(t) = &self.credentials.session_token {
+            headers.push(("x-amz-security-token", t.as_str()));
+            lines.push_str(&format!("X-Amz-Security-Token: {t}\r\n"));
+        }
+        let sig = self.sign(
+            &Request {
+                method: "POST",
+                path,
+                query: &[],
+                headers: &headers,
+                payload_sha256,
+            },
+            &date,
+        );
+        lines.push_str(&format!(
+            "X-Amz-Date: {date}\r\nAuthorization: {}\r\n",
+            sig.authorization
+        ));
+        lines
+    }
+
     /// Signs `req` made at `amz_date` (`YYYYMMDDTHHMMSSZ`, the value of `x-amz-date`).
     pub fn sign(&self, req: &Request<'_>, amz_date: &str) -> Signature {
         let date = amz_date.get(..8).unwrap_or(amz_date);
@@ -243,6 +277,46 @@ mod tests {
             region: "us-east-1".into(),
             service: service.into(),
         }
+    }
+
+    /// The header lines of a signed POST name every signed header and match `sign` for the
+    /// same request and date.
+    #[test]
+    fn post_auth_lines_sign_the_given_headers_and_the_token() {
+        let mut signer = example_signer("kinesisvideo");
+        signer.credentials.session_token = Some("TOKEN".into());
+        let lines = signer.post_auth_lines(
+            "/putMedia",
+            &[("host", "h"), ("x-amzn-stream-name", "s")],
+            EMPTY_PAYLOAD_SHA256,
+        );
+        assert!(lines.contains("X-Amz-Security-Token: TOKEN\r\n"), "{lines}");
+        assert!(
+            lines
+                .contains("SignedHeaders=host;x-amz-date;x-amz-security-token;x-amzn-stream-name,"),
+            "{lines}"
+        );
+        let date = lines
+            .lines()
+            .find_map(|l| l.strip_prefix("X-Amz-Date: "))
+            .expect("a date line")
+            .to_owned();
+        let sig = signer.sign(
+            &Request {
+                method: "POST",
+                path: "/putMedia",
+                query: &[],
+                headers: &[
+                    ("host", "h"),
+                    ("x-amzn-stream-name", "s"),
+                    ("x-amz-date", &date),
+                    ("x-amz-security-token", "TOKEN"),
+                ],
+                payload_sha256: EMPTY_PAYLOAD_SHA256,
+            },
+            &date,
+        );
+        assert!(lines.contains(&sig.authorization), "{lines}");
     }
 
     /// The AWS SigV4 test suite's `get-vanilla` case, every intermediate value.

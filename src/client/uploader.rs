@@ -33,7 +33,7 @@ use tracing::{debug, info, warn};
 use super::ClientError;
 use super::control::Api;
 use super::http::{self, ChunkedDecoder, Endpoint};
-use super::sigv4::{self, EMPTY_PAYLOAD_SHA256};
+use super::sigv4::EMPTY_PAYLOAD_SHA256;
 
 /// One fragment ready to send.
 #[derive(Debug, Clone)]
@@ -484,31 +484,12 @@ impl Uploader {
             env!("CARGO_PKG_VERSION")
         );
         if let Some(signer) = &self.cfg.api.signer {
-            let date = sigv4::amz_date_now();
-            let mut headers = vec![
+            let signed = [
                 ("host", host.as_str()),
-                ("x-amz-date", date.as_str()),
                 ("x-amzn-fragment-timecode-type", "ABSOLUTE"),
                 ("x-amzn-stream-name", stream.as_str()),
             ];
-            if let Some(t) = &signer.credentials.session_token {
-                headers.push(("x-amz-security-token", t.as_str()));
-                h.push_str(&format!("X-Amz-Security-Token: {t}\r\n"));
-            }
-            let sig = signer.sign(
-                &sigv4::Request {
-                    method: "POST",
-                    path: &path,
-                    query: &[],
-                    headers: &headers,
-                    payload_sha256: EMPTY_PAYLOAD_SHA256,
-                },
-                &date,
-            );
-            h.push_str(&format!(
-                "X-Amz-Date: {date}\r\nAuthorization: {}\r\n",
-                sig.authorization
-            ));
+            h.push_str(&signer.post_auth_lines(&path, &signed, EMPTY_PAYLOAD_SHA256));
         }
         h.push_str("\r\n");
         h
