@@ -2,6 +2,7 @@
 //! an independent demuxer (ffprobe), through a proxy that cuts the upload once, plus SigV4
 //! against botocore.
 
+mod camera_support;
 mod common;
 
 use std::net::SocketAddr;
@@ -139,6 +140,76 @@ async fn push_file_fast_stores_the_files_frames() {
     let offsets: Vec<i64> = frags.iter().map(|f| f.1 - frags[0].1).collect();
     assert_eq!(offsets, fixture_cluster_offsets());
     assert_frames_match_fixture(&s, "file1", dir.path()).await;
+    s.stop().await;
+}
+
+/// An `rtsp://` SOURCE: `push` pulls a real RTSP server on loopback and its H.264 arrives
+/// without re-encoding (the camera's 320x240 stream, fragments one GOP long).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn push_rtsp_source_stores_the_cameras_h264() {
+    camera_support::require_elements();
+    let dir = tempfile::tempdir().unwrap();
+    let s = TestServer::start(dir.path()).await;
+    let cam = camera_support::RtspServer::start(
+        camera_support::free_port(),
+        camera_support::H264_LAUNCH,
+        None,
+    );
+    let mut child = Command::new(env!("CARGO_BIN_EXE_vidstream"))
+        .args([
+            "push",
+            "--endpoint",
+            &s.url,
+            "--stream",
+            "rtsp1",
+            "--create",
+        ])
+        .arg(cam.url())
+        .env("VIDSTREAM_LOG", "info")
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("the vidstream binary runs");
+    // A live source never ends: wait for a few fragments, then stop the push.
+    let mut frags = Vec::new();
+    for _ in 0..150 {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        if s.call("/describeStream", json!({"StreamName": "rtsp1"}))
+            .await
+            .status
+            == 200
+        {
+            frags = list(&s, "rtsp1").await;
+            if frags.len() >= 3 {
+                break;
+            }
+        }
+    }
+    let _ = child.kill();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        frags.len() >= 3,
+        "fragments from the RTSP source: {frags:?}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let numbers: Vec<String> = frags.iter().take(3).map(|f| f.0.clone()).collect();
+    let docs = fetch_docs(&s, "rtsp1", &numbers, dir.path()).await;
+    for doc in &docs {
+        let v = ffprobe(&["-show_streams", "-count_frames"], doc);
+        let st = &v["streams"][0];
+        assert_eq!(st["codec_name"], "h264", "{v}");
+        assert_eq!(
+            (st["width"].as_i64(), st["height"].as_i64()),
+            (Some(320), Some(240))
+        );
+        let n: u32 = st["nb_read_frames"].as_str().unwrap().parse().unwrap();
+        assert!(
+            (20..=40).contains(&n),
+            "one GOP (30 frames) per fragment: {n}"
+        );
+    }
+    cam.stop();
     s.stop().await;
 }
 
