@@ -46,3 +46,29 @@ fn bench_ingest_prints_its_table() {
         "{stdout}"
     );
 }
+
+#[test]
+fn bench_cameras_prints_its_row() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_vidstream"))
+        .args([
+            "bench",
+            "cameras",
+            "--cameras",
+            "2",
+            "--seconds",
+            "1",
+            "--dir",
+        ])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("2 pulled RTSP cameras"), "{stdout}");
+    assert!(stdout.contains("cameras per core"), "{stdout}");
+}

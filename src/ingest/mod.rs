@@ -13,6 +13,7 @@ pub mod fragmenter;
 pub mod pipeline;
 mod put_media;
 pub mod rtsp;
+pub mod rtsp_source;
 mod sessions;
 
 use std::sync::Arc;

@@ -25,7 +25,7 @@ pub async fn post_json(addr: SocketAddr, path: &str, body: &str) -> anyhow::Resu
     let mut out = Vec::new();
     s.read_to_end(&mut out).await?;
     let text = String::from_utf8_lossy(&out).into_owned();
-    if !text.starts_with("HTTP/1.1 200") {
+    if !text.starts_with("HTTP/1.1 2") {
         bail!("{path}: {}", text.lines().next().unwrap_or(""));
     }
     Ok(text)

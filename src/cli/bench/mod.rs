@@ -13,6 +13,7 @@
 //! - idle producers: M connections that sent only their headers; server RSS growth per
 //!   connection (target ≤ 64 KB).
 
+mod cameras;
 mod client;
 mod live;
 
@@ -29,7 +30,7 @@ use client::{Producer, body_head, fragment, post_json};
 /// Flags of `vidstream bench`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// What to measure (only `ingest` for now).
+    /// What to measure: `ingest` or `cameras`.
     #[arg(default_value = "ingest")]
     what: String,
     /// Directory for the benchmark's data (on the disk to measure); a temporary directory
@@ -45,23 +46,46 @@ pub struct Args {
     /// Connections in the idle-memory scenario.
     #[arg(long, default_value_t = 200)]
     idle: usize,
+    /// Cameras in the `cameras` scenario.
+    #[arg(long, default_value_t = 20)]
+    cameras: usize,
     /// Connections in the throughput scenario.
     #[arg(long, default_value_t = 4)]
     connections: usize,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
-    if args.what != "ingest" {
-        bail!(
-            "unknown benchmark `{}`; try `vidstream bench ingest`",
-            args.what
-        );
-    }
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("starting the tokio runtime")?;
-    rt.block_on(ingest(args))
+    match args.what.as_str() {
+        "ingest" => rt.block_on(ingest(args)),
+        "cameras" => rt.block_on(pulled(args)),
+        other => bail!(
+            "unknown benchmark `{other}`; try `vidstream bench ingest` or `vidstream bench cameras`"
+        ),
+    }
+}
+
+/// `vidstream bench cameras`: server CPU per pulled RTSP camera.
+async fn pulled(args: Args) -> anyhow::Result<()> {
+    let work = tempdir_in(&args.dir)?;
+    let server = ServerProcess::start(&work.join("data")).await?;
+    let n = args.cameras;
+    let (cpu, rate) = cameras::pulled_cameras(&server, n, 2000, args.seconds).await?;
+    drop(server);
+    let _ = std::fs::remove_dir_all(&work);
+    print_rows(vec![Row {
+        what: format!("{n} pulled RTSP cameras (H.264 640x480, remux only): server CPU"),
+        result: format!(
+            "{:.1} % of one core, {:.2} Mbit/s each = {:.0} cameras per core",
+            cpu * 100.0,
+            rate * 8.0 / 1e6,
+            n as f64 / cpu.max(1e-9)
+        ),
+        target: ">= 300 x 2 Mbit/s per core".into(),
+    }])
 }
 
 struct Row {
@@ -165,6 +189,10 @@ async fn ingest(args: Args) -> anyhow::Result<()> {
     drop(server);
     let _ = std::fs::remove_dir_all(&work);
 
+    print_rows(rows)
+}
+
+fn print_rows(rows: Vec<Row>) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
     writeln!(out, "{:<56} {:<44} target", "measure", "result")?;
     for r in rows {
