@@ -2,7 +2,8 @@
 //! Video Streams.
 //!
 //! # Layout
-//! - [`cli`]: the command line, one file per subcommand (`serve`); `anyhow` lives only here.
+//! - [`cli`]: the command line, one file per subcommand (`serve`, `check`, `bench`, `push`, `gen`,
+//!   `cameras`); `anyhow` lives only here.
 //! - [`client`]: a KVS producer client (SigV4, control plane, PutMedia with acks and resends)
 //!   behind `vidstream push` and `vidstream gen`; plain http only.
 //! - [`config`]: `vidstream.toml` + `VIDSTREAM_*` environment overrides.
@@ -11,7 +12,8 @@
 //! - [`ingest`]: PutMedia sessions: MKV body → fragmenter → store, streamed acks.
 //! - [`cameras`]: RTSP cameras the server pulls: records, supervisor, per-camera status.
 //! - [`live`]: the per-stream live bus: ingest publishes, live readers subscribe.
-//! - [`playback`]: the read side: MKV documents (and later fMP4, HLS, DASH) from stored fragments.
+//! - [`playback`]: the read side: MKV documents and GetMedia (history, then the live tail) from
+//!   stored fragments and the live bus; fMP4, HLS and DASH come next.
 //! - [`store`]: all durable state (data directory lock, index, media); nothing else touches disk.
 //!   - [`store::index`]: trait `Index` + SQLite backend + the backends' conformance suite.
 //! - [`mkv`]: sans-IO EBML/Matroska reader and writers.
