@@ -143,6 +143,18 @@ async fn push_file_fast_stores_the_files_frames() {
     s.stop().await;
 }
 
+/// Asserts a document is 320x240 H.264 per ffprobe; returns how many frames decode.
+fn h264_320x240_frames(doc: &Path) -> u32 {
+    let v = ffprobe(&["-show_streams", "-count_frames"], doc);
+    let st = &v["streams"][0];
+    assert_eq!(st["codec_name"], "h264", "{v}");
+    assert_eq!(
+        (st["width"].as_i64(), st["height"].as_i64()),
+        (Some(320), Some(240))
+    );
+    st["nb_read_frames"].as_str().unwrap().parse().unwrap()
+}
+
 /// An `rtsp://` SOURCE: `push` pulls a real RTSP server on loopback and its H.264 arrives
 /// without re-encoding (the camera's 320x240 stream, fragments one GOP long).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -196,14 +208,7 @@ async fn push_rtsp_source_stores_the_cameras_h264() {
     let numbers: Vec<String> = frags.iter().take(3).map(|f| f.0.clone()).collect();
     let docs = fetch_docs(&s, "rtsp1", &numbers, dir.path()).await;
     for doc in &docs {
-        let v = ffprobe(&["-show_streams", "-count_frames"], doc);
-        let st = &v["streams"][0];
-        assert_eq!(st["codec_name"], "h264", "{v}");
-        assert_eq!(
-            (st["width"].as_i64(), st["height"].as_i64()),
-            (Some(320), Some(240))
-        );
-        let n: u32 = st["nb_read_frames"].as_str().unwrap().parse().unwrap();
+        let n = h264_320x240_frames(doc);
         assert!(
             (20..=40).contains(&n),
             "one GOP (30 frames) per fragment: {n}"
@@ -233,18 +238,7 @@ async fn push_test_pattern_stores_h264_of_the_asked_size() {
     let docs = fetch_docs(&s, "pattern", &numbers, dir.path()).await;
     let mut frames = 0;
     for doc in &docs {
-        let v = ffprobe(&["-show_streams", "-count_frames"], doc);
-        let st = &v["streams"][0];
-        assert_eq!(st["codec_name"], "h264", "{v}");
-        assert_eq!(
-            (st["width"].as_i64(), st["height"].as_i64()),
-            (Some(320), Some(240))
-        );
-        frames += st["nb_read_frames"]
-            .as_str()
-            .unwrap()
-            .parse::<u32>()
-            .unwrap();
+        frames += h264_320x240_frames(doc);
     }
     assert_eq!(frames, 90, "3 s at 30 fps, every frame decodes");
     s.stop().await;
