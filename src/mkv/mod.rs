@@ -19,6 +19,7 @@ mod ebml;
 pub mod ids;
 mod meta;
 mod reader;
+mod stored;
 #[doc(hidden)]
 pub mod roundtrip;
 mod writer;
@@ -27,6 +28,7 @@ mod writer;
 mod fixture_tests;
 
 pub use reader::Reader;
+pub use stored::{cluster_timecode, parse_tracks_element};
 pub use writer::*;
 
 use bytes::Bytes;

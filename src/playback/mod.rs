@@ -3,4 +3,5 @@
 //! does the I/O.
 
 pub mod get_media;
+pub mod media;
 pub mod mkv_doc;
