@@ -278,8 +278,9 @@ mod tests {
         let pts: Vec<i64> = s.iter().map(|s| s.pts_ms).collect();
         let dts: Vec<i64> = s.iter().map(|s| s.dts_ms).collect();
         assert_eq!(pts, [5000, 5099, 5033, 5066]);
-        // Sorted pts (5000, 5033, 5066, 5099) shifted by the largest delay (P: 5033 - 5099 → 66).
-        assert_eq!(dts, [4934, 4967, 5000, 5033]);
+        // Sorted pts (5000, 5033, 5066, 5099) in decode order, shifted back by the largest
+        // amount a frame would otherwise be decoded after it is shown (B1: 5066 - 5033 = 33).
+        assert_eq!(dts, [4967, 5000, 5033, 5066]);
         assert!(s.iter().all(|s| s.dts_ms <= s.pts_ms));
         assert_eq!(
             s.iter().map(|s| s.duration_ms).collect::<Vec<_>>(),
