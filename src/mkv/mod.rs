@@ -19,9 +19,9 @@ mod ebml;
 pub mod ids;
 mod meta;
 mod reader;
-mod stored;
 #[doc(hidden)]
 pub mod roundtrip;
+mod stored;
 mod writer;
 
 #[cfg(test)]

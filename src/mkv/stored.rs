@@ -92,11 +92,16 @@ mod tests {
         for cut in 0..buf.len() {
             let _ = parse_tracks_element(&Bytes::copy_from_slice(&buf[..cut]));
         }
-        assert!(parse_tracks_element(&Bytes::from_static(&[0x1A, 0x45, 0xDF, 0xA3, 0x80])).is_err());
+        assert!(
+            parse_tracks_element(&Bytes::from_static(&[0x1A, 0x45, 0xDF, 0xA3, 0x80])).is_err()
+        );
 
         let mut c = Vec::new();
         write_cluster(&mut c, 1_700_000_000_123, &[(1, 0, true, &[9u8; 10][..])]);
-        assert_eq!(cluster_timecode(&Bytes::from(c.clone())), Some(1_700_000_000_123));
+        assert_eq!(
+            cluster_timecode(&Bytes::from(c.clone())),
+            Some(1_700_000_000_123)
+        );
         assert_eq!(cluster_timecode(&Bytes::copy_from_slice(&c[..3])), None);
         assert_eq!(cluster_timecode(&Bytes::from(buf)), None);
     }

@@ -157,7 +157,9 @@ pub fn samples(
     let mut out = Vec::with_capacity(trailer.frames.len());
     for (index, f) in trailer.frames.iter().enumerate() {
         let start = f.offset as usize;
-        let end = start.checked_add(f.len as usize).filter(|&e| e <= cluster.len());
+        let end = start
+            .checked_add(f.len as usize)
+            .filter(|&e| e <= cluster.len());
         let Some(end) = end else {
             return Err(MediaError::FrameOutOfBounds {
                 index,
@@ -256,9 +258,8 @@ mod tests {
         assert!(matches!(tracks[0].codec, Codec::H264 { .. }));
         let payloads: [&[u8]; 4] = [b"I", b"P", b"B1", b"B2"];
         let rel = [0i16, 99, 33, 66];
-        let frames: Vec<(u64, i16, bool, &[u8])> = (0..4)
-            .map(|i| (1, rel[i], i == 0, payloads[i]))
-            .collect();
+        let frames: Vec<(u64, i16, bool, &[u8])> =
+            (0..4).map(|i| (1, rel[i], i == 0, payloads[i])).collect();
         let mut c = Vec::new();
         let offsets = write_cluster(&mut c, 5_000, &frames);
         let trailer = Trailer {

@@ -165,6 +165,106 @@ impl RtspServer {
     }
 }
 
+/// The environment variables that turn a test binary into an RTSP camera process (see
+/// [`CameraProcess`]).
+const CHILD_PORT: &str = "VIDSTREAM_TEST_RTSP_CHILD_PORT";
+const CHILD_LAUNCH: &str = "VIDSTREAM_TEST_RTSP_CHILD_LAUNCH";
+
+/// A camera in a process of its own: the test binary re-run as `rtsp_camera_child` (an ignored
+/// test that every binary using this must declare with [`rtsp_camera_child_test!`]). Killing it
+/// with SIGKILL is a camera losing power: no RTSP TEARDOWN, sockets reset by the kernel. Its
+/// memory is not the test process's, so the test's RSS is vidstream's own.
+pub struct CameraProcess {
+    port: u16,
+    child: std::process::Child,
+}
+
+impl CameraProcess {
+    pub fn start(port: u16, launch: &str) -> CameraProcess {
+        use std::io::BufRead;
+        let exe = std::env::current_exe().expect("test binary path");
+        let mut child = std::process::Command::new(exe)
+            .args([
+                "rtsp_camera_child",
+                "--exact",
+                "--ignored",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env(CHILD_PORT, port.to_string())
+            .env(CHILD_LAUNCH, launch)
+            .env("RUST_TEST_NOCAPTURE", "1")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn the camera process");
+        let stdout = child.stdout.take().expect("child stdout");
+        let mut lines = std::io::BufReader::new(stdout).lines();
+        loop {
+            match lines.next() {
+                Some(Ok(l)) if l.ends_with("RTSP-READY") => break,
+                Some(Ok(_)) => continue,
+                _ => {
+                    let _ = child.kill();
+                    panic!("camera process on port {port} exited before listening");
+                }
+            }
+        }
+        // Keep draining its stdout so the child never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        CameraProcess { port, child }
+    }
+
+    pub fn url(&self) -> String {
+        format!("rtsp://127.0.0.1:{}/cam", self.port)
+    }
+
+    /// SIGKILL, and wait until the process is gone (its port is free again).
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for CameraProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The body of the `rtsp_camera_child` test: serves until killed when started by
+/// [`CameraProcess`]; returns at once otherwise (a plain `cargo test -- --ignored`).
+pub fn run_camera_child() {
+    let (Ok(port), Ok(launch)) = (std::env::var(CHILD_PORT), std::env::var(CHILD_LAUNCH)) else {
+        return;
+    };
+    let server = RtspServer::start(port.parse().expect("port"), &launch, None);
+    // Straight to the file descriptor: libtest captures `println!` output of tests. The line
+    // starts with libtest's own "test rtsp_camera_child ... ".
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "RTSP-READY").expect("stdout");
+    out.flush().expect("stdout");
+    drop(out);
+    loop {
+        std::thread::sleep(Duration::from_secs(3600));
+        let _ = &server;
+    }
+}
+
+/// Declares the ignored `rtsp_camera_child` test that [`CameraProcess`] runs.
+#[macro_export]
+macro_rules! rtsp_camera_child_test {
+    () => {
+        #[test]
+        #[ignore = "the camera process of CameraProcess; returns at once when run by hand"]
+        fn rtsp_camera_child() {
+            camera_support::run_camera_child();
+        }
+    };
+}
+
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .expect("bind")
