@@ -23,6 +23,8 @@ mod pes;
 mod psi;
 
 #[cfg(test)]
+mod crafted_tests;
+#[cfg(test)]
 mod tests;
 #[cfg(test)]
 mod tsparse;

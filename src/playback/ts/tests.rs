@@ -138,17 +138,79 @@ fn ticks_between(a: u64, b: u64) -> u64 {
     b.wrapping_sub(a) & ((1 << 33) - 1)
 }
 
-/// The checks every fixture goes through: the whole stream decodes to the fixture's frames
-/// with the fixture's duration; each segment alone starts with PAT, PMT and a keyframe that
-/// carries its parameter sets, and decodes to its own frames.
+/// The video track's number.
+fn video_track(tracks: &[MediaTrack]) -> u64 {
+    tracks
+        .iter()
+        .find(|t| matches!(t.codec, Codec::H264 { .. } | Codec::H265 { .. }))
+        .expect("a video track")
+        .number
+}
+
+/// Removes the parameter sets (and AUDs) the encoder put in the frames themselves, as a
+/// producer that sends them only in CodecPrivate would: then only the ones the writer inserts
+/// from the codec configuration let a segment decode. Returns how many NAL units were removed.
+fn strip_in_band_parameter_sets(frags: &mut [(Vec<MediaTrack>, Vec<Sample>)], hevc: bool) -> usize {
+    let mut removed = 0;
+    for (tracks, samples) in frags {
+        let video = video_track(tracks);
+        for s in samples.iter_mut().filter(|s| s.track == video) {
+            // The fixtures use 4-byte NAL lengths (lengthSizeMinusOne 3).
+            let mut kept = Vec::with_capacity(s.data.len());
+            let mut rest = &s.data[..];
+            while !rest.is_empty() {
+                let len = u32::from_be_bytes(rest[..4].try_into().unwrap()) as usize;
+                let nal = &rest[4..4 + len];
+                let t = if hevc {
+                    (nal[0] >> 1) & 0x3F
+                } else {
+                    nal[0] & 0x1F
+                };
+                let drop = if hevc {
+                    (32..=35).contains(&t)
+                } else {
+                    (7..=9).contains(&t)
+                };
+                if drop {
+                    removed += 1;
+                } else {
+                    kept.extend_from_slice(&rest[..4 + len]);
+                }
+                rest = &rest[4 + len..];
+            }
+            s.data = Bytes::from(kept);
+        }
+    }
+    removed
+}
+
+/// The checks every fixture goes through, on the frames as stored and again with their in-band
+/// parameter sets removed: the whole stream decodes to the fixture's frames with the fixture's
+/// duration; each segment alone starts with PAT, PMT and a keyframe that carries its parameter
+/// sets, and decodes to its own frames. Returns ffprobe's view of the whole stream.
 fn check_fixture(name: &str, codec: &str, duration_s: f64, hevc: bool) -> serde_json::Value {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let frags = fragments(name);
+    let mut frags = fragments(name);
     assert!(frags.len() >= 3, "{name}: {} fragments", frags.len());
     let fixture_probe = probe(&fixture_path(name));
     let want_frames = count(stream(&fixture_probe, "video"), "nb_read_frames");
+    let p = check_stream(name, &frags, want_frames, codec, duration_s, hevc);
+    let removed = strip_in_band_parameter_sets(&mut frags, hevc);
+    let name = format!("{name} without in-band parameter sets ({removed} removed)");
+    check_stream(&name, &frags, want_frames, codec, duration_s, hevc);
+    p
+}
 
-    let (ts, parsed) = whole_stream(&frags);
+fn check_stream(
+    name: &str,
+    frags: &[(Vec<MediaTrack>, Vec<Sample>)],
+    want_frames: usize,
+    codec: &str,
+    duration_s: f64,
+    hevc: bool,
+) -> serde_json::Value {
+    let dir = tempfile::tempdir().expect("tempdir");
+
+    let (ts, parsed) = whole_stream(frags);
     let path = dir.path().join("all.ts");
     std::fs::write(&path, &ts).expect("write");
     let p = probe(&path);
@@ -227,10 +289,8 @@ fn check_fixture(name: &str, codec: &str, duration_s: f64, hevc: bool) -> serde_
         let path = dir.path().join(format!("seg{i}.ts"));
         std::fs::write(&path, &seg).expect("write");
         assert_decodes_silently(&path);
-        let frames = samples
-            .iter()
-            .filter(|s| s.track == tracks[0].number)
-            .count() as u32;
+        let video = video_track(tracks);
+        let frames = samples.iter().filter(|s| s.track == video).count() as u32;
         let want: Vec<u32> = (first_index..first_index + frames).collect();
         assert_eq!(frame_indexes(&path), want, "{name}: segment {i} alone");
         first_index += frames;
@@ -320,187 +380,4 @@ fn audio_only_segments_carry_the_pcr_on_the_audio_pid() {
     assert_eq!(p["streams"].as_array().map(Vec::len), Some(1));
     assert_eq!(stream(&p, "audio")["codec_name"], "aac");
     assert_decodes_silently(&path);
-}
-
-fn h264_track(avcc: &'static [u8]) -> MediaTrack {
-    MediaTrack {
-        number: 1,
-        codec: Codec::H264 {
-            avcc: Bytes::from_static(avcc),
-        },
-        video: Some((320, 240)),
-        audio: None,
-        default_duration_ns: None,
-    }
-}
-
-const AVCC: &[u8] = &[
-    1, 0x42, 0xC0, 0x1E, 0xFF, 0xE1, 0, 4, 0x67, 0x42, 0xC0, 0x1E, 1, 0, 4, 0x68, 0xCE, 0x3C, 0x80,
-];
-
-fn sample(track: u64, ms: i64, key: bool, data: &'static [u8]) -> Sample {
-    Sample {
-        track,
-        pts_ms: ms,
-        dts_ms: ms,
-        duration_ms: 33,
-        key,
-        data: Bytes::from_static(data),
-    }
-}
-
-#[test]
-fn track_selection_errors() {
-    let mut cc = Continuity::default();
-    assert_eq!(segment(&[], &[], &mut cc), Err(TsError::NoTracks));
-    let other = MediaTrack {
-        codec: Codec::Other("V_VP9".into()),
-        ..h264_track(AVCC)
-    };
-    assert!(matches!(
-        segment(std::slice::from_ref(&other), &[], &mut cc),
-        Err(TsError::UnsupportedCodec(m)) if m.contains("V_VP9")
-    ));
-    // A bad avcC is an error even before any sample needs it.
-    assert!(matches!(
-        segment(&[h264_track(&[1, 0x42])], &[], &mut cc),
-        Err(TsError::BadCodecConfig(_))
-    ));
-    assert_eq!(cc, Continuity::default());
-}
-
-#[test]
-fn other_tracks_are_skipped_and_an_empty_segment_is_psi_only() {
-    let other = MediaTrack {
-        number: 2,
-        codec: Codec::Other("S_TEXT/UTF8".into()),
-        ..h264_track(AVCC)
-    };
-    let tracks = [h264_track(AVCC), other];
-    let mut cc = Continuity::default();
-    let seg = segment(&tracks, &[], &mut cc).expect("segment");
-    assert_eq!(seg.len(), 2 * 188);
-    let samples = [
-        sample(1, 0, true, &[0, 0, 0, 2, 0x65, 0x88]),
-        sample(2, 0, true, b"subtitle"),
-        sample(1, 33, false, &[0, 0, 0, 2, 0x41, 0x9A]),
-    ];
-    let seg = segment(&tracks, &samples, &mut cc).expect("segment");
-    let parsed = tsparse::parse(&seg, &Continuity::default()).map(|_| ());
-    // Counters continued from the first segment, so they do not start at 0.
-    assert!(parsed.is_err());
-    let parsed = tsparse::parse(
-        &seg,
-        &Continuity {
-            pat: 1,
-            pmt: 1,
-            video: 0,
-            audio: 0,
-        },
-    )
-    .expect("packets");
-    assert_eq!(parsed.streams, [(0x1B, VIDEO_PID)]);
-    assert_eq!(parsed.pes.len(), 2);
-    assert_eq!(parsed.pes[1].pts, 33 * 90);
-    assert_eq!(
-        cc,
-        Continuity {
-            pat: 2,
-            pmt: 2,
-            video: 2,
-            audio: 0
-        }
-    );
-}
-
-#[test]
-fn malformed_samples_are_errors_and_leave_the_counters() {
-    let tracks = [h264_track(AVCC)];
-    let start = Continuity {
-        pat: 3,
-        pmt: 4,
-        video: 15,
-        audio: 0,
-    };
-    let bad: [&'static [u8]; 4] = [
-        &[0, 0, 0, 9, 0x65, 0x88],
-        &[0, 0],
-        &[0xFF, 0xFF, 0xFF, 0xFF, 0x65],
-        &[],
-    ];
-    for data in bad {
-        let mut cc = start.clone();
-        let samples = [
-            sample(1, 0, true, &[0, 0, 0, 2, 0x65, 0x88]),
-            sample(1, 33, false, data),
-        ];
-        assert!(
-            matches!(
-                segment(&tracks, &samples, &mut cc),
-                Err(TsError::BadSample(_))
-            ),
-            "{data:?}"
-        );
-        assert_eq!(cc, start);
-    }
-    // An AAC frame too large for ADTS.
-    let aac = MediaTrack {
-        number: 2,
-        codec: Codec::Aac {
-            asc: Bytes::from_static(&[0x11, 0x88]),
-        },
-        video: None,
-        audio: Some((48_000, 1)),
-        default_duration_ns: None,
-    };
-    let big = Sample {
-        data: Bytes::from(vec![0u8; 9000]),
-        ..sample(2, 0, true, &[])
-    };
-    let mut cc = Continuity::default();
-    assert!(matches!(
-        segment(&[aac], &[big], &mut cc),
-        Err(TsError::BadSample(_))
-    ));
-}
-
-#[test]
-fn garbage_samples_never_panic() {
-    // Pseudo-random bytes as frames of every codec: errors or segments, never a panic, and
-    // whatever comes out is well-formed at the packet level.
-    let aac = MediaTrack {
-        number: 2,
-        codec: Codec::Aac {
-            asc: Bytes::from_static(&[0x11, 0x88]),
-        },
-        video: None,
-        audio: Some((48_000, 1)),
-        default_duration_ns: None,
-    };
-    let tracks = [h264_track(AVCC), aac];
-    let mut x: u32 = 0x1234_5678;
-    for round in 0..500 {
-        let len = round % 64;
-        let data: Vec<u8> = (0..len)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 17;
-                x ^= x << 5;
-                // Mostly small bytes, so that some length prefixes are plausible.
-                if x.is_multiple_of(3) {
-                    x as u8
-                } else {
-                    (x % 8) as u8
-                }
-            })
-            .collect();
-        let s = Sample {
-            data: Bytes::from(data),
-            ..sample(1 + (round as u64 % 2), round as i64, round % 5 == 0, &[])
-        };
-        let mut cc = Continuity::default();
-        if let Ok(seg) = segment(&tracks, &[s], &mut cc) {
-            tsparse::parse(&seg, &Continuity::default()).expect("well-formed");
-        }
-    }
 }
