@@ -5,9 +5,9 @@
 //! H.264/H.265 as Annex B access units (AUD first, parameter sets from the codec configuration
 //! before every keyframe, so each segment decodes on its own), AAC as ADTS frames. PTS/DTS are
 //! the samples' millisecond times on the 90 kHz clock (33-bit, wrapping). The PCR rides on the
-//! video PID (audio when there is no video): in the first packet of every video PES, and in
-//! adaptation-field-only packets when audio runs on for more than [`PCR_INTERVAL_MS`] without a
-//! video frame. Its value trails the DTS of the access unit it precedes by [`PCR_LEAD_MS`], so a
+//! video PID (audio when there is no video): in the first packet of every video PES, and, when
+//! video frames are further apart than [`PCR_INTERVAL_MS`], in adaptation-field-only packets
+//! before the audio frames in between (audio-only: in the audio PES themselves). Its value trails the DTS of the access unit it precedes by [`PCR_LEAD_MS`], so a
 //! decoder has the whole access unit before its decode time.
 //!
 //! This module does no I/O; errors are values (never panics) and nothing is allocated from a
@@ -74,7 +74,9 @@ pub enum TsError {
 }
 
 impl TsError {
-    /// The crate-wide error kind: the stored media cannot be served as TS.
+    /// The crate-wide error kind. The stored media cannot be served as TS, which KVS reports as
+    /// a client error (e.g. `InvalidCodecPrivateDataException`); the API layer may map the
+    /// variants to those names more precisely.
     pub fn kind(&self) -> crate::error::ErrorKind {
         crate::error::ErrorKind::InvalidArgument
     }

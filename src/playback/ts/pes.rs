@@ -59,47 +59,34 @@ pub fn packetize(out: &mut Vec<u8>, pid: u16, cc: &mut u8, pes: &[u8], first: Fi
     let mut rest = pes;
     let mut is_first = true;
     while is_first || !rest.is_empty() {
-        // Adaptation field content after its length byte: flags, optional PCR.
-        let mut af: Vec<u8> = Vec::new();
+        // Adaptation field bytes after its length byte, before stuffing: flags, optional PCR.
+        let mut fields = [0u8; 7];
+        let mut fields_len = 0;
         if is_first && (first.pcr.is_some() || first.random_access) {
-            let mut flags = 0u8;
-            if first.random_access {
-                flags |= 0x40; // random_access_indicator
-            }
-            if first.pcr.is_some() {
-                flags |= 0x10; // PCR_flag
-            }
-            af.push(flags);
+            // random_access_indicator, PCR_flag.
+            fields[0] = (u8::from(first.random_access) << 6) | (u8::from(first.pcr.is_some()) << 4);
+            fields_len = 1;
             if let Some(pcr) = first.pcr {
-                af.extend_from_slice(&pcr_bytes(pcr));
+                fields[1..].copy_from_slice(&pcr_bytes(pcr));
+                fields_len = 7;
             }
         }
-        // Room for payload given the adaptation field so far (length byte included if any).
-        let af_len = if af.is_empty() { 0 } else { 1 + af.len() };
-        let room = BODY_LEN - af_len;
-        let take = rest.len().min(room);
-        let stuffing = room - take;
-        let mut af_total = af_len;
-        if stuffing > 0 {
-            if af.is_empty() {
-                // A 1-byte adaptation field is just its length byte (0); longer ones carry a
-                // flags byte then 0xFF stuffing.
-                af_total = stuffing;
-                if stuffing > 1 {
-                    af.push(0x00);
-                    af.resize(stuffing - 1, 0xFF);
-                }
-            } else {
-                af.resize(af.len() + stuffing, 0xFF);
-                af_total += stuffing;
-            }
-        }
+        let needed = if fields_len > 0 { 1 + fields_len } else { 0 };
+        let take = rest.len().min(BODY_LEN - needed);
+        // The adaptation field (length byte included) takes whatever the payload leaves.
+        let af_total = BODY_LEN - take;
+        let start = out.len();
         let afc = if af_total > 0 { 0b11 } else { 0b01 };
         packet_header(out, pid, is_first, afc, *cc);
         *cc = (*cc + 1) & 0x0F;
         if af_total > 0 {
             out.push((af_total - 1) as u8); // adaptation_field_length
-            out.extend_from_slice(&af);
+            // A 1-byte adaptation field is its length byte alone; longer ones have a flags byte
+            // (0 when it only stuffs), the PCR if any, then 0xFF stuffing.
+            if af_total > 1 {
+                out.extend_from_slice(&fields[..fields_len.max(1)]);
+                out.resize(start + 4 + af_total, 0xFF);
+            }
         }
         out.extend_from_slice(&rest[..take]);
         rest = &rest[take..];
