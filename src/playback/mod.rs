@@ -5,3 +5,4 @@
 pub mod get_media;
 pub mod media;
 pub mod mkv_doc;
+pub mod ts;
