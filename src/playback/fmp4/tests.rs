@@ -1,0 +1,477 @@
+//! Box-level checks: what the writers emit is decoded again by mp4-atom (a second
+//! implementation) and compared with the samples it was made from. ffmpeg interop is in
+//! `interop_tests.rs`.
+
+use std::path::Path;
+
+use bytes::Bytes;
+use mp4_atom::{Any, Atom, Decode, Ftyp, Header, Moof, Moov, StszSamples};
+
+use super::*;
+use crate::ingest::fragmenter::{FragmentLimits, Fragmenter, Output, TimecodeType};
+use crate::mkv::{Limits, Reader};
+use crate::playback::media::{self, Sample};
+
+/// A fixture read and fragmented the way ingest does it, purely.
+pub(super) struct Fixture {
+    pub tracks: Vec<MediaTrack>,
+    /// Samples of each stored fragment, in decode order.
+    pub fragments: Vec<Vec<Sample>>,
+}
+
+impl Fixture {
+    pub fn all_samples(&self) -> Vec<Sample> {
+        self.fragments.iter().flatten().cloned().collect()
+    }
+}
+
+pub(super) const H264: &str = "gst_h264_320x240_gop30_5s.mkv";
+pub(super) const H265: &str = "gst_h265_320x240_gop30_3s.mkv";
+pub(super) const H264_AAC: &str = "gst_h264_aac_320x240_3s.mkv";
+
+pub(super) fn load(name: &str) -> Fixture {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures")
+        .join(name);
+    let data = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let mut reader = Reader::new(Limits::default());
+    reader.push(&data);
+    let mut events = Vec::new();
+    while let Some(ev) = reader.pull().expect("fixture parses") {
+        events.push(ev);
+    }
+    events.extend(reader.finish().expect("fixture ends cleanly"));
+    let mut fragmenter = Fragmenter::new(TimecodeType::Absolute, FragmentLimits::default(), None);
+    let mut out = Vec::new();
+    for ev in events {
+        fragmenter.push(ev, 0, &mut out).expect("fixture fragments");
+    }
+    fragmenter.finish(&mut out).unwrap();
+    let sealed: Vec<_> = out
+        .into_iter()
+        .filter_map(|o| match o {
+            Output::Sealed(s) => Some(s),
+            _ => None,
+        })
+        .collect();
+    assert!(!sealed.is_empty());
+    let tracks = media::tracks(&sealed[0].track_header).unwrap();
+    let fragments = sealed
+        .iter()
+        .map(|s| media::samples(&tracks, &s.cluster, &s.trailer).unwrap())
+        .collect();
+    Fixture { tracks, fragments }
+}
+
+/// Top-level boxes of `data`: (kind, offset, total size).
+fn top_level(data: &[u8]) -> Vec<(String, usize, usize)> {
+    let mut out = Vec::new();
+    let mut pos = 0;
+    while pos < data.len() {
+        let mut rest = &data[pos..];
+        let before = rest.len();
+        let header = Header::decode(&mut rest).unwrap();
+        let header_len = before - rest.len();
+        let size = header_len + header.size.unwrap();
+        out.push((header.kind.to_string(), pos, size));
+        pos += size;
+    }
+    assert_eq!(pos, data.len(), "boxes cover the data exactly");
+    out
+}
+
+fn decode_moov(data: &[u8]) -> (Ftyp, Moov) {
+    let mut buf = data;
+    let ftyp = Ftyp::decode(&mut buf).unwrap();
+    let moov = Moov::decode(&mut buf).unwrap();
+    (ftyp, moov)
+}
+
+fn atom_body<T: Atom>(atom: &T) -> Vec<u8> {
+    let mut out = Vec::new();
+    atom.encode_body(&mut out).unwrap();
+    out
+}
+
+#[test]
+fn init_segment_carries_each_track_and_its_codec_config_verbatim() {
+    let fx = load(H264_AAC);
+    let init = init_segment(&fx.tracks).unwrap();
+    let boxes: Vec<String> = top_level(&init).into_iter().map(|b| b.0).collect();
+    assert_eq!(boxes, ["ftyp", "moov"]);
+    let (ftyp, moov) = decode_moov(&init);
+    assert!(ftyp.compatible_brands.contains(&b"cmfc".into()));
+    assert_eq!(moov.mvhd.next_track_id, 3);
+    let ids: Vec<u32> = moov.trak.iter().map(|t| t.tkhd.track_id).collect();
+    assert_eq!(ids, [1, 2], "track ids are the mkv track numbers");
+    let trex: Vec<u32> = moov
+        .mvex
+        .as_ref()
+        .unwrap()
+        .trex
+        .iter()
+        .map(|t| t.track_id)
+        .collect();
+    assert_eq!(trex, [1, 2]);
+
+    let video = &moov.trak[0];
+    assert_eq!(video.mdia.mdhd.timescale, 90_000);
+    assert_eq!(video.mdia.hdlr.handler, b"vide".into());
+    assert_eq!(
+        (video.tkhd.width.integer(), video.tkhd.height.integer()),
+        (320, 240)
+    );
+    let stbl = &video.mdia.minf.stbl;
+    assert!(stbl.stts.entries.is_empty() && stbl.stsc.entries.is_empty());
+    assert_eq!(stbl.stsz.samples, StszSamples::Different { sizes: vec![] });
+    assert!(stbl.stco.as_ref().unwrap().entries.is_empty());
+    let mp4_atom::Codec::Avc1(avc1) = &stbl.stsd.codecs[0] else {
+        panic!("not avc1: {:?}", stbl.stsd.codecs)
+    };
+    assert_eq!((avc1.visual.width, avc1.visual.height), (320, 240));
+    let Codec::H264 { avcc } = &fx.tracks[0].codec else {
+        panic!()
+    };
+    assert_eq!(atom_body(&avc1.avcc), avcc.to_vec(), "avcC bytes as stored");
+
+    let audio = &moov.trak[1];
+    assert_eq!(audio.mdia.mdhd.timescale, 48_000);
+    assert_eq!(audio.mdia.hdlr.handler, b"soun".into());
+    let mp4_atom::Codec::Mp4a(mp4a) = &audio.mdia.minf.stbl.stsd.codecs[0] else {
+        panic!("not mp4a")
+    };
+    assert_eq!(mp4a.audio.channel_count, 1);
+    assert_eq!(mp4a.audio.sample_rate.integer(), 48_000);
+    let Codec::Aac { asc } = &fx.tracks[1].codec else {
+        panic!()
+    };
+    let dec = &mp4a.esds.es_desc.dec_config;
+    assert_eq!(dec.object_type_indication, 0x40);
+    assert_eq!(dec.dec_specific.as_ref().unwrap().raw, asc.to_vec());
+    assert_eq!(timescale(&fx.tracks[1]), 48_000);
+
+    let fx = load(H265);
+    let (_, moov) = decode_moov(&init_segment(&fx.tracks).unwrap());
+    let mp4_atom::Codec::Hvc1(hvc1) = &moov.trak[0].mdia.minf.stbl.stsd.codecs[0] else {
+        panic!("not hvc1")
+    };
+    let Codec::H265 { hvcc } = &fx.tracks[0].codec else {
+        panic!()
+    };
+    assert_eq!(atom_body(&hvc1.hvcc), hvcc.to_vec(), "hvcC bytes as stored");
+}
+
+#[test]
+fn unsupported_and_missing_tracks_are_errors_not_panics() {
+    let fx = load(H264_AAC);
+    assert_eq!(init_segment(&[]), Err(Fmp4Error::NoTracks));
+    let other = MediaTrack {
+        codec: Codec::Other("V_VP9".into()),
+        ..fx.tracks[0].clone()
+    };
+    assert!(matches!(
+        init_segment(std::slice::from_ref(&other)),
+        Err(Fmp4Error::UnsupportedCodec(c)) if c == "V_VP9"
+    ));
+    // An unsupported track next to a supported one is skipped.
+    let mixed = [
+        other.clone(),
+        MediaTrack {
+            number: 2,
+            ..fx.tracks[0].clone()
+        },
+    ];
+    let (_, moov) = decode_moov(&init_segment(&mixed).unwrap());
+    assert_eq!(moov.trak.len(), 1);
+    assert_eq!(moov.trak[0].tkhd.track_id, 2);
+
+    let bad = MediaTrack {
+        codec: Codec::H264 {
+            avcc: Bytes::from_static(&[1, 2]),
+        },
+        ..fx.tracks[0].clone()
+    };
+    assert!(matches!(
+        init_segment(&[bad]),
+        Err(Fmp4Error::CodecConfig { track: 1, .. })
+    ));
+    let no_asc = MediaTrack {
+        codec: Codec::Aac { asc: Bytes::new() },
+        ..fx.tracks[1].clone()
+    };
+    assert!(matches!(
+        init_segment(&[no_asc]),
+        Err(Fmp4Error::CodecConfig { .. })
+    ));
+    let zero = MediaTrack {
+        number: 0,
+        ..fx.tracks[0].clone()
+    };
+    assert_eq!(init_segment(&[zero]), Err(Fmp4Error::TrackNumber(0)));
+
+    assert_eq!(media_segment(&fx.tracks, &[], 1), Err(Fmp4Error::NoSamples));
+    let stray: Vec<Sample> = fx.fragments[0]
+        .iter()
+        .map(|s| Sample {
+            track: 9,
+            ..s.clone()
+        })
+        .collect();
+    assert_eq!(
+        media_segment(&fx.tracks, &stray, 1),
+        Err(Fmp4Error::NoSamples)
+    );
+    assert!(plan_clip(&fx.tracks, &[], 0, 1000).is_err());
+}
+
+#[test]
+fn odd_timing_saturates_instead_of_panicking() {
+    let fx = load(H264);
+    let mut samples = fx.fragments[0][..3].to_vec();
+    samples[0].dts_ms = i64::MAX;
+    samples[0].pts_ms = i64::MIN;
+    samples[1].duration_ms = 0;
+    samples[1].dts_ms = -5;
+    samples[2].duration_ms = i64::MAX;
+    let seg = media_segment(&fx.tracks, &samples, u32::MAX).unwrap();
+    let moof = Moof::decode(&mut &seg.parts[0][..]).unwrap();
+    assert_eq!(moof.mfhd.sequence_number, u32::MAX);
+    let clip: Vec<ClipSample> = samples.iter().map(clip_sample).collect();
+    plan_clip(&fx.tracks, &clip, i64::MIN, i64::MAX).unwrap();
+    plan_clip(&fx.tracks, &clip, 0, 1).unwrap_or_else(|e| panic!("{e}"));
+}
+
+pub(super) fn clip_sample(s: &Sample) -> ClipSample {
+    ClipSample {
+        track: s.track,
+        pts_ms: s.pts_ms,
+        dts_ms: s.dts_ms,
+        duration_ms: s.duration_ms,
+        key: s.key,
+        size: s.data.len() as u32,
+    }
+}
+
+/// Decodes a media segment and checks every trun entry against the samples it came from:
+/// tfdt, durations, sizes, flags, composition offsets, and that each data offset points at
+/// exactly the sample bytes.
+fn check_segment(tracks: &[MediaTrack], samples: &[Sample], seq: u32) {
+    let seg = media_segment(tracks, samples, seq).unwrap();
+    let bytes = seg.to_bytes();
+    assert_eq!(seg.len(), bytes.len() as u64);
+    let boxes = top_level(&bytes);
+    assert_eq!(
+        boxes.iter().map(|b| b.0.as_str()).collect::<Vec<_>>(),
+        ["moof", "mdat"]
+    );
+    let moof = Moof::decode(&mut &bytes[..]).unwrap();
+    assert_eq!(moof.mfhd.sequence_number, seq);
+    let present: Vec<&MediaTrack> = tracks
+        .iter()
+        .filter(|t| samples.iter().any(|s| s.track == t.number))
+        .collect();
+    assert_eq!(moof.traf.len(), present.len());
+    for (traf, track) in moof.traf.iter().zip(present) {
+        let run: Vec<&Sample> = samples.iter().filter(|s| s.track == track.number).collect();
+        let ts = timescale(track);
+        assert_eq!(traf.tfhd.track_id as u64, track.number);
+        assert!(traf.tfhd.default_base_is_moof);
+        assert_eq!(
+            traf.tfdt.as_ref().unwrap().base_media_decode_time,
+            (run[0].dts_ms as u64 * ts as u64 + 500) / 1000
+        );
+        assert_eq!(traf.trun.len(), 1);
+        let trun = &traf.trun[0];
+        let entries: Vec<_> = trun.samples.iter().collect();
+        assert_eq!(entries.len(), run.len());
+        let mut pos = trun.data_offset.unwrap() as usize;
+        let audio = matches!(track.codec, Codec::Aac { .. });
+        for (i, (e, s)) in entries.iter().zip(&run).enumerate() {
+            let size = e.size.unwrap() as usize;
+            assert_eq!(&bytes[pos..pos + size], &s.data[..], "sample {i} bytes");
+            pos += size;
+            let expect_dur = if audio {
+                1024
+            } else {
+                let next = run
+                    .get(i + 1)
+                    .map_or(s.duration_ms, |n| n.dts_ms - s.dts_ms);
+                next as u32 * 90
+            };
+            assert_eq!(e.duration, Some(expect_dur), "sample {i} duration");
+            let sync = audio || s.key;
+            assert_eq!(e.flags, Some(if sync { 0x0200_0000 } else { 0x0101_0000 }));
+            assert_eq!(
+                e.cts,
+                Some(if audio { 0 } else { (s.pts_ms - s.dts_ms) * 90 })
+            );
+        }
+    }
+}
+
+#[test]
+fn media_segments_point_at_their_samples() {
+    for name in [H264, H265, H264_AAC] {
+        let fx = load(name);
+        for (n, frag) in fx.fragments.iter().enumerate() {
+            check_segment(&fx.tracks, frag, n as u32 + 1);
+        }
+        // An LL-HLS part: a run from the middle of a GOP, starting at a non-keyframe.
+        let frag = &fx.fragments[1];
+        let part = &frag[7..frag.len().min(17)];
+        assert!(!part[0].key);
+        check_segment(&fx.tracks, part, 42);
+        // One track only (a video-only part of an audio+video stream).
+        let video: Vec<Sample> = frag.iter().filter(|s| s.track == 1).cloned().collect();
+        check_segment(&fx.tracks, &video, 7);
+    }
+}
+
+#[test]
+fn segment_payloads_are_the_stored_bytes_not_copies() {
+    let fx = load(H264);
+    let frag = &fx.fragments[0];
+    let seg = media_segment(&fx.tracks, frag, 1).unwrap();
+    assert_eq!(seg.parts.len(), 1 + frag.len());
+    for (part, s) in seg.parts[1..].iter().zip(frag) {
+        assert_eq!(part.as_ptr(), s.data.as_ptr(), "same buffer");
+    }
+}
+
+#[test]
+fn mdat_header_switches_to_64_bit_sizes() {
+    assert_eq!(
+        mdat_header(10).unwrap(),
+        [0, 0, 0, 18, b'm', b'd', b'a', b't']
+    );
+    let big = u64::from(u32::MAX);
+    let h = mdat_header(big).unwrap();
+    assert_eq!(h.len(), 16);
+    assert_eq!(&h[..8], [0, 0, 0, 1, b'm', b'd', b'a', b't']);
+    assert_eq!(u64::from_be_bytes(h[8..].try_into().unwrap()), big + 16);
+    assert!(mdat_header(u64::MAX).is_err());
+}
+
+#[test]
+fn clip_tables_describe_the_samples_in_the_order_given() {
+    let fx = load(H264_AAC);
+    let all = fx.all_samples();
+    let clip: Vec<ClipSample> = all.iter().map(clip_sample).collect();
+    let layout = plan_clip(&fx.tracks, &clip, 1500, 2500).unwrap();
+    let head = &layout.head;
+    let boxes = top_level(&head[..head.len() - 8]);
+    assert_eq!(
+        boxes.iter().map(|b| b.0.as_str()).collect::<Vec<_>>(),
+        ["ftyp", "moov"]
+    );
+    let mdat = &head[head.len() - 8..];
+    assert_eq!(&mdat[4..], b"mdat");
+    assert_eq!(
+        u32::from_be_bytes(mdat[..4].try_into().unwrap()) as u64,
+        layout.mdat_len + 8
+    );
+    // The file as the HTTP layer would send it.
+    let mut file = head.to_vec();
+    for &i in &layout.samples {
+        file.extend_from_slice(&all[i].data);
+    }
+    assert_eq!(file.len() as u64, layout.len());
+    assert_eq!(layout.duration_ms, 1000);
+
+    let (_, moov) = decode_moov(head);
+    assert_eq!(moov.mvhd.duration, 1000);
+    for trak in &moov.trak {
+        let number = u64::from(trak.tkhd.track_id);
+        let kept: Vec<&Sample> = layout
+            .samples
+            .iter()
+            .map(|&i| &all[i])
+            .filter(|s| s.track == number)
+            .collect();
+        let stbl = &trak.mdia.minf.stbl;
+        let StszSamples::Different { sizes } = &stbl.stsz.samples else {
+            panic!()
+        };
+        assert_eq!(sizes.len(), kept.len());
+        // Walk chunks with stsc and check every sample's bytes in the file.
+        let offsets = &stbl.stco.as_ref().unwrap().entries;
+        let stsc = &stbl.stsc.entries;
+        let mut sample = 0;
+        for (c, &offset) in offsets.iter().enumerate() {
+            let chunk = c as u32 + 1;
+            let per = stsc
+                .iter()
+                .rev()
+                .find(|e| e.first_chunk <= chunk)
+                .unwrap()
+                .samples_per_chunk;
+            let mut pos = offset as usize;
+            for _ in 0..per {
+                let size = sizes[sample] as usize;
+                assert_eq!(size, kept[sample].data.len());
+                assert_eq!(&file[pos..pos + size], &kept[sample].data[..]);
+                pos += size;
+                sample += 1;
+            }
+        }
+        assert_eq!(sample, kept.len(), "chunks cover all samples");
+        let elst = &trak.edts.as_ref().unwrap().elst.as_ref().unwrap().entries;
+        let last = elst.last().unwrap();
+        let ts = u64::from(trak.mdia.mdhd.timescale);
+        if number == 1 {
+            // Video starts at the keyframe at 1000 ms; presentation at 1500 ms.
+            assert!(kept[0].key && kept[0].pts_ms == 1000);
+            assert_eq!(elst.len(), 1);
+            assert_eq!(last.media_time, Some(500 * 90));
+            let stss = &stbl.stss.as_ref().unwrap().entries;
+            assert_eq!(stss[0], 1);
+            let total: u64 = stbl
+                .stts
+                .entries
+                .iter()
+                .map(|e| u64::from(e.sample_count * e.sample_delta))
+                .sum();
+            assert_eq!(total, trak.mdia.mdhd.duration);
+        } else {
+            assert!(stbl.stts.entries.iter().all(|e| e.sample_delta == 1024));
+            assert!(stbl.stss.is_none(), "every aac frame is a sync sample");
+            // One frame of pre-roll before 1500 ms.
+            assert!(kept[0].pts_ms < 1500 && kept[1].pts_ms <= 1500 + 22);
+            let media_time = last.media_time.unwrap();
+            assert_eq!(media_time, (1500 - kept[0].dts_ms as u64) * ts / 1000);
+        }
+        assert!(last.segment_duration.abs_diff(1000) <= 1, "{elst:?}");
+    }
+}
+
+#[test]
+fn clips_past_4_gib_use_64_bit_chunk_offsets() {
+    let fx = load(H264);
+    let clip: Vec<ClipSample> = (0..4)
+        .map(|i| ClipSample {
+            track: 1,
+            pts_ms: i * 1000,
+            dts_ms: i * 1000,
+            duration_ms: 1000,
+            key: true,
+            size: 2_000_000_000,
+        })
+        .collect();
+    let layout = plan_clip(&fx.tracks, &clip, 0, 4000).unwrap();
+    assert_eq!(layout.mdat_len, 8_000_000_000);
+    let head = &layout.head;
+    let mdat = &head[head.len() - 16..];
+    assert_eq!(&mdat[..8], [0, 0, 0, 1, b'm', b'd', b'a', b't']);
+    let (_, moov) = decode_moov(head);
+    let stbl = &moov.trak[0].mdia.minf.stbl;
+    assert!(stbl.stco.is_none());
+    let co64 = &stbl.co64.as_ref().unwrap().entries;
+    assert_eq!(co64, &[head.len() as u64]);
+    assert_eq!(stbl.stsc.entries.len(), 1);
+    assert_eq!(stbl.stsc.entries[0].samples_per_chunk, 4);
+    // Any decodes the whole head too (no unknown boxes).
+    let mut buf = &head[..head.len() - 16];
+    while !buf.is_empty() {
+        Any::decode(&mut buf).unwrap();
+    }
+}
