@@ -36,6 +36,7 @@ pub use segment::{Segment, media_segment};
 #[cfg(doc)]
 use super::media::Sample;
 use super::media::{Codec, MediaTrack};
+use crate::error::ErrorKind;
 
 /// Why an MP4 could not be built.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -68,6 +69,22 @@ pub enum Fmp4Error {
     /// The box encoder refused a value.
     #[error("encoding {0}")]
     Encode(String),
+}
+
+impl Fmp4Error {
+    /// The KVS error kind: what the media holds cannot be served as MP4 (the API layer may name
+    /// a more specific KVS exception, such as `UnsupportedStreamMediaTypeException`).
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Fmp4Error::NoSamples => ErrorKind::ResourceNotFound,
+            Fmp4Error::UnsupportedCodec(_)
+            | Fmp4Error::NoTracks
+            | Fmp4Error::CodecConfig { .. }
+            | Fmp4Error::TrackNumber(_)
+            | Fmp4Error::TooLarge(_) => ErrorKind::InvalidArgument,
+            Fmp4Error::Encode(_) => ErrorKind::Internal,
+        }
+    }
 }
 
 impl From<mp4_atom::Error> for Fmp4Error {

@@ -29,8 +29,8 @@ impl Segment {
         self.len() == 0
     }
 
-    /// The parts, to stream as a body (e.g. `futures::stream::iter`).
-    pub fn into_parts(self) -> Vec<Bytes> {
+    /// The parts, to stream as a body in order (e.g. through `futures_util::stream::iter`).
+    pub fn into_body(self) -> Vec<Bytes> {
         self.parts
     }
 
