@@ -15,8 +15,8 @@ use mp4_atom::{
 
 use super::init::{TrackDurations, ftyp, mvhd, sample_entry, trak};
 use super::{
-    Fmp4Error, MOVIE_TIMESCALE, durations, is_audio, mdat_header, ms_to_ticks, supported_tracks,
-    timescale,
+    Fmp4Error, MOVIE_TIMESCALE, SampleTimes, is_audio, mdat_header, ms_to_ticks, supported_tracks,
+    timeline, timescale,
 };
 use crate::playback::media::MediaTrack;
 
@@ -220,12 +220,19 @@ fn plan_track<'a>(
 ) -> Result<TrackPlan<'a>, Fmp4Error> {
     let ts = timescale(track);
     let audio = is_audio(track);
-    let dts: Vec<i64> = run.iter().map(|s| s.dts_ms).collect();
-    let durs = durations(track, &dts, run.last().map_or(0, |s| s.duration_ms));
+    let times: Vec<SampleTimes> = run
+        .iter()
+        .map(|s| SampleTimes {
+            pts_ms: s.pts_ms,
+            dts_ms: s.dts_ms,
+            duration_ms: s.duration_ms,
+        })
+        .collect();
+    let line = timeline(track, &times);
 
     // stts (§8.6.1.2): run-length durations.
     let mut stts: Vec<SttsEntry> = Vec::new();
-    for &d in &durs {
+    for &d in &line.durations {
         match stts.last_mut() {
             Some(e) if e.sample_delta == d => e.sample_count += 1,
             _ => stts.push(SttsEntry {
@@ -235,17 +242,7 @@ fn plan_track<'a>(
         }
     }
     // ctts (§8.6.1.3): composition offsets, when any sample has one.
-    let offsets: Vec<i64> = run
-        .iter()
-        .map(|s| {
-            if audio {
-                0
-            } else {
-                ms_to_ticks(s.pts_ms.saturating_sub(s.dts_ms), ts)
-                    .clamp(i64::from(i32::MIN), i64::from(i32::MAX))
-            }
-        })
-        .collect();
+    let offsets: Vec<i64> = line.offsets.iter().map(|&o| i64::from(o)).collect();
     let ctts = offsets.iter().any(|&o| o != 0).then(|| {
         let mut entries: Vec<CttsEntry> = Vec::new();
         for &o in &offsets {
@@ -295,16 +292,17 @@ fn plan_track<'a>(
     };
 
     // Edit list, in ticks from the first sample's decode time (media time 0).
-    let first_dts = dts.first().copied().unwrap_or(0);
+    let base = i64::try_from(line.base).unwrap_or(i64::MAX);
     let mut decode = 0i64;
     let (mut comp_start, mut comp_end) = (i64::MAX, i64::MIN);
-    for (&d, &o) in durs.iter().zip(&offsets) {
-        comp_start = comp_start.min(decode + o);
-        comp_end = comp_end.max(decode + o + i64::from(d));
-        decode += i64::from(d);
+    for (&d, &o) in line.durations.iter().zip(&offsets) {
+        let shown = decode.saturating_add(o);
+        comp_start = comp_start.min(shown);
+        comp_end = comp_end.max(shown.saturating_add(i64::from(d)));
+        decode = decode.saturating_add(i64::from(d));
     }
-    let start_t = ms_to_ticks(start_ms.saturating_sub(first_dts), ts);
-    let end_t = ms_to_ticks(end_ms.saturating_sub(first_dts), ts);
+    let start_t = ms_to_ticks(start_ms, ts).saturating_sub(base);
+    let end_t = ms_to_ticks(end_ms, ts).saturating_sub(base);
     let media_start = start_t.max(comp_start).max(0);
     let media_end = end_t.min(comp_end);
     // Ticks to movie timescale (ms), rounded to nearest.

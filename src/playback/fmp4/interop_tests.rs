@@ -7,7 +7,7 @@ use std::process::Command;
 
 use serde_json::Value;
 
-use super::tests::{Fixture, H264, H264_AAC, H265, clip_sample, load};
+use super::tests::{Fixture, H264, H264_AAC, H265, check_segment, clip_sample, load, load_path};
 use super::*;
 
 /// init + one media segment per fragment, as an HLS/DASH client would concatenate them.
@@ -234,4 +234,48 @@ fn clip_with_audio_keeps_both_streams_in_range() {
     assert!((70..=73).contains(&audio), "{audio} audio frames");
     decodes_cleanly(&path);
     assert_eq!(frame_indexes(&path), (36..81).collect::<Vec<_>>());
+}
+
+/// B-frames: decode order differs from presentation order, so decode times are derived
+/// (media.rs) and every sample carries a composition offset. The committed fixtures have none,
+/// so this encodes framecode frames with x264 `-bf 2` at test time.
+#[test]
+fn b_frames_come_out_in_presentation_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let mkv = dir.path().join("bframes.mkv");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/framecode.py");
+    let cmd = format!(
+        "python3 {} generate --frames 90 | ffmpeg -v error -f rawvideo -pix_fmt yuv420p \
+         -s 320x240 -r 30 -i - -c:v libx264 -preset veryfast -bf 2 -g 30 -keyint_min 30 \
+         -sc_threshold 0 -cluster_time_limit 900 -y {}",
+        script.display(),
+        mkv.display()
+    );
+    run(Command::new("sh").arg("-c").arg(&cmd));
+    let fx = load_path(&mkv);
+    let all = fx.all_samples();
+    assert_eq!(all.len(), 90);
+    assert!(
+        all.iter().any(|s| s.pts_ms != s.dts_ms),
+        "the encode has b-frames"
+    );
+    assert!(fx.fragments.len() >= 3);
+    for (n, frag) in fx.fragments.iter().enumerate() {
+        check_segment(&fx.tracks, frag, n as u32 + 1);
+    }
+
+    let path = fmp4_file(&fx, dir.path());
+    let (streams, _) = probe(&path);
+    check_video(&streams[0], "h264", 90);
+    decodes_cleanly(&path);
+    assert_eq!(frame_indexes(&path), (0..90).collect::<Vec<_>>());
+
+    // A clip from 1500 ms: frame 45 first, although it is a B-frame decoded after later ones.
+    let clip = dir.path().join("clip.mp4");
+    clip_file(&fx, 1500, 2500, &clip);
+    let (streams, duration) = probe(&clip);
+    assert!((duration - 1.0).abs() < 0.05, "duration {duration}");
+    check_video(&streams[0], "h264", 30);
+    decodes_cleanly(&clip);
+    assert_eq!(frame_indexes(&clip), (45..75).collect::<Vec<_>>());
 }

@@ -168,35 +168,87 @@ fn sample_flags(sync: bool) -> u32 {
     if sync { 0x0200_0000 } else { 0x0101_0000 }
 }
 
-/// Per-sample durations of one track's samples in its timescale, in the given order: the
-/// difference to the next sample's decode time (so the decode timeline matches `dts_ms`
-/// exactly), the last one its own `duration_ms`; AAC samples are always 1024 ticks. A zero
-/// duration for the last sample falls back to the previous one, then to the track default.
-fn durations(track: &MediaTrack, dts_ms: &[i64], last_duration_ms: i64) -> Vec<u32> {
-    if is_audio(track) {
-        return vec![AAC_FRAME_SAMPLES; dts_ms.len()];
-    }
+/// One sample's times as the writers need them, in ms.
+#[derive(Debug, Clone, Copy)]
+struct SampleTimes {
+    pts_ms: i64,
+    dts_ms: i64,
+    duration_ms: i64,
+}
+
+/// One track's samples on the MP4 timeline, in its timescale.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Timeline {
+    /// Decode time of the first sample (`tfdt`; media time 0 of a clip).
+    base: u64,
+    /// Per-sample durations (`trun`, `stts`).
+    durations: Vec<u32>,
+    /// Per-sample composition offsets (`trun` v1, `ctts`).
+    offsets: Vec<i32>,
+}
+
+/// Places one track's samples (in decode order) on its MP4 timeline.
+///
+/// Video: decode times are `dts_ms` converted exactly, durations the difference to the next
+/// sample's decode time (so consecutive segments join without gap or overlap), the last one
+/// its own `duration_ms` (when 0: the previous duration, then the track default), and the
+/// composition offset is `pts - dts`. MP4 decode times cannot be negative and must increase,
+/// so a decode time below 0 or not after its predecessor (B-frames at a stream that starts at
+/// time 0, whose decode times were shifted before 0; or bad input) becomes its predecessor's
+/// plus one tick, and its offset grows to keep the presentation time exact.
+///
+/// AAC: every access unit lasts 1024 ticks exactly, from the first sample's decode time, with
+/// no composition offsets.
+fn timeline(track: &MediaTrack, samples: &[SampleTimes]) -> Timeline {
     let ts = timescale(track);
-    let mut out: Vec<u32> = dts_ms
+    let first = samples
+        .first()
+        .map_or(0, |s| ms_to_ticks(s.dts_ms, ts).max(0));
+    if is_audio(track) {
+        return Timeline {
+            base: first as u64,
+            durations: vec![AAC_FRAME_SAMPLES; samples.len()],
+            offsets: vec![0; samples.len()],
+        };
+    }
+    let mut decode: Vec<i64> = Vec::with_capacity(samples.len());
+    for s in samples {
+        let t = ms_to_ticks(s.dts_ms, ts).max(0);
+        let t = match decode.last() {
+            Some(&prev) => t.max(prev.saturating_add(1)),
+            None => t,
+        };
+        decode.push(t);
+    }
+    let mut durations: Vec<u32> = decode
         .windows(2)
-        .map(|w| clamp_u32(ms_to_ticks(w[1].saturating_sub(w[0]), ts)))
+        .map(|w| clamp_u32(w[1].saturating_sub(w[0])))
         .collect();
-    if !dts_ms.is_empty() {
+    if let Some(last) = samples.last() {
         let default_ms = track
             .default_duration_ns
-            .map(|ns| i64::try_from(ns / 1_000_000).unwrap_or(i64::MAX))
-            .unwrap_or(0);
-        let last = if last_duration_ms > 0 {
-            clamp_u32(ms_to_ticks(last_duration_ms, ts))
+            .map_or(0, |ns| i64::try_from(ns / 1_000_000).unwrap_or(i64::MAX));
+        let d = if last.duration_ms > 0 {
+            clamp_u32(ms_to_ticks(last.duration_ms, ts))
         } else {
-            out.last()
+            durations
+                .last()
                 .copied()
                 .filter(|&d| d > 0)
                 .unwrap_or(clamp_u32(ms_to_ticks(default_ms, ts)))
         };
-        out.push(last);
+        durations.push(d);
     }
-    out
+    let offsets = samples
+        .iter()
+        .zip(&decode)
+        .map(|(s, &t)| clamp_i32(ms_to_ticks(s.pts_ms, ts).saturating_sub(t)))
+        .collect();
+    Timeline {
+        base: decode.first().map_or(0, |&t| t as u64),
+        durations,
+        offsets,
+    }
 }
 
 /// What an AudioSpecificConfig says (ISO/IEC 14496-3 §1.6.2.1), as far as MP4 needs it.

@@ -5,8 +5,8 @@ use bytes::Bytes;
 use mp4_atom::{Encode, Mfhd, Moof, Tfdt, Tfhd, Traf, Trun, TrunEntry};
 
 use super::{
-    Fmp4Error, clamp_i32, concat, durations, is_audio, mdat_header, ms_to_ticks, sample_flags,
-    supported_tracks, timescale, track_id,
+    Fmp4Error, SampleTimes, concat, is_audio, mdat_header, sample_flags, supported_tracks,
+    timeline, track_id,
 };
 use crate::playback::media::{MediaTrack, Sample};
 
@@ -69,21 +69,21 @@ pub fn media_segment(
     // Where each traf's data starts within the mdat payload.
     let mut starts = Vec::with_capacity(runs.len());
     for (track, run) in &runs {
-        let ts = timescale(track);
         let audio = is_audio(track);
-        let dts: Vec<i64> = run.iter().map(|s| s.dts_ms).collect();
-        let last_ms = run.last().map_or(0, |s| s.duration_ms);
-        let durs = durations(track, &dts, last_ms);
+        let times: Vec<SampleTimes> = run
+            .iter()
+            .map(|s| SampleTimes {
+                pts_ms: s.pts_ms,
+                dts_ms: s.dts_ms,
+                duration_ms: s.duration_ms,
+            })
+            .collect();
+        let line = timeline(track, &times);
         let mut entries = Vec::with_capacity(run.len());
         starts.push(payload_len);
-        for (s, &duration) in run.iter().zip(&durs) {
+        for ((s, &duration), &cts) in run.iter().zip(&line.durations).zip(&line.offsets) {
             let size = u32::try_from(s.data.len()).map_err(|_| Fmp4Error::TooLarge("sample"))?;
             payload_len += u64::from(size);
-            let cts = if audio {
-                0
-            } else {
-                clamp_i32(ms_to_ticks(s.pts_ms.saturating_sub(s.dts_ms), ts))
-            };
             entries.push(TrunEntry {
                 duration: Some(duration),
                 size: Some(size),
@@ -91,7 +91,6 @@ pub fn media_segment(
                 cts: Some(i64::from(cts)),
             });
         }
-        let first_dts = run.first().map_or(0, |s| s.dts_ms);
         trafs.push(Traf {
             tfhd: Tfhd {
                 track_id: track_id(track)?,
@@ -99,7 +98,7 @@ pub fn media_segment(
                 ..Default::default()
             },
             tfdt: Some(Tfdt {
-                base_media_decode_time: ms_to_ticks(first_dts, ts).max(0) as u64,
+                base_media_decode_time: line.base,
             }),
             trun: vec![Trun {
                 data_offset: Some(0),

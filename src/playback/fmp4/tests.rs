@@ -30,10 +30,16 @@ pub(super) const H265: &str = "gst_h265_320x240_gop30_3s.mkv";
 pub(super) const H264_AAC: &str = "gst_h264_aac_320x240_3s.mkv";
 
 pub(super) fn load(name: &str) -> Fixture {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("fixtures")
-        .join(name);
-    let data = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    load_path(
+        &Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("fixtures")
+            .join(name),
+    )
+}
+
+/// Reads an MKV file and fragments it as ingest does (one fragment per Cluster).
+pub(super) fn load_path(path: &Path) -> Fixture {
+    let data = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let mut reader = Reader::new(Limits::default());
     reader.push(&data);
     let mut events = Vec::new();
@@ -253,9 +259,11 @@ pub(super) fn clip_sample(s: &Sample) -> ClipSample {
 }
 
 /// Decodes a media segment and checks every trun entry against the samples it came from:
-/// tfdt, durations, sizes, flags, composition offsets, and that each data offset points at
-/// exactly the sample bytes.
-fn check_segment(tracks: &[MediaTrack], samples: &[Sample], seq: u32) {
+/// sizes, flags, that each data offset points at exactly the sample bytes, that every video
+/// sample is presented exactly at its pts (tfdt + earlier durations + composition offset) and
+/// decoded in order, with durations equal to the dts steps where decode times are the dts;
+/// AAC frames last 1024 ticks from tfdt = the first dts.
+pub(super) fn check_segment(tracks: &[MediaTrack], samples: &[Sample], seq: u32) {
     let seg = media_segment(tracks, samples, seq).unwrap();
     let bytes = seg.to_bytes();
     assert_eq!(seg.len(), bytes.len() as u64);
@@ -273,38 +281,45 @@ fn check_segment(tracks: &[MediaTrack], samples: &[Sample], seq: u32) {
     assert_eq!(moof.traf.len(), present.len());
     for (traf, track) in moof.traf.iter().zip(present) {
         let run: Vec<&Sample> = samples.iter().filter(|s| s.track == track.number).collect();
-        let ts = timescale(track);
+        let ts = i64::from(timescale(track));
         assert_eq!(traf.tfhd.track_id as u64, track.number);
         assert!(traf.tfhd.default_base_is_moof);
-        assert_eq!(
-            traf.tfdt.as_ref().unwrap().base_media_decode_time,
-            (run[0].dts_ms as u64 * ts as u64 + 500) / 1000
-        );
+        let tfdt = traf.tfdt.as_ref().unwrap().base_media_decode_time as i64;
+        if run[0].dts_ms >= 0 {
+            assert_eq!(tfdt, (run[0].dts_ms * ts + 500) / 1000);
+        } else {
+            assert_eq!(tfdt, 0, "decode times before 0 are moved to 0");
+        }
         assert_eq!(traf.trun.len(), 1);
         let trun = &traf.trun[0];
         let entries: Vec<_> = trun.samples.iter().collect();
         assert_eq!(entries.len(), run.len());
         let mut pos = trun.data_offset.unwrap() as usize;
         let audio = matches!(track.codec, Codec::Aac { .. });
+        let mut decode = tfdt;
         for (i, (e, s)) in entries.iter().zip(&run).enumerate() {
             let size = e.size.unwrap() as usize;
             assert_eq!(&bytes[pos..pos + size], &s.data[..], "sample {i} bytes");
             pos += size;
-            let expect_dur = if audio {
-                1024
-            } else {
-                let next = run
-                    .get(i + 1)
-                    .map_or(s.duration_ms, |n| n.dts_ms - s.dts_ms);
-                next as u32 * 90
-            };
-            assert_eq!(e.duration, Some(expect_dur), "sample {i} duration");
             let sync = audio || s.key;
             assert_eq!(e.flags, Some(if sync { 0x0200_0000 } else { 0x0101_0000 }));
-            assert_eq!(
-                e.cts,
-                Some(if audio { 0 } else { (s.pts_ms - s.dts_ms) * 90 })
-            );
+            let duration = i64::from(e.duration.unwrap());
+            if audio {
+                assert_eq!(duration, 1024);
+                assert_eq!(e.cts, Some(0));
+            } else {
+                assert_eq!(decode + e.cts.unwrap(), s.pts_ms * 90, "sample {i} pts");
+                assert!(duration > 0, "sample {i} decoded after its predecessor");
+                match run.get(i + 1) {
+                    // Where the decode time is the dts (not moved up from before 0).
+                    Some(next) if decode == s.dts_ms * 90 => {
+                        assert_eq!(duration, (next.dts_ms - s.dts_ms) * 90, "sample {i}")
+                    }
+                    Some(_) => {}
+                    None => assert_eq!(duration, s.duration_ms * 90),
+                }
+            }
+            decode += duration;
         }
     }
 }
@@ -474,4 +489,49 @@ fn clips_past_4_gib_use_64_bit_chunk_offsets() {
     while !buf.is_empty() {
         Any::decode(&mut buf).unwrap();
     }
+}
+
+/// B-frames at a stream that starts at 0: media.rs shifts decode times before 0, which MP4
+/// cannot hold; they move to 0, 1 tick, ... and the composition offsets keep every pts exact.
+#[test]
+fn negative_decode_times_keep_presentation_times() {
+    let fx = load(H264);
+    let track = &fx.tracks[0];
+    // Decode order I P B B P with pts 0, 100, 33, 67, 200 → dts -33, 0, 33, 67, 100.
+    let t = |pts_ms, dts_ms| SampleTimes {
+        pts_ms,
+        dts_ms,
+        duration_ms: 33,
+    };
+    let line = timeline(
+        track,
+        &[t(0, -33), t(100, 0), t(33, 33), t(67, 67), t(200, 100)],
+    );
+    assert_eq!(line.base, 0);
+    assert_eq!(line.durations, [1, 33 * 90 - 1, 34 * 90, 33 * 90, 33 * 90]);
+    let mut decode = line.base as i64;
+    let pts: Vec<i64> = line
+        .durations
+        .iter()
+        .zip(&line.offsets)
+        .map(|(&d, &o)| {
+            let p = decode + i64::from(o);
+            decode += i64::from(d);
+            p / 90
+        })
+        .collect();
+    assert_eq!(pts, [0, 100, 33, 67, 200]);
+
+    let samples: Vec<Sample> = [(0, -33, true), (100, 0, false), (33, 33, false)]
+        .iter()
+        .zip(&fx.fragments[0])
+        .map(|(&(pts_ms, dts_ms, key), s)| Sample {
+            pts_ms,
+            dts_ms,
+            key,
+            duration_ms: 33,
+            ..s.clone()
+        })
+        .collect();
+    check_segment(&fx.tracks, &samples, 1);
 }
