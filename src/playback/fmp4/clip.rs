@@ -92,7 +92,7 @@ pub fn plan_clip(
 ) -> Result<ClipLayout, Fmp4Error> {
     let tracks = supported_tracks(tracks)?;
     if end_ms <= start_ms {
-        return Err(Fmp4Error::NoSamples);
+        return Err(Fmp4Error::EmptyRange { start_ms, end_ms });
     }
 
     // Which samples to keep, per track, then in input order.

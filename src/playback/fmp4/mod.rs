@@ -31,6 +31,7 @@ use bytes::Bytes;
 
 pub use clip::{ClipLayout, ClipSample, plan_clip};
 pub use init::init_segment;
+
 pub use segment::{Segment, media_segment};
 
 #[cfg(doc)]
@@ -50,6 +51,14 @@ pub enum Fmp4Error {
     /// No sample belongs to a track that can be written.
     #[error("no samples to write for the supported tracks")]
     NoSamples,
+    /// A clip whose end is not after its start.
+    #[error("clip range {start_ms}..{end_ms} ms is empty; the end must be after the start")]
+    EmptyRange {
+        /// Requested start, ms.
+        start_ms: i64,
+        /// Requested end, ms.
+        end_ms: i64,
+    },
     /// A codec configuration (avcC, hvcC, AudioSpecificConfig) did not parse.
     #[error("track {track}: invalid {codec} configuration: {reason}")]
     CodecConfig {
@@ -79,6 +88,7 @@ impl Fmp4Error {
             Fmp4Error::NoSamples => ErrorKind::ResourceNotFound,
             Fmp4Error::UnsupportedCodec(_)
             | Fmp4Error::NoTracks
+            | Fmp4Error::EmptyRange { .. }
             | Fmp4Error::CodecConfig { .. }
             | Fmp4Error::TrackNumber(_)
             | Fmp4Error::TooLarge(_) => ErrorKind::InvalidArgument,
@@ -113,6 +123,40 @@ pub fn timescale(track: &MediaTrack) -> u32 {
             .or(track.audio.map(|(rate, _)| rate).filter(|&r| r > 0))
             .unwrap_or(48_000),
         _ => VIDEO_TIMESCALE,
+    }
+}
+
+/// The RFC 6381 codec string of a track, for HLS `CODECS` and DASH `@codecs`: `avc1.PPCCLL`
+/// (profile, constraint flags, level from the avcC), `hvc1.…` (ISO/IEC 14496-15 Annex E.3, from
+/// the hvcC) or `mp4a.40.N` (N: the AAC audio object type). `None` for other codecs or a
+/// configuration too short to read.
+pub fn codec_string(track: &MediaTrack) -> Option<String> {
+    match &track.codec {
+        Codec::H264 { avcc } => {
+            let b = avcc.get(1..4)?;
+            Some(format!("avc1.{:02x}{:02x}{:02x}", b[0], b[1], b[2]))
+        }
+        Codec::H265 { hvcc } => {
+            let b = hvcc.get(..13)?;
+            let space = ["", "A", "B", "C"][usize::from(b[1] >> 6)];
+            let tier = if b[1] & 0x20 != 0 { 'H' } else { 'L' };
+            let profile = b[1] & 0x1f;
+            // The 32 compatibility flags in reverse bit order, hex without leading zeros.
+            let compat = u32::from_be_bytes([b[2], b[3], b[4], b[5]]).reverse_bits();
+            let mut out = format!("hvc1.{space}{profile}.{compat:X}.{tier}{}", b[12]);
+            // The six constraint bytes, trailing zero bytes left out.
+            let constraints = &b[6..12];
+            let n = constraints
+                .iter()
+                .rposition(|&c| c != 0)
+                .map_or(0, |i| i + 1);
+            for c in &constraints[..n] {
+                out.push_str(&format!(".{c:X}"));
+            }
+            Some(out)
+        }
+        Codec::Aac { asc } => AudioConfig::parse(asc).map(|c| format!("mp4a.40.{}", c.object_type)),
+        Codec::Other(_) => None,
     }
 }
 

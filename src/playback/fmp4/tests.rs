@@ -227,7 +227,18 @@ fn unsupported_and_missing_tracks_are_errors_not_panics() {
         media_segment(&fx.tracks, &stray, 1),
         Err(Fmp4Error::NoSamples)
     );
-    assert!(plan_clip(&fx.tracks, &[], 0, 1000).is_err());
+    assert_eq!(
+        plan_clip(&fx.tracks, &[], 0, 1000),
+        Err(Fmp4Error::NoSamples)
+    );
+    let clip: Vec<ClipSample> = fx.fragments[0].iter().map(clip_sample).collect();
+    assert_eq!(
+        plan_clip(&fx.tracks, &clip, 1000, 1000),
+        Err(Fmp4Error::EmptyRange {
+            start_ms: 1000,
+            end_ms: 1000
+        })
+    );
 }
 
 #[test]
@@ -534,4 +545,122 @@ fn negative_decode_times_keep_presentation_times() {
         })
         .collect();
     check_segment(&fx.tracks, &samples, 1);
+}
+
+#[test]
+fn codec_strings_follow_rfc_6381() {
+    let fx = load(H264_AAC);
+    // Constrained Baseline (66, constraint_set1) level 1.3, per the fixture's avcC.
+    let Codec::H264 { avcc } = &fx.tracks[0].codec else {
+        panic!()
+    };
+    assert_eq!(
+        codec_string(&fx.tracks[0]).unwrap(),
+        format!("avc1.{:02x}{:02x}{:02x}", avcc[1], avcc[2], avcc[3])
+    );
+    let avc = codec_string(&fx.tracks[0]).unwrap();
+    // ffprobe: Constrained Baseline (profile_idc 66), level 13.
+    assert!(avc.starts_with("avc1.42") && avc.ends_with("0d"), "{avc}");
+    assert_eq!(codec_string(&fx.tracks[1]).unwrap(), "mp4a.40.2", "aac-lc");
+
+    // ISO/IEC 14496-15 Annex E example: Main profile, compatible with Main and Main 10,
+    // Main tier level 3.1, progressive source flag only.
+    let mut hvcc = vec![1u8, 0x01, 0x60, 0, 0, 0, 0xb0, 0, 0, 0, 0, 0, 93];
+    hvcc.extend_from_slice(&[0xf0, 0, 0xfc, 0xfd, 0xf8, 0xf8, 0, 0, 0x0f, 0]);
+    let track = MediaTrack {
+        codec: Codec::H265 { hvcc: hvcc.into() },
+        ..fx.tracks[0].clone()
+    };
+    assert_eq!(codec_string(&track).unwrap(), "hvc1.1.6.L93.B0");
+    let fx265 = load(H265);
+    // ffprobe: Main, level 60; the hvcC has compatibility 0x60000000, constraints 90 00….
+    assert_eq!(codec_string(&fx265.tracks[0]).unwrap(), "hvc1.1.6.L60.90");
+
+    let short = MediaTrack {
+        codec: Codec::H265 {
+            hvcc: Bytes::from_static(&[1, 2, 3]),
+        },
+        ..fx.tracks[0].clone()
+    };
+    assert_eq!(codec_string(&short), None);
+    let other = MediaTrack {
+        codec: Codec::Other("V_VP9".into()),
+        ..fx.tracks[0].clone()
+    };
+    assert_eq!(codec_string(&other), None);
+}
+
+/// Random tracks, timings (also negative, equal, decreasing, huge) and sizes: the writers
+/// never panic, and whatever they return decodes again.
+#[test]
+fn random_input_never_panics_and_always_decodes() {
+    use rand::rngs::StdRng;
+    use rand::{Rng, SeedableRng};
+    let fx = load(H264_AAC);
+    let mut rng = StdRng::seed_from_u64(0x666d7034);
+    let payload = Bytes::from(vec![0u8; 4096]);
+    for round in 0..300 {
+        let n = rng.random_range(0..40);
+        let mut t = rng.random_range(-2_000i64..2_000);
+        let samples: Vec<Sample> = (0..n)
+            .map(|_| {
+                t += rng.random_range(-40..80);
+                let wild = round % 10 == 0 && rng.random_bool(0.2);
+                let (pts, dts) = if wild {
+                    (rng.random(), rng.random())
+                } else {
+                    let dts = t;
+                    (dts + rng.random_range(0..100), dts)
+                };
+                Sample {
+                    track: rng.random_range(0..4),
+                    pts_ms: pts,
+                    dts_ms: dts,
+                    duration_ms: if wild {
+                        rng.random()
+                    } else {
+                        rng.random_range(-5..50)
+                    },
+                    key: rng.random_bool(0.3),
+                    data: payload.slice(..rng.random_range(0..4096)),
+                }
+            })
+            .collect();
+        match media_segment(&fx.tracks, &samples, round) {
+            Ok(seg) => {
+                let bytes = seg.to_bytes();
+                let moof = Moof::decode(&mut &bytes[..]).unwrap();
+                let written: usize = moof.traf.iter().map(|t| t.trun[0].samples.len()).sum();
+                let expected = samples
+                    .iter()
+                    .filter(|s| s.track == 1 || s.track == 2)
+                    .count();
+                assert_eq!(written, expected);
+                assert_eq!(top_level(&bytes).len(), 2);
+            }
+            Err(e) => assert_eq!(e, Fmp4Error::NoSamples),
+        }
+        let clip: Vec<ClipSample> = samples.iter().map(clip_sample).collect();
+        let start = rng.random_range(-3_000..3_000);
+        let end = if round % 7 == 0 {
+            rng.random()
+        } else {
+            start + rng.random_range(-100..2_000)
+        };
+        match plan_clip(&fx.tracks, &clip, start, end) {
+            Ok(layout) => {
+                let head = &layout.head;
+                let (_, moov) = decode_moov(&head[..head.len() - 8]);
+                assert!(!moov.trak.is_empty());
+                let total: u64 = layout
+                    .samples
+                    .iter()
+                    .map(|&i| u64::from(clip[i].size))
+                    .sum();
+                assert_eq!(total, layout.mdat_len);
+            }
+            Err(Fmp4Error::EmptyRange { .. }) => assert!(end <= start),
+            Err(e) => assert_eq!(e, Fmp4Error::NoSamples),
+        }
+    }
 }
