@@ -17,9 +17,12 @@
 //! (`tfdt`, `stts`) come from [`Sample::dts_ms`], composition offsets from `pts_ms - dts_ms`.
 //!
 //! Files: `init.rs` (ftyp + moov, shared track boxes), `segment.rs` (moof + mdat),
-//! `clip.rs` (progressive MP4), `tests.rs` (round trips through mp4-atom and ffmpeg).
+//! `clip.rs` (progressive MP4); tests: `tests.rs` and `clip_tests.rs` (decoded again with
+//! mp4-atom), `interop_tests.rs` (played with ffmpeg, frames identified with framecode.py).
 
 mod clip;
+#[cfg(test)]
+mod clip_tests;
 mod init;
 #[cfg(test)]
 mod interop_tests;
