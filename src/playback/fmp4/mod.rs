@@ -14,7 +14,9 @@
 //! Timing (ISO/IEC 14496-12 §8.6.1): video tracks use a 90 kHz timescale (stored ms × 90, exact);
 //! AAC tracks use their sampling rate, and every AAC access unit lasts exactly 1024 ticks (the
 //! frame length of AAC-LC, 14496-3 §4.5.1.1), never rounded through milliseconds. Decode times
-//! (`tfdt`, `stts`) come from [`Sample::dts_ms`], composition offsets from `pts_ms - dts_ms`.
+//! (`tfdt`, `stts`) come from [`Sample::dts_ms`], composition offsets (signed) from
+//! `pts_ms - dts_ms`; a decode time MP4 cannot hold (below 0, or not after its predecessor) is
+//! moved up by the fewest ticks and its offset shrinks, so presentation times stay exact.
 //!
 //! Files: `init.rs` (ftyp + moov, shared track boxes), `segment.rs` (moof + mdat),
 //! `clip.rs` (progressive MP4); tests: `tests.rs` and `clip_tests.rs` (decoded again with
@@ -34,7 +36,6 @@ use bytes::Bytes;
 
 pub use clip::{ClipLayout, ClipSample, plan_clip};
 pub use init::init_segment;
-
 pub use segment::{Segment, media_segment};
 
 #[cfg(doc)]

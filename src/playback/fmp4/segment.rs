@@ -44,6 +44,8 @@ impl Segment {
 /// a `traf` with `tfhd` default-base-is-moof, `tfdt` v1 = the first sample's decode time in the
 /// track timescale, and a `trun` v1 with data offset and per-sample duration, size, flags and
 /// signed composition offset) followed by `mdat` holding each track's samples contiguously.
+/// Keyframes are sync samples (`sample_depends_on` 2), other video samples are not; every AAC
+/// access unit is a sync sample.
 ///
 /// `samples` are in decode order (tracks interleaved, as [`crate::playback::media::samples`]
 /// returns them) and may be any run of a fragment, also one starting at a non-keyframe.
