@@ -7,7 +7,7 @@
 #   scripts/install-deps.sh --runtime-only  # what the runtime image needs: GStreamer plugins, ffmpeg, CA certs, curl
 #
 # Idempotent: when every package is already installed it does not touch apt at all, and when
-# tests/browser/node_modules matches package-lock.json it does not run npm (so `make test` also
+# tests/browser/node_modules matches its package-lock.json it does not run npm (so `make test` also
 # works offline); otherwise `apt-get update` + one `apt-get install`, and `npm ci`. Uses sudo
 # only when not run as root.
 set -euo pipefail
@@ -116,11 +116,12 @@ else
 fi
 
 # The browser tests' npm packages (playwright-core, hls.js, dash.js), exactly as locked. Skipped
-# when node_modules was installed from the current package-lock.json (a stamp holds its hash),
-# and when the script runs outside a checkout (docker/Dockerfile copies it alone).
+# when node_modules was installed from the current package.json + package-lock.json (a stamp in
+# node_modules holds their hash), and when the script runs outside a checkout (docker/Dockerfile
+# copies it alone).
 browser_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/tests/browser"
 if [[ $mode == full && -f "$browser_dir/package-lock.json" ]]; then
-  lock_hash=$(sha256sum "$browser_dir/package-lock.json" | cut -d' ' -f1)
+  lock_hash=$(cat "$browser_dir/package.json" "$browser_dir/package-lock.json" | sha256sum | cut -d' ' -f1)
   stamp="$browser_dir/node_modules/.install-deps-lock.sha256"
   if [[ -f $stamp && $(cat "$stamp") == "$lock_hash" ]]; then
     echo "install-deps.sh: tests/browser/node_modules is up to date"

@@ -173,6 +173,7 @@
       dropped: q ? q.droppedVideoFrames : null,
       readyState: video.readyState,
       paused: video.paused,
+      ended: video.ended,
       bufferedEnd: video.buffered.length ? video.buffered.end(video.buffered.length - 1) : null,
       latencyMs: null,
       hlsLatencyMs: null,

@@ -8,7 +8,7 @@
 // in a real deployment), plays URL with hls.js or dash.js in a muted <video>, and samples playback
 // every ~250 ms for N seconds. Prints ONE JSON object on stdout:
 //
-//   {ok, kind, url, samples: [{t, currentTime, totalFrames, dropped, readyState, paused,
+//   {ok, kind, url, samples: [{t, currentTime, totalFrames, dropped, readyState, paused, ended,
 //    bufferedEnd, latencyMs, hlsLatencyMs, playingDate, frameIndex}], errors: [...],
 //    firstFrameIndex, lastFrameIndex, timings: {launchMs, pageMs, firstPlayingMs, totalMs},
 //    browserVersion, failure}
@@ -209,7 +209,7 @@ async function main() {
     report.browserVersion = context.browser() ? context.browser().version() : null;
     log(`chromium ${report.browserVersion ?? ''} started in ${report.timings.launchMs} ms`);
 
-    const page = context.pages()[0] ?? (await context.newPage());
+    const page = context.pages()[0] ?? (await withTimeout(context.newPage(), loadTimeoutMs, 'new page'));
     const pageErrors = [];
     // Seen by Chromium rather than the page (CORS refusals, HTTP errors, crashes); t is counted
     // from the same start as the page's, up to the latency of the DevTools protocol.
@@ -245,12 +245,12 @@ async function main() {
     report.timings.pageMs = Date.now() - tp;
 
     playStartedAt = Date.now();
-    await page.evaluate((cfg) => window.__vs.start(cfg), {
-      url: opts.url,
-      kind: opts.kind,
-      lowLatency: opts['low-latency'],
-      frames: opts.frames,
-    });
+    const cfg = { url: opts.url, kind: opts.kind, lowLatency: opts['low-latency'], frames: opts.frames };
+    await withTimeout(
+      page.evaluate((c) => window.__vs.start(c), cfg),
+      EVALUATE_TIMEOUT_MS,
+      'start',
+    );
     log(`playing ${opts.kind} ${opts.url} for ${seconds} s`);
 
     const end = Date.now() + seconds * 1000;

@@ -105,6 +105,7 @@ pub struct Sample {
     pub dropped: Option<u64>,
     pub ready_state: u8,
     pub paused: bool,
+    pub ended: bool,
     /// End of the last buffered range, in media seconds.
     pub buffered_end: Option<f64>,
     /// hls.js: `Date.now() - hls.playingDate` (needs EXT-X-PROGRAM-DATE-TIME); dash.js on a
