@@ -2,17 +2,19 @@
 # Installs the system packages vidstream needs on Debian 12 (bookworm), and Rust if it is missing.
 # The one install script: the Makefile (`make deps`) and docker/Dockerfile both run it.
 #
-#   scripts/install-deps.sh                 # build + test + run: compilers, -dev headers, GStreamer, ffmpeg, Rust
+#   scripts/install-deps.sh                 # build + test + run: compilers, -dev headers, GStreamer, ffmpeg,
+#                                           # Chromium, Node.js + npm and the browser tests' npm packages, Rust
 #   scripts/install-deps.sh --runtime-only  # what the runtime image needs: GStreamer plugins, ffmpeg, CA certs, curl
 #
-# Idempotent: when every package is already installed it does not touch apt at all (so `make test`
-# also works offline); otherwise it runs `apt-get update` and then one `apt-get install`.
-# Uses sudo only when not run as root.
+# Idempotent: when every package is already installed it does not touch apt at all, and when
+# tests/browser/node_modules matches its package-lock.json it does not run npm (so `make test` also
+# works offline); otherwise `apt-get update` + one `apt-get install`, and `npm ci`. Uses sudo
+# only when not run as root.
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 
 usage() {
-  sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'
+  sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'
 }
 
 mode=full
@@ -67,12 +69,22 @@ full_pkgs=(
   libgstrtspserver-1.0-dev
   gstreamer1.0-rtsp
   ffmpeg
+  chromium # the browser tests (tests/browser, tests/common/browser.rs): /usr/bin/chromium
 )
+# Node.js runs the browser tests' player harness (tests/browser/play.mjs, Node >= 18). Debian 12's
+# nodejs (18) and npm, unless a node and npm are already on PATH: NodeSource's nodejs package
+# bundles npm and conflicts with Debian's, so asking apt for npm there would break it.
+node_pkgs=(nodejs npm)
 
 if [[ $mode == runtime ]]; then
   pkgs=("${runtime_pkgs[@]}")
 else
   pkgs=("${full_pkgs[@]}")
+  if command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1; then
+    echo "install-deps.sh: node $(node --version) and npm $(npm --version) found ($(command -v node))"
+  else
+    pkgs+=("${node_pkgs[@]}")
+  fi
 fi
 
 missing=()
@@ -101,6 +113,23 @@ else
   }
   apt_get update
   apt_get install -y --no-install-recommends "${pkgs[@]}"
+fi
+
+# The browser tests' npm packages (playwright-core, hls.js, dash.js), exactly as locked. Skipped
+# when node_modules was installed from the current package.json + package-lock.json (a stamp in
+# node_modules holds their hash), and when the script runs outside a checkout (docker/Dockerfile
+# copies it alone).
+browser_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/tests/browser"
+if [[ $mode == full && -f "$browser_dir/package-lock.json" ]]; then
+  lock_hash=$(cat "$browser_dir/package.json" "$browser_dir/package-lock.json" | sha256sum | cut -d' ' -f1)
+  stamp="$browser_dir/node_modules/.install-deps-lock.sha256"
+  if [[ -f $stamp && $(cat "$stamp") == "$lock_hash" ]]; then
+    echo "install-deps.sh: tests/browser/node_modules is up to date"
+  else
+    echo "install-deps.sh: npm ci --prefix tests/browser"
+    npm ci --prefix "$browser_dir" --no-audit --no-fund
+    echo "$lock_hash" >"$stamp"
+  fi
 fi
 
 if [[ $mode == full ]]; then
