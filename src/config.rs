@@ -52,6 +52,8 @@ pub struct Config {
     pub retention: RetentionSettings,
     /// RTSP cameras the server pulls.
     pub cameras: CameraSettings,
+    /// `[playback]`: HLS/DASH sessions, clips, CORS.
+    pub playback: PlaybackSettings,
 }
 
 /// `[cameras]`: how the server pulls RTSP cameras (the cameras themselves are added through the
@@ -137,6 +139,40 @@ impl Config {
     }
 }
 
+/// `[playback]`: streaming sessions (HLS, DASH), clips and browser access.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PlaybackSettings {
+    /// Secret that signs HLS/DASH session tokens (any string of 32+ bytes). Empty: a random one
+    /// is created in `DATA_DIR/session.key` on first start. Nodes that share an index must share
+    /// this secret, so that a URL made by one node plays from any other.
+    pub session_secret: String,
+    /// GetClip: most fragments in one clip (KVS: 200).
+    pub clip_max_fragments: usize,
+    /// GetClip: most media bytes in one clip (KVS: 100 MB).
+    pub clip_max_bytes: u64,
+    /// Low-latency HLS: target duration of a partial segment, ms (about 200–333 ms is usual).
+    pub ll_hls_part_target_ms: u64,
+    /// Longest a blocking playlist or part request waits for media that does not exist yet, ms.
+    pub blocking_request_timeout_ms: u64,
+    /// Origins allowed to call the API from a browser (CORS). `["*"]` allows any origin, as KVS
+    /// does; `[]` sends no CORS headers at all.
+    pub cors_allowed_origins: Vec<String>,
+}
+
+impl Default for PlaybackSettings {
+    fn default() -> Self {
+        PlaybackSettings {
+            session_secret: String::new(),
+            clip_max_fragments: 200,
+            clip_max_bytes: 100_000_000,
+            ll_hls_part_target_ms: 333,
+            blocking_request_timeout_ms: 6000,
+            cors_allowed_origins: vec!["*".to_owned()],
+        }
+    }
+}
+
 /// `[ingest]`: PutMedia limits and timers.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -201,6 +237,7 @@ impl Default for Config {
             ingest: IngestSettings::default(),
             retention: RetentionSettings::default(),
             cameras: CameraSettings::default(),
+            playback: PlaybackSettings::default(),
         }
     }
 }

@@ -96,6 +96,7 @@ impl Server {
                 store,
                 public_url,
                 max_request_body_bytes: config.max_request_body_bytes,
+                playback: std::sync::Arc::new(config.playback.clone()),
             },
             grace: Duration::from_secs(config.shutdown_grace_secs),
             retention_interval: Duration::from_secs(config.retention.interval_secs),

@@ -48,6 +48,8 @@ pub struct AppState {
     pub live: std::sync::Arc<crate::live::LiveBus>,
     /// RTSP cameras the server pulls.
     pub cameras: crate::cameras::Supervisor,
+    /// `[playback]` settings: clip limits, LL-HLS, CORS.
+    pub playback: std::sync::Arc<crate::config::PlaybackSettings>,
 }
 
 /// The request id header KVS sends on every response.
@@ -75,7 +77,8 @@ impl MakeRequestId for RandomRequestId {
 
 /// Builds the whole HTTP application.
 pub fn app(state: AppState) -> Router {
-    Router::new()
+    let cors = cors_layer(&state.playback.cors_allowed_origins);
+    let router = Router::new()
         .route("/healthz", get(healthz))
         .merge(streams::routes())
         .merge(tags::routes())
@@ -118,7 +121,49 @@ pub fn app(state: AppState) -> Router {
                 ),
         )
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
-        .layer(SetRequestIdLayer::new(REQUEST_ID, RandomRequestId))
+        .layer(SetRequestIdLayer::new(REQUEST_ID, RandomRequestId));
+    match cors {
+        Some(cors) => router.layer(cors),
+        None => router,
+    }
+}
+
+/// CORS for browsers on other origins (a player page, the web UI served elsewhere), as KVS
+/// allows: every method the API uses, any request header (SigV4 signs several), and the
+/// response headers a player or SDK reads. `None` when no origin is allowed.
+fn cors_layer(origins: &[String]) -> Option<tower_http::cors::CorsLayer> {
+    use tower_http::cors::{AllowOrigin, Any, CorsLayer};
+    if origins.is_empty() {
+        return None;
+    }
+    let allow = if origins.iter().any(|o| o == "*") {
+        AllowOrigin::any()
+    } else {
+        let list: Vec<axum::http::HeaderValue> = origins
+            .iter()
+            .filter_map(|o| axum::http::HeaderValue::from_str(o).ok())
+            .collect();
+        AllowOrigin::list(list)
+    };
+    Some(
+        CorsLayer::new()
+            .allow_origin(allow)
+            .allow_methods([
+                Method::GET,
+                Method::POST,
+                Method::PUT,
+                Method::DELETE,
+                Method::OPTIONS,
+            ])
+            .allow_headers(Any)
+            .expose_headers([
+                REQUEST_ID,
+                axum::http::header::CONTENT_TYPE,
+                axum::http::header::CONTENT_LENGTH,
+                HeaderName::from_static("x-amzn-errortype"),
+            ])
+            .max_age(Duration::from_secs(600)),
+    )
 }
 
 /// `GET /healthz`: 200 once the server is serving (the router is only bound after the store has
@@ -130,9 +175,6 @@ async fn healthz() -> impl IntoResponse {
 /// KVS operations this build does not serve yet: they answer `501 NotImplementedException`
 /// (rather than `UnknownOperationException`), so a client can tell "not yet" from "no such thing".
 const NOT_YET: &[(&str, &str)] = &[
-    ("/getClip", "GetClip"),
-    ("/getHLSStreamingSessionURL", "GetHLSStreamingSessionURL"),
-    ("/getDASHStreamingSessionURL", "GetDASHStreamingSessionURL"),
     ("/getImages", "GetImages"),
     (
         "/updateImageGenerationConfiguration",
