@@ -1,7 +1,7 @@
 //! Cameras pulled by the server: a real RTSP server (gst-rtsp-server, on loopback, in its own
 //! glib main loop thread) feeds vidstream, which pulls it through `/v1/cameras`.
 //!
-//! Covered: fragments and GetMediaForFragmentList from pulled H.264 (TCP), H.265 (UDP) and
+//! Covered: fragments, GetMediaForFragmentList and the GetMedia live tail from pulled H.264 (TCP), H.265 (UDP) and
 //! H.264 + AAC cameras (checked by ffprobe), bad sources as clear states (closed port, 401, JPEG, garbage),
 //! persistence across a restart, credentials never in API JSON or CLI output, KVS-shaped API
 //! errors, the CLI. Reconnects and memory over cycles: `camera_cycles.rs`.
@@ -158,6 +158,47 @@ async fn pulled_h264_camera_becomes_fragments_and_media() {
     assert!(
         (20..=40).contains(&frames),
         "a 1 s fragment at 30 fps: {frames} frames"
+    );
+
+    // GetMedia from NOW: the live tail of the camera, frame by frame, as standalone MKV
+    // documents that ffprobe decodes (what a KVS consumer of a camera stream sees).
+    let resp =
+        common::media::get_media(&s.url, "lobby", json!({ "StartSelectorType": "NOW" })).await;
+    let docs = common::media::read_docs(resp, 2, Duration::from_secs(15), |_, _| {}).await;
+    assert_eq!(docs.len(), 2, "two live fragments within 15 s");
+    assert!(
+        docs.iter().all(|d| d.error.is_none()),
+        "{:?}",
+        docs.iter().map(|d| &d.error).collect::<Vec<_>>()
+    );
+    let live = dir.path().join("live.mkv");
+    std::fs::write(&live, &docs[1].bytes).unwrap();
+    let frames_in_doc = docs[1].frames.len();
+    assert!(
+        (20..=40).contains(&frames_in_doc),
+        "{frames_in_doc} frames in a live fragment"
+    );
+    let probe = std::process::Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-select_streams",
+            "v:0",
+            "-count_frames",
+            "-show_entries",
+            "stream=codec_name,width,height,nb_read_frames",
+            "-of",
+            "csv=p=0",
+        ])
+        .arg(&live)
+        .output()
+        .expect("ffprobe runs");
+    let out = String::from_utf8_lossy(&probe.stdout);
+    assert_eq!(
+        out.trim(),
+        format!("h264,320,240,{frames_in_doc}"),
+        "ffprobe of a live GetMedia document: {out} {:?}",
+        String::from_utf8_lossy(&probe.stderr)
     );
 
     // Remove: the pipeline stops, the camera is gone.
