@@ -33,6 +33,9 @@ pub enum ServerError {
     /// Serving failed.
     #[error("serving: {0}")]
     Serve(std::io::Error),
+    /// The session signing key could not be loaded or created.
+    #[error("playback session key: {0}")]
+    SessionKey(std::io::Error),
 }
 
 /// A bound, not yet serving server.
@@ -64,6 +67,11 @@ impl Server {
         )
         .await?;
         let live = std::sync::Arc::new(crate::live::LiveBus::default());
+        let session_key = crate::playback::session::SessionKey::load(
+            &config.playback.session_secret,
+            &config.data_dir,
+        )
+        .map_err(ServerError::SessionKey)?;
         let listener =
             TcpListener::bind(config.listen)
                 .await
@@ -97,6 +105,7 @@ impl Server {
                 public_url,
                 max_request_body_bytes: config.max_request_body_bytes,
                 playback: std::sync::Arc::new(config.playback.clone()),
+                session_key,
             },
             grace: Duration::from_secs(config.shutdown_grace_secs),
             retention_interval: Duration::from_secs(config.retention.interval_secs),

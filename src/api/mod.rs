@@ -50,6 +50,8 @@ pub struct AppState {
     pub cameras: crate::cameras::Supervisor,
     /// `[playback]` settings: clip limits, LL-HLS, CORS.
     pub playback: std::sync::Arc<crate::config::PlaybackSettings>,
+    /// Signs and checks HLS/DASH session tokens.
+    pub session_key: crate::playback::session::SessionKey,
 }
 
 /// The request id header KVS sends on every response.

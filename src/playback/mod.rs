@@ -6,4 +6,5 @@ pub mod fmp4;
 pub mod get_media;
 pub mod media;
 pub mod mkv_doc;
+pub mod session;
 pub mod ts;

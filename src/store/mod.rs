@@ -513,6 +513,15 @@ impl Store {
         self.index().last_fragment(stream).await
     }
 
+    /// The stream's newest `limit` fragments, oldest first.
+    pub async fn last_fragments(
+        &self,
+        stream: StreamId,
+        limit: usize,
+    ) -> Result<Vec<FragmentRecord>, StoreError> {
+        self.index().last_fragments(stream, limit).await
+    }
+
     /// Fragments matching a query, ordered by number.
     pub async fn list_fragments(
         &self,

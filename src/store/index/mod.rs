@@ -178,6 +178,13 @@ pub trait Index: Send + Sync + 'static {
     /// Fragments matching `q`, ordered by seq.
     async fn list_fragments(&self, q: FragmentQuery) -> Result<Vec<FragmentRecord>, StoreError>;
 
+    /// The stream's newest `limit` fragments, ordered by number (oldest first).
+    async fn last_fragments(
+        &self,
+        stream: StreamId,
+        limit: usize,
+    ) -> Result<Vec<FragmentRecord>, StoreError>;
+
     /// The fragments with these seqs that exist, in the order asked.
     async fn fragments_by_seq(
         &self,

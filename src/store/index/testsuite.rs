@@ -51,6 +51,7 @@ pub async fn run(index: &dyn Index) {
     tag_limit_is_atomic(index).await;
     delete_removes_tags(index).await;
     segment_usage_follows_appends(index).await;
+    last_fragments_are_the_newest_in_order(index).await;
     mark_garbage_is_atomic_and_conditional(index).await;
     garbage_segments_refuse_rows(index).await;
     delete_stream_removes_summaries_and_garbage(index).await;
@@ -349,6 +350,30 @@ async fn seqs(index: &dyn Index, id: StreamId) -> Vec<i64> {
         .iter()
         .map(|f| f.number.seq)
         .collect()
+}
+
+async fn last_fragments_are_the_newest_in_order(index: &dyn Index) {
+    let id = stream_with_segments(index, "ts-last").await;
+    let last = |n| async move {
+        index
+            .last_fragments(id, n)
+            .await
+            .expect("last")
+            .iter()
+            .map(|f| f.number.seq)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(last(2).await, [103, 104]);
+    assert_eq!(last(100).await, [100, 101, 102, 103, 104]);
+    assert_eq!(last(0).await, Vec::<i64>::new());
+    let other = StreamId(id.0 + 1_000_000);
+    assert!(
+        index
+            .last_fragments(other, 5)
+            .await
+            .expect("last")
+            .is_empty()
+    );
 }
 
 async fn segment_usage_follows_appends(index: &dyn Index) {

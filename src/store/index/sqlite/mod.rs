@@ -579,6 +579,29 @@ impl Index for SqliteIndex {
         .await
     }
 
+    async fn last_fragments(
+        &self,
+        stream: StreamId,
+        limit: usize,
+    ) -> Result<Vec<FragmentRecord>, StoreError> {
+        self.call(move |conn| {
+            let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+            let mut rows = conn
+                .prepare_cached(&format!(
+                    "SELECT {FRAGMENT_COLUMNS} FROM fragments WHERE stream_id = ?1
+                     ORDER BY seq DESC LIMIT ?2"
+                ))
+                .map_err(db)?
+                .query_map(rusqlite::params![stream.0, limit], fragment_from_row)
+                .map_err(db)?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(db)?;
+            rows.reverse();
+            Ok(rows)
+        })
+        .await
+    }
+
     async fn list_fragments(&self, q: FragmentQuery) -> Result<Vec<FragmentRecord>, StoreError> {
         self.call(move |conn| {
             let limit = i64::try_from(q.limit).unwrap_or(i64::MAX);

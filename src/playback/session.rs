@@ -1,0 +1,300 @@
+//! Streaming sessions (HLS, DASH): what GetHLSStreamingSessionURL / GetDASHStreamingSessionURL
+//! decided, carried in the session URL itself as a signed, expiring token, so any node that
+//! shares the secret serves it and nothing is stored per session.
+//!
+//! Token: `base64url(JSON of Session) "." base64url(HMAC-SHA256(secret, that JSON))`. A token
+//! whose MAC does not match is forged (or made with another secret); one past `expires_ms` is
+//! expired. Both are refused before anything else is looked at.
+
+use std::path::Path;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use hmac::{Hmac, Mac};
+use serde::{Deserialize, Serialize};
+use sha2::Sha256;
+
+/// Longest token accepted (a real one is a few hundred bytes).
+const MAX_TOKEN_BYTES: usize = 4096;
+
+/// Shortest secret accepted from the configuration.
+pub const MIN_SECRET_BYTES: usize = 32;
+
+/// What a session plays.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PlaybackMode {
+    /// The newest fragments, following the stream.
+    #[serde(rename = "LIVE")]
+    Live,
+    /// From a start time, following the stream as it grows.
+    #[serde(rename = "LIVE_REPLAY")]
+    LiveReplay,
+    /// A fixed range.
+    #[serde(rename = "ON_DEMAND")]
+    OnDemand,
+}
+
+/// Which timestamp selects fragments.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Selector {
+    /// The producer's (cluster) timestamps.
+    #[serde(rename = "PRODUCER_TIMESTAMP")]
+    Producer,
+    /// Arrival at the server.
+    #[serde(rename = "SERVER_TIMESTAMP")]
+    Server,
+}
+
+/// HLS media container.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Container {
+    /// fMP4 (CMAF): init + moof/mdat segments.
+    #[serde(rename = "FRAGMENTED_MP4")]
+    Fmp4,
+    /// MPEG-TS segments.
+    #[serde(rename = "MPEG_TS")]
+    Ts,
+}
+
+/// When the playlist marks a discontinuity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Discontinuity {
+    /// Before every fragment.
+    #[serde(rename = "ALWAYS")]
+    Always,
+    /// Only where the codec configuration changes (a player cannot do without it there).
+    #[serde(rename = "NEVER")]
+    Never,
+    /// Where consecutive fragments leave a gap or overlap of more than 50 ms, and at codec
+    /// changes.
+    #[serde(rename = "ON_DISCONTINUITY")]
+    OnDiscontinuity,
+}
+
+/// HLS or DASH.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Protocol {
+    /// HTTP Live Streaming.
+    #[serde(rename = "hls")]
+    Hls,
+    /// MPEG-DASH.
+    #[serde(rename = "dash")]
+    Dash,
+}
+
+/// Everything a session URL stands for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Session {
+    /// HLS or DASH.
+    pub protocol: Protocol,
+    /// The stream (by id: a stream deleted and re-created under the same name is another one).
+    pub stream: i64,
+    /// Mode.
+    pub mode: PlaybackMode,
+    /// Timestamp kind of `start_ms`/`end_ms`.
+    pub selector: Selector,
+    /// Range start (LIVE_REPLAY, ON_DEMAND), epoch ms.
+    pub start_ms: Option<i64>,
+    /// Range end (ON_DEMAND; optional for LIVE_REPLAY), epoch ms.
+    pub end_ms: Option<i64>,
+    /// Container (HLS only; DASH is always fMP4).
+    pub container: Container,
+    /// Discontinuity marking.
+    pub discontinuity: Discontinuity,
+    /// EXT-X-PROGRAM-DATE-TIME / `kvs:ts`.
+    pub display_timestamp: bool,
+    /// DASH `kvs:fn`.
+    pub display_number: bool,
+    /// Most fragments per playlist or manifest.
+    pub max_results: u32,
+    /// Low-latency HLS (partial segments, blocking reload).
+    pub low_latency: bool,
+    /// Media time 0 of the session, epoch ms of the producer clock: segment decode times are
+    /// relative to it, so they stay small (exact in a browser's 53-bit numbers) and equal
+    /// across every playlist and node of the session.
+    pub base_ms: i64,
+    /// LIVE: the seq of the first fragment the session could list; media sequence numbers
+    /// count fragments from it.
+    pub anchor_seq: i64,
+    /// Expiry, epoch ms.
+    pub expires_ms: i64,
+}
+
+/// Why a session token was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SessionError {
+    /// Not a token this server (or its peers) made.
+    #[error("the session token is not valid")]
+    Invalid,
+    /// Valid, but past its expiry.
+    #[error("the streaming session expired at {0} ms; request a new session URL")]
+    Expired(i64),
+}
+
+/// The key that signs session tokens.
+#[derive(Clone)]
+pub struct SessionKey {
+    secret: std::sync::Arc<[u8]>,
+}
+
+impl std::fmt::Debug for SessionKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SessionKey(..)")
+    }
+}
+
+impl SessionKey {
+    /// A key from secret bytes.
+    pub fn new(secret: &[u8]) -> SessionKey {
+        SessionKey {
+            secret: secret.into(),
+        }
+    }
+
+    /// The configured secret, or the one kept in `DATA_DIR/session.key` (created, mode 0600,
+    /// with 32 random bytes on first use).
+    pub fn load(configured: &str, data_dir: &Path) -> std::io::Result<SessionKey> {
+        if !configured.is_empty() {
+            if configured.len() < MIN_SECRET_BYTES {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::InvalidInput,
+                    format!(
+                        "playback.session_secret must be at least {MIN_SECRET_BYTES} bytes long"
+                    ),
+                ));
+            }
+            return Ok(SessionKey::new(configured.as_bytes()));
+        }
+        let path = data_dir.join("session.key");
+        match std::fs::read(&path) {
+            Ok(bytes) if bytes.len() >= MIN_SECRET_BYTES => return Ok(SessionKey::new(&bytes)),
+            Ok(_) => {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    format!(
+                        "{} is shorter than {MIN_SECRET_BYTES} bytes",
+                        path.display()
+                    ),
+                ));
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+        let secret: [u8; 32] = rand::random();
+        let tmp = data_dir.join("session.key.tmp");
+        {
+            use std::io::Write;
+            let mut opts = std::fs::OpenOptions::new();
+            opts.write(true).create(true).truncate(true);
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+            let mut f = opts.open(&tmp)?;
+            f.write_all(&secret)?;
+            f.sync_all()?;
+        }
+        std::fs::rename(&tmp, &path)?;
+        Ok(SessionKey::new(&secret))
+    }
+
+    fn mac(&self, payload: &[u8]) -> Hmac<Sha256> {
+        // HMAC accepts keys of any length; new_from_slice cannot fail for it.
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.secret)
+            .unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
+        mac.update(payload);
+        mac
+    }
+
+    /// Signs a session into a URL-safe token.
+    pub fn seal(&self, s: &Session) -> String {
+        let json = serde_json::to_vec(s).unwrap_or_default();
+        let tag = self.mac(&json).finalize().into_bytes();
+        format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(&json),
+            URL_SAFE_NO_PAD.encode(tag)
+        )
+    }
+
+    /// Checks a token's signature and expiry and returns its session.
+    pub fn open(&self, token: &str, now_ms: i64) -> Result<Session, SessionError> {
+        if token.len() > MAX_TOKEN_BYTES {
+            return Err(SessionError::Invalid);
+        }
+        let (payload, tag) = token.split_once('.').ok_or(SessionError::Invalid)?;
+        let json = URL_SAFE_NO_PAD
+            .decode(payload)
+            .map_err(|_| SessionError::Invalid)?;
+        let tag = URL_SAFE_NO_PAD
+            .decode(tag)
+            .map_err(|_| SessionError::Invalid)?;
+        self.mac(&json)
+            .verify_slice(&tag)
+            .map_err(|_| SessionError::Invalid)?;
+        let s: Session = serde_json::from_slice(&json).map_err(|_| SessionError::Invalid)?;
+        if now_ms >= s.expires_ms {
+            return Err(SessionError::Expired(s.expires_ms));
+        }
+        Ok(s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn session() -> Session {
+        Session {
+            protocol: Protocol::Hls,
+            stream: 7,
+            mode: PlaybackMode::OnDemand,
+            selector: Selector::Producer,
+            start_ms: Some(1_000),
+            end_ms: Some(9_000),
+            container: Container::Fmp4,
+            discontinuity: Discontinuity::Never,
+            display_timestamp: true,
+            display_number: false,
+            max_results: 1000,
+            low_latency: false,
+            base_ms: 1_000,
+            anchor_seq: 0,
+            expires_ms: 100_000,
+        }
+    }
+
+    #[test]
+    fn tokens_open_until_they_expire_and_refuse_tampering() {
+        let key = SessionKey::new(&[7u8; 32]);
+        let t = key.seal(&session());
+        assert_eq!(key.open(&t, 99_999), Ok(session()));
+        assert_eq!(key.open(&t, 100_000), Err(SessionError::Expired(100_000)));
+        // Another secret, a changed payload, a changed tag, garbage: all invalid.
+        assert_eq!(
+            SessionKey::new(&[8u8; 32]).open(&t, 0),
+            Err(SessionError::Invalid)
+        );
+        let mut forged = session();
+        forged.expires_ms = i64::MAX;
+        let forged_payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&forged).unwrap());
+        let tag = t.split_once('.').unwrap().1;
+        assert_eq!(
+            key.open(&format!("{forged_payload}.{tag}"), 0),
+            Err(SessionError::Invalid)
+        );
+        for bad in ["", ".", "abc", "a.b", &"x".repeat(5000), &t[..t.len() - 2]] {
+            assert_eq!(key.open(bad, 0), Err(SessionError::Invalid), "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_key_file_is_created_once_and_reused() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = SessionKey::load("", dir.path()).unwrap();
+        let b = SessionKey::load("", dir.path()).unwrap();
+        let t = a.seal(&session());
+        assert!(b.open(&t, 0).is_ok());
+        assert!(SessionKey::load("short", dir.path()).is_err());
+        let c = SessionKey::load(&"s".repeat(40), dir.path()).unwrap();
+        assert_eq!(c.open(&t, 0), Err(SessionError::Invalid));
+    }
+}
