@@ -32,4 +32,8 @@ pub enum ErrorKind {
     Unavailable,
     /// A bug or an unexpected failure on our side.
     Internal,
+    /// Playback of a stream that keeps no media (`NoDataRetentionException`).
+    NoDataRetention,
+    /// The stream's media cannot be played in the asked form (`UnsupportedStreamMediaTypeException`).
+    UnsupportedStreamMediaType,
 }

@@ -106,6 +106,7 @@ impl Server {
                 max_request_body_bytes: config.max_request_body_bytes,
                 playback: std::sync::Arc::new(config.playback.clone()),
                 session_key,
+                cursors: Default::default(),
             },
             grace: Duration::from_secs(config.shutdown_grace_secs),
             retention_interval: Duration::from_secs(config.retention.interval_secs),

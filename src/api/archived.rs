@@ -41,7 +41,7 @@ pub fn routes() -> Router<AppState> {
 }
 
 /// Epoch seconds (a JSON number) → ms.
-fn epoch_ms(field: &str, v: &Value) -> Result<i64, ApiError> {
+pub(super) fn epoch_ms(field: &str, v: &Value) -> Result<i64, ApiError> {
     let secs = v.as_f64().ok_or_else(|| {
         ApiError::invalid(format!("{field} must be a timestamp in epoch seconds"))
     })?;

@@ -59,6 +59,11 @@ pub fn status_and_name(kind: ErrorKind) -> (StatusCode, &'static str) {
             "ServiceUnavailableException",
         ),
         ErrorKind::Internal => (StatusCode::INTERNAL_SERVER_ERROR, "InternalFailure"),
+        ErrorKind::NoDataRetention => (StatusCode::BAD_REQUEST, "NoDataRetentionException"),
+        ErrorKind::UnsupportedStreamMediaType => (
+            StatusCode::BAD_REQUEST,
+            "UnsupportedStreamMediaTypeException",
+        ),
     }
 }
 

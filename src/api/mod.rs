@@ -7,11 +7,16 @@
 
 mod archived;
 mod cameras;
+mod dash;
 pub mod error;
 mod get_media;
+mod hls;
 mod json;
+mod low_latency;
 mod media;
 mod params;
+mod segments;
+mod sessions;
 mod streams;
 mod tags;
 
@@ -52,6 +57,8 @@ pub struct AppState {
     pub playback: std::sync::Arc<crate::config::PlaybackSettings>,
     /// Signs and checks HLS/DASH session tokens.
     pub session_key: crate::playback::session::SessionKey,
+    /// Live playlist numbering cache (see `sessions`).
+    pub cursors: std::sync::Arc<sessions::Cursors>,
 }
 
 /// The request id header KVS sends on every response.
@@ -88,6 +95,8 @@ pub fn app(state: AppState) -> Router {
         .merge(archived::routes())
         .merge(get_media::routes())
         .merge(cameras::routes())
+        .merge(hls::routes())
+        .merge(dash::routes())
         .merge(not_implemented_routes())
         .fallback(unknown_operation)
         .method_not_allowed_fallback(unknown_operation)

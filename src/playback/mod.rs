@@ -4,6 +4,7 @@
 
 pub mod fmp4;
 pub mod get_media;
+pub mod hls;
 pub mod media;
 pub mod mkv_doc;
 pub mod session;

@@ -116,6 +116,9 @@ pub struct Session {
     /// LIVE: the seq of the first fragment the session could list; media sequence numbers
     /// count fragments from it.
     pub anchor_seq: i64,
+    /// When the session URL was made, epoch ms (LIVE_REPLAY plays from its start as time passes
+    /// from this moment).
+    pub created_ms: i64,
     /// Expiry, epoch ms.
     pub expires_ms: i64,
 }
@@ -258,6 +261,7 @@ mod tests {
             low_latency: false,
             base_ms: 1_000,
             anchor_seq: 0,
+            created_ms: 0,
             expires_ms: 100_000,
         }
     }

@@ -1,0 +1,195 @@
+//! HLS: GetHLSStreamingSessionURL and the session's sub-resources (KVS-API.md §1.4):
+//! `/hls/v1/getHLSMasterPlaylist.m3u8`, `getHLSMediaPlaylist.m3u8`, `getMP4InitFragment.mp4`,
+//! `getMP4MediaFragment.mp4`, `getTSFragment.ts`. Which fragments a playlist shows is decided in
+//! [`super::sessions`]; the playlists are written by [`crate::playback::hls`]; the segments by
+//! [`super::segments`].
+//!
+//! Low-latency HLS (an extension: KVS has none) is asked for with `"LowLatency": true` in the
+//! request, or `&LowLatency=true` appended to a master playlist URL (for SDKs such as boto3
+//! that only send KVS's fields). See [`super::low_latency`].
+
+use std::collections::HashMap;
+
+use axum::Router;
+use axum::extract::{Query, State};
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::AppState;
+use super::error::ApiError;
+use super::json::KvsJson;
+use super::sessions::{self, Common, SelectorInput};
+use crate::playback::hls::{self, Entry, MediaSpec, Variant};
+use crate::playback::session::{Protocol, Selector, Session};
+use crate::playback::{fmp4, media};
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/getHLSStreamingSessionURL", post(session_url))
+        .route("/hls/v1/getHLSMasterPlaylist.m3u8", get(master))
+        .route("/hls/v1/getHLSMediaPlaylist.m3u8", get(media_playlist))
+        .route("/hls/v1/getMP4InitFragment.mp4", get(super::segments::init))
+        .route(
+            "/hls/v1/getMP4MediaFragment.mp4",
+            get(super::segments::hls_media),
+        )
+        .route("/hls/v1/getTSFragment.ts", get(super::segments::ts))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct Input {
+    stream_name: Option<String>,
+    #[serde(rename = "StreamARN")]
+    stream_arn: Option<String>,
+    playback_mode: Option<String>,
+    #[serde(rename = "HLSFragmentSelector")]
+    selector: Option<SelectorInput>,
+    container_format: Option<String>,
+    discontinuity_mode: Option<String>,
+    display_fragment_timestamp: Option<String>,
+    expires: Option<i64>,
+    max_media_playlist_fragment_results: Option<i64>,
+    /// vidstream extension: low-latency HLS.
+    low_latency: Option<bool>,
+}
+
+async fn session_url(
+    State(st): State<AppState>,
+    KvsJson(i): KvsJson<Input>,
+) -> Result<Response, ApiError> {
+    let s = sessions::create(
+        &st,
+        Protocol::Hls,
+        Common {
+            stream_name: i.stream_name.as_deref(),
+            stream_arn: i.stream_arn.as_deref(),
+            playback_mode: i.playback_mode.as_deref(),
+            selector: i.selector.as_ref(),
+            selector_field: "HLSFragmentSelector",
+            container: i.container_format.as_deref(),
+            discontinuity_mode: i.discontinuity_mode.as_deref(),
+            display_timestamp: i.display_fragment_timestamp.as_deref(),
+            display_number: None,
+            expires: i.expires,
+            max_results: i.max_media_playlist_fragment_results,
+            max_results_field: "MaxMediaPlaylistFragmentResults",
+            low_latency: i.low_latency.unwrap_or(false),
+        },
+    )
+    .await?;
+    let token = st.session_key.seal(&s);
+    let url = format!(
+        "{}/hls/v1/getHLSMasterPlaylist.m3u8?SessionToken={token}",
+        st.public_url.trim_end_matches('/')
+    );
+    Ok(axum::Json(json!({ "HLSStreamingSessionURL": url })).into_response())
+}
+
+pub(super) fn playlist_response(text: String, live: bool) -> Response {
+    let mut resp = text.into_response();
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/vnd.apple.mpegurl"),
+    );
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static(if live { "no-cache" } else { "max-age=60" }),
+    );
+    resp
+}
+
+fn low_latency_asked(s: &Session, q: &HashMap<String, String>) -> bool {
+    s.low_latency
+        || q.get("LowLatency")
+            .is_some_and(|v| v.eq_ignore_ascii_case("true"))
+}
+
+async fn master(
+    State(st): State<AppState>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    let s = sessions::open(&st, &q, Protocol::Hls)?;
+    let token = q.get("SessionToken").cloned().unwrap_or_default();
+    let w = sessions::window(&st, &s).await?;
+    // Describe the variant from the newest fragment: codecs, resolution, and its bit rate.
+    let variant = match w.records.last() {
+        Some(rec) => {
+            let header = st.store.track_header(rec.track_header_id).await?;
+            let tracks = media::tracks(&header.header)
+                .map_err(|e| ApiError::new(crate::error::ErrorKind::Internal, e.to_string()))?;
+            let codecs: Vec<String> = tracks.iter().filter_map(fmp4::codec_string).collect();
+            let bits = u64::from(rec.cluster_len) * 8 * 1000 / rec.duration_ms.max(1) as u64;
+            Variant {
+                bandwidth: bits + bits / 4,
+                codecs: (!codecs.is_empty()).then(|| codecs.join(",")),
+                resolution: tracks
+                    .iter()
+                    .find_map(|t| t.video)
+                    .filter(|&(w, h)| w > 0 && h > 0),
+            }
+        }
+        None => Variant {
+            bandwidth: 2_000_000,
+            codecs: None,
+            resolution: None,
+        },
+    };
+    let extra = if !s.low_latency && low_latency_asked(&s, &q) {
+        "&LowLatency=true"
+    } else {
+        ""
+    };
+    Ok(playlist_response(
+        hls::master_playlist(&token, &variant, extra),
+        false,
+    ))
+}
+
+async fn media_playlist(
+    State(st): State<AppState>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    let s = sessions::open(&st, &q, Protocol::Hls)?;
+    let token = q.get("SessionToken").cloned().unwrap_or_default();
+    if low_latency_asked(&s, &q) {
+        return super::low_latency::playlist(&st, &s, &token, &q).await;
+    }
+    let w = sessions::window(&st, &s).await?;
+    let entries = entries(&s, &w);
+    let vod = s.mode == crate::playback::session::PlaybackMode::OnDemand;
+    let text = hls::media_playlist(&MediaSpec {
+        token: &token,
+        container: s.container,
+        media_sequence: w.media_sequence,
+        discontinuity_sequence: w.discontinuity_sequence,
+        entries: &entries,
+        vod,
+        ended: w.ended && !vod,
+        low_latency: None,
+    });
+    Ok(playlist_response(text, !vod))
+}
+
+/// Playlist entries for a window.
+pub(super) fn entries(s: &Session, w: &sessions::Window) -> Vec<Entry> {
+    w.records
+        .iter()
+        .zip(&w.discontinuity)
+        .map(|(r, &d)| Entry {
+            number: r.number.to_string(),
+            duration_ms: r.duration_ms,
+            date_ms: s.display_timestamp.then_some(match s.selector {
+                Selector::Producer => r.producer_ms,
+                Selector::Server => r.server_ms,
+            }),
+            track_header_id: r.track_header_id,
+            discontinuity: d,
+            parts: Vec::new(),
+        })
+        .collect()
+}

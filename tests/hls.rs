@@ -1,0 +1,440 @@
+//! HLS end to end: GetHLSStreamingSessionURL, then the master URL read by independent players —
+//! ffprobe/ffmpeg (both containers, frame-exact via the fixtures' framecode) and hls.js in
+//! headless Chromium (ON_DEMAND and LIVE) — and the session errors (forged, expired, bad
+//! parameters), in the KVS error shape.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use common::TestServer;
+use common::browser::{self, Kind, PlayOpts};
+use common::media::*;
+use common::probe::fixture;
+use serde_json::{Value, json};
+
+const T0: f64 = 1_700_000_000.0;
+
+async fn put_fixture(s: &TestServer, stream: &str, file: &str) {
+    s.create_active(json!({"StreamName": stream, "DataRetentionInHours": 1}))
+        .await;
+    let resp = reqwest::Client::new()
+        .post(format!("{}/putMedia", s.url))
+        .header("x-amzn-stream-name", stream)
+        .header("x-amzn-fragment-timecode-type", "RELATIVE")
+        .header("x-amzn-producer-start-timestamp", format!("{T0:.3}"))
+        .body(std::fs::read(fixture(file)).unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let acks = parse_acks(&resp.text().await.unwrap());
+    assert!(!persisted(&acks).is_empty(), "{acks:?}");
+}
+
+async fn hls_url(s: &TestServer, body: Value) -> String {
+    let r = s.call("/getHLSStreamingSessionURL", body).await;
+    r.assert_ok()["HLSStreamingSessionURL"]
+        .as_str()
+        .expect("HLSStreamingSessionURL")
+        .to_owned()
+}
+
+fn on_demand(stream: &str, container: &str) -> Value {
+    json!({
+        "StreamName": stream,
+        "PlaybackMode": "ON_DEMAND",
+        "ContainerFormat": container,
+        "DisplayFragmentTimestamp": "ALWAYS",
+        "HLSFragmentSelector": {
+            "FragmentSelectorType": "PRODUCER_TIMESTAMP",
+            "TimestampRange": {"StartTimestamp": T0 - 1.0, "EndTimestamp": T0 + 60.0}
+        }
+    })
+}
+
+/// ffprobe of a URL: (codec, width, height, decoded frames, duration s) of the video stream.
+fn probe_video(url: &str) -> (String, u32, u32, u32, f64) {
+    let out = Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-select_streams",
+            "v:0",
+            "-count_frames",
+            "-show_entries",
+            "stream=codec_name,width,height,nb_read_frames:format=duration",
+            "-of",
+            "json",
+            url,
+        ])
+        .output()
+        .expect("ffprobe runs");
+    assert!(
+        out.status.success(),
+        "ffprobe {url}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).expect("ffprobe json");
+    let st = &v["streams"][0];
+    (
+        st["codec_name"].as_str().unwrap_or("").to_owned(),
+        st["width"].as_u64().unwrap_or(0) as u32,
+        st["height"].as_u64().unwrap_or(0) as u32,
+        st["nb_read_frames"]
+            .as_str()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0),
+        v["format"]["duration"]
+            .as_str()
+            .and_then(|d| d.parse().ok())
+            .unwrap_or(0.0),
+    )
+}
+
+/// `ffmpeg -v error -i URL -f null -` prints nothing.
+fn decodes_cleanly(url: &str) {
+    let out = Command::new("ffmpeg")
+        .args(["-v", "error", "-i", url, "-f", "null", "-"])
+        .output()
+        .expect("ffmpeg runs");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && err.trim().is_empty(),
+        "ffmpeg {url}: {err}"
+    );
+}
+
+/// The framecode indexes of every frame ffmpeg decodes from `url`.
+fn frame_indexes(url: &str, dir: &Path) -> Vec<u32> {
+    let gray = dir.join("frames.gray");
+    let out = Command::new("ffmpeg")
+        .args([
+            "-v", "error", "-y", "-i", url, "-f", "rawvideo", "-pix_fmt", "gray",
+        ])
+        .arg(&gray)
+        .output()
+        .expect("ffmpeg");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/framecode.py");
+    let out = Command::new("python3")
+        .arg(script)
+        .args(["decode", "--width", "320", "--height", "240"])
+        .arg(&gray)
+        .output()
+        .expect("python3");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| l.trim().parse().expect("an index per line"))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn on_demand_master_urls_play_in_ffmpeg_frame_exact() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = TestServer::start(dir.path()).await;
+    put_fixture(&s, "h264", "gst_h264_320x240_gop30_5s.mkv").await;
+    put_fixture(&s, "h265", "gst_h265_320x240_gop30_3s.mkv").await;
+    put_fixture(&s, "av", "gst_h264_aac_320x240_3s.mkv").await;
+    for container in ["FRAGMENTED_MP4", "MPEG_TS"] {
+        let url = hls_url(&s, on_demand("h264", container)).await;
+        assert!(url.starts_with(&format!(
+            "{}/hls/v1/getHLSMasterPlaylist.m3u8?SessionToken=",
+            s.url
+        )));
+        let (codec, w, h, frames, duration) = probe_video(&url);
+        assert_eq!(
+            (codec.as_str(), w, h, frames),
+            ("h264", 320, 240, 150),
+            "{container}"
+        );
+        assert!((duration - 5.0).abs() < 0.15, "{container}: {duration} s");
+        decodes_cleanly(&url);
+        let idx = frame_indexes(&url, dir.path());
+        assert_eq!(idx, (0..150).collect::<Vec<u32>>(), "{container}");
+
+        let url = hls_url(&s, on_demand("h265", container)).await;
+        let (codec, w, h, frames, _) = probe_video(&url);
+        assert_eq!(
+            (codec.as_str(), w, h, frames),
+            ("hevc", 320, 240, 90),
+            "{container}"
+        );
+        decodes_cleanly(&url);
+
+        let url = hls_url(&s, on_demand("av", container)).await;
+        decodes_cleanly(&url);
+        let out = Command::new("ffprobe")
+            .args([
+                "-v",
+                "error",
+                "-show_entries",
+                "stream=codec_name",
+                "-of",
+                "csv=p=0",
+                &url,
+            ])
+            .output()
+            .unwrap();
+        let codecs = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            codecs.contains("h264") && codecs.contains("aac"),
+            "{container}: {codecs}"
+        );
+    }
+
+    // The playlist itself: VOD, one init (fMP4), program date times from producer time.
+    let url = hls_url(&s, on_demand("h264", "FRAGMENTED_MP4")).await;
+    let master = reqwest::get(&url).await.unwrap();
+    assert_eq!(
+        master.headers()["content-type"],
+        "application/vnd.apple.mpegurl"
+    );
+    let master = master.text().await.unwrap();
+    let media_path = master
+        .lines()
+        .find(|l| l.starts_with("getHLSMediaPlaylist"))
+        .expect("variant");
+    assert!(
+        master.contains("CODECS=\"avc1.") && master.contains("RESOLUTION=320x240"),
+        "{master}"
+    );
+    let base = url.split("getHLSMasterPlaylist").next().unwrap();
+    let media = reqwest::get(format!("{base}{media_path}"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let p = m3u8_rs::parse_media_playlist_res(media.as_bytes()).expect("valid playlist");
+    assert_eq!(p.segments.len(), 5, "{media}");
+    assert!(p.end_list);
+    assert_eq!(p.segments.iter().filter(|s| s.map.is_some()).count(), 1);
+    assert!(
+        media.contains("#EXT-X-PROGRAM-DATE-TIME:2023-11-14T22:13:20.000Z"),
+        "{media}"
+    );
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sessions_refuse_bad_requests_and_tokens() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = std::sync::Arc::new(vidstream::time::SimClock::new(vidstream::time::ServerTime(
+        1_800_000_000_000,
+    )));
+    let s = TestServer::start_with_clock(dir.path(), |_| {}, clock.clone()).await;
+    put_fixture(&s, "cam", "gst_h264_320x240_gop30_5s.mkv").await;
+    s.create_active(json!({"StreamName": "nokeep", "DataRetentionInHours": 0}))
+        .await;
+    s.create_active(json!({"StreamName": "empty", "DataRetentionInHours": 1}))
+        .await;
+    let bad = |body: Value, status: u16, name: &'static str| {
+        let s = &s;
+        async move {
+            s.call("/getHLSStreamingSessionURL", body.clone())
+                .await
+                .assert_error(status, name);
+        }
+    };
+    let range = json!({"StartTimestamp": T0, "EndTimestamp": T0 + 10.0});
+    bad(
+        json!({"StreamName": "cam", "PlaybackMode": "ON_DEMAND"}),
+        400,
+        "InvalidArgumentException",
+    )
+    .await;
+    bad(json!({"StreamName": "cam", "HLSFragmentSelector": {"FragmentSelectorType": "PRODUCER_TIMESTAMP", "TimestampRange": range}}), 400, "InvalidArgumentException").await;
+    bad(
+        json!({"StreamName": "cam", "PlaybackMode": "SOMETIMES"}),
+        400,
+        "InvalidArgumentException",
+    )
+    .await;
+    bad(
+        json!({"StreamName": "cam", "ContainerFormat": "AVI"}),
+        400,
+        "InvalidArgumentException",
+    )
+    .await;
+    bad(
+        json!({"StreamName": "cam", "Expires": 10}),
+        400,
+        "InvalidArgumentException",
+    )
+    .await;
+    bad(
+        json!({"StreamName": "cam", "MaxMediaPlaylistFragmentResults": 0}),
+        400,
+        "InvalidArgumentException",
+    )
+    .await;
+    bad(json!({"StreamName": "cam", "PlaybackMode": "ON_DEMAND", "HLSFragmentSelector": {"FragmentSelectorType": "PRODUCER_TIMESTAMP", "TimestampRange": {"StartTimestamp": T0, "EndTimestamp": T0 - 1.0}}}), 400, "InvalidArgumentException").await;
+    bad(
+        json!({"StreamName": "missing"}),
+        404,
+        "ResourceNotFoundException",
+    )
+    .await;
+    bad(
+        json!({"StreamName": "nokeep"}),
+        400,
+        "NoDataRetentionException",
+    )
+    .await;
+    // LIVE needs a fragment received in the last 30 s.
+    bad(
+        json!({"StreamName": "empty"}),
+        404,
+        "ResourceNotFoundException",
+    )
+    .await;
+    bad(json!({"StreamName": "cam", "PlaybackMode": "ON_DEMAND", "HLSFragmentSelector": {"FragmentSelectorType": "PRODUCER_TIMESTAMP", "TimestampRange": {"StartTimestamp": T0 + 100.0, "EndTimestamp": T0 + 200.0}}}), 404, "ResourceNotFoundException").await;
+
+    // A good session, then its token forged, truncated, and expired.
+    let mut body = on_demand("cam", "FRAGMENTED_MP4");
+    body["Expires"] = json!(300);
+    let url = hls_url(&s, body).await;
+    let ok = reqwest::get(&url).await.unwrap();
+    assert_eq!(ok.status(), 200);
+    let token = url.split("SessionToken=").nth(1).unwrap().to_owned();
+    let (payload, tag) = token.split_once('.').unwrap();
+    let flipped = if tag.starts_with('A') { "B" } else { "A" };
+    let forged = format!("{payload}.{flipped}{}", &tag[1..]);
+    let base = url.split("SessionToken=").next().unwrap();
+    for t in [forged.as_str(), &token[..token.len() / 2], "nonsense"] {
+        let r = reqwest::get(format!("{base}SessionToken={t}"))
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 401);
+        assert_eq!(
+            r.headers()["x-amzn-errortype"]
+                .to_str()
+                .unwrap()
+                .split(':')
+                .next(),
+            Some("NotAuthorizedException")
+        );
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(body["__type"], "NotAuthorizedException");
+    }
+    let r = reqwest::get(base).await.unwrap();
+    assert_eq!(r.status(), 400);
+    clock.advance_ms(301_000);
+    let r = reqwest::get(&url).await.unwrap();
+    assert_eq!(r.status(), 401);
+    let body: Value = r.json().await.unwrap();
+    assert!(
+        body["message"].as_str().unwrap_or("").contains("expired"),
+        "{body}"
+    );
+    // Five minutes after the producer stopped, LIVE has nothing to play.
+    bad(
+        json!({"StreamName": "cam"}),
+        404,
+        "ResourceNotFoundException",
+    )
+    .await;
+
+    // Playback URLs answer CORS preflights and carry CORS headers.
+    let pre = reqwest::Client::new()
+        .request(
+            reqwest::Method::OPTIONS,
+            format!("{}/getHLSStreamingSessionURL", s.url),
+        )
+        .header("Origin", "http://player.example")
+        .header("Access-Control-Request-Method", "POST")
+        .header(
+            "Access-Control-Request-Headers",
+            "content-type,authorization",
+        )
+        .send()
+        .await
+        .unwrap();
+    assert!(pre.status().is_success());
+    assert_eq!(pre.headers()["access-control-allow-origin"], "*");
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn hls_js_plays_on_demand_and_live() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = TestServer::start(dir.path()).await;
+    put_fixture(&s, "vod", "gst_h264_320x240_gop30_5s.mkv").await;
+    let url = hls_url(&s, on_demand("vod", "FRAGMENTED_MP4")).await;
+    let r = browser::play_async(
+        &url,
+        Kind::Hls,
+        PlayOpts {
+            seconds: 4.0,
+            frames: true,
+            ..Default::default()
+        },
+    )
+    .await;
+    r.assert_playing(2.0);
+    let idx = r.frame_indexes();
+    assert!(
+        idx.windows(2).all(|w| w[0] <= w[1]),
+        "frames in order: {idx:?}"
+    );
+    assert!(
+        idx.last().copied().unwrap_or(0) >= idx.first().copied().unwrap_or(0) + 60,
+        "{idx:?}"
+    );
+
+    // LIVE: a test-pattern producer (vidstream push) sends in real time.
+    s.create_active(json!({"StreamName": "live", "DataRetentionInHours": 1}))
+        .await;
+    let mut push = Command::new(env!("CARGO_BIN_EXE_vidstream"))
+        .args(["push", "--endpoint", &s.url, "--stream", "live"])
+        .arg("testsrc://?width=320&height=240&fps=30&gop=30&duration=40")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("vidstream push");
+    // Wait for a few fragments.
+    let mut fragments = 0;
+    for _ in 0..100 {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let r = s
+            .call("/listFragments", json!({"StreamName": "live"}))
+            .await;
+        fragments = r.body["Fragments"].as_array().map_or(0, Vec::len);
+        if fragments >= 3 {
+            break;
+        }
+    }
+    assert!(fragments >= 3, "the producer made {fragments} fragments");
+    let url = hls_url(
+        &s,
+        json!({"StreamName": "live", "PlaybackMode": "LIVE", "DisplayFragmentTimestamp": "ALWAYS"}),
+    )
+    .await;
+    let r = browser::play_async(
+        &url,
+        Kind::Hls,
+        PlayOpts {
+            seconds: 8.0,
+            ..Default::default()
+        },
+    )
+    .await;
+    let _ = push.kill();
+    let _ = push.wait();
+    r.assert_playing(4.0);
+    let lat: Vec<f64> = r.samples.iter().filter_map(|x| x.latency_ms).collect();
+    eprintln!("LIVE hls.js latency (program date time) ms: {lat:?}");
+    s.stop().await;
+}
