@@ -438,3 +438,221 @@ async fn hls_js_plays_on_demand_and_live() {
     eprintln!("LIVE hls.js latency (program date time) ms: {lat:?}");
     s.stop().await;
 }
+
+fn percentile(mut v: Vec<f64>, p: f64) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v.get(((v.len() as f64 - 1.0) * p).round() as usize)
+        .copied()
+        .unwrap_or(f64::NAN)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn low_latency_hls_parts_blocking_reload_and_player_latency() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = TestServer::start(dir.path()).await;
+    s.create_active(json!({"StreamName": "ll", "DataRetentionInHours": 1}))
+        .await;
+    // A producer that sends every frame the moment it is "captured", as kvssink and cameras
+    // do (vidstream push sends whole fragments), for 60 s.
+    let producer = tokio::spawn(realtime_producer(s.url.clone(), "ll".into(), 60));
+    let mut fragments = 0;
+    for _ in 0..100 {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let r = s.call("/listFragments", json!({"StreamName": "ll"})).await;
+        fragments = r.body["Fragments"].as_array().map_or(0, Vec::len);
+        if fragments >= 2 {
+            break;
+        }
+    }
+    assert!(fragments >= 2, "the producer made {fragments} fragments");
+    let url = hls_url(
+        &s,
+        json!({"StreamName": "ll", "DisplayFragmentTimestamp": "ALWAYS", "LowLatency": true}),
+    )
+    .await;
+    let base = url.split("getHLSMasterPlaylist").next().unwrap().to_owned();
+    let token = url.split("SessionToken=").nth(1).unwrap().to_owned();
+    let media_url = format!("{base}getHLSMediaPlaylist.m3u8?SessionToken={token}");
+    let text = reqwest::get(&media_url)
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(text.contains("#EXT-X-PART-INF:PART-TARGET=0.333"), "{text}");
+    assert!(
+        text.contains("CAN-BLOCK-RELOAD=YES,PART-HOLD-BACK=1.0"),
+        "{text}"
+    );
+    let hint = text
+        .lines()
+        .find_map(|l| l.strip_prefix("#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\""))
+        .unwrap_or_else(|| panic!("a preload hint in\n{text}"))
+        .trim_end_matches('"')
+        .to_owned();
+    let p = m3u8_rs::parse_media_playlist_res(text.as_bytes()).expect("valid playlist");
+    let next_msn = p.media_sequence + p.segments.len() as u64;
+    let next_part: u64 = hint.rsplit("Part=").next().unwrap().parse().unwrap();
+
+    // The hinted part does not exist yet: fetching it blocks until it does, then it is a
+    // media segment whose frames ffprobe decodes after the init segment.
+    let t = std::time::Instant::now();
+    let part = reqwest::get(format!("{base}{hint}")).await.unwrap();
+    assert_eq!(part.status(), 200, "{hint}");
+    let part = part.bytes().await.unwrap();
+    let waited = t.elapsed();
+    let init_path = text
+        .lines()
+        .find_map(|l| l.strip_prefix("#EXT-X-MAP:URI=\""))
+        .expect("a map")
+        .trim_end_matches('"')
+        .to_owned();
+    let init = reqwest::get(format!("{base}{init_path}"))
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    let file = dir.path().join("part.mp4");
+    std::fs::write(&file, [&init[..], &part[..]].concat()).unwrap();
+    let out = Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-count_frames",
+            "-select_streams",
+            "v:0",
+            "-show_entries",
+            "stream=nb_read_frames",
+            "-of",
+            "csv=p=0",
+        ])
+        .arg(&file)
+        .output()
+        .unwrap();
+    let frames: u32 = String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .unwrap_or(0);
+    assert!(
+        (5..=15).contains(&frames),
+        "a 333 ms part at 30 fps: {frames} frames"
+    );
+
+    // Blocking reload: asking for that part returns a playlist that lists it.
+    let t = std::time::Instant::now();
+    let blocked = reqwest::get(format!(
+        "{media_url}&_HLS_msn={next_msn}&_HLS_part={next_part}"
+    ))
+    .await
+    .unwrap()
+    .text()
+    .await
+    .unwrap();
+    assert!(
+        blocked.contains(&format!("Part={next_part}\"")) || {
+            let q = m3u8_rs::parse_media_playlist_res(blocked.as_bytes()).unwrap();
+            q.media_sequence + q.segments.len() as u64 > next_msn
+        },
+        "{blocked}"
+    );
+    // A request far ahead is refused at once.
+    let far = reqwest::get(format!("{media_url}&_HLS_msn={}", next_msn + 10))
+        .await
+        .unwrap();
+    assert_eq!(far.status(), 400);
+    eprintln!(
+        "hinted part waited {waited:?}; blocking reload took {:?}",
+        t.elapsed()
+    );
+
+    // hls.js in low-latency mode: latency by program date time.
+    let r = browser::play_async(
+        &url,
+        Kind::Hls,
+        PlayOpts {
+            seconds: 10.0,
+            low_latency: true,
+            ..Default::default()
+        },
+    )
+    .await;
+    r.assert_playing(5.0);
+    let lat: Vec<f64> = r
+        .samples
+        .iter()
+        .filter(|x| x.current_time > 1.0)
+        .filter_map(|x| x.latency_ms)
+        .collect();
+    let p50 = percentile(lat.clone(), 0.5);
+    eprintln!("LL-HLS hls.js latency p50 {p50:.0} ms (samples {lat:?})");
+    // The target is 1.5 s (reported by this line); the assertion leaves room for a loaded CI.
+    assert!(p50 < 3000.0, "LL-HLS latency p50 {p50} ms");
+    producer.abort();
+    s.stop().await;
+}
+
+/// PutMedia of the H.264 fixture's frames, looped, each frame sent at its real time (ABSOLUTE
+/// epoch-ms timecodes, one unknown-size cluster per GOP).
+async fn realtime_producer(url: String, stream: String, seconds: u64) {
+    use vidstream::mkv;
+    let events = read_all(&std::fs::read(fixture("gst_h264_320x240_gop30_5s.mkv")).unwrap());
+    let tracks = events
+        .iter()
+        .find_map(|e| match e {
+            mkv::Event::Tracks(t) => Some(t.clone()),
+            _ => None,
+        })
+        .expect("tracks");
+    let frames: Vec<mkv::Frame> = events
+        .iter()
+        .filter_map(|e| match e {
+            mkv::Event::Frame(f) => Some(f.clone()),
+            _ => None,
+        })
+        .collect();
+    let (tx, rx) = tokio::sync::mpsc::channel(64);
+    let t0 = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let start = tokio::time::Instant::now();
+    let sender = tokio::spawn(async move {
+        let _ = tx.send(Ok(bytes::Bytes::from(body_head(&tracks)))).await;
+        let period = frames.last().map_or(5000, |f| f.timecode + 33);
+        let mut cluster_tc = 0;
+        for lap in 0.. {
+            for f in &frames {
+                let at = lap * period + f.timecode;
+                if at > seconds as i64 * 1000 {
+                    return;
+                }
+                tokio::time::sleep_until(start + Duration::from_millis(at as u64)).await;
+                let mut b = Vec::new();
+                if f.keyframe {
+                    cluster_tc = t0 + at;
+                    mkv::write_cluster_start(&mut b, cluster_tc as u64, None);
+                }
+                let rel = (t0 + at - cluster_tc) as i16;
+                mkv::write_simple_block(&mut b, f.track, rel, f.keyframe, false, false, &f.data);
+                if tx.send(Ok(bytes::Bytes::from(b))).await.is_err() {
+                    return;
+                }
+            }
+        }
+    });
+    let resp = reqwest::Client::new()
+        .post(format!("{url}/putMedia"))
+        .header("x-amzn-stream-name", stream)
+        .header("x-amzn-fragment-timecode-type", "ABSOLUTE")
+        .header(
+            "x-amzn-producer-start-timestamp",
+            format!("{:.3}", t0 as f64 / 1000.0),
+        )
+        .body(channel_body(rx))
+        .send()
+        .await
+        .expect("putMedia");
+    let _ = resp.text().await;
+    sender.abort();
+}

@@ -82,7 +82,7 @@ pub fn part_indices(samples: &[Sample], fragment_start_ms: i64, part_ms: i64) ->
         .collect()
 }
 
-fn media_response(parts: Vec<Bytes>, content_type: &'static str) -> Response {
+pub(super) fn media_response(parts: Vec<Bytes>, content_type: &'static str) -> Response {
     let len: u64 = parts.iter().map(|p| p.len() as u64).sum();
     let stream = futures_util::stream::iter(parts.into_iter().map(Ok::<_, std::io::Error>));
     let mut resp = Body::from_stream(stream).into_response();
@@ -103,8 +103,25 @@ async fn init_for(
     protocol: Protocol,
 ) -> Result<Response, ApiError> {
     let s = sessions::open(&st, &q, protocol)?;
-    let rec = sessions::fragment(&st, &s, &q).await?;
-    let tracks = tracks_of(&st, rec.track_header_id).await?;
+    let tracks = match sessions::fragment(&st, &s, &q).await {
+        Ok(rec) => tracks_of(&st, rec.track_header_id).await?,
+        // LL-HLS: the tracks of a fragment still being written come from the live bus.
+        Err(e) if e.kind == ErrorKind::ResourceNotFound => {
+            let number = q.get("FragmentNumber").cloned().unwrap_or_default();
+            let sub = st.live.subscribe(crate::model::StreamId(s.stream));
+            let b = sub
+                .snapshot
+                .iter()
+                .find(|b| b.start.number.to_string() == number)
+                .ok_or(e)?;
+            media::tracks(&crate::store::fragment::TrackHeader {
+                timecode_scale: 1_000_000,
+                tracks: b.start.tracks.clone(),
+            })
+            .map_err(internal)?
+        }
+        Err(e) => return Err(e),
+    };
     Ok(media_response(
         vec![fmp4::init_segment(&tracks)?],
         "video/mp4",
@@ -151,11 +168,25 @@ async fn media_for(
         }
         Err(e) => return Err(e),
     };
-    let tracks = tracks_of(&st, rec.track_header_id).await?;
-    let mut samples = samples_of(&st, &s, &rec, &tracks).await?;
+    stored_media(&st, &s, &rec, part).await
+}
+
+/// A stored fragment as one fMP4 media segment, or only its LL-HLS part `part`.
+pub(super) async fn stored_media(
+    st: &AppState,
+    s: &Session,
+    rec: &FragmentRecord,
+    part: Option<u32>,
+) -> Result<Response, ApiError> {
+    let tracks = tracks_of(st, rec.track_header_id).await?;
+    let mut samples = samples_of(st, s, rec, &tracks).await?;
     if let Some(k) = part {
         let start = rec.producer_ms - s.base_ms;
-        let parts = part_indices(&samples, start, st.playback.ll_hls_part_target_ms as i64);
+        let parts = part_indices(
+            &samples,
+            start,
+            st.playback.ll_hls_part_target_ms.max(50) as i64,
+        );
         let mut it = parts.iter();
         samples.retain(|_| it.next() == Some(&k));
         if samples.is_empty() {

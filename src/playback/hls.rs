@@ -57,6 +57,11 @@ pub struct LowLatency {
     pub part_target_ms: u64,
     /// The fragment being written: its number, track header, and its parts so far.
     pub open: Option<(String, i64, Vec<Part>)>,
+    /// The open fragment's EXT-X-DISCONTINUITY and EXT-X-PROGRAM-DATE-TIME (as its complete
+    /// segment will have them, so players keep their discontinuity count when it completes).
+    pub open_discontinuity: bool,
+    /// See `open_discontinuity`.
+    pub open_date_ms: Option<i64>,
     /// The part the player should ask for next (fragment number, part index): the
     /// EXT-X-PRELOAD-HINT.
     pub preload: Option<(String, u32)>,
@@ -191,6 +196,12 @@ pub fn media_playlist(spec: &MediaSpec<'_>) -> String {
         let mut tail = String::new();
         let mut map_needed = last_header;
         if let Some((number, header, parts)) = &ll.open {
+            if ll.open_discontinuity {
+                tail.push_str("#EXT-X-DISCONTINUITY\n");
+            }
+            if let Some(ms) = ll.open_date_ms {
+                tail.push_str(&format!("#EXT-X-PROGRAM-DATE-TIME:{}\n", rfc3339_ms(ms)));
+            }
             if spec.container == Container::Fmp4 && map_needed != Some(*header) {
                 tail.push_str(&format!(
                     "#EXT-X-MAP:URI=\"{}\"\n",
@@ -370,6 +381,8 @@ mod tests {
                     }],
                 )),
                 preload: Some(("91002".into(), 1)),
+                open_discontinuity: false,
+                open_date_ms: None,
             }),
         });
         let lines: Vec<&str> = text.lines().collect();
