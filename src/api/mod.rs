@@ -7,6 +7,7 @@
 
 mod archived;
 mod cameras;
+mod clip;
 pub mod error;
 mod get_media;
 mod json;
@@ -84,6 +85,7 @@ pub fn app(state: AppState) -> Router {
         .merge(tags::routes())
         .merge(media::routes())
         .merge(archived::routes())
+        .merge(clip::routes())
         .merge(get_media::routes())
         .merge(cameras::routes())
         .merge(not_implemented_routes())
