@@ -131,7 +131,7 @@ async fn get_clip(
             "the clip would span more than {max} fragments, the limit ([playback] clip_max_fragments); ask for a shorter TimestampRange"
         )));
     }
-    let plan = plan(&st, &stream.name.to_string(), records, kind, start, end).await?;
+    let plan = plan(&st, stream.name.as_str(), records, kind, start, end).await?;
     let max_bytes = st.playback.clip_max_bytes;
     if plan.layout.mdat_len > max_bytes {
         return Err(ApiError::invalid(format!(
