@@ -476,3 +476,97 @@ async fn cors_preflight_is_answered() {
     assert!(allow.is_some(), "{:?}", resp.headers());
     s.stop().await;
 }
+
+/// Retention expiring the whole range while a clip is being sent: the clip holds its segments,
+/// so every byte still arrives, the same bytes as before retention.
+#[tokio::test]
+async fn a_clip_being_sent_keeps_its_segments_through_retention() {
+    use std::sync::Arc;
+    use vidstream::time::{ServerTime, SimClock};
+    const HOUR: i64 = 3_600_000;
+    let dir = tempfile::tempdir().unwrap();
+    let clock = SimClock::new(ServerTime(START_MS));
+    let s = TestServer::start_with_clock(
+        &dir.path().join("data"),
+        |c| {
+            c.segment_max_bytes = 256 * 1024;
+            c.segment_max_secs = 10;
+            c.retention.interval_secs = 3600;
+            c.retention.grace_secs = 30;
+            c.playback.clip_max_fragments = 1000;
+        },
+        Arc::new(clock.clone()),
+    )
+    .await;
+    s.create_active(json!({"StreamName": "cam", "DataRetentionInHours": 1}))
+        .await;
+    // 80 copies of the 5 s fixture back to back: 400 s, ~7.5 MB, far more than socket buffers.
+    let body = std::fs::read(fixture(H264)).unwrap();
+    let copies = 80i64;
+    for k in 0..copies {
+        let resp = reqwest::Client::new()
+            .post(format!("{}/putMedia", s.url))
+            .header("x-amzn-stream-name", "cam")
+            .header("x-amzn-fragment-timecode-type", "RELATIVE")
+            .header(
+                "x-amzn-producer-start-timestamp",
+                format!("{:.3}", secs(START_MS + k * 5000)),
+            )
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap();
+        let acks = parse_acks(&resp.text().await.unwrap());
+        assert_eq!(persisted(&acks).len(), 5, "{acks:?}");
+    }
+    let request = json!({
+        "StreamName": "cam",
+        "ClipFragmentSelector": producer_range(START_MS + 100, START_MS + copies * 5000),
+    })
+    .to_string();
+    let client = reqwest::Client::new();
+    let t0 = Instant::now();
+    let expected = client
+        .post(format!("{}/getClip", s.url))
+        .body(request.clone())
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    eprintln!(
+        "GetClip of {} s ({} fragments, {} bytes): {:?}",
+        copies * 5,
+        copies * 5,
+        expected.len(),
+        t0.elapsed()
+    );
+    assert!(expected.len() > 6_000_000, "{}", expected.len());
+    assert_eq!(top_level_boxes(&expected), ["ftyp", "moov", "mdat"]);
+
+    let mut resp = client
+        .post(format!("{}/getClip", s.url))
+        .body(request.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let mut got = resp.chunk().await.unwrap().expect("a first chunk").to_vec();
+    // Everything expires: phase 1 takes it out of the index, phase 2 spares the held segments.
+    clock.advance_ms(2 * HOUR);
+    let r = s.store.run_retention_once().await.unwrap();
+    assert!(r.segments_marked >= 10, "{r:?}");
+    s.call("/getClip", serde_json::from_str(&request).unwrap())
+        .await
+        .assert_error(404, "ResourceNotFoundException");
+    clock.advance_ms(31_000);
+    let r = s.store.run_retention_once().await.unwrap();
+    assert!(r.held > 0, "the clip still holds segments: {r:?}");
+    while let Some(c) = resp.chunk().await.expect("the rest of the clip") {
+        got.extend_from_slice(&c);
+    }
+    assert_eq!(got.len(), expected.len());
+    assert!(got == expected, "every byte arrived as before retention");
+    s.stop().await;
+}
