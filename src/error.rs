@@ -22,6 +22,12 @@ pub enum ErrorKind {
     ClientLimitExceeded,
     /// Too many concurrent connections to one stream (`ConnectionLimitExceededException`).
     ConnectionLimitExceeded,
+    /// The stream's media cannot be served in the asked format, e.g. GetClip of a stream without
+    /// H.264/H.265 video (`UnsupportedStreamMediaTypeException`).
+    UnsupportedStreamMediaType,
+    /// Archived media was asked of a stream that keeps none (`DataRetentionInHours` 0;
+    /// `NoDataRetentionException`).
+    NoDataRetention,
     /// The caller is not allowed to do this (`NotAuthorizedException`).
     NotAuthorized,
     /// The operation is not part of the API (`UnknownOperationException`).
@@ -32,8 +38,4 @@ pub enum ErrorKind {
     Unavailable,
     /// A bug or an unexpected failure on our side.
     Internal,
-    /// Playback of a stream that keeps no media (`NoDataRetentionException`).
-    NoDataRetention,
-    /// The stream's media cannot be played in the asked form (`UnsupportedStreamMediaTypeException`).
-    UnsupportedStreamMediaType,
 }

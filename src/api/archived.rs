@@ -55,16 +55,18 @@ fn seconds(ms: i64) -> f64 {
     ms as f64 / 1000.0
 }
 
+/// `TimestampRange`: both ends required, epoch seconds.
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
-struct TimestampRange {
+pub(super) struct TimestampRange {
     start_timestamp: Value,
     end_timestamp: Value,
 }
 
+/// `FragmentSelector` (ListFragments) and `ClipFragmentSelector` (GetClip) share this shape.
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
-struct FragmentSelector {
+pub(super) struct FragmentSelector {
     fragment_selector_type: String,
     timestamp_range: TimestampRange,
 }
@@ -80,9 +82,11 @@ struct ListFragmentsInput {
     fragment_selector: Option<FragmentSelector>,
 }
 
-type Range = Option<(TimestampKind, i64, i64)>;
+/// A timestamp kind and an inclusive range in epoch ms; `None` = every fragment.
+pub(super) type Range = Option<(TimestampKind, i64, i64)>;
 
-fn selector_range(s: &FragmentSelector) -> Result<Range, ApiError> {
+/// Validates a selector: its type and its range (start ≤ end), in epoch ms.
+pub(super) fn selector_range(s: &FragmentSelector) -> Result<Range, ApiError> {
     let kind = match s.fragment_selector_type.as_str() {
         "PRODUCER_TIMESTAMP" => TimestampKind::Producer,
         "SERVER_TIMESTAMP" => TimestampKind::Server,

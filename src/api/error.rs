@@ -51,6 +51,11 @@ pub fn status_and_name(kind: ErrorKind) -> (StatusCode, &'static str) {
         ErrorKind::ConnectionLimitExceeded => {
             (StatusCode::BAD_REQUEST, "ConnectionLimitExceededException")
         }
+        ErrorKind::UnsupportedStreamMediaType => (
+            StatusCode::BAD_REQUEST,
+            "UnsupportedStreamMediaTypeException",
+        ),
+        ErrorKind::NoDataRetention => (StatusCode::BAD_REQUEST, "NoDataRetentionException"),
         ErrorKind::NotAuthorized => (StatusCode::UNAUTHORIZED, "NotAuthorizedException"),
         ErrorKind::UnknownOperation => (StatusCode::NOT_FOUND, "UnknownOperationException"),
         ErrorKind::NotImplemented => (StatusCode::NOT_IMPLEMENTED, "NotImplementedException"),
@@ -59,11 +64,6 @@ pub fn status_and_name(kind: ErrorKind) -> (StatusCode, &'static str) {
             "ServiceUnavailableException",
         ),
         ErrorKind::Internal => (StatusCode::INTERNAL_SERVER_ERROR, "InternalFailure"),
-        ErrorKind::NoDataRetention => (StatusCode::BAD_REQUEST, "NoDataRetentionException"),
-        ErrorKind::UnsupportedStreamMediaType => (
-            StatusCode::BAD_REQUEST,
-            "UnsupportedStreamMediaTypeException",
-        ),
     }
 }
 

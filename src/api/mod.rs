@@ -7,6 +7,7 @@
 
 mod archived;
 mod cameras;
+mod clip;
 mod dash;
 pub mod error;
 mod get_media;
@@ -93,6 +94,7 @@ pub fn app(state: AppState) -> Router {
         .merge(tags::routes())
         .merge(media::routes())
         .merge(archived::routes())
+        .merge(clip::routes())
         .merge(get_media::routes())
         .merge(cameras::routes())
         .merge(hls::routes())
