@@ -237,7 +237,8 @@ pub fn manifest(
     check_templates(opts, &periods)?;
 
     let mut x = Xml::default();
-    x.out.push_str("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    x.out
+        .push_str("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
     let mut root: Vec<(&str, String)> = vec![
         ("xmlns", "urn:mpeg:dash:schema:mpd:2011".into()),
         ("xmlns:kvs", KVS_NAMESPACE.into()),
@@ -271,7 +272,11 @@ pub fn manifest(
     x.open("MPD", &root);
     let mut seen: Vec<i64> = Vec::new();
     for (i, p) in periods.iter().enumerate() {
-        let anchor = if i == 0 { origin } else { fragments[p.range.start].start_ms };
+        let anchor = if i == 0 {
+            origin
+        } else {
+            fragments[p.range.start].start_ms
+        };
         let repeat = seen.iter().filter(|&&h| h == p.header.id).count();
         seen.push(p.header.id);
         x.open(
@@ -284,7 +289,16 @@ pub fn manifest(
         for (set_id, track) in p.tracks.iter().enumerate() {
             let frags = &fragments[p.range.clone()];
             let durs = &durations[p.range.clone()];
-            adaptation_set(&mut x, set_id, track, p.header.id, anchor, frags, durs, opts);
+            adaptation_set(
+                &mut x,
+                set_id,
+                track,
+                p.header.id,
+                anchor,
+                frags,
+                durs,
+                opts,
+            );
         }
         x.close();
     }
@@ -601,3 +615,6 @@ fn escape(v: &str) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests;
