@@ -91,7 +91,8 @@ pub enum DashKind {
         /// The media time (the [`DashFragment::start_ms`] clock) that MPD time 0 stands for.
         /// Keep it fixed for the whole session, at or before every fragment it will list.
         timeline_origin_ms: i64,
-        /// `publishTime`, epoch ms: when this manifest was made.
+        /// `publishTime`, epoch ms: when this manifest was made, by the server's clock; also
+        /// written as a `UTCTiming` (direct) so players use the server's clock.
         publish_ms: i64,
         /// `minimumUpdatePeriod`: how often players refetch the manifest.
         min_update_period_ms: u64,
@@ -301,6 +302,15 @@ pub fn manifest(
             );
         }
         x.close();
+    }
+    if let DashKind::Dynamic { publish_ms, .. } = kind {
+        // The server's clock, carried in the manifest itself (§5.8.5.7 `urn:mpeg:dash:utc:
+        // direct:2014`): live players place the live edge by it, and need no time server.
+        let clock = [
+            ("schemeIdUri", "urn:mpeg:dash:utc:direct:2014".into()),
+            ("value", xs_datetime(*publish_ms)),
+        ];
+        x.empty("UTCTiming", &clock);
     }
     x.close();
     Ok(x.out)

@@ -274,6 +274,9 @@ fn track_header_changes_start_periods() {
     );
     assert_eq!(mpd.attr("publishTime"), Some("2000-02-29T00:00:00.001Z"));
     assert_eq!(mpd.attr("suggestedPresentationDelay"), Some("PT3.000S"));
+    let utc = &mpd.kids.last().unwrap();
+    assert_eq!(utc.name, "UTCTiming");
+    assert_eq!(utc.attr("value"), Some("2000-02-29T00:00:00.001Z"));
     let periods = mpd.find("Period");
     let ids: Vec<_> = periods.iter().map(|p| p.attr("id").unwrap()).collect();
     assert_eq!(ids, ["th7-0", "th8-0", "th7-1"]);
