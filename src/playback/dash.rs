@@ -56,6 +56,11 @@
 //!
 //! Gaps between fragments stay gaps in the timeline (players jump them); overlaps are removed by
 //! shortening the earlier fragment's `d`, since a timeline cannot go back.
+//!
+//! Dynamic manifests also carry the server's clock (`UTCTiming` direct, = `publishTime`), so
+//! players need no time server. A LIVE_REPLAY session should stay [`DashKind::Dynamic`] to its
+//! end (with the same origin): a static manifest would re-anchor the timeline at its first
+//! fragment.
 
 use std::fmt::Write as _;
 
