@@ -16,8 +16,7 @@ use super::AppState;
 use super::error::ApiError;
 use super::json::KvsJson;
 use super::sessions::{self, Common, SelectorInput};
-use crate::error::ErrorKind;
-use crate::playback::session::Protocol;
+use crate::playback::session::{PlaybackMode, Protocol};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -84,9 +83,83 @@ async fn manifest(
     State(st): State<AppState>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
-    let _s = sessions::open(&st, &q, Protocol::Dash)?;
-    Err(ApiError::new(
-        ErrorKind::NotImplemented,
-        "the DASH manifest is not implemented in this vidstream version yet",
-    ))
+    use crate::playback::dash::{self, DashFragment, DashKind, DashOptions, DashTrackHeader};
+    let s = sessions::open(&st, &q, Protocol::Dash)?;
+    let token = q.get("SessionToken").cloned().unwrap_or_default();
+    let w = sessions::window(&st, &s).await?;
+    let mut headers: Vec<DashTrackHeader> = Vec::new();
+    // The init segment of a track header is addressed by the first fragment made under it (a
+    // fragment number the session can check belongs to its stream).
+    let mut first_of: Vec<(i64, String)> = Vec::new();
+    for r in &w.records {
+        if !headers.iter().any(|h| h.id == r.track_header_id) {
+            headers.push(DashTrackHeader {
+                id: r.track_header_id,
+                tracks: super::segments::tracks_of(&st, r.track_header_id).await?,
+            });
+            first_of.push((r.track_header_id, r.number.to_string()));
+        }
+    }
+    let fragments: Vec<DashFragment> = w
+        .records
+        .iter()
+        .map(|r| DashFragment {
+            number: r.number.to_string(),
+            start_ms: r.producer_ms - s.base_ms,
+            duration_ms: r.duration_ms,
+            producer_ms: r.producer_ms,
+            server_ms: r.server_ms,
+            track_header_id: r.track_header_id,
+            size_bytes: u64::from(r.cluster_len),
+        })
+        .collect();
+    let kind = match (s.mode, w.records.last()) {
+        (PlaybackMode::OnDemand, _) | (_, None) => DashKind::Static,
+        (_, Some(last)) => {
+            let longest = w
+                .records
+                .iter()
+                .map(|r| r.duration_ms)
+                .max()
+                .unwrap_or(1000);
+            DashKind::Dynamic {
+                // MPD time 0 is media time 0 (the session's base), placed on the server's clock
+                // by the newest fragment's producer-to-server offset.
+                availability_start_ms: s.base_ms + (last.server_ms - last.producer_ms),
+                timeline_origin_ms: 0,
+                publish_ms: st.store.now().millis(),
+                min_update_period_ms: 1000,
+                time_shift_buffer_ms: w.records.iter().map(|r| r.duration_ms.max(0) as u64).sum(),
+                suggested_delay_ms: (3 * longest).max(0) as u64,
+            }
+        }
+    };
+    let opts = DashOptions {
+        display_fragment_timestamp: s.display_timestamp.then(|| sessions::kind_of(s.selector)),
+        display_fragment_number: s.display_number,
+        init_url: format!(
+            "getMP4InitFragment.mp4?SessionToken={token}&TrackHeader={}&TrackNumber={}",
+            dash::TRACK_HEADER,
+            dash::TRACK_NUMBER
+        ),
+        media_url: format!(
+            "getMP4MediaFragment.mp4?SessionToken={token}&FragmentNumber={}&TrackNumber={}",
+            dash::FRAGMENT_NUMBER,
+            dash::TRACK_NUMBER
+        ),
+    };
+    let mut text = dash::manifest(&kind, &headers, &fragments, &opts)
+        .map_err(|e| ApiError::new(e.kind(), e.to_string()))?;
+    for (id, number) in first_of {
+        text = text.replace(
+            &format!("TrackHeader={id}&amp;"),
+            &format!("FragmentNumber={number}&amp;"),
+        );
+    }
+    let mut resp = text.into_response();
+    resp.headers_mut().insert(
+        axum::http::header::CONTENT_TYPE,
+        axum::http::HeaderValue::from_static("application/dash+xml"),
+    );
+    Ok(resp)
 }

@@ -38,6 +38,27 @@ impl From<ts::TsError> for ApiError {
     }
 }
 
+/// `TrackNumber=N` (DASH: one track per segment): only that track.
+fn track_filter(
+    tracks: Vec<MediaTrack>,
+    q: &HashMap<String, String>,
+) -> Result<Vec<MediaTrack>, ApiError> {
+    let Some(n) = q.get("TrackNumber") else {
+        return Ok(tracks);
+    };
+    let n: u64 = n
+        .parse()
+        .map_err(|_| ApiError::invalid(format!("TrackNumber `{n}` is not a number")))?;
+    let kept: Vec<MediaTrack> = tracks.into_iter().filter(|t| t.number == n).collect();
+    if kept.is_empty() {
+        return Err(ApiError::new(
+            ErrorKind::ResourceNotFound,
+            format!("the fragment has no track {n}"),
+        ));
+    }
+    Ok(kept)
+}
+
 /// The tracks a fragment was made under.
 pub(super) async fn tracks_of(st: &AppState, id: i64) -> Result<Vec<MediaTrack>, ApiError> {
     let header = st.store.track_header(id).await?;
@@ -122,6 +143,7 @@ async fn init_for(
         }
         Err(e) => return Err(e),
     };
+    let tracks = track_filter(tracks, &q)?;
     Ok(media_response(
         vec![fmp4::init_segment(&tracks)?],
         "video/mp4",
@@ -168,7 +190,8 @@ async fn media_for(
         }
         Err(e) => return Err(e),
     };
-    stored_media(&st, &s, &rec, part).await
+    let only = q.contains_key("TrackNumber").then_some(&q);
+    stored_media(&st, &s, &rec, part, only).await
 }
 
 /// A stored fragment as one fMP4 media segment, or only its LL-HLS part `part`.
@@ -177,8 +200,12 @@ pub(super) async fn stored_media(
     s: &Session,
     rec: &FragmentRecord,
     part: Option<u32>,
+    track: Option<&HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
-    let tracks = tracks_of(st, rec.track_header_id).await?;
+    let mut tracks = tracks_of(st, rec.track_header_id).await?;
+    if let Some(q) = track {
+        tracks = track_filter(tracks, q)?;
+    }
     let mut samples = samples_of(st, s, rec, &tracks).await?;
     if let Some(k) = part {
         let start = rec.producer_ms - s.base_ms;

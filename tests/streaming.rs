@@ -1,7 +1,7 @@
-//! HLS end to end: GetHLSStreamingSessionURL, then the master URL read by independent players —
-//! ffprobe/ffmpeg (both containers, frame-exact via the fixtures' framecode) and hls.js in
-//! headless Chromium (ON_DEMAND and LIVE) — and the session errors (forged, expired, bad
-//! parameters), in the KVS error shape.
+//! HLS and DASH end to end: GetHLS/GetDASHStreamingSessionURL, then the URLs read by independent
+//! players — ffprobe/ffmpeg (HLS in both containers and DASH, frame-exact via the fixtures'
+//! framecode), hls.js and dash.js in headless Chromium (ON_DEMAND and LIVE), LL-HLS with its
+//! player latency — and the session errors (forged, expired, bad parameters) in the KVS shape.
 
 mod common;
 
@@ -655,4 +655,129 @@ async fn realtime_producer(url: String, stream: String, seconds: u64) {
         .expect("putMedia");
     let _ = resp.text().await;
     sender.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn dash_manifests_play_in_ffmpeg_and_dash_js() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = TestServer::start(dir.path()).await;
+    put_fixture(&s, "vod", "gst_h264_320x240_gop30_5s.mkv").await;
+    put_fixture(&s, "av", "gst_h264_aac_320x240_3s.mkv").await;
+    let dash_url = |stream: &str| {
+        json!({
+            "StreamName": stream,
+            "PlaybackMode": "ON_DEMAND",
+            "DisplayFragmentTimestamp": "ALWAYS",
+            "DisplayFragmentNumber": "ALWAYS",
+            "DASHFragmentSelector": {
+                "FragmentSelectorType": "PRODUCER_TIMESTAMP",
+                "TimestampRange": {"StartTimestamp": T0 - 1.0, "EndTimestamp": T0 + 60.0}
+            }
+        })
+    };
+    let r = s.call("/getDASHStreamingSessionURL", dash_url("vod")).await;
+    let url = r.assert_ok()["DASHStreamingSessionURL"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        url.contains("/dash/v1/getDASHManifest.mpd?SessionToken="),
+        "{url}"
+    );
+    let mpd = reqwest::get(&url).await.unwrap();
+    assert_eq!(mpd.headers()["content-type"], "application/dash+xml");
+    let mpd = mpd.text().await.unwrap();
+    assert!(
+        mpd.contains("kvs:fn=\"91") && mpd.contains("kvs:ts=\"1700000000000\""),
+        "{mpd}"
+    );
+    // ffprobe's DASH demuxer reports whole seconds of duration; the manifest says it exactly.
+    assert!(mpd.contains("mediaPresentationDuration=\"PT4.99"), "{mpd}");
+    let (codec, w, h, frames, _) = probe_video(&url);
+    assert_eq!((codec.as_str(), w, h, frames), ("h264", 320, 240, 150));
+    decodes_cleanly(&url);
+    assert_eq!(
+        frame_indexes(&url, dir.path()),
+        (0..150).collect::<Vec<u32>>()
+    );
+
+    let r = s.call("/getDASHStreamingSessionURL", dash_url("av")).await;
+    let av = r.assert_ok()["DASHStreamingSessionURL"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let out = Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-show_entries",
+            "stream=codec_name",
+            "-of",
+            "csv=p=0",
+            &av,
+        ])
+        .output()
+        .unwrap();
+    let codecs = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        codecs.contains("h264") && codecs.contains("aac"),
+        "{codecs}"
+    );
+
+    let r = browser::play_async(
+        &url,
+        Kind::Dash,
+        PlayOpts {
+            seconds: 4.0,
+            frames: true,
+            ..Default::default()
+        },
+    )
+    .await;
+    r.assert_playing(2.0);
+    let idx = r.frame_indexes();
+    assert!(
+        idx.windows(2).all(|w| w[0] <= w[1]),
+        "frames in order: {idx:?}"
+    );
+
+    // LIVE: a real-time producer, dash.js follows the dynamic manifest.
+    s.create_active(json!({"StreamName": "live", "DataRetentionInHours": 1}))
+        .await;
+    let producer = tokio::spawn(realtime_producer(s.url.clone(), "live".into(), 40));
+    let mut fragments = 0;
+    for _ in 0..100 {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let r = s
+            .call("/listFragments", json!({"StreamName": "live"}))
+            .await;
+        fragments = r.body["Fragments"].as_array().map_or(0, Vec::len);
+        if fragments >= 3 {
+            break;
+        }
+    }
+    assert!(fragments >= 3);
+    let r = s
+        .call("/getDASHStreamingSessionURL", json!({"StreamName": "live"}))
+        .await;
+    let live = r.assert_ok()["DASHStreamingSessionURL"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mpd = reqwest::get(&live).await.unwrap().text().await.unwrap();
+    assert!(mpd.contains("type=\"dynamic\""), "{mpd}");
+    let r = browser::play_async(
+        &live,
+        Kind::Dash,
+        PlayOpts {
+            seconds: 8.0,
+            ..Default::default()
+        },
+    )
+    .await;
+    producer.abort();
+    r.assert_playing(3.0);
+    let lat: Vec<f64> = r.samples.iter().filter_map(|x| x.latency_ms).collect();
+    eprintln!("LIVE dash.js latency ms: {lat:?}");
+    s.stop().await;
 }
