@@ -435,7 +435,10 @@ async fn hls_js_plays_on_demand_and_live() {
     let _ = push.wait();
     r.assert_playing(4.0);
     let lat: Vec<f64> = r.samples.iter().filter_map(|x| x.latency_ms).collect();
-    eprintln!("LIVE hls.js latency (program date time) ms: {lat:?}");
+    let p50 = percentile(lat.clone(), 0.5);
+    eprintln!("LIVE (plain HLS) hls.js latency p50 {p50:.0} ms (samples {lat:?})");
+    // The target is 6 s (reported above); the assertion leaves room for a loaded CI.
+    assert!(p50 < 9000.0, "plain HLS latency p50 {p50} ms");
     s.stop().await;
 }
 
@@ -779,5 +782,69 @@ async fn dash_manifests_play_in_ffmpeg_and_dash_js() {
     r.assert_playing(3.0);
     let lat: Vec<f64> = r.samples.iter().filter_map(|x| x.latency_ms).collect();
     eprintln!("LIVE dash.js latency ms: {lat:?}");
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn codec_change_gets_a_new_init_segment_and_a_discontinuity() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = TestServer::start(dir.path()).await;
+    put_fixture(&s, "mixed", "gst_h264_320x240_gop30_5s.mkv").await;
+    // The H.265 fixture ten seconds later: a codec change and a gap.
+    let resp = reqwest::Client::new()
+        .post(format!("{}/putMedia", s.url))
+        .header("x-amzn-stream-name", "mixed")
+        .header("x-amzn-fragment-timecode-type", "RELATIVE")
+        .header(
+            "x-amzn-producer-start-timestamp",
+            format!("{:.3}", T0 + 10.0),
+        )
+        .body(std::fs::read(fixture("gst_h265_320x240_gop30_3s.mkv")).unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert!(!persisted(&parse_acks(&resp.text().await.unwrap())).is_empty());
+    for (mode, discontinuities) in [("ON_DISCONTINUITY", 1), ("NEVER", 1), ("ALWAYS", 8)] {
+        let mut body = on_demand("mixed", "FRAGMENTED_MP4");
+        body["DiscontinuityMode"] = json!(mode);
+        let url = hls_url(&s, body).await;
+        let base = url.split("getHLSMasterPlaylist").next().unwrap().to_owned();
+        let token = url.split("SessionToken=").nth(1).unwrap();
+        let media = reqwest::get(format!(
+            "{base}getHLSMediaPlaylist.m3u8?SessionToken={token}"
+        ))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+        let p = m3u8_rs::parse_media_playlist_res(media.as_bytes()).unwrap();
+        assert_eq!(p.segments.len(), 8, "{media}");
+        let maps: Vec<usize> = (0..8).filter(|&i| p.segments[i].map.is_some()).collect();
+        assert_eq!(maps, [0, 5], "{mode}: {media}");
+        let disc = p.segments.iter().filter(|x| x.discontinuity).count();
+        assert_eq!(disc, discontinuities, "{mode}: {media}");
+        assert!(p.segments[5].discontinuity, "{mode}");
+        // Each init + its first segment decodes as its own codec.
+        for (i, codec) in [(0, "h264"), (5, "hevc")] {
+            let seg = &p.segments[i];
+            let init = reqwest::get(format!("{base}{}", seg.map.as_ref().unwrap().uri))
+                .await
+                .unwrap()
+                .bytes()
+                .await
+                .unwrap();
+            let data = reqwest::get(format!("{base}{}", seg.uri))
+                .await
+                .unwrap()
+                .bytes()
+                .await
+                .unwrap();
+            let file = dir.path().join(format!("seg{i}.mp4"));
+            std::fs::write(&file, [&init[..], &data[..]].concat()).unwrap();
+            let (c, _, _, frames, _) = probe_video(file.to_str().unwrap());
+            assert_eq!((c.as_str(), frames), (codec, 30), "{mode} segment {i}");
+        }
+    }
     s.stop().await;
 }
