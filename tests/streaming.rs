@@ -848,3 +848,72 @@ async fn codec_change_gets_a_new_init_segment_and_a_discontinuity() {
     }
     s.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn live_replay_grows_in_real_time_and_slides_with_numbered_segments() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = std::sync::Arc::new(vidstream::time::SimClock::new(vidstream::time::ServerTime(
+        (T0 * 1000.0) as i64 + 60_000,
+    )));
+    let s = TestServer::start_with_clock(dir.path(), |_| {}, clock.clone()).await;
+    put_fixture(&s, "cam", "gst_h264_320x240_gop30_5s.mkv").await;
+    let playlist = |body: Value| {
+        let s = &s;
+        async move {
+            let url = hls_url(s, body).await;
+            let base = url.split("getHLSMasterPlaylist").next().unwrap().to_owned();
+            let token = url.split("SessionToken=").nth(1).unwrap().to_owned();
+            let media_url = format!("{base}getHLSMediaPlaylist.m3u8?SessionToken={token}");
+            (media_url, base)
+        }
+    };
+    let get = |url: String| async move {
+        let text = reqwest::get(&url).await.unwrap().text().await.unwrap();
+        m3u8_rs::parse_media_playlist_res(text.as_bytes()).unwrap()
+    };
+    // Replay from 20 s before the fixture: the head (start + elapsed + 10 s lead) has not
+    // reached it yet, so the playlist is empty; 10 s later it shows the first fragments.
+    let body = json!({
+        "StreamName": "cam",
+        "PlaybackMode": "LIVE_REPLAY",
+        "MaxMediaPlaylistFragmentResults": 2,
+        "HLSFragmentSelector": {
+            "FragmentSelectorType": "PRODUCER_TIMESTAMP",
+            "TimestampRange": {"StartTimestamp": T0 - 20.0}
+        }
+    });
+    // No fragment in [T0 - 20, ...) until the head reaches T0: still a valid session (the
+    // range has fragments), the window is empty at first.
+    let (url, _) = playlist(body).await;
+    let p = get(url.clone()).await;
+    assert_eq!(p.segments.len(), 0);
+    assert!(!p.end_list);
+    clock.advance_ms(11_500);
+    let p = get(url.clone()).await;
+    assert_eq!(
+        p.segments.len(),
+        2,
+        "head at T0 + 1.5 s: fragments at 0 and 1 s"
+    );
+    assert_eq!(p.media_sequence, 0);
+    clock.advance_ms(3_000);
+    let p = get(url.clone()).await;
+    // Head at T0 + 4.5 s: fragments 0..4 visible, the window holds the newest 2 (3 and 4).
+    assert_eq!(p.media_sequence, 3, "sliding window numbering");
+    assert_eq!(p.segments.len(), 2);
+    assert!(!p.end_list);
+    // With an end in the past of the head, the playlist ends.
+    let (url, _) = playlist(json!({
+        "StreamName": "cam",
+        "PlaybackMode": "LIVE_REPLAY",
+        "HLSFragmentSelector": {
+            "FragmentSelectorType": "PRODUCER_TIMESTAMP",
+            "TimestampRange": {"StartTimestamp": T0, "EndTimestamp": T0 + 2.5}
+        }
+    }))
+    .await;
+    let p = get(url).await;
+    assert!(p.end_list);
+    assert_eq!(p.segments.len(), 3);
+    s.stop().await;
+}

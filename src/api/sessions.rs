@@ -384,9 +384,13 @@ struct Cursor {
     discontinuities: u64,
 }
 
-/// Per-process cache of live numbering, keyed by (stream, anchor seq, discontinuity mode).
+/// What a live numbering depends on: stream, anchor seq, discontinuity mode, and (LIVE_REPLAY)
+/// the selector and range start that bound the count.
+type CursorKey = (i64, i64, u8, u8, Option<i64>);
+
+/// Per-process cache of live numbering.
 #[derive(Default)]
-pub struct Cursors(Mutex<HashMap<(i64, i64, u8), Cursor>>);
+pub struct Cursors(Mutex<HashMap<CursorKey, Cursor>>);
 
 fn is_discontinuity(
     mode: Discontinuity,
@@ -507,7 +511,13 @@ async fn numbered(
         });
     };
     let stream = StreamId(s.stream);
-    let key = (s.stream, s.anchor_seq, s.discontinuity as u8);
+    let key: CursorKey = (
+        s.stream,
+        s.anchor_seq,
+        s.discontinuity as u8,
+        s.selector as u8,
+        (s.mode == PlaybackMode::LiveReplay).then_some(s.start_ms).flatten(),
+    );
     let cached = st
         .cursors
         .0
