@@ -516,7 +516,9 @@ async fn numbered(
         s.anchor_seq,
         s.discontinuity as u8,
         s.selector as u8,
-        (s.mode == PlaybackMode::LiveReplay).then_some(s.start_ms).flatten(),
+        (s.mode == PlaybackMode::LiveReplay)
+            .then_some(s.start_ms)
+            .flatten(),
     );
     let cached = st
         .cursors
