@@ -109,35 +109,23 @@ fn decodes_cleanly(url: &str) {
 
 /// The framecode indexes of every frame ffmpeg decodes from `url`.
 fn frame_indexes(url: &str, dir: &Path) -> Vec<u32> {
-    let gray = dir.join("frames.gray");
-    let out = Command::new("ffmpeg")
-        .args([
-            "-v", "error", "-y", "-i", url, "-f", "rawvideo", "-pix_fmt", "gray",
-        ])
-        .arg(&gray)
-        .output()
-        .expect("ffmpeg");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/framecode.py");
-    let out = Command::new("python3")
-        .arg(script)
-        .args(["decode", "--width", "320", "--height", "240"])
-        .arg(&gray)
-        .output()
-        .expect("python3");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| l.trim().parse().expect("an index per line"))
-        .collect()
+    common::frames::indexes_of(url, &dir.join("frames.gray"), None)
+}
+
+/// Waits (up to 20 s) until the stream has `n` fragments.
+async fn wait_fragments(s: &TestServer, stream: &str, n: usize) {
+    let mut fragments = 0;
+    for _ in 0..100 {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let r = s
+            .call("/listFragments", json!({"StreamName": stream}))
+            .await;
+        fragments = r.body["Fragments"].as_array().map_or(0, Vec::len);
+        if fragments >= n {
+            return;
+        }
+    }
+    panic!("the producer made {fragments} fragments of {stream}, not {n}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -404,19 +392,7 @@ async fn hls_js_plays_on_demand_and_live() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .expect("vidstream push");
-    // Wait for a few fragments.
-    let mut fragments = 0;
-    for _ in 0..100 {
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        let r = s
-            .call("/listFragments", json!({"StreamName": "live"}))
-            .await;
-        fragments = r.body["Fragments"].as_array().map_or(0, Vec::len);
-        if fragments >= 3 {
-            break;
-        }
-    }
-    assert!(fragments >= 3, "the producer made {fragments} fragments");
+    wait_fragments(&s, "live", 3).await;
     let url = hls_url(
         &s,
         json!({"StreamName": "live", "PlaybackMode": "LIVE", "DisplayFragmentTimestamp": "ALWAYS"}),
@@ -458,16 +434,7 @@ async fn low_latency_hls_parts_blocking_reload_and_player_latency() {
     // A producer that sends every frame the moment it is "captured", as kvssink and cameras
     // do (vidstream push sends whole fragments), for 60 s.
     let producer = tokio::spawn(realtime_producer(s.url.clone(), "ll".into(), 60));
-    let mut fragments = 0;
-    for _ in 0..100 {
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        let r = s.call("/listFragments", json!({"StreamName": "ll"})).await;
-        fragments = r.body["Fragments"].as_array().map_or(0, Vec::len);
-        if fragments >= 2 {
-            break;
-        }
-    }
-    assert!(fragments >= 2, "the producer made {fragments} fragments");
+    wait_fragments(&s, "ll", 2).await;
     let url = hls_url(
         &s,
         json!({"StreamName": "ll", "DisplayFragmentTimestamp": "ALWAYS", "LowLatency": true}),
@@ -748,18 +715,7 @@ async fn dash_manifests_play_in_ffmpeg_and_dash_js() {
     s.create_active(json!({"StreamName": "live", "DataRetentionInHours": 1}))
         .await;
     let producer = tokio::spawn(realtime_producer(s.url.clone(), "live".into(), 40));
-    let mut fragments = 0;
-    for _ in 0..100 {
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        let r = s
-            .call("/listFragments", json!({"StreamName": "live"}))
-            .await;
-        fragments = r.body["Fragments"].as_array().map_or(0, Vec::len);
-        if fragments >= 3 {
-            break;
-        }
-    }
-    assert!(fragments >= 3);
+    wait_fragments(&s, "live", 3).await;
     let r = s
         .call("/getDASHStreamingSessionURL", json!({"StreamName": "live"}))
         .await;

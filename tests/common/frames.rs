@@ -9,19 +9,21 @@ use std::process::Command;
 /// The framecode indexes of the first `n` video frames of the MKV document at `path`, as
 /// ffmpeg decodes them.
 pub fn decoded_indexes(path: &Path, n: usize) -> Vec<u32> {
-    let gray = path.with_extension("gray");
-    let out = Command::new("ffmpeg")
-        .args(["-v", "error", "-y", "-i"])
-        .arg(path)
-        .args([
-            "-frames:v",
-            &n.to_string(),
-            "-f",
-            "rawvideo",
-            "-pix_fmt",
-            "gray",
-        ])
-        .arg(&gray)
+    let scratch = path.with_extension("gray");
+    indexes_of(&path.to_string_lossy(), &scratch, Some(n))
+}
+
+/// The framecode indexes of the video frames ffmpeg decodes from `input` (a file or a URL:
+/// an HLS playlist, a DASH manifest), at most `max` of them; `scratch` is a temporary file.
+pub fn indexes_of(input: &str, scratch: &Path, max: Option<usize>) -> Vec<u32> {
+    let mut cmd = Command::new("ffmpeg");
+    cmd.args(["-v", "error", "-y", "-i", input]);
+    if let Some(n) = max {
+        cmd.args(["-frames:v", &n.to_string()]);
+    }
+    let out = cmd
+        .args(["-f", "rawvideo", "-pix_fmt", "gray"])
+        .arg(scratch)
         .output()
         .expect("ffmpeg is installed (scripts/install-deps.sh)");
     assert!(
@@ -33,7 +35,7 @@ pub fn decoded_indexes(path: &Path, n: usize) -> Vec<u32> {
     let out = Command::new("python3")
         .arg(script)
         .args(["decode", "--width", "320", "--height", "240"])
-        .arg(&gray)
+        .arg(scratch)
         .output()
         .expect("python3");
     assert!(
