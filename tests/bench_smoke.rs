@@ -72,3 +72,25 @@ fn bench_cameras_prints_its_row() {
     assert!(stdout.contains("2 pulled RTSP cameras"), "{stdout}");
     assert!(stdout.contains("cameras per core"), "{stdout}");
 }
+
+#[test]
+fn bench_push_prints_its_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_vidstream"))
+        .args(["bench", "push", "--pushes", "2", "--seconds", "1", "--dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("2 x `vidstream push` of an MKV file"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("per push process"), "{stdout}");
+    assert!(stdout.contains("push` of the test pattern"), "{stdout}");
+}

@@ -12,10 +12,14 @@
 //!   last byte to its PERSISTED ack (target p50 ≤ 20 ms, p99 ≤ 100 ms);
 //! - idle producers: M connections that sent only their headers; server RSS growth per
 //!   connection (target ≤ 64 KB).
+//!
+//! `vidstream bench cameras`: server CPU per pulled RTSP camera (see `cameras`).
+//! `vidstream bench push`: CPU per `vidstream push` producer process (see `push`).
 
 mod cameras;
 mod client;
 mod live;
+mod push;
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -30,7 +34,7 @@ use client::{Producer, body_head, fragment, post_json};
 /// Flags of `vidstream bench`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// What to measure: `ingest` or `cameras`.
+    /// What to measure: `ingest`, `cameras` or `push`.
     #[arg(default_value = "ingest")]
     what: String,
     /// Directory for the benchmark's data (on the disk to measure); a temporary directory
@@ -49,6 +53,9 @@ pub struct Args {
     /// Cameras in the `cameras` scenario.
     #[arg(long, default_value_t = 20)]
     cameras: usize,
+    /// `vidstream push` processes in the `push` scenario.
+    #[arg(long, default_value_t = 10)]
+    pushes: usize,
     /// Connections in the throughput scenario.
     #[arg(long, default_value_t = 4)]
     connections: usize,
@@ -62,9 +69,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     match args.what.as_str() {
         "ingest" => rt.block_on(ingest(args)),
         "cameras" => rt.block_on(pulled(args)),
-        other => bail!(
-            "unknown benchmark `{other}`; try `vidstream bench ingest` or `vidstream bench cameras`"
-        ),
+        "push" => rt.block_on(pushed(args)),
+        other => {
+            bail!("unknown benchmark `{other}`; try `vidstream bench ingest`, `cameras` or `push`")
+        }
     }
 }
 
@@ -86,6 +94,33 @@ async fn pulled(args: Args) -> anyhow::Result<()> {
         ),
         target: ">= 300 x 2 Mbit/s per core".into(),
     }])
+}
+
+/// `vidstream bench push`: CPU per `vidstream push` process.
+async fn pushed(args: Args) -> anyhow::Result<()> {
+    let work = tempdir_in(&args.dir)?;
+    let server = ServerProcess::start(&work.join("data")).await?;
+    let n = args.pushes.max(1);
+    let r = push::push_cpu(&server, &work, n, args.seconds).await;
+    drop(server);
+    let _ = std::fs::remove_dir_all(&work);
+    let r = r?;
+    print_rows(vec![
+        Row {
+            what: format!("{n} x `vidstream push` of an MKV file (H.264 2 Mbit/s, pass-through)"),
+            result: format!(
+                "{:.2} % of one core per push process = {:.0} per core",
+                r.per_stream * 100.0,
+                1.0 / r.per_stream.max(1e-9)
+            ),
+            target: "report".into(),
+        },
+        Row {
+            what: "`vidstream push` of the test pattern (640x480 x264 encode, 2 Mbit/s)".into(),
+            result: format!("{:.1} % of one core", r.pattern * 100.0),
+            target: "report".into(),
+        },
+    ])
 }
 
 struct Row {
