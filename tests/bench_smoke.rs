@@ -115,7 +115,7 @@ fn bench_playback_prints_its_table() {
     assert!(
         stdout
             .lines()
-            .all(|l| !l.contains("errors)") || l.contains(" 0 errors)")),
+            .all(|l| !l.contains("errors") || l.contains(" 0 errors")),
         "{stdout}"
     );
 }

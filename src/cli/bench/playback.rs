@@ -140,7 +140,7 @@ async fn measure(args: &Args, work: &Path, nginx_bin: &Path) -> anyhow::Result<V
         rows.push(Row {
             what: format!("{name}: media segment GETs ({conns} keep-alive connections)"),
             result: format!(
-                "{:.0} req/s ({}), {mbps:.0} MB/s, server CPU {:.0} % = {:.0} us/req ({errors} errors)",
+                "{:.0} req/s ({}), {mbps:.0} MB/s, server CPU {:.0} % = {:.0} us/req, {errors} errors",
                 mean(runs),
                 each.join(", "),
                 cpu * 100.0,
