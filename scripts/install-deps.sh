@@ -3,7 +3,8 @@
 # The one install script: the Makefile (`make deps`) and docker/Dockerfile both run it.
 #
 #   scripts/install-deps.sh                 # build + test + run: compilers, -dev headers, GStreamer, ffmpeg,
-#                                           # Chromium, Node.js + npm and the browser tests' npm packages, Rust
+#                                           # Chromium, nginx (bench playback), Node.js + npm and the browser
+#                                           # tests' npm packages, Rust
 #   scripts/install-deps.sh --runtime-only  # what the runtime image needs: GStreamer plugins, ffmpeg, CA certs, curl
 #
 # Idempotent: when every package is already installed it does not touch apt at all, and when
@@ -14,7 +15,7 @@ set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 
 usage() {
-  sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'
+  sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'
 }
 
 mode=full
@@ -70,6 +71,7 @@ full_pkgs=(
   gstreamer1.0-rtsp
   ffmpeg
   chromium # the browser tests (tests/browser, tests/common/browser.rs): /usr/bin/chromium
+  nginx    # `vidstream bench playback` compares segment serving with it (tests/bench_smoke.rs)
 )
 # Node.js runs the browser tests' player harness (tests/browser/play.mjs, Node >= 18). Debian 12's
 # nodejs (18) and npm, unless a node and npm are already on PATH: NodeSource's nodejs package

@@ -94,3 +94,50 @@ fn bench_push_prints_its_rows() {
     assert!(stdout.contains("per push process"), "{stdout}");
     assert!(stdout.contains("push` of the test pattern"), "{stdout}");
 }
+
+/// Needs nginx (the Debian package, installed by scripts/install-deps.sh): the scenario
+/// compares segment serving with it, and fails rather than skips without it.
+#[test]
+fn bench_playback_prints_its_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_vidstream"))
+        .args([
+            "bench",
+            "playback",
+            "--seconds",
+            "1",
+            "--connections",
+            "4",
+            "--sessions",
+            "20",
+            "--idle",
+            "4",
+            "--dir",
+        ])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !stderr.contains("nginx is not installed"),
+        "nginx is missing: run scripts/install-deps.sh (it installs the Debian package nginx)\n{stderr}"
+    );
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    for row in [
+        "vidstream: media segment GETs",
+        "nginx: media segment GETs",
+        "x nginx",
+        "memory per open keep-alive connection",
+        "memory per HLS session",
+    ] {
+        assert!(stdout.contains(row), "missing `{row}` in:\n{stdout}");
+    }
+    assert!(!stdout.contains(" 0 req/s"), "{stdout}");
+    assert!(
+        stdout
+            .lines()
+            .all(|l| !l.contains("errors") || l.contains(" 0 errors")),
+        "{stdout}"
+    );
+}

@@ -5,7 +5,6 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use super::StoreError;
@@ -115,9 +114,19 @@ pub fn read_range(
     let path = segment_path(media_root, stream, segment);
     let file =
         File::open(&path).map_err(|e| StoreError::io(format!("opening {}", path.display()), e))?;
-    let mut buf = vec![0u8; len];
-    file.read_exact_at(&mut buf, offset)
-        .map_err(|e| StoreError::io(format!("reading {} at {offset}", path.display()), e))?;
+    // Read into uninitialised capacity: zeroing `len` bytes first costs as much as the read.
+    let mut buf = Vec::with_capacity(len);
+    let read = (|| {
+        use std::io::{Read, Seek, SeekFrom};
+        let mut f = &file;
+        f.seek(SeekFrom::Start(offset))?;
+        f.take(len as u64).read_to_end(&mut buf)?;
+        if buf.len() < len {
+            return Err(std::io::Error::from(std::io::ErrorKind::UnexpectedEof));
+        }
+        Ok(())
+    })();
+    read.map_err(|e| StoreError::io(format!("reading {} at {offset}", path.display()), e))?;
     Ok(buf)
 }
 

@@ -19,6 +19,7 @@
 mod cameras;
 mod client;
 mod live;
+mod playback;
 mod push;
 
 use std::io::Write;
@@ -34,7 +35,7 @@ use client::{Producer, body_head, fragment, post_json};
 /// Flags of `vidstream bench`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// What to measure: `ingest`, `cameras` or `push`.
+    /// What to measure: `ingest`, `cameras`, `push` or `playback`.
     #[arg(default_value = "ingest")]
     what: String,
     /// Directory for the benchmark's data (on the disk to measure); a temporary directory
@@ -47,7 +48,7 @@ pub struct Args {
     /// Seconds each timed scenario runs.
     #[arg(long, default_value_t = 10)]
     seconds: u64,
-    /// Connections in the idle-memory scenario.
+    /// Connections in the idle-memory scenario and in `playback`'s session-memory one.
     #[arg(long, default_value_t = 200)]
     idle: usize,
     /// Cameras in the `cameras` scenario.
@@ -56,9 +57,13 @@ pub struct Args {
     /// `vidstream push` processes in the `push` scenario.
     #[arg(long, default_value_t = 10)]
     pushes: usize,
-    /// Connections in the throughput scenario.
-    #[arg(long, default_value_t = 4)]
-    connections: usize,
+    /// Connections in the throughput scenario (default 4) and in `playback`'s segment
+    /// request runs (default 32).
+    #[arg(long)]
+    connections: Option<usize>,
+    /// HLS sessions in `playback`'s memory scenario.
+    #[arg(long, default_value_t = 1000)]
+    sessions: usize,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -70,9 +75,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         "ingest" => rt.block_on(ingest(args)),
         "cameras" => rt.block_on(pulled(args)),
         "push" => rt.block_on(pushed(args)),
-        other => {
-            bail!("unknown benchmark `{other}`; try `vidstream bench ingest`, `cameras` or `push`")
-        }
+        "playback" => playback::run(args),
+        other => bail!(
+            "unknown benchmark `{other}`; try `vidstream bench ingest`, `cameras`, `push` or `playback`"
+        ),
     }
 }
 
@@ -139,7 +145,8 @@ async fn ingest(args: Args) -> anyhow::Result<()> {
     let server = ServerProcess::start(&work.join("data")).await?;
     let cpu0 = server.cpu_secs()?;
     let t0 = Instant::now();
-    let tput = throughput(&server, args.connections, args.seconds).await?;
+    let connections = args.connections.unwrap_or(4);
+    let tput = throughput(&server, connections, args.seconds).await?;
     let tput_cpu = (server.cpu_secs()? - cpu0) / t0.elapsed().as_secs_f64();
     let after = disk_baseline(&work.join("baseline"), args.seconds)?;
     let disk = (before + after) / 2.0;
@@ -149,10 +156,7 @@ async fn ingest(args: Args) -> anyhow::Result<()> {
         target: "baseline".into(),
     });
     rows.push(Row {
-        what: format!(
-            "PutMedia ingest, fsync'd acks ({} connections)",
-            args.connections
-        ),
+        what: format!("PutMedia ingest, fsync'd acks ({connections} connections)"),
         result: format!(
             "{tput:.0} MB/s = {:.2} x disk (server CPU {:.0} %)",
             tput / disk,
