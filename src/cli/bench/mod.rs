@@ -15,6 +15,7 @@
 
 mod cameras;
 mod client;
+mod images;
 mod live;
 
 use std::io::Write;
@@ -62,6 +63,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     match args.what.as_str() {
         "ingest" => rt.block_on(ingest(args)),
         "cameras" => rt.block_on(pulled(args)),
+        "images" => images::run(&args),
         other => bail!(
             "unknown benchmark `{other}`; try `vidstream bench ingest` or `vidstream bench cameras`"
         ),
