@@ -6,7 +6,10 @@
 //! including `EndTimestamp`. The image for `T` is the frame *shown* at `T`: the last frame with a
 //! presentation timestamp ≤ `T` in the fragment covering `T` (the last fragment starting at or
 //! before `T` that lasts past it; equal start timestamps keep the highest fragment number, as
-//! ListFragments selection does). It is decoded from the fragment's keyframe. This is exact to
+//! ListFragments selection does), as long as that frame is still on screen (its pts + duration
+//! is past `T`); a `T` just before a fragment's first frame (fragment timestamps can precede
+//! the first frame by a millisecond) shows the previous contiguous fragment's last frame. It
+//! is decoded from the fragment's keyframe. This is exact to
 //! the frame, where KVS works per fragment and answers `NO_MEDIA` for a time inside a fragment
 //! it skipped (KVS-API.md §1.4).
 //! - A `T` that no fragment covers (before the stream, in a gap, after it) gives an image entry
