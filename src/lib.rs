@@ -12,6 +12,8 @@
 //! - [`ingest`]: PutMedia sessions: MKV body → fragmenter → store, streamed acks.
 //! - [`cameras`]: RTSP cameras the server pulls: records, supervisor, per-camera status.
 //! - [`live`]: the per-stream live bus: ingest publishes, live readers subscribe.
+//! - [`frames`]: still images from stored video (GetImages): decode a GOP, encode JPEG/PNG;
+//!   GStreamer stays in `frames::decode`.
 //! - [`playback`]: the read side: MKV documents and GetMedia (history, then the live tail) from
 //!   stored fragments and the live bus; fMP4, HLS and DASH come next.
 //! - [`store`]: all durable state (data directory lock, index, media); nothing else touches disk.
@@ -33,6 +35,7 @@ pub mod cli;
 pub mod client;
 pub mod config;
 pub mod error;
+pub mod frames;
 pub mod ingest;
 pub mod live;
 pub mod mkv;

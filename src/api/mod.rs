@@ -12,6 +12,7 @@ mod dash;
 pub mod error;
 mod get_media;
 mod hls;
+mod images;
 mod json;
 mod low_latency;
 mod media;
@@ -95,6 +96,7 @@ pub fn app(state: AppState) -> Router {
         .merge(media::routes())
         .merge(archived::routes())
         .merge(clip::routes())
+        .merge(images::routes())
         .merge(get_media::routes())
         .merge(cameras::routes())
         .merge(hls::routes())
@@ -188,7 +190,6 @@ async fn healthz() -> impl IntoResponse {
 /// KVS operations this build does not serve yet: they answer `501 NotImplementedException`
 /// (rather than `UnknownOperationException`), so a client can tell "not yet" from "no such thing".
 const NOT_YET: &[(&str, &str)] = &[
-    ("/getImages", "GetImages"),
     (
         "/updateImageGenerationConfiguration",
         "UpdateImageGenerationConfiguration",

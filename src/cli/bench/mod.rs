@@ -18,6 +18,7 @@
 
 mod cameras;
 mod client;
+mod images;
 mod live;
 mod playback;
 mod push;
@@ -35,7 +36,7 @@ use client::{Producer, body_head, fragment, post_json};
 /// Flags of `vidstream bench`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// What to measure: `ingest`, `cameras`, `push` or `playback`.
+    /// What to measure: `ingest`, `cameras`, `push`, `playback` or `images`.
     #[arg(default_value = "ingest")]
     what: String,
     /// Directory for the benchmark's data (on the disk to measure); a temporary directory
@@ -76,8 +77,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         "cameras" => rt.block_on(pulled(args)),
         "push" => rt.block_on(pushed(args)),
         "playback" => playback::run(args),
+        "images" => images::run(&args),
         other => bail!(
-            "unknown benchmark `{other}`; try `vidstream bench ingest`, `cameras`, `push` or `playback`"
+            "unknown benchmark `{other}`; try `vidstream bench ingest`, `cameras`, `push`, `playback` or `images`"
         ),
     }
 }

@@ -1,0 +1,236 @@
+//! Still images from stored video: the decode side of GetImages (and, later, the frame hook for
+//! ML consumers).
+//!
+//! One job: given one group of pictures (a keyframe and the frames after it, in decode order,
+//! as stored) and the presentation timestamps of the pictures wanted, return each wanted picture
+//! encoded as JPEG or PNG at the asked size. It does not choose frames or read the store (the
+//! API does), and it exposes no GStreamer types: [`decode`] is the only file that sees them
+//! (STYLE.md §2).
+//!
+//! # Cost model
+//! - Only what is needed is decoded: the caller passes frames from a keyframe up to the last
+//!   wanted one in decode order, and every wanted picture of that run shares the one pass.
+//! - Only wanted pictures are converted, scaled and encoded.
+//! - Decoders run single-threaded (`max-threads=1`): parallelism comes from serving several
+//!   groups at once, which the caller bounds (one blocking job per core).
+//! - Pipelines are reused: idle decoders (keyed by codec configuration) and encoders (keyed by
+//!   raw format and output) wait in a small bounded pool ([`MAX_IDLE`]); a decoder is reset
+//!   (state READY) between uses, and one that failed is dropped, never reused.
+//! - Memory per pass is bounded: the compressed run (at most one stored fragment) plus a few
+//!   raw pictures in flight (the decoder's output queue holds [`RAW_QUEUE`]).
+//! - Time per pass is bounded by [`PASS_TIMEOUT`]; a pass that hangs fails with
+//!   [`FrameError::Timeout`].
+//!
+//! Failures are per pass or per picture and never panic: the API turns them into an image entry
+//! with `Error: MEDIA_ERROR`.
+
+mod decode;
+
+use std::collections::HashMap;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use bytes::Bytes;
+
+/// Idle pipelines kept for reuse (decoders and encoders together).
+pub const MAX_IDLE: usize = 8;
+
+/// Raw pictures the decoder may queue ahead of the encoder.
+pub const RAW_QUEUE: u32 = 4;
+
+/// Longest a decode pass may take.
+pub const PASS_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// A video codec and the configuration record its decoder needs.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum VideoCodec {
+    /// H.264, with its AVCDecoderConfigurationRecord (avcC).
+    H264 {
+        /// avcC bytes.
+        avcc: Bytes,
+    },
+    /// H.265, with its HEVCDecoderConfigurationRecord (hvcC).
+    H265 {
+        /// hvcC bytes.
+        hvcc: Bytes,
+    },
+}
+
+/// The image encoding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ImageFormat {
+    /// JPEG at a quality of 1..=100.
+    Jpeg {
+        /// 1 (smallest) ..= 100 (best).
+        quality: u8,
+    },
+    /// PNG (lossless).
+    Png,
+}
+
+/// What the pictures should look like.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct OutputSpec {
+    /// Encoding.
+    pub format: ImageFormat,
+    /// Asked width in pixels, if any.
+    pub width: Option<u32>,
+    /// Asked height in pixels, if any.
+    pub height: Option<u32>,
+}
+
+/// One compressed frame, as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CodedFrame {
+    /// Presentation timestamp, ms.
+    pub pts_ms: i64,
+    /// Decode timestamp, ms.
+    pub dts_ms: i64,
+    /// How long it is shown, ms (0 when unknown).
+    pub duration_ms: i64,
+    /// Keyframe.
+    pub key: bool,
+    /// Length-prefixed NAL units (AVC/HVC sample format).
+    pub data: Bytes,
+}
+
+/// Why pictures could not be made.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FrameError {
+    /// GStreamer or one of its elements is missing or would not start.
+    #[error("gstreamer: {0}")]
+    Setup(String),
+    /// The decoder or encoder reported an error.
+    #[error("decode: {0}")]
+    Decode(String),
+    /// The pass took longer than [`PASS_TIMEOUT`].
+    #[error("decoding took longer than {0:?}")]
+    Timeout(Duration),
+    /// The decoder produced no picture with this presentation timestamp.
+    #[error("the decoder produced no picture at {0} ms")]
+    NotProduced(i64),
+    /// The input is not usable (no frames, no keyframe first...).
+    #[error("{0}")]
+    Input(&'static str),
+}
+
+/// The size of the output picture for a `src` picture, following KVS's rules: neither
+/// dimension asked → the source size; one → the other follows the source aspect ratio (at least
+/// 1 pixel); both → exactly that size (the picture is stretched).
+pub fn output_size(src: (u32, u32), width: Option<u32>, height: Option<u32>) -> (u32, u32) {
+    let (sw, sh) = (u64::from(src.0.max(1)), u64::from(src.1.max(1)));
+    let scale = |v: u32, num: u64, den: u64| -> u32 {
+        let r = (u64::from(v) * num + den / 2) / den;
+        u32::try_from(r.max(1)).unwrap_or(u32::MAX)
+    };
+    match (width, height) {
+        (None, None) => (src.0, src.1),
+        (Some(w), None) => (w, scale(w, sh, sw)),
+        (None, Some(h)) => (scale(h, sw, sh), h),
+        (Some(w), Some(h)) => (w, h),
+    }
+}
+
+/// What a pass returns: each wanted presentation timestamp → its encoded picture or why not.
+pub type Pictures = HashMap<i64, Result<Vec<u8>, FrameError>>;
+
+/// The picture service: a pool of reusable pipelines. Cheap to share (`&'static` via
+/// [`shared`]); every method blocks, so call it from `spawn_blocking` or a thread of its own.
+pub struct Frames {
+    pool: decode::Pool,
+}
+
+impl Frames {
+    /// A service keeping at most `max_idle` idle pipelines.
+    pub fn new(max_idle: usize) -> Frames {
+        Frames {
+            pool: decode::Pool::new(max_idle),
+        }
+    }
+
+    /// Decodes `frames` (decode order, the first a keyframe) and encodes the pictures whose
+    /// presentation timestamps are in `wanted` as `spec` says. The error is for the whole pass
+    /// (nothing decodable); per-picture failures are in the map.
+    pub fn render(
+        &self,
+        codec: &VideoCodec,
+        frames: &[CodedFrame],
+        wanted: &[i64],
+        spec: &OutputSpec,
+    ) -> Result<Pictures, FrameError> {
+        check_input(frames)?;
+        let mut out = decode::run(&self.pool, codec, frames, wanted, Some(spec))?;
+        for &pts in wanted {
+            out.entry(pts).or_insert(Err(FrameError::NotProduced(pts)));
+        }
+        Ok(out)
+    }
+
+    /// Decodes `frames` and counts the pictures the decoder produced, encoding nothing (for
+    /// `vidstream bench images`).
+    pub fn decode_count(
+        &self,
+        codec: &VideoCodec,
+        frames: &[CodedFrame],
+    ) -> Result<usize, FrameError> {
+        check_input(frames)?;
+        decode::count(&self.pool, codec, frames)
+    }
+}
+
+fn check_input(frames: &[CodedFrame]) -> Result<(), FrameError> {
+    match frames.first() {
+        None => Err(FrameError::Input("no frames to decode")),
+        Some(f) if !f.key => Err(FrameError::Input("decoding must start at a keyframe")),
+        Some(_) => Ok(()),
+    }
+}
+
+/// The process-wide picture service (the API's).
+pub fn shared() -> &'static Frames {
+    static FRAMES: OnceLock<Frames> = OnceLock::new();
+    FRAMES.get_or_init(|| Frames::new(MAX_IDLE))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn output_sizes_follow_kvs_rules() {
+        // (source, width, height, expected)
+        let cases = [
+            ((320, 240), None, None, (320, 240)),
+            ((320, 240), Some(160), None, (160, 120)),
+            ((320, 240), None, Some(60), (80, 60)),
+            ((320, 240), Some(100), Some(100), (100, 100)),
+            ((1920, 1080), Some(1), None, (1, 1)),
+            ((1920, 1080), Some(3840), None, (3840, 2160)),
+            ((1920, 1080), Some(101), None, (101, 57)),
+            ((0, 0), Some(10), None, (10, 10)),
+        ];
+        for (src, w, h, want) in cases {
+            assert_eq!(output_size(src, w, h), want, "{src:?} {w:?} {h:?}");
+        }
+    }
+
+    #[test]
+    fn bad_input_is_an_error_not_a_panic() {
+        let f = Frames::new(1);
+        let codec = VideoCodec::H264 { avcc: Bytes::new() };
+        let spec = OutputSpec {
+            format: ImageFormat::Png,
+            width: None,
+            height: None,
+        };
+        assert!(f.render(&codec, &[], &[0], &spec).is_err());
+        let not_key = CodedFrame {
+            pts_ms: 0,
+            dts_ms: 0,
+            duration_ms: 33,
+            key: false,
+            data: Bytes::from_static(b"\0\0\0\x01\x65"),
+        };
+        assert!(f.render(&codec, &[not_key], &[0], &spec).is_err());
+    }
+}
