@@ -35,30 +35,7 @@ async fn ingest(s: &TestServer, name: &str, file: &str, start_ms: i64, create: b
         s.create_active(json!({"StreamName": name, "DataRetentionInHours": 1}))
             .await;
     }
-    let body = std::fs::read(fixture(file)).unwrap();
-    let pieces: Vec<bytes::Bytes> = body
-        .chunks(body.len() / 25 + 1)
-        .map(bytes::Bytes::copy_from_slice)
-        .collect();
-    let paced = futures_util::stream::unfold(pieces.into_iter(), |mut it| async move {
-        let next = it.next()?;
-        tokio::time::sleep(Duration::from_millis(15)).await;
-        Some((Ok::<_, std::io::Error>(next), it))
-    });
-    let resp = reqwest::Client::new()
-        .post(format!("{}/putMedia", s.url))
-        .header("x-amzn-stream-name", name)
-        .header("x-amzn-fragment-timecode-type", "RELATIVE")
-        .header(
-            "x-amzn-producer-start-timestamp",
-            format!("{:.3}", secs(start_ms)),
-        )
-        .body(reqwest::Body::wrap_stream(paced))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 200);
-    persisted(&parse_acks(&resp.text().await.unwrap())).len()
+    put_fixture_paced(&s.url, name, file, start_ms).await
 }
 
 fn producer_range(start_ms: i64, end_ms: i64) -> Value {

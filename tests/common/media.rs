@@ -290,3 +290,32 @@ pub fn channel_body(
         rx.recv().await.map(|b| (b, rx))
     }))
 }
+
+/// PutMedia of a fixture file with RELATIVE timecodes from `start_ms`, sent in 25 pieces 15 ms
+/// apart so that each fragment gets its own server timestamp; returns the persisted count.
+pub async fn put_fixture_paced(url: &str, stream: &str, file: &str, start_ms: i64) -> usize {
+    let body = std::fs::read(super::probe::fixture(file)).expect("fixture");
+    let pieces: Vec<Bytes> = body
+        .chunks(body.len() / 25 + 1)
+        .map(Bytes::copy_from_slice)
+        .collect();
+    let paced = futures_util::stream::unfold(pieces.into_iter(), |mut it| async move {
+        let next = it.next()?;
+        tokio::time::sleep(Duration::from_millis(15)).await;
+        Some((Ok::<_, std::io::Error>(next), it))
+    });
+    let resp = reqwest::Client::new()
+        .post(format!("{url}/putMedia"))
+        .header("x-amzn-stream-name", stream)
+        .header("x-amzn-fragment-timecode-type", "RELATIVE")
+        .header(
+            "x-amzn-producer-start-timestamp",
+            format!("{:.3}", start_ms as f64 / 1000.0),
+        )
+        .body(reqwest::Body::wrap_stream(paced))
+        .send()
+        .await
+        .expect("putMedia");
+    assert_eq!(resp.status(), 200);
+    persisted(&parse_acks(&resp.text().await.expect("acks"))).len()
+}
