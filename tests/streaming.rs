@@ -94,6 +94,23 @@ fn probe_video(url: &str) -> (String, u32, u32, u32, f64) {
     )
 }
 
+/// ffprobe's codec names of every stream of `url`, one per line.
+fn codec_names(url: &str) -> String {
+    let out = Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-show_entries",
+            "stream=codec_name",
+            "-of",
+            "csv=p=0",
+            url,
+        ])
+        .output()
+        .expect("ffprobe runs");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 /// `ffmpeg -v error -i URL -f null -` prints nothing.
 fn decodes_cleanly(url: &str) {
     let out = Command::new("ffmpeg")
@@ -163,19 +180,7 @@ async fn on_demand_master_urls_play_in_ffmpeg_frame_exact() {
 
         let url = hls_url(&s, on_demand("av", container)).await;
         decodes_cleanly(&url);
-        let out = Command::new("ffprobe")
-            .args([
-                "-v",
-                "error",
-                "-show_entries",
-                "stream=codec_name",
-                "-of",
-                "csv=p=0",
-                &url,
-            ])
-            .output()
-            .unwrap();
-        let codecs = String::from_utf8_lossy(&out.stdout);
+        let codecs = codec_names(&url);
         assert!(
             codecs.contains("h264") && codecs.contains("aac"),
             "{container}: {codecs}"
@@ -676,19 +681,7 @@ async fn dash_manifests_play_in_ffmpeg_and_dash_js() {
         .as_str()
         .unwrap()
         .to_owned();
-    let out = Command::new("ffprobe")
-        .args([
-            "-v",
-            "error",
-            "-show_entries",
-            "stream=codec_name",
-            "-of",
-            "csv=p=0",
-            &av,
-        ])
-        .output()
-        .unwrap();
-    let codecs = String::from_utf8_lossy(&out.stdout);
+    let codecs = codec_names(&av);
     assert!(
         codecs.contains("h264") && codecs.contains("aac"),
         "{codecs}"
