@@ -14,8 +14,10 @@
 //! - [`live`]: the per-stream live bus: ingest publishes, live readers subscribe.
 //! - [`frames`]: still images from stored video (GetImages): decode a GOP, encode JPEG/PNG;
 //!   GStreamer stays in `frames::decode`.
-//! - [`playback`]: the read side: MKV documents and GetMedia (history, then the live tail) from
-//!   stored fragments and the live bus; fMP4, HLS and DASH come next.
+//! - [`playback`]: the read side, pure where possible: MKV documents and GetMedia (history, then
+//!   the live tail); the media model over stored fragments; fMP4/CMAF, MPEG-TS and clip writers;
+//!   HLS playlists (with LL-HLS), DASH manifests and signed session tokens. The HTTP side of HLS,
+//!   DASH and GetClip is in `api` (`hls`, `dash`, `sessions`, `segments`, `low_latency`, `clip`).
 //! - [`store`]: all durable state (data directory lock, index, media); nothing else touches disk.
 //!   - [`store::index`]: trait `Index` + SQLite backend + the backends' conformance suite.
 //! - [`mkv`]: sans-IO EBML/Matroska reader and writers.
