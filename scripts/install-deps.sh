@@ -117,22 +117,24 @@ else
   apt_get install -y --no-install-recommends "${pkgs[@]}"
 fi
 
-# The browser tests' npm packages (playwright-core, hls.js, dash.js), exactly as locked. Skipped
-# when node_modules was installed from the current package.json + package-lock.json (a stamp in
-# node_modules holds their hash), and when the script runs outside a checkout (docker/Dockerfile
-# copies it alone).
-browser_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/tests/browser"
-if [[ $mode == full && -f "$browser_dir/package-lock.json" ]]; then
-  lock_hash=$(cat "$browser_dir/package.json" "$browser_dir/package-lock.json" | sha256sum | cut -d' ' -f1)
-  stamp="$browser_dir/node_modules/.install-deps-lock.sha256"
-  if [[ -f $stamp && $(cat "$stamp") == "$lock_hash" ]]; then
-    echo "install-deps.sh: tests/browser/node_modules is up to date"
-  else
-    echo "install-deps.sh: npm ci --prefix tests/browser"
-    npm ci --prefix "$browser_dir" --no-audit --no-fund
-    echo "$lock_hash" >"$stamp"
+# npm packages, exactly as locked: the web UI's player (web/) and the browser tests'
+# playwright-core, hls.js, dash.js (tests/browser/). Each is skipped when its node_modules was
+# installed from the current package.json + package-lock.json (a stamp in node_modules holds
+# their hash), and when the script runs outside a checkout (docker/Dockerfile copies it alone).
+repo_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+for npm_dir in "$repo_dir/web" "$repo_dir/tests/browser"; do
+  if [[ $mode == full && -f "$npm_dir/package-lock.json" ]]; then
+    lock_hash=$(cat "$npm_dir/package.json" "$npm_dir/package-lock.json" | sha256sum | cut -d' ' -f1)
+    stamp="$npm_dir/node_modules/.install-deps-lock.sha256"
+    if [[ -f $stamp && $(cat "$stamp") == "$lock_hash" ]]; then
+      echo "install-deps.sh: ${npm_dir#"$repo_dir"/}/node_modules is up to date"
+    else
+      echo "install-deps.sh: npm ci --prefix ${npm_dir#"$repo_dir"/}"
+      npm ci --prefix "$npm_dir" --no-audit --no-fund
+      echo "$lock_hash" >"$stamp"
+    fi
   fi
-fi
+done
 
 if [[ $mode == full ]]; then
   if command -v cargo >/dev/null 2>&1 || [[ -x "$HOME/.cargo/bin/cargo" ]]; then

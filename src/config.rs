@@ -54,6 +54,11 @@ pub struct Config {
     pub cameras: CameraSettings,
     /// `[playback]`: HLS/DASH sessions, clips, CORS.
     pub playback: PlaybackSettings,
+    /// Directory of the web UI (the source tree's `web/`, with its `node_modules`), served at
+    /// `/`. Unset: `./web` if it holds `index.html`, else the source tree's `web/` the binary was
+    /// built from, if present. An empty string turns the UI off.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub web_dir: Option<PathBuf>,
 }
 
 /// `[cameras]`: how the server pulls RTSP cameras (the cameras themselves are added through the
@@ -125,6 +130,20 @@ impl Default for RetentionSettings {
 }
 
 impl Config {
+    /// Where the web UI's files are, if it is on (see [`Config::web_dir`]).
+    pub fn resolved_web_dir(&self) -> Option<PathBuf> {
+        match &self.web_dir {
+            Some(dir) if dir.as_os_str().is_empty() => None,
+            Some(dir) => Some(dir.clone()),
+            None => [
+                PathBuf::from("web"),
+                PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/web")),
+            ]
+            .into_iter()
+            .find(|d| d.join("index.html").is_file()),
+        }
+    }
+
     /// The store's retention options: the `[retention]` caps and grace, and how long after its
     /// first fragment a stream's newest segment may still be written to (the longest fragment
     /// plus 60 s for fsync and commit, past `segment_max_secs`).
@@ -238,6 +257,7 @@ impl Default for Config {
             retention: RetentionSettings::default(),
             cameras: CameraSettings::default(),
             playback: PlaybackSettings::default(),
+            web_dir: None,
         }
     }
 }

@@ -107,6 +107,7 @@ impl Server {
                 playback: std::sync::Arc::new(config.playback.clone()),
                 session_key,
                 cursors: Default::default(),
+                web_dir: config.resolved_web_dir(),
             },
             grace: Duration::from_secs(config.shutdown_grace_secs),
             retention_interval: Duration::from_secs(config.retention.interval_secs),

@@ -438,7 +438,13 @@ async fn low_latency_hls_parts_blocking_reload_and_player_latency() {
         .await;
     // A producer that sends every frame the moment it is "captured", as kvssink and cameras
     // do (vidstream push sends whole fragments), for 60 s.
-    let producer = tokio::spawn(realtime_producer(s.url.clone(), "ll".into(), 60));
+    let producer = tokio::spawn(realtime_producer(
+        s.url.clone(),
+        "ll".into(),
+        now_ms(),
+        0,
+        60_000,
+    ));
     wait_fragments(&s, "ll", 2).await;
     let url = hls_url(
         &s,
@@ -567,71 +573,6 @@ async fn low_latency_hls_parts_blocking_reload_and_player_latency() {
     s.stop().await;
 }
 
-/// PutMedia of the H.264 fixture's frames, looped, each frame sent at its real time (ABSOLUTE
-/// epoch-ms timecodes, one unknown-size cluster per GOP).
-async fn realtime_producer(url: String, stream: String, seconds: u64) {
-    use vidstream::mkv;
-    let events = read_all(&std::fs::read(fixture("gst_h264_320x240_gop30_5s.mkv")).unwrap());
-    let tracks = events
-        .iter()
-        .find_map(|e| match e {
-            mkv::Event::Tracks(t) => Some(t.clone()),
-            _ => None,
-        })
-        .expect("tracks");
-    let frames: Vec<mkv::Frame> = events
-        .iter()
-        .filter_map(|e| match e {
-            mkv::Event::Frame(f) => Some(f.clone()),
-            _ => None,
-        })
-        .collect();
-    let (tx, rx) = tokio::sync::mpsc::channel(64);
-    let t0 = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64;
-    let start = tokio::time::Instant::now();
-    let sender = tokio::spawn(async move {
-        let _ = tx.send(Ok(bytes::Bytes::from(body_head(&tracks)))).await;
-        let period = frames.last().map_or(5000, |f| f.timecode + 33);
-        let mut cluster_tc = 0;
-        for lap in 0.. {
-            for f in &frames {
-                let at = lap * period + f.timecode;
-                if at > seconds as i64 * 1000 {
-                    return;
-                }
-                tokio::time::sleep_until(start + Duration::from_millis(at as u64)).await;
-                let mut b = Vec::new();
-                if f.keyframe {
-                    cluster_tc = t0 + at;
-                    mkv::write_cluster_start(&mut b, cluster_tc as u64, None);
-                }
-                let rel = (t0 + at - cluster_tc) as i16;
-                mkv::write_simple_block(&mut b, f.track, rel, f.keyframe, false, false, &f.data);
-                if tx.send(Ok(bytes::Bytes::from(b))).await.is_err() {
-                    return;
-                }
-            }
-        }
-    });
-    let resp = reqwest::Client::new()
-        .post(format!("{url}/putMedia"))
-        .header("x-amzn-stream-name", stream)
-        .header("x-amzn-fragment-timecode-type", "ABSOLUTE")
-        .header(
-            "x-amzn-producer-start-timestamp",
-            format!("{:.3}", t0 as f64 / 1000.0),
-        )
-        .body(channel_body(rx))
-        .send()
-        .await
-        .expect("putMedia");
-    let _ = resp.text().await;
-    sender.abort();
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn dash_manifests_play_in_ffmpeg_and_dash_js() {
     let dir = tempfile::tempdir().unwrap();
@@ -707,7 +648,13 @@ async fn dash_manifests_play_in_ffmpeg_and_dash_js() {
     // LIVE: a real-time producer, dash.js follows the dynamic manifest.
     s.create_active(json!({"StreamName": "live", "DataRetentionInHours": 1}))
         .await;
-    let producer = tokio::spawn(realtime_producer(s.url.clone(), "live".into(), 40));
+    let producer = tokio::spawn(realtime_producer(
+        s.url.clone(),
+        "live".into(),
+        now_ms(),
+        0,
+        40_000,
+    ));
     wait_fragments(&s, "live", 3).await;
     let r = s
         .call("/getDASHStreamingSessionURL", json!({"StreamName": "live"}))

@@ -21,6 +21,8 @@ mod segments;
 mod sessions;
 mod streams;
 mod tags;
+mod timeline;
+mod ui;
 
 use std::time::Duration;
 
@@ -61,6 +63,8 @@ pub struct AppState {
     pub session_key: crate::playback::session::SessionKey,
     /// Live playlist numbering cache (see `sessions`).
     pub cursors: std::sync::Arc<sessions::Cursors>,
+    /// The web UI's files, served at `/` (None: no UI).
+    pub web_dir: Option<std::path::PathBuf>,
 }
 
 /// The request id header KVS sends on every response.
@@ -101,6 +105,8 @@ pub fn app(state: AppState) -> Router {
         .merge(cameras::routes())
         .merge(hls::routes())
         .merge(dash::routes())
+        .merge(timeline::routes())
+        .merge(ui::routes(state.web_dir.clone()))
         .merge(not_implemented_routes())
         .fallback(unknown_operation)
         .method_not_allowed_fallback(unknown_operation)

@@ -22,31 +22,16 @@
 // --chromium PATH (default $CHROMIUM or /usr/bin/chromium), --load-timeout S (default 20).
 
 import { createServer } from 'node:http';
-import { readFile, mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { LAUNCH_TIMEOUT_MS, launchChromium } from './chromium.mjs';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const SAMPLE_EVERY_MS = 250;
-const LAUNCH_TIMEOUT_MS = 30_000;
 const EVALUATE_TIMEOUT_MS = 5_000;
 const CLOSE_TIMEOUT_MS = 10_000;
-// Flags that make Chromium work on a closed network (no Google lookups, no background
-// connections), plus autoplay without a click. Playwright adds --no-sandbox itself.
-const CHROMIUM_ARGS = [
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--disable-default-apps',
-  '--disable-extensions',
-  '--autoplay-policy=no-user-gesture-required',
-];
 const LIBS = {
   hls: join(HERE, 'node_modules/hls.js/dist/hls.min.js'),
   dash: join(HERE, 'node_modules/dashjs/dist/modern/umd/dash.all.min.js'),
@@ -120,16 +105,19 @@ function parse() {
 async function startPageServer(kind) {
   const lib = await readFile(LIBS[kind]);
   const pageJs = await readFile(join(HERE, 'page.js'));
+  const framecodeJs = await readFile(join(HERE, 'framecode.js'));
   const html =
     '<!doctype html><html><head><meta charset="utf-8"><title>vidstream player harness</title></head>' +
     '<body style="margin:0;background:#000">' +
     '<video id="video" muted playsinline width="640" height="480"></video>' +
     '<canvas id="canvas" style="display:none"></canvas>' +
-    `<script src="/lib/${kind}.js"></script><script src="/page.js"></script></body></html>`;
+    `<script src="/lib/${kind}.js"></script><script src="/framecode.js"></script>` +
+    '<script src="/page.js"></script></body></html>';
   const routes = {
     '/': ['text/html; charset=utf-8', html],
     [`/lib/${kind}.js`]: ['text/javascript; charset=utf-8', lib],
     '/page.js': ['text/javascript; charset=utf-8', pageJs],
+    '/framecode.js': ['text/javascript; charset=utf-8', framecodeJs],
   };
   const server = createServer((req, res) => {
     const path = new URL(req.url, 'http://x').pathname;
@@ -147,28 +135,8 @@ async function startPageServer(kind) {
   return server;
 }
 
-async function launch(chromiumPath) {
-  const { chromium } = await import('playwright-core');
-  let lastError;
-  for (let attempt = 1; attempt <= 2; attempt++) {
-    const userDataDir = await mkdtemp(join(tmpdir(), 'vidstream-chromium-'));
-    try {
-      const context = await chromium.launchPersistentContext(userDataDir, {
-        executablePath: chromiumPath,
-        headless: true,
-        args: CHROMIUM_ARGS,
-        timeout: LAUNCH_TIMEOUT_MS,
-        viewport: { width: 800, height: 600 },
-      });
-      return { context, userDataDir };
-    } catch (e) {
-      lastError = e;
-      log(`chromium launch attempt ${attempt} failed: ${e.message.split('\n')[0]}`);
-      await rm(userDataDir, { recursive: true, force: true }).catch(() => {});
-      if (attempt === 1) await sleep(500);
-    }
-  }
-  throw lastError;
+function launch(chromiumPath) {
+  return launchChromium(chromiumPath, { width: 800, height: 600 }, log);
 }
 
 async function main() {

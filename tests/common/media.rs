@@ -319,3 +319,97 @@ pub async fn put_fixture_paced(url: &str, stream: &str, file: &str, start_ms: i6
     assert_eq!(resp.status(), 200);
     persisted(&parse_acks(&resp.text().await.expect("acks"))).len()
 }
+
+/// Now, epoch ms.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_millis() as i64
+}
+
+/// The frames of the 5 s framecode fixture `gst_h264_320x240_gop30_5s.mkv` (frame `i` shows
+/// index `i`), its Tracks, and its period (the loop length, ms).
+pub fn framecode_fixture() -> (Vec<Track>, Vec<mkv::Frame>, i64) {
+    let file = "gst_h264_320x240_gop30_5s.mkv";
+    let events = read_all(&std::fs::read(super::probe::fixture(file)).expect("fixture"));
+    let tracks = events
+        .iter()
+        .find_map(|e| match e {
+            mkv::Event::Tracks(t) => Some(t.clone()),
+            _ => None,
+        })
+        .expect("tracks");
+    let frames: Vec<mkv::Frame> = events
+        .iter()
+        .filter_map(|e| match e {
+            mkv::Event::Frame(f) => Some(f.clone()),
+            _ => None,
+        })
+        .collect();
+    let period = frames.last().map_or(5000, |f| f.timecode + 33);
+    (tracks, frames, period)
+}
+
+/// The framecode index shown at producer time `t0 + at_ms` by [`realtime_producer`]'s stream
+/// (the fixture looped from `t0`): the last frame whose time is ≤ it.
+pub fn framecode_index_at(at_ms: i64) -> u32 {
+    let (_, frames, period) = framecode_fixture();
+    let rel = at_ms.rem_euclid(period);
+    frames
+        .iter()
+        .filter(|f| f.timecode <= rel)
+        .count()
+        .saturating_sub(1) as u32
+}
+
+/// PutMedia of the H.264 framecode fixture's frames, looped from producer time `t0`: the frames
+/// of `[from_ms, to_ms)` (relative to `t0`, starting at a keyframe), each sent at its wall-clock
+/// time `t0 + at` — at once if that is already past (ABSOLUTE epoch-ms timecodes, one
+/// unknown-size cluster per GOP). The session ends after `to_ms`.
+pub async fn realtime_producer(url: String, stream: String, t0: i64, from_ms: i64, to_ms: i64) {
+    let (tracks, frames, period) = framecode_fixture();
+    let (tx, rx) = tokio::sync::mpsc::channel(64);
+    let (start, start_ms) = (tokio::time::Instant::now(), now_ms());
+    let sender = tokio::spawn(async move {
+        let _ = tx.send(Ok(Bytes::from(body_head(&tracks)))).await;
+        let mut cluster_tc = None;
+        for lap in (from_ms / period).. {
+            for f in &frames {
+                let at = lap * period + f.timecode;
+                if at < from_ms || (cluster_tc.is_none() && !f.keyframe) {
+                    continue;
+                }
+                if at >= to_ms {
+                    return;
+                }
+                let due = (t0 + at - start_ms).max(0) as u64;
+                tokio::time::sleep_until(start + Duration::from_millis(due)).await;
+                let mut b = Vec::new();
+                if f.keyframe {
+                    cluster_tc = Some(t0 + at);
+                    mkv::write_cluster_start(&mut b, (t0 + at) as u64, None);
+                }
+                let rel = (t0 + at - cluster_tc.unwrap_or(t0 + at)) as i16;
+                mkv::write_simple_block(&mut b, f.track, rel, f.keyframe, false, false, &f.data);
+                if tx.send(Ok(Bytes::from(b))).await.is_err() {
+                    return;
+                }
+            }
+        }
+    });
+    let resp = reqwest::Client::new()
+        .post(format!("{url}/putMedia"))
+        .header("x-amzn-stream-name", stream)
+        .header("x-amzn-fragment-timecode-type", "ABSOLUTE")
+        .header(
+            "x-amzn-producer-start-timestamp",
+            format!("{:.3}", (t0 + from_ms) as f64 / 1000.0),
+        )
+        .body(channel_body(rx))
+        .send()
+        .await
+        .expect("putMedia");
+    let _ = resp.text().await;
+    sender.abort();
+}
