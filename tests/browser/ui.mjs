@@ -96,6 +96,17 @@ async function desktop(page, o, out) {
     rows.map((e) => ({ name: e.dataset.stream, state: e.dataset.state, text: e.innerText })));
   r.streamsShot = await shot(page, out, 'desktop-streams');
 
+  report.step = 'create and delete a stream';
+  page.on('dialog', (d) => d.accept());
+  await page.fill('form[aria-label="Create a stream"] input[name=name]', 'made-in-ui');
+  await page.fill('form[aria-label="Create a stream"] input[name=hours]', '2');
+  await page.click('form[aria-label="Create a stream"] button[type=submit]');
+  await page.waitForSelector('tr[data-stream="made-in-ui"]', { timeout: STEP_TIMEOUT_MS });
+  r.created = await page.$eval('tr[data-stream="made-in-ui"]', (e) => e.innerText);
+  await page.click('button[aria-label="Delete stream made-in-ui"]');
+  await page.waitForSelector('tr[data-stream="made-in-ui"]', { state: 'detached', timeout: STEP_TIMEOUT_MS });
+  r.deleted = true;
+
   report.step = 'live';
   await open(page, o.base, `#/stream/${name}/live`, 'video');
   await page.waitForFunction(() => document.querySelector('video').currentTime > 0, null, { timeout: 30_000 });
@@ -188,7 +199,20 @@ async function desktop(page, o, out) {
 
   report.step = 'cameras';
   await open(page, o.base, '#/cameras', 'table[aria-label=Cameras] tbody tr');
+  const form = 'form[aria-label="Add a camera"]';
+  await page.fill(`${form} input[name=name]`, 'ui-cam');
+  await page.fill(`${form} input[name=url]`, 'rtsp://127.0.0.1:9/ui');
+  await page.fill(`${form} input[name=stream]`, o.stream);
+  await page.fill(`${form} input[name=username]`, 'admin');
+  await page.fill(`${form} input[name=password]`, 'hunter2-secret');
+  await page.click(`${form} button[type=submit]`);
+  await page.waitForSelector('tr[data-camera="ui-cam"]', { timeout: STEP_TIMEOUT_MS });
+  r.cameraRow = await page.$eval('tr[data-camera="ui-cam"]', (e) => e.innerText);
+  r.camerasPage = await page.content();
   r.camerasShot = await shot(page, out, 'desktop-cameras');
+  await page.click('button[aria-label="Remove camera ui-cam"]');
+  await page.waitForSelector('tr[data-camera="ui-cam"]', { state: 'detached', timeout: STEP_TIMEOUT_MS });
+  r.cameraRemoved = true;
 }
 
 async function phone(page, o, out) {
