@@ -27,6 +27,7 @@ export class Player {
       lowLatencyMode: lowLatency,
       liveSyncDurationCount: live ? 2 : 3,
       backBufferLength: 30,
+      maxLiveSyncPlaybackRate: live ? 1.5 : 1,
       enableWorker: true,
     });
     this.hls = hls;
