@@ -4,7 +4,7 @@
 #
 #   scripts/install-deps.sh                 # build + test + run: compilers, -dev headers, GStreamer, ffmpeg,
 #                                           # Chromium, nginx (bench playback), Node.js + npm and the browser
-#                                           # tests' npm packages, Rust
+#                                           # tests' npm packages, Rust, s3s-fs (test S3 server)
 #   scripts/install-deps.sh --runtime-only  # what the runtime image needs: GStreamer plugins, ffmpeg, CA certs, curl
 #
 # Idempotent: when every package is already installed it does not touch apt at all, and when
@@ -142,5 +142,24 @@ if [[ $mode == full ]]; then
     curl --proto '=https' --tlsv1.2 https://sh.rustup.rs -sSf |
       sh -s -- -y --profile minimal --default-toolchain "$RUST_TOOLCHAIN" -c clippy -c rustfmt
     echo "install-deps.sh: Rust installed; run '. \"\$HOME/.cargo/env\"' (or open a new shell) to put cargo on PATH"
+  fi
+fi
+
+# The S3-protocol server tests/image_hook.rs runs on loopback (s3s-fs: SigV4-checking, keeps
+# objects as files), built from crates.io into target/tools (about 3 minutes once; newer s3s-fs
+# needs a newer rustc than RUST_TOOLCHAIN). Skipped when that version is already there.
+S3S_FS_VERSION=0.14.1
+if [[ $mode == full ]]; then
+  repo_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+  tools="$repo_dir/target/tools"
+  if [[ -x $tools/bin/s3s-fs && -f $tools/.s3s-fs-$S3S_FS_VERSION ]]; then
+    echo "install-deps.sh: s3s-fs $S3S_FS_VERSION is installed in target/tools"
+  elif [[ ! -f $repo_dir/Cargo.toml ]]; then
+    echo "install-deps.sh: not in a checkout; skipping s3s-fs (only the tests need it)"
+  else
+    cargo_bin=$(command -v cargo || echo "$HOME/.cargo/bin/cargo")
+    echo "install-deps.sh: cargo install s3s-fs $S3S_FS_VERSION into target/tools"
+    "$cargo_bin" install s3s-fs --version "$S3S_FS_VERSION" --features binary --locked --root "$tools"
+    touch "$tools/.s3s-fs-$S3S_FS_VERSION"
   fi
 fi

@@ -95,6 +95,11 @@ impl Server {
             ingest.clone(),
             config.cameras.to_options(),
         );
+        let hooks = crate::frames::hook::Hooks::new(
+            store.clone(),
+            std::sync::Arc::clone(&live),
+            config.hook.to_options(),
+        );
         Ok(Server {
             listener,
             state: AppState {
@@ -107,6 +112,7 @@ impl Server {
                 playback: std::sync::Arc::new(config.playback.clone()),
                 session_key,
                 cursors: Default::default(),
+                hooks,
             },
             grace: Duration::from_secs(config.shutdown_grace_secs),
             retention_interval: Duration::from_secs(config.retention.interval_secs),
@@ -163,6 +169,11 @@ impl Server {
                 None
             }
         };
+        // Frame hooks start with the server and stop before the store closes.
+        let hooks = self.state.hooks.clone();
+        if let Err(e) = hooks.start().await {
+            tracing::error!(error = %e, "could not start the frame hooks");
+        }
         let addr = self.local_addr();
         let live = std::sync::Arc::clone(&self.state.live);
         let app = api::app(self.state);
@@ -208,6 +219,7 @@ impl Server {
         if let Some(c) = cameras {
             c.stop().await;
         }
+        hooks.stop();
         retention.stop().await;
         store.close().await?;
         tracing::info!("stopped");

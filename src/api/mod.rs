@@ -12,6 +12,7 @@ mod dash;
 pub mod error;
 mod get_media;
 mod hls;
+mod image_generation;
 mod images;
 mod json;
 mod low_latency;
@@ -61,6 +62,8 @@ pub struct AppState {
     pub session_key: crate::playback::session::SessionKey,
     /// Live playlist numbering cache (see `sessions`).
     pub cursors: std::sync::Arc<sessions::Cursors>,
+    /// The frame hook (image generation) of every stream.
+    pub hooks: crate::frames::hook::Hooks,
 }
 
 /// The request id header KVS sends on every response.
@@ -97,6 +100,7 @@ pub fn app(state: AppState) -> Router {
         .merge(archived::routes())
         .merge(clip::routes())
         .merge(images::routes())
+        .merge(image_generation::routes())
         .merge(get_media::routes())
         .merge(cameras::routes())
         .merge(hls::routes())
@@ -190,14 +194,6 @@ async fn healthz() -> impl IntoResponse {
 /// KVS operations this build does not serve yet: they answer `501 NotImplementedException`
 /// (rather than `UnknownOperationException`), so a client can tell "not yet" from "no such thing".
 const NOT_YET: &[(&str, &str)] = &[
-    (
-        "/updateImageGenerationConfiguration",
-        "UpdateImageGenerationConfiguration",
-    ),
-    (
-        "/describeImageGenerationConfiguration",
-        "DescribeImageGenerationConfiguration",
-    ),
     (
         "/updateNotificationConfiguration",
         "UpdateNotificationConfiguration",
