@@ -535,3 +535,97 @@ async fn bad_configurations_get_kvs_errors() {
     assert_eq!(d.assert_ok()["ImageGenerationConfiguration"], want);
     s.stop().await;
 }
+
+/// A webhook that answers 503 to the first POST of each picture (by producer timestamp) and
+/// 200 to the next.
+async fn flaky_webhook() -> (String, Arc<Mutex<Vec<Hit>>>) {
+    let hits: Arc<Mutex<Vec<Hit>>> = Arc::default();
+    let h = Arc::clone(&hits);
+    let app = axum::Router::new().route(
+        "/flaky",
+        axum::routing::post(move |headers: HeaderMap, body: Bytes| {
+            let h = Arc::clone(&h);
+            async move {
+                let mut hits = h.lock().unwrap();
+                let key = headers["x-vidstream-producer-timestamp"].clone();
+                let seen = hits
+                    .iter()
+                    .any(|x| x.headers["x-vidstream-producer-timestamp"] == key);
+                hits.push(Hit { headers, body });
+                if seen {
+                    axum::http::StatusCode::OK
+                } else {
+                    axum::http::StatusCode::SERVICE_UNAVAILABLE
+                }
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (format!("http://{addr}/flaky"), hits)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhook_retries_and_server_timestamp_sampling() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = TestServer::start_with(dir.path(), |c| {
+        c.hook.webhook_attempts = 2;
+        c.hook.webhook_backoff_ms = 10;
+        c.hook.queue_capacity = 64;
+    })
+    .await;
+    let (url, hits) = flaky_webhook().await;
+    create(&s, "hook-server-ts").await;
+    let mut cfg = config(&url, 1000, "PNG");
+    cfg["ImageSelectorType"] = json!("SERVER_TIMESTAMP");
+    set(&s, "hook-server-ts", cfg).await.assert_ok();
+    assert_eq!(
+        put_fixture_paced(&s.url, "hook-server-ts", H264, START_MS).await,
+        5
+    );
+    // Sampled on the server clock: the fixture arrives in about half a second, while each
+    // fragment spans a second from its arrival, so the fragments overlap on the server axis and
+    // only the few whole server seconds they cover get a picture, each once.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let st = wait_status(&s, "hook-server-ts", |v| n(v, "Queued") == 0).await;
+    let made = n(&st, "Generated");
+    assert!((1..=4).contains(&made), "{st}");
+    assert_eq!((n(&st, "Delivered"), n(&st, "Failed")), (made, 0), "{st}");
+    let hits = hits.lock().unwrap().clone();
+    assert_eq!(
+        hits.len() as u64,
+        2 * made,
+        "one 503 then one 200 per picture"
+    );
+    let pts = fixture_pts();
+    let scratch = dir.path().join("scratch");
+    std::fs::create_dir_all(&scratch).unwrap();
+    let mut samples = Vec::new();
+    for h in hits.iter().skip(1).step_by(2) {
+        let hv = |k: &str| -> i64 { h.headers[k].to_str().unwrap().parse().unwrap() };
+        let sample = hv("x-vidstream-sample-timestamp");
+        let server = hv("x-vidstream-server-timestamp");
+        let producer = hv("x-vidstream-producer-timestamp");
+        assert_eq!(sample % 1000, 0, "a whole server second");
+        samples.push(sample);
+        assert!(
+            server <= sample && sample - server < 40,
+            "the picture on screen at server time {sample} arrived at {server}"
+        );
+        assert_eq!(
+            h.headers["x-vidstream-image-selector-type"],
+            "SERVER_TIMESTAMP"
+        );
+        let frame = framecode(&scratch, &format!("{sample}.png"), &h.body);
+        assert_eq!(
+            START_MS + pts[frame as usize],
+            producer,
+            "the picture shows the frame of its producer timestamp"
+        );
+    }
+    let mut distinct = samples.clone();
+    distinct.dedup();
+    assert_eq!(distinct, samples, "one picture per sample time, in order");
+    s.stop().await;
+}

@@ -17,7 +17,11 @@
 //!   persisted fragments to read next time.
 //! - **Which pictures**: the multiples of `SamplingInterval` on the selected timestamp axis, each
 //!   the frame shown at that time ([`select`], the same rule as GetImages), from fragments
-//!   persisted after the worker started (no backfill of older media).
+//!   persisted after the worker started (no backfill of older media). Each sample time gets at
+//!   most one picture: times at or before the latest one pictured are skipped, so fragments
+//!   whose ranges overlap (on the server axis, media sent faster than real time) give no
+//!   duplicates; the first fragment to cover a time names it, where GetImages, which sees
+//!   the whole range, takes the last.
 //! - **Bounded memory under a slow destination**: the picker pushes into a
 //!   [`queue::DeliveryQueue`] of `[hook] queue_capacity` pictures that drops the oldest when
 //!   full; one sender task per stream delivers one picture at a time. Counters (generated,
@@ -381,6 +385,7 @@ impl Hooks {
             queue: Arc::clone(&queue),
             sub,
             after,
+            last_sample: std::sync::atomic::AtomicI64::new(i64::MIN),
         };
         let span = tracing::info_span!("hook", stream = %stream.name);
         let tasks = vec![

@@ -2,6 +2,7 @@
 //! (queue → destination). See the module doc of `hook` for the shape.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 
 use tokio::sync::broadcast::error::RecvError;
 
@@ -33,6 +34,10 @@ pub(super) struct Worker {
     pub sub: Subscription,
     /// The seq of the last fragment that existed when the hook started (None: none did).
     pub after: Option<i64>,
+    /// The latest sample time given a picture (`i64::MIN`: none yet). Sample times only move
+    /// forward, so fragments whose time ranges overlap (media sent faster than real time, on the
+    /// server axis) never give two pictures for one time.
+    pub last_sample: AtomicI64,
 }
 
 impl Worker {
@@ -99,7 +104,9 @@ impl Worker {
             TimestampKind::Producer => (f.producer_ms, 0),
             TimestampKind::Server => (f.server_ms, f.producer_ms - f.server_ms),
         };
-        let times = select::grid(start, f.duration_ms, self.config.interval_ms);
+        let last = self.last_sample.load(Ordering::Relaxed);
+        let mut times = select::grid(start, f.duration_ms, self.config.interval_ms);
+        times.retain(|&t| t > last);
         if times.is_empty() {
             return;
         }
@@ -166,6 +173,9 @@ impl Worker {
             TimestampKind::Producer => "PRODUCER_TIMESTAMP",
             TimestampKind::Server => "SERVER_TIMESTAMP",
         };
+        if let Some(last) = plan.picks.iter().map(|p| p.sample_ms).max() {
+            self.last_sample.fetch_max(last, Ordering::Relaxed);
+        }
         for pick in &plan.picks {
             match pictures.remove(&pick.pts_ms) {
                 Some(Ok(img)) => {
