@@ -350,7 +350,12 @@ impl Hooks {
     /// Replaces the stream's hook with one running `config` (None or DISABLED: none). Counters
     /// start again from zero. Fragments persisted after this returns get pictures.
     pub async fn apply(&self, stream: &StreamRecord, config: Option<&ImageGenerationConfig>) {
-        self.lock().remove(&stream.id);
+        {
+            let mut running = self.lock();
+            running.remove(&stream.id);
+            // Forget hooks that ended on their own (their stream was deleted).
+            running.retain(|_, r| !r.tasks.iter().all(|t| t.is_finished()));
+        }
         let Some(config) = config.filter(|c| c.enabled) else {
             return;
         };

@@ -135,6 +135,7 @@ pub struct DeliveryQueue {
     items: Mutex<VecDeque<Picture>>,
     capacity: usize,
     ready: Notify,
+    closed: std::sync::atomic::AtomicBool,
 }
 
 impl DeliveryQueue {
@@ -144,6 +145,7 @@ impl DeliveryQueue {
             items: Mutex::new(VecDeque::new()),
             capacity: capacity.max(1),
             ready: Notify::new(),
+            closed: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -178,8 +180,14 @@ impl DeliveryQueue {
         dropped
     }
 
-    /// The oldest picture, waiting for one.
-    pub async fn pop(&self) -> Picture {
+    /// No more pictures will come: [`DeliveryQueue::pop`] returns None once the queue is empty.
+    pub fn close(&self) {
+        self.closed.store(true, Ordering::SeqCst);
+        self.ready.notify_one();
+    }
+
+    /// The oldest picture, waiting for one; None once the queue is closed and empty.
+    pub async fn pop(&self) -> Option<Picture> {
         loop {
             let notified = self.ready.notified();
             if let Some(p) = self
@@ -188,7 +196,10 @@ impl DeliveryQueue {
                 .unwrap_or_else(|p| p.into_inner())
                 .pop_front()
             {
-                return p;
+                return Some(p);
+            }
+            if self.closed.load(Ordering::SeqCst) {
+                return None;
             }
             notified.await;
         }
@@ -219,16 +230,20 @@ mod tests {
         assert!(q.push(pic(2)).is_none());
         assert_eq!(q.push(pic(3)).map(|p| p.sample_ms), Some(1));
         assert_eq!(q.len(), 2);
-        assert_eq!(q.pop().await.sample_ms, 2);
-        assert_eq!(q.pop().await.sample_ms, 3);
+        assert_eq!(q.pop().await.map(|p| p.sample_ms), Some(2));
+        assert_eq!(q.pop().await.map(|p| p.sample_ms), Some(3));
         assert!(q.is_empty());
-        // pop waits for a push.
+        // pop waits for a push, and ends once the queue is closed and drained.
         let q = std::sync::Arc::new(q);
         let q2 = std::sync::Arc::clone(&q);
-        let waiter = tokio::spawn(async move { q2.pop().await.sample_ms });
+        let waiter = tokio::spawn(async move { q2.pop().await.map(|p| p.sample_ms) });
         tokio::task::yield_now().await;
         q.push(pic(9));
-        assert_eq!(waiter.await.unwrap(), 9);
+        assert_eq!(waiter.await.unwrap(), Some(9));
+        q.push(pic(10));
+        q.close();
+        assert_eq!(q.pop().await.map(|p| p.sample_ms), Some(10));
+        assert!(q.pop().await.is_none());
     }
 
     #[test]

@@ -20,6 +20,9 @@ use crate::store::{Store, StoreError};
 
 /// Fragments read from the index per query.
 const PAGE: usize = 64;
+/// How long a quiet picker waits before checking that its configuration still exists (it is
+/// deleted with its stream, and a deleted stream's live channel stays open).
+const IDLE_CHECK: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// The picker of one stream.
 pub(super) struct Worker {
@@ -41,9 +44,15 @@ pub(super) struct Worker {
 }
 
 impl Worker {
-    /// Runs until the stream's live channel closes (stream deleted, server stopping) or the
-    /// task is aborted (configuration replaced).
+    /// Runs until the stream's configuration is gone (stream deleted) or its live channel
+    /// closes, or the task is aborted (configuration replaced, server stopping); then closes
+    /// the queue, so the sender ends once it is drained.
     pub async fn run(mut self) {
+        self.pick().await;
+        self.queue.close();
+    }
+
+    async fn pick(&mut self) {
         let mut after = self.after;
         // Fragments persisted between the subscription and the reading of `after` were
         // announced: look once at the start anyway.
@@ -54,10 +63,16 @@ impl Worker {
         loop {
             // Wait for a persisted fragment (a lag may have hidden one: look anyway).
             loop {
-                match self.sub.rx.recv().await {
-                    Ok(LiveEvent::Persisted(_)) | Err(RecvError::Lagged(_)) => break,
-                    Ok(_) => {}
-                    Err(RecvError::Closed) => return,
+                match tokio::time::timeout(IDLE_CHECK, self.sub.rx.recv()).await {
+                    Ok(Ok(LiveEvent::Persisted(_)) | Err(RecvError::Lagged(_))) => break,
+                    Ok(Ok(_)) => {}
+                    Ok(Err(RecvError::Closed)) => return,
+                    Err(_) => {
+                        if let Ok(None) = self.store.image_generation(self.stream).await {
+                            tracing::info!("hook: configuration gone (stream deleted); stopped");
+                            return;
+                        }
+                    }
                 }
             }
             match self.catch_up(after).await {
@@ -201,10 +216,10 @@ impl Worker {
     }
 }
 
-/// The sender: delivers queued pictures one at a time, forever (aborted with its hook).
+/// The sender: delivers queued pictures one at a time until the queue closes and drains (or
+/// the task is aborted with its hook).
 pub(super) async fn send(dest: Destination, queue: Arc<DeliveryQueue>, stats: Arc<Stats>) {
-    loop {
-        let p = queue.pop().await;
+    while let Some(p) = queue.pop().await {
         match dest.deliver(&p).await {
             Ok(()) => Stats::add(&stats.delivered),
             Err(e) => {
