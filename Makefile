@@ -1,6 +1,7 @@
 # vidstream developer entry points. `make test` is the one test command (see README).
 #
 #   make deps      install system packages (+ Rust if missing) via scripts/install-deps.sh
+#   make test-deps deps + the tests' own tools (s3s-fs, built into target/tools)
 #   make build     release build
 #   make run       run the server with its embedded defaults: make run ARGS="--listen 127.0.0.1:9000"
 #   make test      fmt check, clippy -D warnings, cargo tests, then the Python (boto3/AWS CLI) suite
@@ -17,10 +18,13 @@ ARGS ?=
 CARGO_ENV = if [ -f "$$HOME/.cargo/env" ]; then . "$$HOME/.cargo/env"; fi;
 CARGO = $(CARGO_ENV) cargo
 
-.PHONY: deps build run test pytest fmt clippy clean
+.PHONY: deps test-deps build run test pytest fmt clippy clean
 
 deps:
 	scripts/install-deps.sh
+
+test-deps:
+	scripts/install-deps.sh --test-tools
 
 build: deps
 	$(CARGO) build --release
@@ -28,7 +32,7 @@ build: deps
 run: deps
 	$(CARGO) run --release -- serve $(ARGS)
 
-test: deps
+test: test-deps
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --all-targets -- -D warnings
 	$(CARGO) test --all-targets

@@ -4,24 +4,27 @@
 #
 #   scripts/install-deps.sh                 # build + test + run: compilers, -dev headers, GStreamer, ffmpeg,
 #                                           # Chromium, nginx (bench playback), Node.js + npm and the browser
-#                                           # tests' npm packages, Rust
+#                                           # tests' and the web UI's npm packages, Rust
+#   scripts/install-deps.sh --test-tools    # the above plus s3s-fs (the tests' S3 server; `make test`)
 #   scripts/install-deps.sh --runtime-only  # what the runtime image needs: GStreamer plugins, ffmpeg, CA certs, curl
 #
 # Idempotent: when every package is already installed it does not touch apt at all, and when
-# tests/browser/node_modules matches its package-lock.json it does not run npm (so `make test` also
+# each node_modules matches its package-lock.json it does not run npm (so `make test` also
 # works offline); otherwise `apt-get update` + one `apt-get install`, and `npm ci`. Uses sudo
 # only when not run as root.
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 
 usage() {
-  sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'
+  sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'
 }
 
 mode=full
+test_tools=false
 for arg in "$@"; do
   case "$arg" in
     --runtime-only) mode=runtime ;;
+    --test-tools) test_tools=true ;;
     -h | --help) usage; exit 0 ;;
     *) echo "install-deps.sh: unknown argument: $arg" >&2; usage >&2; exit 2 ;;
   esac
@@ -144,5 +147,23 @@ if [[ $mode == full ]]; then
     curl --proto '=https' --tlsv1.2 https://sh.rustup.rs -sSf |
       sh -s -- -y --profile minimal --default-toolchain "$RUST_TOOLCHAIN" -c clippy -c rustfmt
     echo "install-deps.sh: Rust installed; run '. \"\$HOME/.cargo/env\"' (or open a new shell) to put cargo on PATH"
+  fi
+fi
+
+# The S3-protocol server tests/image_hook.rs runs on loopback (s3s-fs: SigV4-checking, keeps
+# objects as files), built from crates.io into target/tools (about 3 minutes once; newer s3s-fs
+# needs a newer rustc than RUST_TOOLCHAIN). Skipped when that version is already there.
+S3S_FS_VERSION=0.14.1
+if [[ $mode == full && $test_tools == true ]]; then
+  tools="$repo_dir/target/tools"
+  if [[ -x $tools/bin/s3s-fs && -f $tools/.s3s-fs-$S3S_FS_VERSION ]]; then
+    echo "install-deps.sh: s3s-fs $S3S_FS_VERSION is installed in target/tools"
+  elif [[ ! -f $repo_dir/Cargo.toml ]]; then
+    echo "install-deps.sh: not in a checkout; skipping s3s-fs (only the tests need it)"
+  else
+    cargo_bin=$(command -v cargo || echo "$HOME/.cargo/bin/cargo")
+    echo "install-deps.sh: cargo install s3s-fs $S3S_FS_VERSION into target/tools"
+    "$cargo_bin" install s3s-fs --version "$S3S_FS_VERSION" --features binary --locked --root "$tools"
+    touch "$tools/.s3s-fs-$S3S_FS_VERSION"
   fi
 fi

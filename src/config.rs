@@ -59,6 +59,84 @@ pub struct Config {
     /// built from, if present. An empty string turns the UI off.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub web_dir: Option<PathBuf>,
+    /// `[hook]`: the frame hook (image generation to S3, files, webhooks).
+    pub hook: HookSettings,
+}
+
+/// `[hook]`: how the frame hook (UpdateImageGenerationConfiguration) delivers pictures.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HookSettings {
+    /// Pictures queued per stream for its destination; when full, the oldest is dropped (and
+    /// counted) so that a slow destination never holds anything up.
+    pub queue_capacity: usize,
+    /// Decode passes the hooks of all streams run at once (about one core each).
+    pub decode_threads: usize,
+    /// `file://` destinations must name a directory under this one; empty = they are refused.
+    pub file_root: String,
+    /// S3 endpoint URL (e.g. `http://127.0.0.1:9000` for MinIO); empty = AWS.
+    pub s3_endpoint: String,
+    /// Path-style S3 URLs (`endpoint/bucket/key`), which most S3-compatible servers need.
+    pub s3_force_path_style: bool,
+    /// S3 access key id; empty = the `AWS_ACCESS_KEY_ID` environment variable.
+    pub s3_access_key_id: String,
+    /// S3 secret access key; empty = the `AWS_SECRET_ACCESS_KEY` environment variable.
+    pub s3_secret_access_key: String,
+    /// Webhook: longest a POST may take, ms.
+    pub webhook_timeout_ms: u64,
+    /// Webhook: tries per picture (network errors, timeouts, 429 and 5xx are retried).
+    pub webhook_attempts: u32,
+    /// Webhook: wait before the first retry, ms; it doubles on each retry.
+    pub webhook_backoff_ms: u64,
+}
+
+impl Default for HookSettings {
+    fn default() -> Self {
+        HookSettings {
+            queue_capacity: 32,
+            decode_threads: 1,
+            file_root: String::new(),
+            s3_endpoint: String::new(),
+            s3_force_path_style: true,
+            s3_access_key_id: String::new(),
+            s3_secret_access_key: String::new(),
+            webhook_timeout_ms: 5000,
+            webhook_attempts: 3,
+            webhook_backoff_ms: 200,
+        }
+    }
+}
+
+impl HookSettings {
+    /// The hook's options (environment credentials filled in).
+    pub fn to_options(&self) -> crate::frames::hook::HookOptions {
+        let non_empty = |s: &str| (!s.is_empty()).then(|| s.to_owned());
+        let or_env = |s: &str, var: &str| {
+            non_empty(s)
+                .or_else(|| std::env::var(var).ok())
+                .unwrap_or_default()
+        };
+        let timeout = std::time::Duration::from_millis(self.webhook_timeout_ms.max(1));
+        let http = reqwest::Client::builder()
+            .timeout(timeout)
+            .build()
+            .unwrap_or_else(|e| {
+                tracing::error!(error = %e, "hook: webhook client settings refused; using defaults");
+                reqwest::Client::new()
+            });
+        crate::frames::hook::HookOptions {
+            queue_capacity: self.queue_capacity.max(1),
+            decode_threads: self.decode_threads.max(1),
+            file_root: non_empty(&self.file_root).map(PathBuf::from),
+            s3_endpoint: non_empty(&self.s3_endpoint),
+            s3_force_path_style: self.s3_force_path_style,
+            s3_access_key_id: or_env(&self.s3_access_key_id, "AWS_ACCESS_KEY_ID"),
+            s3_secret_access_key: or_env(&self.s3_secret_access_key, "AWS_SECRET_ACCESS_KEY"),
+            webhook_attempts: self.webhook_attempts.max(1),
+            webhook_backoff: std::time::Duration::from_millis(self.webhook_backoff_ms),
+            http,
+        }
+    }
 }
 
 /// `[cameras]`: how the server pulls RTSP cameras (the cameras themselves are added through the
@@ -258,6 +336,7 @@ impl Default for Config {
             cameras: CameraSettings::default(),
             playback: PlaybackSettings::default(),
             web_dir: None,
+            hook: HookSettings::default(),
         }
     }
 }

@@ -13,7 +13,8 @@
 //! - [`cameras`]: RTSP cameras the server pulls: records, supervisor, per-camera status.
 //! - [`live`]: the per-stream live bus: ingest publishes, live readers subscribe.
 //! - [`frames`]: still images from stored video (GetImages): decode a GOP, encode JPEG/PNG;
-//!   GStreamer stays in `frames::decode`.
+//!   GStreamer stays in `frames::decode`. [`frames::hook`]: image generation as media arrives,
+//!   delivered to S3, a directory or a webhook (destinations outside the data directory).
 //! - [`playback`]: the read side, pure where possible: MKV documents and GetMedia (history, then
 //!   the live tail); the media model over stored fragments; fMP4/CMAF, MPEG-TS and clip writers;
 //!   HLS playlists (with LL-HLS), DASH manifests and signed session tokens. The HTTP side of HLS,

@@ -95,6 +95,11 @@ impl Server {
             ingest.clone(),
             config.cameras.to_options(),
         );
+        let hooks = crate::frames::hook::Hooks::new(
+            store.clone(),
+            std::sync::Arc::clone(&live),
+            config.hook.to_options(),
+        );
         Ok(Server {
             listener,
             state: AppState {
@@ -108,6 +113,7 @@ impl Server {
                 session_key,
                 cursors: Default::default(),
                 web_dir: config.resolved_web_dir(),
+                hooks,
             },
             grace: Duration::from_secs(config.shutdown_grace_secs),
             retention_interval: Duration::from_secs(config.retention.interval_secs),
@@ -164,6 +170,11 @@ impl Server {
                 None
             }
         };
+        // Frame hooks start with the server and stop before the store closes.
+        let hooks = self.state.hooks.clone();
+        if let Err(e) = hooks.start().await {
+            tracing::error!(error = %e, "could not start the frame hooks");
+        }
         let addr = self.local_addr();
         let live = std::sync::Arc::clone(&self.state.live);
         let app = api::app(self.state);
@@ -209,6 +220,7 @@ impl Server {
         if let Some(c) = cameras {
             c.stop().await;
         }
+        hooks.stop();
         retention.stop().await;
         store.close().await?;
         tracing::info!("stopped");

@@ -155,7 +155,7 @@ async fn unimplemented_kvs_operations_say_so() {
     let dir = tempfile::tempdir().unwrap();
     let s = TestServer::start(dir.path()).await;
     for path in [
-        "/updateImageGenerationConfiguration",
+        "/updateNotificationConfiguration",
         "/createSignalingChannel",
         "/startEdgeConfigurationUpdate",
     ] {

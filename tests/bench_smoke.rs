@@ -141,3 +141,28 @@ fn bench_playback_prints_its_table() {
         "{stdout}"
     );
 }
+
+#[test]
+fn bench_hook_prints_its_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_vidstream"))
+        .args(["bench", "hook", "--seconds", "2", "--dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for row in [
+        "ingest without hook (2 fragments",
+        "10 images,",
+        "images/s per core",
+        "webhook at 1 s per POST",
+        "dropped",
+    ] {
+        assert!(stdout.contains(row), "missing `{row}` in:\n{stdout}");
+    }
+}

@@ -12,6 +12,7 @@ mod dash;
 pub mod error;
 mod get_media;
 mod hls;
+mod image_generation;
 mod images;
 mod json;
 mod low_latency;
@@ -65,6 +66,8 @@ pub struct AppState {
     pub cursors: std::sync::Arc<sessions::Cursors>,
     /// The web UI's files, served at `/` (None: no UI).
     pub web_dir: Option<std::path::PathBuf>,
+    /// The frame hook (image generation) of every stream.
+    pub hooks: crate::frames::hook::Hooks,
 }
 
 /// The request id header KVS sends on every response.
@@ -101,6 +104,7 @@ pub fn app(state: AppState) -> Router {
         .merge(archived::routes())
         .merge(clip::routes())
         .merge(images::routes())
+        .merge(image_generation::routes())
         .merge(get_media::routes())
         .merge(cameras::routes())
         .merge(hls::routes())
@@ -196,14 +200,6 @@ async fn healthz() -> impl IntoResponse {
 /// KVS operations this build does not serve yet: they answer `501 NotImplementedException`
 /// (rather than `UnknownOperationException`), so a client can tell "not yet" from "no such thing".
 const NOT_YET: &[(&str, &str)] = &[
-    (
-        "/updateImageGenerationConfiguration",
-        "UpdateImageGenerationConfiguration",
-    ),
-    (
-        "/describeImageGenerationConfiguration",
-        "DescribeImageGenerationConfiguration",
-    ),
     (
         "/updateNotificationConfiguration",
         "UpdateNotificationConfiguration",

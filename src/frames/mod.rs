@@ -25,6 +25,7 @@
 //! with `Error: MEDIA_ERROR`.
 
 mod decode;
+pub mod hook;
 
 use std::collections::HashMap;
 use std::sync::OnceLock;

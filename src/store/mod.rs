@@ -59,6 +59,7 @@ pub mod check;
 mod error;
 pub mod fragment;
 mod holds;
+mod image_generation;
 pub mod index;
 mod recovery;
 pub mod retention;

@@ -139,7 +139,7 @@ fn measure(work: &Path) -> anyhow::Result<Vec<Row>> {
 }
 
 /// Encodes `frames` frames of the test input into `path`.
-fn make_input(path: &Path, frames: u32) -> anyhow::Result<()> {
+pub(super) fn make_input(path: &Path, frames: u32) -> anyhow::Result<()> {
     let status = Command::new("gst-launch-1.0")
         .arg("-q")
         .args(format!(
@@ -240,7 +240,7 @@ fn read_gops(path: &Path) -> anyhow::Result<(VideoCodec, Vec<Vec<CodedFrame>>)> 
 }
 
 /// CPU seconds (user + system) of this process, or of its waited-for children.
-fn cpu_secs(children: bool) -> anyhow::Result<f64> {
+pub(super) fn cpu_secs(children: bool) -> anyhow::Result<f64> {
     let stat = std::fs::read_to_string("/proc/self/stat").context("reading /proc/self/stat")?;
     let rest = stat
         .rsplit_once(')')

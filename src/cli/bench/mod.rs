@@ -15,9 +15,11 @@
 //!
 //! `vidstream bench cameras`: server CPU per pulled RTSP camera (see `cameras`).
 //! `vidstream bench push`: CPU per `vidstream push` producer process (see `push`).
+//! `vidstream bench hook`: the frame hook's pictures per core and a slow destination (see `hook`).
 
 mod cameras;
 mod client;
+mod hook;
 mod images;
 mod live;
 mod playback;
@@ -36,7 +38,7 @@ use client::{Producer, body_head, fragment, post_json};
 /// Flags of `vidstream bench`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// What to measure: `ingest`, `cameras`, `push`, `playback` or `images`.
+    /// What to measure: `ingest`, `cameras`, `push`, `playback`, `images` or `hook`.
     #[arg(default_value = "ingest")]
     what: String,
     /// Directory for the benchmark's data (on the disk to measure); a temporary directory
@@ -78,8 +80,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         "push" => rt.block_on(pushed(args)),
         "playback" => playback::run(args),
         "images" => images::run(&args),
+        "hook" => hook::run(&args),
         other => bail!(
-            "unknown benchmark `{other}`; try `vidstream bench ingest`, `cameras`, `push`, `playback` or `images`"
+            "unknown benchmark `{other}`; try `vidstream bench ingest`, `cameras`, `push`, `playback`, `images` or `hook`"
         ),
     }
 }

@@ -101,6 +101,16 @@ pub struct Garbage {
     pub marked_ms: i64,
 }
 
+/// A stream's image generation configuration as the index keeps it: validated KVS JSON that only
+/// the frame hook interprets (the store does not depend on `frames`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageGenerationRow {
+    /// The `ImageGenerationConfiguration` JSON.
+    pub config: String,
+    /// Server time (epoch ms) of the update.
+    pub updated_ms: i64,
+}
+
 /// Storage for stream metadata. Implementations must be safe to call concurrently.
 #[async_trait]
 pub trait Index: Send + Sync + 'static {
@@ -233,6 +243,27 @@ pub trait Index: Send + Sync + 'static {
 
     /// Removes the camera; [`StoreError::CameraNotFound`] if there is none.
     async fn delete_camera(&self, name: &str) -> Result<(), StoreError>;
+
+    /// Sets (`Some`) or removes (`None`) the stream's image generation configuration. The row
+    /// goes with the stream when it is deleted; [`StoreError::StreamNotFound`] if there is no
+    /// such stream.
+    async fn put_image_generation(
+        &self,
+        stream: StreamId,
+        row: Option<ImageGenerationRow>,
+    ) -> Result<(), StoreError>;
+
+    /// The stream's image generation configuration, if any.
+    async fn image_generation(
+        &self,
+        stream: StreamId,
+    ) -> Result<Option<ImageGenerationRow>, StoreError>;
+
+    /// Every stream's image generation configuration with its stream, ordered by stream id
+    /// (start-up).
+    async fn list_image_generation(
+        &self,
+    ) -> Result<Vec<(StreamRecord, ImageGenerationRow)>, StoreError>;
 
     /// Flushes and closes; called once at shutdown.
     async fn close(&self) -> Result<(), StoreError>;

@@ -1,7 +1,7 @@
 //! The conformance suite every [`Index`] backend must pass (quickwit's metastore test suite
 //! pattern): the SQLite tests call [`run`], and so will the PostgreSQL ones.
 
-use super::{CameraRow, FragmentQuery, Index, NewStream, SegmentUsage};
+use super::{CameraRow, FragmentQuery, ImageGenerationRow, Index, NewStream, SegmentUsage};
 use crate::model::{
     KmsKeyId, StorageTier, StreamChanges, StreamId, StreamName, StreamStatus, TagKey, TagValue,
     Tags, Version,
@@ -56,6 +56,72 @@ pub async fn run(index: &dyn Index) {
     garbage_segments_refuse_rows(index).await;
     delete_stream_removes_summaries_and_garbage(index).await;
     cameras_crud(index).await;
+    image_generation_rows(index).await;
+}
+
+/// Image generation configuration: set, replace, list, remove, refused for a missing stream,
+/// gone with its stream.
+async fn image_generation_rows(index: &dyn Index) {
+    let a = index
+        .create_stream(new_stream("ts-img-a", Tags::new()))
+        .await
+        .expect("create a");
+    let b = index
+        .create_stream(new_stream("ts-img-b", Tags::new()))
+        .await
+        .expect("create b");
+    assert_eq!(index.image_generation(a.id).await.expect("get"), None);
+    let row = |c: &str, ms: i64| ImageGenerationRow {
+        config: c.to_owned(),
+        updated_ms: ms,
+    };
+    index
+        .put_image_generation(a.id, Some(row("{\"a\":1}", 5)))
+        .await
+        .expect("put a");
+    index
+        .put_image_generation(b.id, Some(row("{\"b\":1}", 6)))
+        .await
+        .expect("put b");
+    index
+        .put_image_generation(a.id, Some(row("{\"a\":2}", 7)))
+        .await
+        .expect("replace a");
+    assert_eq!(
+        index.image_generation(a.id).await.expect("get"),
+        Some(row("{\"a\":2}", 7))
+    );
+    let all = index.list_image_generation().await.expect("list");
+    let mine: Vec<_> = all
+        .into_iter()
+        .filter(|(s, _)| s.id == a.id || s.id == b.id)
+        .map(|(s, r)| (s.name.to_string(), r))
+        .collect();
+    assert_eq!(
+        mine,
+        vec![
+            ("ts-img-a".to_owned(), row("{\"a\":2}", 7)),
+            ("ts-img-b".to_owned(), row("{\"b\":1}", 6))
+        ]
+    );
+    index
+        .put_image_generation(a.id, None)
+        .await
+        .expect("remove");
+    assert_eq!(index.image_generation(a.id).await.expect("get"), None);
+    // Removing what is not there is not an error.
+    index
+        .put_image_generation(a.id, None)
+        .await
+        .expect("remove again");
+    assert!(matches!(
+        index
+            .put_image_generation(StreamId(987_654), Some(row("{}", 1)))
+            .await,
+        Err(StoreError::StreamNotFound(_))
+    ));
+    index.delete_stream(b.id).await.expect("delete b");
+    assert_eq!(index.image_generation(b.id).await.expect("get"), None);
 }
 
 fn camera(n: &str, password: Option<&str>) -> CameraRow {

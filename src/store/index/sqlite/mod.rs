@@ -19,9 +19,13 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
-use super::{CameraRow, FragmentQuery, Garbage, Index, NewStream, SegmentUsage, TimestampKind};
+use super::{
+    CameraRow, FragmentQuery, Garbage, ImageGenerationRow, Index, NewStream, SegmentUsage,
+    TimestampKind,
+};
 
 mod cameras;
+mod image_generation;
 mod segments;
 use crate::model::{
     DeviceName, KmsKeyId, MediaType, StorageTier, StreamChanges, StreamId, StreamName,
@@ -32,12 +36,15 @@ use crate::store::fragment::{FragmentNumber, FragmentRecord, StoredTrackHeader, 
 use crate::time::ServerTime;
 
 /// The schema version this build writes.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 const SCHEMA: &str = include_str!("schema.sql");
 
 /// `UPGRADES[i]` takes a database from version `i + 1` to `i + 2`.
-const UPGRADES: &[&str] = &[include_str!("upgrade/v1_to_v2.sql")];
+const UPGRADES: &[&str] = &[
+    include_str!("upgrade/v1_to_v2.sql"),
+    include_str!("upgrade/v2_to_v3.sql"),
+];
 
 /// The version-1 schema, for upgrade tests.
 #[doc(hidden)]
@@ -737,6 +744,29 @@ impl Index for SqliteIndex {
     async fn delete_camera(&self, name: &str) -> Result<(), StoreError> {
         let name = name.to_owned();
         self.call(move |conn| cameras::delete(conn, &name)).await
+    }
+
+    async fn put_image_generation(
+        &self,
+        stream: StreamId,
+        row: Option<ImageGenerationRow>,
+    ) -> Result<(), StoreError> {
+        self.call(move |conn| image_generation::put(conn, stream, row))
+            .await
+    }
+
+    async fn image_generation(
+        &self,
+        stream: StreamId,
+    ) -> Result<Option<ImageGenerationRow>, StoreError> {
+        self.call(move |conn| image_generation::get(conn, stream))
+            .await
+    }
+
+    async fn list_image_generation(
+        &self,
+    ) -> Result<Vec<(StreamRecord, ImageGenerationRow)>, StoreError> {
+        self.call(image_generation::list).await
     }
 
     async fn close(&self) -> Result<(), StoreError> {

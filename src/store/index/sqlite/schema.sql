@@ -104,3 +104,14 @@ CREATE TABLE cameras (
   transport TEXT NOT NULL CHECK (transport IN ('tcp', 'udp')),
   enabled INTEGER NOT NULL CHECK (enabled IN (0, 1))
 ) WITHOUT ROWID;
+
+-- Per-stream image generation configuration (UpdateImageGenerationConfiguration; the frame hook,
+-- src/frames/hook). The index keeps it as opaque, already validated KVS JSON: its meaning
+-- belongs to the hook, and the store does not depend on `frames`.
+CREATE TABLE image_generation (
+  stream_id INTEGER PRIMARY KEY REFERENCES streams (id) ON DELETE CASCADE,
+  -- the validated ImageGenerationConfiguration, as KVS JSON
+  config TEXT NOT NULL,
+  -- server time (epoch ms) of the last update
+  updated_ms INTEGER NOT NULL
+);

@@ -1,0 +1,330 @@
+//! Where pictures go: an S3 bucket (`s3://bucket/prefix`), a directory (`file:///dir`) or a
+//! webhook (`http(s)://…`). KVS accepts only `s3://`; the other two are vidstream extensions.
+//!
+//! - **S3**: `PutObject` of `<prefix>/<key>` (see [`Picture::key`]) through `aws-sdk-s3`, with
+//!   the endpoint, path-style addressing and static credentials of `[hook]`; the picture's
+//!   metadata travels as `x-amz-meta-*` (the webhook header names without `x-vidstream-`).
+//! - **File**: `<dir>/<key>`, written to a temporary name in the same directory and renamed, so
+//!   a reader never sees a partial picture. The directory must be under `[hook] file_root`
+//!   (file destinations are off while it is empty): an API caller never writes elsewhere.
+//! - **Webhook**: `POST` with the picture as the body (`Content-Type: image/jpeg|png`) and the
+//!   metadata in `x-vidstream-*` headers. A network error, a timeout, 429 or 5xx is retried
+//!   with doubling backoff up to `[hook] webhook_attempts` tries; another status fails at once.
+
+use std::path::{Component, Path, PathBuf};
+use std::time::Duration;
+
+use super::HookOptions;
+use super::queue::Picture;
+
+/// A parsed, allowed destination.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// An S3 bucket and key prefix (without slashes at its ends; may be empty).
+    S3 {
+        /// Bucket.
+        bucket: String,
+        /// Key prefix.
+        prefix: String,
+    },
+    /// A directory.
+    File(PathBuf),
+    /// A webhook URL.
+    Http(String),
+}
+
+/// Parses a `DestinationConfig.Uri`; the error says what is wrong, for `InvalidArgument`.
+pub fn parse_uri(uri: &str, opts: &HookOptions) -> Result<Target, String> {
+    if let Some(rest) = uri.strip_prefix("s3://") {
+        let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+        let valid_bucket = (3..=63).contains(&bucket.len())
+            && bucket
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.');
+        if !valid_bucket {
+            return Err(format!(
+                "DestinationConfig Uri `{uri}` has no valid bucket name: use s3://bucket/prefix with a 3-63 character lowercase bucket"
+            ));
+        }
+        return Ok(Target::S3 {
+            bucket: bucket.to_owned(),
+            prefix: prefix.trim_matches('/').to_owned(),
+        });
+    }
+    if let Some(path) = uri.strip_prefix("file://") {
+        let Some(root) = &opts.file_root else {
+            return Err(
+                "file:// destinations are disabled on this server; set [hook] file_root to allow a directory tree".to_owned(),
+            );
+        };
+        let path = Path::new(path);
+        let clean = path.is_absolute()
+            && path
+                .components()
+                .all(|c| matches!(c, Component::RootDir | Component::Normal(_)));
+        if !clean || !path.starts_with(root) {
+            return Err(format!(
+                "DestinationConfig Uri `{uri}` must name an absolute directory under {} (no `..`)",
+                root.display()
+            ));
+        }
+        return Ok(Target::File(path.to_owned()));
+    }
+    if uri.starts_with("http://") || uri.starts_with("https://") {
+        return match reqwest::Url::parse(uri) {
+            Ok(u) if u.host_str().is_some() => Ok(Target::Http(uri.to_owned())),
+            _ => Err(format!("DestinationConfig Uri `{uri}` is not a valid URL")),
+        };
+    }
+    Err(format!(
+        "DestinationConfig Uri `{uri}` is not supported: use s3://bucket/prefix, file:///dir or http(s)://host/path"
+    ))
+}
+
+/// A destination ready to deliver.
+pub enum Destination {
+    /// See [`Target::S3`].
+    S3 {
+        /// The client (endpoint, credentials, region).
+        client: aws_sdk_s3::Client,
+        /// Bucket.
+        bucket: String,
+        /// Key prefix.
+        prefix: String,
+    },
+    /// See [`Target::File`].
+    File(PathBuf),
+    /// See [`Target::Http`].
+    Http {
+        /// Shared client.
+        client: reqwest::Client,
+        /// URL.
+        url: String,
+        /// Tries per picture.
+        attempts: u32,
+        /// First wait between tries.
+        backoff: Duration,
+    },
+}
+
+/// The metadata of a picture as (name, value) pairs, without a prefix.
+fn metadata(p: &Picture) -> [(&'static str, String); 7] {
+    [
+        ("stream-name", p.stream.clone()),
+        ("fragment-number", p.fragment.clone()),
+        ("producer-timestamp", p.producer_ms.to_string()),
+        ("server-timestamp", p.server_ms.to_string()),
+        ("sample-timestamp", p.sample_ms.to_string()),
+        ("image-selector-type", p.selector.to_owned()),
+        ("format", p.format.to_owned()),
+    ]
+}
+
+impl Destination {
+    /// Builds the destination for `target`; `region` is the configuration's DestinationRegion.
+    pub fn new(target: Target, region: &str, opts: &HookOptions) -> Destination {
+        match target {
+            Target::S3 { bucket, prefix } => Destination::S3 {
+                client: s3_client(region, opts),
+                bucket,
+                prefix,
+            },
+            Target::File(dir) => Destination::File(dir),
+            Target::Http(url) => Destination::Http {
+                client: opts.http.clone(),
+                url,
+                attempts: opts.webhook_attempts.max(1),
+                backoff: opts.webhook_backoff,
+            },
+        }
+    }
+
+    /// Delivers one picture; the error is for the counters and the log.
+    pub async fn deliver(&self, p: &Picture) -> Result<(), String> {
+        match self {
+            Destination::S3 {
+                client,
+                bucket,
+                prefix,
+            } => {
+                let key = if prefix.is_empty() {
+                    p.key()
+                } else {
+                    format!("{prefix}/{}", p.key())
+                };
+                let mut put = client
+                    .put_object()
+                    .bucket(bucket)
+                    .key(&key)
+                    .content_type(p.content_type())
+                    .body(p.bytes.clone().into());
+                for (k, v) in metadata(p) {
+                    put = put.metadata(k, v);
+                }
+                put.send()
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| format!("s3 put {bucket}/{key}: {}", error_chain(&e)))
+            }
+            Destination::File(dir) => write_file(dir, p).await,
+            Destination::Http {
+                client,
+                url,
+                attempts,
+                backoff,
+            } => post(client, url, *attempts, *backoff, p).await,
+        }
+    }
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut src = e.source();
+    while let Some(x) = src {
+        s.push_str(": ");
+        s.push_str(&x.to_string());
+        src = x.source();
+    }
+    s
+}
+
+fn s3_client(region: &str, opts: &HookOptions) -> aws_sdk_s3::Client {
+    use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
+    use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
+    let http = aws_smithy_http_client::Builder::new()
+        .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
+        .build_https();
+    let mut b = aws_sdk_s3::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new(region.to_owned()))
+        .http_client(http)
+        .force_path_style(opts.s3_force_path_style)
+        .credentials_provider(Credentials::new(
+            opts.s3_access_key_id.clone(),
+            opts.s3_secret_access_key.clone(),
+            None,
+            None,
+            "vidstream-config",
+        ));
+    if let Some(ep) = &opts.s3_endpoint {
+        b = b.endpoint_url(ep.clone());
+    }
+    aws_sdk_s3::Client::from_conf(b.build())
+}
+
+async fn write_file(dir: &Path, p: &Picture) -> Result<(), String> {
+    let path = dir.join(p.key());
+    let bytes = p.bytes.clone();
+    tokio::task::spawn_blocking(move || -> Result<(), String> {
+        let parent = path
+            .parent()
+            .ok_or_else(|| format!("{} has no parent directory", path.display()))?;
+        std::fs::create_dir_all(parent)
+            .map_err(|e| format!("creating {}: {e}", parent.display()))?;
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let tmp = parent.join(format!(".{name}.{:016x}.tmp", rand::random::<u64>()));
+        let write = || -> std::io::Result<()> {
+            std::fs::write(&tmp, &bytes)?;
+            std::fs::rename(&tmp, &path)
+        };
+        write().map_err(|e| {
+            let _ = std::fs::remove_file(&tmp);
+            format!("writing {}: {e}", path.display())
+        })
+    })
+    .await
+    .map_err(|e| format!("file task failed: {e}"))?
+}
+
+async fn post(
+    client: &reqwest::Client,
+    url: &str,
+    attempts: u32,
+    backoff: Duration,
+    p: &Picture,
+) -> Result<(), String> {
+    let mut wait = backoff;
+    let mut last = String::new();
+    for attempt in 1..=attempts {
+        let mut req = client
+            .post(url)
+            .header("content-type", p.content_type())
+            .body(p.bytes.clone());
+        for (k, v) in metadata(p) {
+            req = req.header(format!("x-vidstream-{k}"), v);
+        }
+        match req.send().await {
+            Ok(r) if r.status().is_success() => return Ok(()),
+            Ok(r) => {
+                let s = r.status();
+                last = format!("webhook {url} answered {s}");
+                if !(s.is_server_error() || s.as_u16() == 429) {
+                    return Err(last);
+                }
+            }
+            Err(e) => last = format!("webhook {url}: {}", error_chain(&e)),
+        }
+        if attempt < attempts {
+            tracing::debug!(attempt, error = %last, "hook: webhook retry");
+            tokio::time::sleep(wait).await;
+            wait = wait.saturating_mul(2);
+        }
+    }
+    Err(last)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uris() {
+        let mut opts = HookOptions::for_tests();
+        let ok = |u: &str, o: &HookOptions| parse_uri(u, o).unwrap();
+        assert_eq!(
+            ok("s3://my-bucket/a/b/", &opts),
+            Target::S3 {
+                bucket: "my-bucket".into(),
+                prefix: "a/b".into()
+            }
+        );
+        assert_eq!(
+            ok("s3://my-bucket", &opts),
+            Target::S3 {
+                bucket: "my-bucket".into(),
+                prefix: String::new()
+            }
+        );
+        assert_eq!(
+            ok("https://hooks.example/in?x=1", &opts),
+            Target::Http("https://hooks.example/in?x=1".into())
+        );
+        for bad in [
+            "s3://",
+            "s3://UPPER/x",
+            "s3://ab",
+            "ftp://x/y",
+            "http://",
+            "file:///tmp/x",
+            "nope",
+        ] {
+            assert!(parse_uri(bad, &opts).is_err(), "{bad}");
+        }
+        opts.file_root = Some(PathBuf::from("/srv/images"));
+        assert_eq!(
+            ok("file:///srv/images/cam1", &opts),
+            Target::File("/srv/images/cam1".into())
+        );
+        for bad in [
+            "file:///srv/images/../etc",
+            "file:///srv/imagesX",
+            "file://relative",
+            "file:///etc",
+        ] {
+            assert!(parse_uri(bad, &opts).is_err(), "{bad}");
+        }
+    }
+}
