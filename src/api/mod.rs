@@ -61,6 +61,8 @@ pub struct AppState {
     pub session_key: crate::playback::session::SessionKey,
     /// Live playlist numbering cache (see `sessions`).
     pub cursors: std::sync::Arc<sessions::Cursors>,
+    /// Stored fragments and the segments built from them (see `playback::cache`).
+    pub media_cache: std::sync::Arc<crate::playback::cache::MediaCache>,
 }
 
 /// The request id header KVS sends on every response.
