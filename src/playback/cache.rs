@@ -42,6 +42,8 @@ use crate::store::fragment::{FragmentNumber, FragmentRecord};
 const MAX_VARIANTS: usize = 8;
 /// Bookkeeping charged per entry and per variant on top of their bytes.
 const OVERHEAD: u64 = 256;
+/// Empty slots tolerated beyond the admitted entries before they are swept.
+const SWEEP_SLACK: usize = 1024;
 
 /// What distinguishes two segments built from one fragment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -258,6 +260,13 @@ impl MediaCache {
     /// Looks a fragment up; `epoch` is the store's removal epoch read now.
     pub fn lookup(&self, key: FragmentNumber, epoch: u64) -> Lookup {
         let mut inner = self.lock();
+        if inner.map.len() > 2 * inner.ring.len() + SWEEP_SLACK {
+            // Empty slots whose loads were cancelled (the client went away) and that nobody
+            // waits on: only the map holds them (references are only taken under this lock).
+            inner
+                .map
+                .retain(|_, s| s.cell.initialized() || Arc::strong_count(s) > 1);
+        }
         let slot = inner.map.entry(key).or_insert_with(|| {
             Arc::new(Slot {
                 key,
@@ -625,6 +634,24 @@ mod tests {
         // Charged: the generated header and the handles, not the shared payload.
         let size = f.variant_bytes(&out);
         assert_eq!(size, 4 + 2 * std::mem::size_of::<Bytes>() as u64 + OVERHEAD);
+    }
+
+    #[tokio::test]
+    async fn cancelled_loads_leave_no_slots_behind() {
+        let cache = MediaCache::new(1 << 20);
+        for seq in 0..3 * SWEEP_SLACK as i64 {
+            let Lookup::Miss(slot) = cache.lookup(number(seq), 0) else {
+                panic!()
+            };
+            // The request goes away while its load waits on the disk.
+            let load = cache.load::<(), _>(&slot, 0, std::future::pending);
+            let _ = tokio::time::timeout(std::time::Duration::ZERO, load).await;
+        }
+        let empty = cache.lock().map.len();
+        assert!(empty <= SWEEP_SLACK + 1, "{empty} empty slots kept");
+        // A slot someone is still loading is kept.
+        get(&cache, 5, 0, 10).await;
+        assert!(matches!(cache.lookup(number(5), 0), Lookup::Hit(..)));
     }
 
     #[tokio::test]
