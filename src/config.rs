@@ -255,6 +255,9 @@ pub struct PlaybackSettings {
     /// Origins allowed to call the API from a browser (CORS). `["*"]` allows any origin, as KVS
     /// does; `[]` sends no CORS headers at all.
     pub cors_allowed_origins: Vec<String>,
+    /// Memory for the media cache: stored fragments HLS/DASH segments were built from, and the
+    /// segments' generated headers, shared by all sessions (bytes; 0 disables it).
+    pub media_cache_bytes: u64,
 }
 
 impl Default for PlaybackSettings {
@@ -266,6 +269,7 @@ impl Default for PlaybackSettings {
             ll_hls_part_target_ms: 333,
             blocking_request_timeout_ms: 6000,
             cors_allowed_origins: vec!["*".to_owned()],
+            media_cache_bytes: 64 << 20,
         }
     }
 }

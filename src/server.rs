@@ -114,6 +114,9 @@ impl Server {
                 cursors: Default::default(),
                 web_dir: config.resolved_web_dir(),
                 hooks,
+                media_cache: std::sync::Arc::new(crate::playback::cache::MediaCache::new(
+                    config.playback.media_cache_bytes,
+                )),
             },
             grace: Duration::from_secs(config.shutdown_grace_secs),
             retention_interval: Duration::from_secs(config.retention.interval_secs),
@@ -132,6 +135,11 @@ impl Server {
     /// store holds its lock.
     pub fn store(&self) -> &Store {
         &self.state.store
+    }
+
+    /// The playback media cache (its counters, for tests).
+    pub fn media_cache(&self) -> &std::sync::Arc<crate::playback::cache::MediaCache> {
+        &self.state.media_cache
     }
 
     /// What GetDataEndpoint returns.

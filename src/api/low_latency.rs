@@ -257,8 +257,7 @@ pub(super) async fn live_part(
             .find(|b| b.start.number.to_string() == number);
         let Some(open) = buffered.and_then(|b| open_fragment(b, s, part_ms)) else {
             // Persisted meanwhile (or never existed): the store decides.
-            let rec = sessions::fragment(st, s, q).await?;
-            return segments::stored_media(st, s, &rec, Some(k), None).await;
+            return segments::stored_media(st, s, q, Some(k)).await;
         };
         let complete = open.complete_parts().iter().any(|p| p.index == k);
         if complete {

@@ -68,6 +68,8 @@ pub struct AppState {
     pub web_dir: Option<std::path::PathBuf>,
     /// The frame hook (image generation) of every stream.
     pub hooks: crate::frames::hook::Hooks,
+    /// Stored fragments and the segments built from them (see `playback::cache`).
+    pub media_cache: std::sync::Arc<crate::playback::cache::MediaCache>,
 }
 
 /// The request id header KVS sends on every response.

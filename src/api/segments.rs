@@ -1,11 +1,17 @@
 //! The media a streaming session's playlists point at: fMP4 init segments, fMP4 media segments
-//! (whole fragments or LL-HLS parts) and MPEG-TS segments, built on request from the stored
-//! fragment (its cluster bytes are sent as they were read: no re-encode, no copy to disk).
+//! (whole fragments or LL-HLS parts) and MPEG-TS segments, built from the stored fragment (its
+//! cluster bytes are sent as they were read: no re-encode, no copy to disk).
 //!
 //! Decode times are relative to the session's `base_ms`, so every segment of a session shares
 //! one timeline whichever node builds it.
+//!
+//! Media segments go through the media cache ([`crate::playback::cache`]): the fragment is read
+//! and parsed once, each variant (timeline, container, track, part) is built once, and a
+//! steady-state request costs the token check, a hash lookup and the socket writes: no index
+//! query, no blocking-pool hand-off, no copy of the payloads in user space.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use axum::body::Body;
 use axum::extract::{Query, State};
@@ -17,8 +23,9 @@ use super::AppState;
 use super::error::ApiError;
 use super::sessions;
 use crate::error::ErrorKind;
+use crate::playback::cache::{Fragment, Lookup, Slot, VariantKey};
 use crate::playback::media::{self, MediaTrack, Sample};
-use crate::playback::session::{Protocol, Session};
+use crate::playback::session::{Container, Protocol, Session};
 use crate::playback::{fmp4, ts};
 use crate::store::fragment::FragmentRecord;
 
@@ -38,17 +45,21 @@ impl From<ts::TsError> for ApiError {
     }
 }
 
-/// `TrackNumber=N` (DASH: one track per segment): only that track.
-fn track_filter(
-    tracks: Vec<MediaTrack>,
-    q: &HashMap<String, String>,
-) -> Result<Vec<MediaTrack>, ApiError> {
-    let Some(n) = q.get("TrackNumber") else {
+/// `TrackNumber=N` (DASH: one track per segment), if given.
+fn track_param(q: &HashMap<String, String>) -> Result<Option<u64>, ApiError> {
+    q.get("TrackNumber")
+        .map(|n| {
+            n.parse()
+                .map_err(|_| ApiError::invalid(format!("TrackNumber `{n}` is not a number")))
+        })
+        .transpose()
+}
+
+/// Only track `n` of `tracks`, if a track is asked for.
+fn track_filter(tracks: Vec<MediaTrack>, n: Option<u64>) -> Result<Vec<MediaTrack>, ApiError> {
+    let Some(n) = n else {
         return Ok(tracks);
     };
-    let n: u64 = n
-        .parse()
-        .map_err(|_| ApiError::invalid(format!("TrackNumber `{n}` is not a number")))?;
     let kept: Vec<MediaTrack> = tracks.into_iter().filter(|t| t.number == n).collect();
     if kept.is_empty() {
         return Err(ApiError::new(
@@ -65,18 +76,50 @@ pub(super) async fn tracks_of(st: &AppState, id: i64) -> Result<Vec<MediaTrack>,
     media::tracks(&header.header).map_err(internal)
 }
 
-/// A stored fragment's samples on the session's timeline.
-pub(super) async fn samples_of(
+/// Reads and parses a stored fragment (samples on the producer timeline).
+async fn load_fragment(st: &AppState, rec: FragmentRecord) -> Result<Fragment, ApiError> {
+    let tracks = tracks_of(st, rec.track_header_id).await?;
+    let _hold = st.store.hold_segments(std::slice::from_ref(&rec));
+    let (cluster, trailer) = st.store.read_fragment(&rec).await?;
+    let samples = media::samples(&tracks, &cluster, &trailer).map_err(internal)?;
+    Ok(Fragment::new(rec, tracks, samples))
+}
+
+/// The stored fragment a media URL names (`FragmentNumber`), from the media cache or loaded
+/// into it; `ResourceNotFound` once retention or DeleteStream removed it from the index.
+async fn stored_fragment(
     st: &AppState,
     s: &Session,
-    rec: &FragmentRecord,
-    tracks: &[MediaTrack],
-) -> Result<Vec<Sample>, ApiError> {
-    let _hold = st.store.hold_segments(std::slice::from_ref(rec));
-    let (cluster, trailer) = st.store.read_fragment(rec).await?;
-    let mut samples = media::samples(tracks, &cluster, &trailer).map_err(internal)?;
-    rebase(&mut samples, s.base_ms);
-    Ok(samples)
+    q: &HashMap<String, String>,
+) -> Result<(Arc<Slot>, Arc<Fragment>), ApiError> {
+    let number = sessions::fragment_number(s, q)?;
+    // Read before any index query below (see `playback::cache`).
+    let epoch = st.store.removal_epoch();
+    match st.media_cache.lookup(number, epoch) {
+        Lookup::Hit(slot, f) => Ok((slot, f)),
+        Lookup::Stale(slot, f) => match sessions::fragment_by_number(st, number).await {
+            Ok(_) => {
+                st.media_cache.revalidate(&slot, epoch);
+                Ok((slot, f))
+            }
+            Err(e) => {
+                if e.kind == ErrorKind::ResourceNotFound {
+                    st.media_cache.remove(&slot);
+                }
+                Err(e)
+            }
+        },
+        Lookup::Miss(slot) => {
+            let f = st
+                .media_cache
+                .load(&slot, epoch, || async {
+                    let rec = sessions::fragment_by_number(st, number).await?;
+                    load_fragment(st, rec).await
+                })
+                .await?;
+            Ok((slot, f))
+        }
+    }
 }
 
 /// Moves samples onto a session timeline starting at `base_ms`.
@@ -104,8 +147,16 @@ pub fn part_indices(samples: &[Sample], fragment_start_ms: i64, part_ms: i64) ->
 }
 
 pub(super) fn media_response(parts: Vec<Bytes>, content_type: &'static str) -> Response {
+    shared_media_response(parts.into(), content_type)
+}
+
+/// A response whose body is `parts` in order; the parts are reference-counted slices (a cached
+/// segment's header and the stored payloads), sent without copying.
+fn shared_media_response(parts: Arc<[Bytes]>, content_type: &'static str) -> Response {
     let len: u64 = parts.iter().map(|p| p.len() as u64).sum();
-    let stream = futures_util::stream::iter(parts.into_iter().map(Ok::<_, std::io::Error>));
+    let stream = futures_util::stream::iter(
+        (0..parts.len()).map(move |i| Ok::<_, std::io::Error>(parts[i].clone())),
+    );
     let mut resp = Body::from_stream(stream).into_response();
     let h = resp.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
@@ -143,7 +194,7 @@ async fn init_for(
         }
         Err(e) => return Err(e),
     };
-    let tracks = track_filter(tracks, &q)?;
+    let tracks = track_filter(tracks, track_param(&q)?)?;
     Ok(media_response(
         vec![fmp4::init_segment(&tracks)?],
         "video/mp4",
@@ -182,49 +233,86 @@ async fn media_for(
 ) -> Result<Response, ApiError> {
     let s = sessions::open(&st, &q, protocol)?;
     let part = part_param(&q)?;
-    let rec = match sessions::fragment(&st, &s, &q).await {
-        Ok(rec) => rec,
+    let track = track_param(&q)?;
+    match stored_fragment(&st, &s, &q).await {
+        Ok((slot, f)) => segment_response(&st, &s, &slot, &f, Container::Fmp4, track, part),
         // A part of a fragment still being written is served from the live bus.
         Err(e) if part.is_some() && e.kind == ErrorKind::ResourceNotFound => {
-            return super::low_latency::live_part(&st, &s, &q).await;
+            super::low_latency::live_part(&st, &s, &q).await
         }
-        Err(e) => return Err(e),
-    };
-    let only = q.contains_key("TrackNumber").then_some(&q);
-    stored_media(&st, &s, &rec, part, only).await
+        Err(e) => Err(e),
+    }
 }
 
-/// A stored fragment as one fMP4 media segment, or only its LL-HLS part `part`.
+/// A stored fragment (`FragmentNumber` of `q`) as one fMP4 media segment, or only its LL-HLS
+/// part `part`.
 pub(super) async fn stored_media(
     st: &AppState,
     s: &Session,
-    rec: &FragmentRecord,
+    q: &HashMap<String, String>,
     part: Option<u32>,
-    track: Option<&HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
-    let mut tracks = tracks_of(st, rec.track_header_id).await?;
-    if let Some(q) = track {
-        tracks = track_filter(tracks, q)?;
-    }
-    let mut samples = samples_of(st, s, rec, &tracks).await?;
-    if let Some(k) = part {
-        let start = rec.producer_ms - s.base_ms;
-        let parts = part_indices(
-            &samples,
-            start,
-            st.playback.ll_hls_part_target_ms.max(50) as i64,
-        );
-        let mut it = parts.iter();
-        samples.retain(|_| it.next() == Some(&k));
-        if samples.is_empty() {
-            return Err(ApiError::new(
-                ErrorKind::ResourceNotFound,
-                format!("fragment {} has no part {k}", rec.number),
-            ));
+    let (slot, f) = stored_fragment(st, s, q).await?;
+    segment_response(st, s, &slot, &f, Container::Fmp4, track_param(q)?, part)
+}
+
+/// One segment of a (cached) fragment on the session's timeline, built once per variant.
+fn segment_response(
+    st: &AppState,
+    s: &Session,
+    slot: &Arc<Slot>,
+    f: &Fragment,
+    container: Container,
+    track: Option<u64>,
+    part: Option<u32>,
+) -> Result<Response, ApiError> {
+    let part_ms = st.playback.ll_hls_part_target_ms.max(50) as i64;
+    let key = VariantKey {
+        base_ms: s.base_ms,
+        container,
+        track,
+        part: part.map(|k| (k, part_ms)),
+    };
+    let parts = st.media_cache.variant(slot, f, key, build_segment(key))?;
+    Ok(shared_media_response(
+        parts,
+        match container {
+            Container::Fmp4 => "video/mp4",
+            Container::Ts => "video/mp2t",
+        },
+    ))
+}
+
+/// Builds the segment `key` of a fragment.
+fn build_segment(key: VariantKey) -> impl FnOnce(&Fragment) -> Result<Vec<Bytes>, ApiError> {
+    move |f| {
+        let rec = &f.record;
+        let tracks = track_filter(f.tracks.clone(), key.track)?;
+        let mut samples = f.samples.clone();
+        rebase(&mut samples, key.base_ms);
+        if let Some((k, part_ms)) = key.part {
+            let start = rec.producer_ms - key.base_ms;
+            let parts = part_indices(&samples, start, part_ms);
+            let mut it = parts.iter();
+            samples.retain(|_| it.next() == Some(&k));
+            if samples.is_empty() {
+                return Err(ApiError::new(
+                    ErrorKind::ResourceNotFound,
+                    format!("fragment {} has no part {k}", rec.number),
+                ));
+            }
+        }
+        match key.container {
+            Container::Fmp4 => {
+                let seg = fmp4::media_segment(&tracks, &samples, rec.number.seq as u32)?;
+                Ok(f.coalesce(seg.parts))
+            }
+            Container::Ts => {
+                let mut cc = ts::Continuity::default();
+                Ok(vec![ts::segment(&tracks, &samples, &mut cc)?])
+            }
         }
     }
-    let seg = fmp4::media_segment(&tracks, &samples, rec.number.seq as u32)?;
-    Ok(media_response(seg.parts, "video/mp4"))
 }
 
 /// `getMP4MediaFragment.mp4` (HLS), whole or `&Part=K`.
@@ -249,12 +337,8 @@ pub(super) async fn ts(
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
     let s = sessions::open(&st, &q, Protocol::Hls)?;
-    let rec = sessions::fragment(&st, &s, &q).await?;
-    let tracks = tracks_of(&st, rec.track_header_id).await?;
-    let samples = samples_of(&st, &s, &rec, &tracks).await?;
-    let mut cc = ts::Continuity::default();
-    let bytes = ts::segment(&tracks, &samples, &mut cc)?;
-    Ok(media_response(vec![bytes], "video/mp2t"))
+    let (slot, f) = stored_fragment(&st, &s, &q).await?;
+    segment_response(&st, &s, &slot, &f, Container::Ts, None, None)
 }
 
 #[cfg(test)]

@@ -30,7 +30,7 @@ use crate::model::StreamId;
 use crate::playback::session::{
     Container, Discontinuity, PlaybackMode, Protocol, Selector, Session, SessionError,
 };
-use crate::store::fragment::FragmentRecord;
+use crate::store::fragment::{FragmentNumber, FragmentRecord};
 use crate::store::index::{FragmentQuery, TimestampKind};
 
 /// A gap or overlap larger than this between consecutive fragments is a discontinuity (KVS).
@@ -629,23 +629,37 @@ pub(super) async fn fragment(
     s: &Session,
     query: &HashMap<String, String>,
 ) -> Result<FragmentRecord, ApiError> {
-    use crate::store::fragment::FragmentNumber;
+    fragment_by_number(st, fragment_number(s, query)?).await
+}
+
+/// The `FragmentNumber` URL parameter, which must name a fragment of the session's stream.
+pub(super) fn fragment_number(
+    s: &Session,
+    query: &HashMap<String, String>,
+) -> Result<FragmentNumber, ApiError> {
     let text = query
         .get("FragmentNumber")
         .ok_or_else(|| ApiError::invalid("the FragmentNumber parameter is missing"))?;
-    let number = FragmentNumber::parse(text)
+    FragmentNumber::parse(text)
         .filter(|n| n.stream.0 == s.stream)
         .ok_or_else(|| {
             ApiError::invalid(format!("{text} is not a fragment of this session's stream"))
-        })?;
+        })
+}
+
+/// A fragment's index record, or `ResourceNotFound` once it is gone.
+pub(super) async fn fragment_by_number(
+    st: &AppState,
+    number: FragmentNumber,
+) -> Result<FragmentRecord, ApiError> {
     let found = st
         .store
-        .fragments_by_number(StreamId(s.stream), &[number])
+        .fragments_by_number(number.stream, &[number])
         .await?;
     found.first().copied().ok_or_else(|| {
         ApiError::new(
             ErrorKind::ResourceNotFound,
-            format!("fragment {text} does not exist (any more)"),
+            format!("fragment {number} does not exist (any more)"),
         )
     })
 }

@@ -2,6 +2,7 @@
 //! the functions here build bytes from index records and stored byte ranges; the API layer
 //! does the I/O.
 
+pub mod cache;
 pub mod dash;
 pub mod fmp4;
 pub mod get_media;

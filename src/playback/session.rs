@@ -137,7 +137,9 @@ pub enum SessionError {
 /// The key that signs session tokens.
 #[derive(Clone)]
 pub struct SessionKey {
-    secret: std::sync::Arc<[u8]>,
+    /// HMAC-SHA256 keyed with the secret, before any message: cloned per token, so the key
+    /// schedule (two SHA-256 blocks) is not redone on every segment request.
+    keyed: Hmac<Sha256>,
 }
 
 impl std::fmt::Debug for SessionKey {
@@ -149,9 +151,10 @@ impl std::fmt::Debug for SessionKey {
 impl SessionKey {
     /// A key from secret bytes.
     pub fn new(secret: &[u8]) -> SessionKey {
-        SessionKey {
-            secret: secret.into(),
-        }
+        // HMAC accepts keys of any length; new_from_slice cannot fail for it.
+        let keyed = <Hmac<Sha256> as Mac>::new_from_slice(secret)
+            .unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
+        SessionKey { keyed }
     }
 
     /// The configured secret, or the one kept in `DATA_DIR/session.key` (created, mode 0600,
@@ -200,9 +203,7 @@ impl SessionKey {
     }
 
     fn mac(&self, payload: &[u8]) -> Hmac<Sha256> {
-        // HMAC accepts keys of any length; new_from_slice cannot fail for it.
-        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.secret)
-            .unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
+        let mut mac = self.keyed.clone();
         mac.update(payload);
         mac
     }

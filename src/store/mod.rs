@@ -162,6 +162,8 @@ struct Inner {
     retention_wake: Arc<tokio::sync::Notify>,
     /// Serializes retention passes and stream deletions.
     maintenance: tokio::sync::Mutex<()>,
+    /// Counts commits that removed fragment rows (see [`Store::removal_epoch`]).
+    removals: std::sync::atomic::AtomicU64,
     /// Held for the store's lifetime (invariant 1); released when the file is closed.
     _lock: File,
 }
@@ -220,6 +222,7 @@ impl Store {
                 holds: holds::Holds::new(Arc::clone(&retention_wake)),
                 retention_wake,
                 maintenance: tokio::sync::Mutex::new(()),
+                removals: Default::default(),
                 _lock: lock,
             }),
         })
@@ -442,7 +445,9 @@ impl Store {
             tracing::info!(stream = %s.name, id = s.id.0, "stream deletion waits for its readers");
             return Ok(());
         }
-        finish_delete(self.index(), &self.inner.opts.data_dir, s).await
+        let done = finish_delete(self.index(), &self.inner.opts.data_dir, s).await;
+        self.note_removal();
+        done
     }
 
     /// The tags of a stream.
@@ -576,6 +581,23 @@ impl Store {
     /// Notified when retention should run before its next interval.
     pub(crate) fn retention_wake(&self) -> Arc<tokio::sync::Notify> {
         Arc::clone(&self.inner.retention_wake)
+    }
+
+    /// The removal epoch: a counter that grows after every index commit that removed fragment
+    /// rows (retention marking segments, a stream deletion finishing). A reader that read it
+    /// before an index query found a fragment knows that the fragment still existed at that
+    /// epoch; while the epoch has not moved, it still does (read caches rely on this).
+    pub fn removal_epoch(&self) -> u64 {
+        self.inner
+            .removals
+            .load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// Called after an index commit that removed fragment rows.
+    fn note_removal(&self) {
+        self.inner
+            .removals
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
     }
 
     /// Reads a stored fragment: its cluster bytes and its trailer. It reads by record, so a

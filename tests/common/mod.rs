@@ -25,6 +25,8 @@ pub struct TestServer {
     pub data_dir: PathBuf,
     /// The server's store, e.g. to run retention on demand; dropped by [`TestServer::stop`].
     pub store: Store,
+    /// The server's playback media cache (to read its counters).
+    pub media_cache: Arc<vidstream::playback::cache::MediaCache>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<Result<(), vidstream::server::ServerError>>>,
     client: reqwest::Client,
@@ -85,6 +87,7 @@ impl TestServer {
         tweak(&mut config);
         let server = Server::bind(&config, clock).await.expect("server binds");
         let store = server.store().clone();
+        let media_cache = Arc::clone(server.media_cache());
         let url = format!("http://{}", server.local_addr());
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(server.serve(async move {
@@ -94,6 +97,7 @@ impl TestServer {
             url,
             data_dir: data_dir.to_owned(),
             store,
+            media_cache,
             stop: Some(stop),
             task: Some(task),
             client: reqwest::Client::new(),
