@@ -38,7 +38,7 @@ fi
 
 if [[ -z ${VIDSTREAM_BIN:-} ]]; then
   cargo build --bin vidstream
-  VIDSTREAM_BIN="$PWD/target/debug/vidstream"
+  VIDSTREAM_BIN="${CARGO_TARGET_DIR:-$PWD/target}/debug/vidstream"
 fi
 if [[ ! -x $VIDSTREAM_BIN ]]; then
   echo "pytest.sh: VIDSTREAM_BIN=$VIDSTREAM_BIN is not an executable file" >&2
