@@ -8,8 +8,10 @@
 mod archived;
 mod cameras;
 mod clip;
+mod consumers;
 mod dash;
 pub mod error;
+mod feed;
 mod get_media;
 mod hls;
 mod images;
@@ -97,6 +99,8 @@ pub fn app(state: AppState) -> Router {
         .merge(archived::routes())
         .merge(clip::routes())
         .merge(images::routes())
+        .merge(feed::routes())
+        .merge(consumers::routes())
         .merge(get_media::routes())
         .merge(cameras::routes())
         .merge(hls::routes())

@@ -18,6 +18,7 @@
 
 mod cameras;
 mod client;
+mod feed;
 mod images;
 mod live;
 mod playback;
@@ -36,7 +37,7 @@ use client::{Producer, body_head, fragment, post_json};
 /// Flags of `vidstream bench`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// What to measure: `ingest`, `cameras`, `push`, `playback` or `images`.
+    /// What to measure: `ingest`, `cameras`, `push`, `playback`, `images` or `feed`.
     #[arg(default_value = "ingest")]
     what: String,
     /// Directory for the benchmark's data (on the disk to measure); a temporary directory
@@ -78,8 +79,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         "push" => rt.block_on(pushed(args)),
         "playback" => playback::run(args),
         "images" => images::run(&args),
+        "feed" => rt.block_on(feed::run(args)),
         other => bail!(
-            "unknown benchmark `{other}`; try `vidstream bench ingest`, `cameras`, `push`, `playback` or `images`"
+            "unknown benchmark `{other}`; try `vidstream bench ingest`, `cameras`, `push`, `playback`, `images` or `feed`"
         ),
     }
 }

@@ -19,9 +19,12 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
-use super::{CameraRow, FragmentQuery, Garbage, Index, NewStream, SegmentUsage, TimestampKind};
+use super::{
+    CameraRow, Checkpoint, FragmentQuery, Garbage, Index, NewStream, SegmentUsage, TimestampKind,
+};
 
 mod cameras;
+mod consumers;
 mod segments;
 use crate::model::{
     DeviceName, KmsKeyId, MediaType, StorageTier, StreamChanges, StreamId, StreamName,
@@ -32,12 +35,15 @@ use crate::store::fragment::{FragmentNumber, FragmentRecord, StoredTrackHeader, 
 use crate::time::ServerTime;
 
 /// The schema version this build writes.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 const SCHEMA: &str = include_str!("schema.sql");
 
 /// `UPGRADES[i]` takes a database from version `i + 1` to `i + 2`.
-const UPGRADES: &[&str] = &[include_str!("upgrade/v1_to_v2.sql")];
+const UPGRADES: &[&str] = &[
+    include_str!("upgrade/v1_to_v2.sql"),
+    include_str!("upgrade/v2_to_v3.sql"),
+];
 
 /// The version-1 schema, for upgrade tests.
 #[doc(hidden)]
@@ -737,6 +743,35 @@ impl Index for SqliteIndex {
     async fn delete_camera(&self, name: &str) -> Result<(), StoreError> {
         let name = name.to_owned();
         self.call(move |conn| cameras::delete(conn, &name)).await
+    }
+
+    async fn put_checkpoint(&self, checkpoint: Checkpoint) -> Result<(), StoreError> {
+        self.call(move |conn| consumers::put(conn, checkpoint))
+            .await
+    }
+
+    async fn checkpoint(
+        &self,
+        stream: StreamId,
+        consumer: &str,
+    ) -> Result<Option<Checkpoint>, StoreError> {
+        let consumer = consumer.to_owned();
+        self.call(move |conn| consumers::get(conn, stream, &consumer))
+            .await
+    }
+
+    async fn list_checkpoints(&self, stream: StreamId) -> Result<Vec<Checkpoint>, StoreError> {
+        self.call(move |conn| consumers::list(conn, stream)).await
+    }
+
+    async fn delete_checkpoint(
+        &self,
+        stream: StreamId,
+        consumer: &str,
+    ) -> Result<bool, StoreError> {
+        let consumer = consumer.to_owned();
+        self.call(move |conn| consumers::delete(conn, stream, &consumer))
+            .await
     }
 
     async fn close(&self) -> Result<(), StoreError> {
