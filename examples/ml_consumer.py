@@ -50,10 +50,12 @@ class FrameFeed:
             params["WidthPixels"] = str(width)
         if height:
             params["HeightPixels"] = str(height)
+        self.endpoint, self.stream, self.consumer = endpoint, stream, consumer
         url = endpoint.replace("http://", "ws://", 1).replace("https://", "wss://", 1)
         self.ws = websocket.create_connection(
             f"{url}/v1/frames/feed?{urllib.parse.urlencode(params)}", timeout=timeout_s)
         self.acked: list[dict] = []
+        self.open = True  # false once the server ended the feed (End reached) or closed
 
     def __iter__(self) -> Iterator[tuple[dict, np.ndarray]]:
         import websocket
@@ -61,9 +63,11 @@ class FrameFeed:
         while True:
             try:
                 opcode, data = self.ws.recv_data()
-            except websocket.WebSocketConnectionClosedException:
+            except (websocket.WebSocketConnectionClosedException, ConnectionError):
+                self.open = False
                 return
             if opcode == websocket.ABNF.OPCODE_CLOSE:
+                self.open = False
                 return
             if opcode != websocket.ABNF.OPCODE_TEXT:
                 raise RuntimeError(f"unexpected websocket opcode {opcode}")
@@ -78,32 +82,63 @@ class FrameFeed:
             elif kind == "checkpointed":
                 self.acked.append(meta)
             elif kind == "end":
+                self.open = False
                 return
             elif kind == "frame_error":
                 print(json.dumps({"skipped": meta}), file=sys.stderr)
             else:
                 raise RuntimeError(f"feed error: {meta}")
 
-    def checkpoint(self, meta: dict) -> None:
-        """Commits the position of a processed frame (the server acknowledges it later)."""
-        self.ws.send(json.dumps({"checkpoint": {
-            "fragment_number": meta["fragment_number"],
-            "producer_timestamp_ms": meta["producer_timestamp_ms"],
-        }}))
+    def checkpoint(self, meta: dict) -> bool:
+        """Commits the position of a processed frame (the server acknowledges it later).
+        False when the feed is already over (nothing left to resume anyway)."""
+        if not self.open:
+            return False
+        try:
+            self.ws.send(json.dumps({"checkpoint": {
+                "fragment_number": meta["fragment_number"],
+                "producer_timestamp_ms": meta["producer_timestamp_ms"],
+            }}))
+        except (ConnectionError, OSError):
+            self.open = False
+        return self.open
 
-    def wait_acked(self) -> dict:
-        """Blocks until the last checkpoint is acknowledged (it is then durable)."""
+    def wait_acked(self, meta: dict) -> dict:
+        """Blocks until the checkpoint at `meta`'s position is acknowledged (it is then durable)."""
         import websocket
 
-        while not self.acked:
+        def matches(ack: dict) -> bool:
+            return (ack["fragment_number"], ack["producer_timestamp_ms"]) == (
+                meta["fragment_number"], meta["producer_timestamp_ms"])
+
+        while not any(matches(a) for a in self.acked):
             opcode, data = self.ws.recv_data()
             if opcode == websocket.ABNF.OPCODE_TEXT:
-                meta = json.loads(data)
-                if meta.get("type") == "checkpointed":
-                    self.acked.append(meta)
-                elif meta.get("type") == "frame":
+                msg = json.loads(data)
+                if msg.get("type") == "checkpointed":
+                    self.acked.append(msg)
+                elif msg.get("type") == "frame":
                     self.ws.recv_data()  # a frame past the checkpoint: the resume will resend it
-        return self.acked[-1]
+            elif opcode == websocket.ABNF.OPCODE_CLOSE:
+                # The feed ended (End reached) before acknowledging: a Close forbids more
+                # messages. Commit over REST instead, which answers once the commit is durable.
+                self.commit_rest(meta)
+                return meta
+        return meta
+
+    def commit_rest(self, meta: dict) -> None:
+        """Commits a checkpoint with POST /v1/frames/consumers/checkpoint."""
+        import urllib.request
+
+        body = json.dumps({"StreamName": self.stream, "Consumer": self.consumer,
+                           "FragmentNumber": meta["fragment_number"],
+                           "ProducerTimestamp": meta["producer_timestamp_ms"]}).encode()
+        req = urllib.request.Request(f"{self.endpoint}/v1/frames/consumers/checkpoint", data=body,
+                                     method="POST", headers={"Content-Type": "application/json"})
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        with opener.open(req, timeout=30) as resp:
+            if resp.status != 200:
+                raise RuntimeError(f"checkpoint commit failed: HTTP {resp.status}")
 
     def abort(self) -> None:
         """Drops the connection without a close handshake (as a killed process would)."""
@@ -166,8 +201,10 @@ def main() -> int:
             if args.max_frames and len(frames) >= args.max_frames:
                 break
         if args.consumer and last is not None:
-            feed.checkpoint(last)
-            feed.wait_acked()
+            if feed.checkpoint(last):
+                feed.wait_acked(last)
+            else:
+                feed.commit_rest(last)
         feed.abort()
     else:
         import boto3

@@ -37,6 +37,8 @@ use crate::store::index::{Checkpoint, FragmentQuery};
 const BATCH: usize = 8;
 /// Stored fragments listed per index query.
 const PAGE: usize = 16;
+/// How long a closing feed waits for the client's Close.
+const CLOSE_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Decode passes of all feeds running at once: one per core, so feeds never starve each other
 /// or the blocking pool the index uses.
@@ -171,10 +173,17 @@ impl Session {
                     reason: reason.into(),
                 })))
                 .await;
+            // The closing handshake: read on until the client's Close (or it goes away), so
+            // the socket is not closed with client messages unread, which makes the kernel
+            // reset the connection and can destroy frames the client has not read yet.
+            drop(conn);
+            let mut reader = reader;
+            let _ = tokio::time::timeout(CLOSE_WAIT, &mut reader).await;
+            reader.abort();
         } else {
             let _ = conn.sink.close().await;
+            reader.abort();
         }
-        reader.abort();
     }
 
     async fn serve(&mut self, conn: &mut Conn) -> Result<(), Stop> {
@@ -624,9 +633,8 @@ async fn read_client(
             }
             Err((kind, m)) => Control::Reply(refusal(kind, m)),
         };
-        if tx.send(reply).await.is_err() {
-            return;
-        }
+        // The session may be closing: keep reading (to the client's Close) all the same.
+        let _ = tx.send(reply).await;
     }
 }
 
