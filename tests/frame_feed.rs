@@ -297,6 +297,54 @@ async fn live_frames_arrive_as_ingested_and_drops_are_counted() {
     s.stop().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn history_hands_over_to_live_without_gap_or_duplicate() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = TestServer::start(&dir.path().join("data")).await;
+    s.create_active(json!({"StreamName": "mid", "DataRetentionInHours": 1}))
+        .await;
+    let url = s.url.clone();
+    let producer =
+        tokio::spawn(async move { put_fixture_paced(&url, "mid", H264, START_MS).await });
+    // Joins while the producer is sending: the first fragments come from the store (or the
+    // bus snapshot), the rest live.
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    let pts = fixture_pts();
+    let q = format!(
+        "StreamName=mid&Format=RGB24&SamplingInterval=200&Start={START_MS}&End={}",
+        START_MS + pts[pts.len() - 1]
+    );
+    let mut ws = connect(&s, &q).await;
+    let mut got = Vec::new();
+    let mut dropped = 0;
+    loop {
+        match next(&mut ws).await {
+            Event::Frame(m, b) => {
+                dropped += m["dropped"].as_u64().unwrap();
+                got.push((m, b));
+            }
+            Event::Message(m) if m["type"] == "end" => break,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(producer.await.unwrap(), 5);
+    let want = expected(200, 0, 4999);
+    let idx = indexes(&got, dir.path());
+    let mut rest = want.iter();
+    for i in &idx {
+        assert!(
+            rest.any(|w| w == i),
+            "{i} repeated or out of order: {idx:?}"
+        );
+    }
+    assert_eq!(
+        idx.len() as u64 + dropped,
+        want.len() as u64,
+        "every grid frame is sent or reported dropped: {idx:?}"
+    );
+    s.stop().await;
+}
+
 async fn checkpoint(ws: &mut Ws, m: &Value) {
     let msg = json!({"checkpoint": {
         "fragment_number": m["fragment_number"],
