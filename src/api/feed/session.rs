@@ -345,7 +345,7 @@ impl Session {
             };
             let key = video[..=lo].iter().rposition(|f| f.key).unwrap_or(0);
             let pts: Vec<i64> = chunk.iter().map(|&i| video[i].pts_ms).collect();
-            let pictures = render(
+            let mut pictures = render(
                 codec.clone(),
                 video[key..=hi].to_vec(),
                 pts.clone(),
@@ -354,7 +354,7 @@ impl Session {
             .await?;
             for ms in pts {
                 let server_ms = rec.server_ms + (ms - rec.producer_ms);
-                match pictures.as_ref().map(|p| p.get(&ms)) {
+                match pictures.as_mut().map(|p| p.remove(&ms)) {
                     Ok(Some(Ok(pic))) => {
                         conn.frame(self.p.spec.format, rec.number, ms, server_ms, pic)
                             .await?
@@ -472,7 +472,7 @@ impl Session {
         match render(s.codec, s.run, vec![ms], self.p.spec).await? {
             Ok(mut pictures) => match pictures.remove(&ms) {
                 Some(Ok(pic)) => {
-                    conn.frame(self.p.spec.format, s.number, ms, s.server_ms, &pic)
+                    conn.frame(self.p.spec.format, s.number, ms, s.server_ms, pic)
                         .await?
                 }
                 Some(Err(e)) => conn.text(frame_error(s.number, ms, &e.to_string())).await?,
@@ -537,7 +537,7 @@ impl Conn {
         n: FragmentNumber,
         producer_ms: i64,
         server_ms: i64,
-        pic: &Picture,
+        pic: Picture,
     ) -> Result<(), Stop> {
         let meta = json!({
             "type": "frame",
@@ -552,8 +552,7 @@ impl Conn {
         });
         self.dropped = 0;
         self.text(meta).await?;
-        self.send(Message::Binary(Bytes::copy_from_slice(&pic.data)))
-            .await
+        self.send(Message::Binary(Bytes::from(pic.data))).await
     }
 
     async fn on_control(&mut self, c: Option<Control>) -> Result<(), Stop> {
