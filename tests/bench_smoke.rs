@@ -166,3 +166,26 @@ fn bench_hook_prints_its_rows() {
         assert!(stdout.contains(row), "missing `{row}` in:\n{stdout}");
     }
 }
+
+#[test]
+fn bench_feed_prints_its_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_vidstream"))
+        .args(["bench", "feed", "--seconds", "2", "--dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for row in ["feed every frame", "feed 1 per second"] {
+        let line = stdout
+            .lines()
+            .find(|l| l.contains(row))
+            .unwrap_or_else(|| panic!("missing `{row}` in:\n{stdout}"));
+        assert!(line.contains("p50") && line.contains("p99"), "{line}");
+    }
+}

@@ -59,6 +59,21 @@ async fn web_ui_lists_plays_seeks_exports_and_fits_a_phone() {
         LIVE_FROM_MS + 300_000,
     ));
     tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    // An ML consumer that checkpointed the history's last fragment: the frames view shows its lag.
+    let summary = s.request(reqwest::Method::GET, "/v1/streams/yard").await;
+    let history_last = &summary.assert_ok()["lastFragment"];
+    let ckpt = reqwest::Client::new()
+        .post(format!("{}/v1/frames/consumers/checkpoint", s.url))
+        .json(&json!({
+            "StreamName": "yard",
+            "Consumer": "detector",
+            "FragmentNumber": history_last["fragmentNumber"],
+            "ProducerTimestamp": history_last["producerMs"],
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ckpt.status(), 200, "{:?}", ckpt.text().await);
 
     let out = artifacts();
     let goto_ms = t0 + 4_321;

@@ -8,8 +8,10 @@
 mod archived;
 mod cameras;
 mod clip;
+mod consumers;
 mod dash;
 pub mod error;
+mod feed;
 mod get_media;
 mod hls;
 mod image_generation;
@@ -107,6 +109,8 @@ pub fn app(state: AppState) -> Router {
         .merge(clip::routes())
         .merge(images::routes())
         .merge(image_generation::routes())
+        .merge(feed::routes())
+        .merge(consumers::routes())
         .merge(get_media::routes())
         .merge(cameras::routes())
         .merge(hls::routes())

@@ -6,8 +6,12 @@
 //!          ! appsink sync=false max-buffers=RAW_QUEUE
 //! encoder: appsrc (the decoder's raw caps) ! videoconvert ! videoscale add-borders=false
 //!          ! capsfilter (width, height, pixel-aspect-ratio=1/1[, format=RGB])
-//!          ! jpegenc quality=Q | pngenc snapshot=false compression-level=3 ! appsink sync=false
+//!          ! jpegenc quality=Q | pngenc snapshot=false compression-level=3 | (nothing: RGB24)
+//!          ! appsink sync=false
 //! ```
+//!
+//! Raw RGB24 comes straight out of the capsfilter: GStreamer pads each row to a multiple of 4
+//! bytes, so [`packed_rgb`] removes that padding (the output is `width * 3` bytes per row).
 //!
 //! A decode pass pushes the whole compressed run (no more than one stored fragment), then EOS,
 //! then pulls raw pictures as the decoder produces them; the appsink's small queue blocks the
@@ -27,9 +31,12 @@ use gstreamer::prelude::*;
 use gstreamer_app as gst_app;
 
 use super::{
-    CodedFrame, FrameError, ImageFormat, OutputSpec, PASS_TIMEOUT, Pictures, RAW_QUEUE, VideoCodec,
+    CodedFrame, FrameError, ImageFormat, OutputSpec, PASS_TIMEOUT, Picture, RAW_QUEUE, VideoCodec,
     output_size,
 };
+
+/// Each wanted presentation timestamp → its picture or why not.
+pub(super) type Rendered = HashMap<i64, Result<Picture, FrameError>>;
 
 /// Packages that provide the elements used here.
 const INSTALL_HINT: &str = "install gstreamer1.0-libav (avdec_h264/avdec_h265) and \
@@ -203,17 +210,21 @@ fn encoder_setup(
     let encoder = match spec.format {
         ImageFormat::Jpeg { quality } => {
             out = out.field("format", "I420");
-            format!("jpegenc quality={}", quality.clamp(1, 100))
+            format!("! jpegenc quality={}", quality.clamp(1, 100))
         }
         ImageFormat::Png => {
             out = out.field("format", "RGB");
-            "pngenc snapshot=false compression-level=3".to_owned()
+            "! pngenc snapshot=false compression-level=3".to_owned()
+        }
+        ImageFormat::Rgb24 => {
+            out = out.field("format", "RGB");
+            String::new()
         }
     };
     let out = out.build();
     let description = format!(
         "appsrc name=src is-live=false ! videoconvert ! videoscale add-borders=false \
-         ! capsfilter caps=\"{out}\" ! {encoder} ! appsink name=sink sync=false"
+         ! capsfilter caps=\"{out}\" {encoder} ! appsink name=sink sync=false"
     );
     let key = format!("enc:{raw}:{description}");
     (description, raw.clone(), key)
@@ -285,10 +296,10 @@ pub(super) fn run(
     frames: &[CodedFrame],
     wanted: &[i64],
     spec: Option<&OutputSpec>,
-) -> Result<Pictures, FrameError> {
+) -> Result<Rendered, FrameError> {
     let deadline = Instant::now() + PASS_TIMEOUT;
     let (dec, key, base_ms) = start_decoder(pool, codec, frames)?;
-    let mut out: Pictures = HashMap::new();
+    let mut out: Rendered = HashMap::new();
     let mut encoder: Option<(String, Pipe)> = None;
     while let Some(sample) = dec.pull(deadline)? {
         let Some(ms) = picture_ms(&sample, base_ms) else {
@@ -336,7 +347,7 @@ fn encode(
     sample: &gst::Sample,
     spec: &OutputSpec,
     deadline: Instant,
-) -> Result<Vec<u8>, FrameError> {
+) -> Result<Picture, FrameError> {
     let caps = sample
         .caps()
         .ok_or(FrameError::Input("decoded picture without caps"))?;
@@ -345,6 +356,7 @@ fn encode(
         .ok_or(FrameError::Input("decoded picture without data"))?;
     let size = raw_size(caps).ok_or(FrameError::Input("decoded picture without a size"))?;
     let (description, raw, key) = encoder_setup(&caps.to_owned(), size, spec);
+    let (width, height) = output_size(size, spec.width, spec.height);
     let enc = match slot.take() {
         Some((k, p)) if k == key => p,
         other => {
@@ -370,5 +382,52 @@ fn encode(
         .and_then(|b| b.map_readable().ok().map(|m| m.as_slice().to_vec()))
         .ok_or(FrameError::Input("encoded picture without data"))?;
     *slot = Some((key, enc));
-    Ok(image)
+    let data = match spec.format {
+        ImageFormat::Rgb24 => packed_rgb(image, width, height)?,
+        ImageFormat::Jpeg { .. } | ImageFormat::Png => image,
+    };
+    Ok(Picture {
+        width,
+        height,
+        data,
+    })
+}
+
+/// Raw RGB rows without GStreamer's padding (each row is stored on a multiple of 4 bytes).
+fn packed_rgb(raw: Vec<u8>, width: u32, height: u32) -> Result<Vec<u8>, FrameError> {
+    let (w, h) = (width as usize, height as usize);
+    let row = w * 3;
+    let stride = row.div_ceil(4) * 4;
+    if raw.len() == row * h {
+        return Ok(raw);
+    }
+    if raw.len() != stride * h {
+        return Err(FrameError::Decode(format!(
+            "raw RGB picture of {} bytes for {width}x{height}",
+            raw.len()
+        )));
+    }
+    let mut out = Vec::with_capacity(row * h);
+    for r in raw.chunks_exact(stride) {
+        out.extend_from_slice(&r[..row]);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::packed_rgb;
+
+    #[test]
+    fn rgb_rows_lose_their_padding() {
+        // 2x2: rows of 6 bytes padded to 8.
+        let raw = vec![1, 2, 3, 4, 5, 6, 0, 0, 7, 8, 9, 10, 11, 12, 0, 0];
+        assert_eq!(
+            packed_rgb(raw, 2, 2).unwrap(),
+            vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]
+        );
+        // 4 pixels wide: no padding.
+        assert_eq!(packed_rgb(vec![0; 24], 4, 2).unwrap().len(), 24);
+        assert!(packed_rgb(vec![0; 5], 2, 2).is_err());
+    }
 }

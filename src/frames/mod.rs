@@ -1,9 +1,10 @@
-//! Still images from stored video: the decode side of GetImages (and, later, the frame hook for
-//! ML consumers).
+//! Still images from stored video: the decode side of GetImages and of the WebSocket frame
+//! feed (`crate::api::feed`).
 //!
 //! One job: given one group of pictures (a keyframe and the frames after it, in decode order,
 //! as stored) and the presentation timestamps of the pictures wanted, return each wanted picture
-//! encoded as JPEG or PNG at the asked size. It does not choose frames or read the store (the
+//! encoded as JPEG or PNG, or as raw packed RGB24 (for ML code that wants pixels without a
+//! JPEG decode), at the asked size. It does not choose frames or read the store (the
 //! API does), and it exposes no GStreamer types: [`decode`] is the only file that sees them
 //! (STYLE.md §2).
 //!
@@ -67,6 +68,19 @@ pub enum ImageFormat {
     },
     /// PNG (lossless).
     Png,
+    /// Raw pixels: `height` rows of `width * 3` bytes (R, G, B), no padding, no header.
+    Rgb24,
+}
+
+/// One picture and its size.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Picture {
+    /// Width in pixels.
+    pub width: u32,
+    /// Height in pixels.
+    pub height: u32,
+    /// The encoded image (or the raw RGB24 bytes).
+    pub data: Vec<u8>,
 }
 
 /// What the pictures should look like.
@@ -159,6 +173,21 @@ impl Frames {
         wanted: &[i64],
         spec: &OutputSpec,
     ) -> Result<Pictures, FrameError> {
+        Ok(self
+            .render_pictures(codec, frames, wanted, spec)?
+            .into_iter()
+            .map(|(pts, p)| (pts, p.map(|p| p.data)))
+            .collect())
+    }
+
+    /// As [`Frames::render`], with each picture's size.
+    pub fn render_pictures(
+        &self,
+        codec: &VideoCodec,
+        frames: &[CodedFrame],
+        wanted: &[i64],
+        spec: &OutputSpec,
+    ) -> Result<HashMap<i64, Result<Picture, FrameError>>, FrameError> {
         check_input(frames)?;
         let mut out = decode::run(&self.pool, codec, frames, wanted, Some(spec))?;
         for &pts in wanted {

@@ -56,6 +56,7 @@
 
 mod cameras;
 pub mod check;
+mod consumers;
 mod error;
 pub mod fragment;
 mod holds;

@@ -195,6 +195,8 @@ async function desktop(page, o, out) {
   await open(page, o.base, `#/stream/${name}/frames`, '.frames-grid img');
   await page.waitForFunction(() => document.querySelectorAll('.frames-grid img').length >= 3, null, { timeout: STEP_TIMEOUT_MS });
   r.frames = await page.$$eval('.frames-grid img', (imgs) => imgs.length);
+  await page.waitForSelector('tr[data-consumer]', { timeout: STEP_TIMEOUT_MS });
+  r.consumers = await page.$$eval('tr[data-consumer]', (rows) => rows.map((e) => e.innerText));
   r.framesShot = await shot(page, out, 'desktop-frames');
 
   report.step = 'cameras';

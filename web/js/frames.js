@@ -58,15 +58,14 @@ export async function framesView(box, name, { signal }) {
   async function refreshConsumers() {
     try {
       const r = await api.rest('GET', `/v1/frames/consumers?StreamName=${encodeURIComponent(name)}`);
-      const list = r.consumers || r.Consumers || [];
-      note.textContent = 'Consumers read frames through the WebSocket feed and commit checkpoints (see the README).';
-      consumers.replaceChildren(...(list.length ? list.map((c) => h('tr', {},
-        h('td', { 'data-label': 'Consumer' }, c.name ?? c.consumer ?? c.ConsumerName),
-        h('td', { 'data-label': 'Checkpoint', class: 'mono' },
-          c.checkpointProducerMs != null ? dateTime(c.checkpointProducerMs, true)
-            : c.checkpoint && c.checkpoint.producerMs != null ? dateTime(c.checkpoint.producerMs, true) : '–'),
-        h('td', { 'data-label': 'Lag' }, c.lagMs != null ? duration(c.lagMs) : '–'),
-        h('td', { 'data-label': 'Updated' }, c.updatedMs ? dateTime(c.updatedMs) : '–')))
+      const list = r.Consumers || [];
+      note.textContent = 'Consumers read frames through the WebSocket feed (/v1/frames/feed) and commit checkpoints; see the README.';
+      consumers.replaceChildren(...(list.length ? list.map((c) => h('tr', { 'data-consumer': c.Consumer },
+        h('td', { 'data-label': 'Consumer' }, c.Consumer),
+        h('td', { 'data-label': 'Checkpoint', class: 'mono' }, dateTime(c.ProducerTimestamp, true)),
+        h('td', { 'data-label': 'Lag' },
+          `${duration(c.LagMillis)} · ${c.LagFrames}${c.LagFramesExact ? '' : '+'} frames`),
+        h('td', { 'data-label': 'Updated' }, dateTime(c.UpdatedAt))))
         : [h('tr', {}, h('td', { colspan: 4, class: 'muted' }, 'No consumer has checkpointed on this stream.'))]));
     } catch (e) {
       consumers.replaceChildren(h('tr', {}, h('td', { colspan: 4, class: 'muted' }, errorText(e))));

@@ -19,6 +19,7 @@
 
 mod cameras;
 mod client;
+mod feed;
 mod hook;
 mod images;
 mod live;
@@ -38,7 +39,7 @@ use client::{Producer, body_head, fragment, post_json};
 /// Flags of `vidstream bench`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// What to measure: `ingest`, `cameras`, `push`, `playback`, `images` or `hook`.
+    /// What to measure: `ingest`, `cameras`, `push`, `playback`, `images`, `hook` or `feed`.
     #[arg(default_value = "ingest")]
     what: String,
     /// Directory for the benchmark's data (on the disk to measure); a temporary directory
@@ -81,8 +82,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         "playback" => playback::run(args),
         "images" => images::run(&args),
         "hook" => hook::run(&args),
+        "feed" => rt.block_on(feed::run(args)),
         other => bail!(
-            "unknown benchmark `{other}`; try `vidstream bench ingest`, `cameras`, `push`, `playback`, `images` or `hook`"
+            "unknown benchmark `{other}`; try `vidstream bench ingest`, `cameras`, `push`, `playback`, `images`, `hook` or `feed`"
         ),
     }
 }

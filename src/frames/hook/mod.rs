@@ -231,6 +231,7 @@ fn format_name(f: &ImageFormat) -> &'static str {
     match f {
         ImageFormat::Jpeg { .. } => "JPEG",
         ImageFormat::Png => "PNG",
+        ImageFormat::Rgb24 => "RGB24",
     }
 }
 

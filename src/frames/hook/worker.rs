@@ -180,10 +180,7 @@ impl Worker {
             Err(e) => return self.media_error(f, format!("decode task failed: {e}")),
         };
         let fragment = f.number.to_string();
-        let format = match spec.format {
-            frames::ImageFormat::Jpeg { .. } => "JPEG",
-            frames::ImageFormat::Png => "PNG",
-        };
+        let format = super::format_name(&spec.format);
         let selector = match self.config.selector {
             TimestampKind::Producer => "PRODUCER_TIMESTAMP",
             TimestampKind::Server => "SERVER_TIMESTAMP",

@@ -111,6 +111,21 @@ pub struct ImageGenerationRow {
     pub updated_ms: i64,
 }
 
+/// A frame-feed consumer's checkpoint: the position of the last frame it processed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Checkpoint {
+    /// The stream.
+    pub stream: StreamId,
+    /// The consumer's name (unique per stream).
+    pub consumer: String,
+    /// Seq of the fragment holding the frame.
+    pub seq: i64,
+    /// The frame's producer timestamp, epoch ms.
+    pub producer_ms: i64,
+    /// When the checkpoint was committed, server epoch ms.
+    pub updated_ms: i64,
+}
+
 /// Storage for stream metadata. Implementations must be safe to call concurrently.
 #[async_trait]
 pub trait Index: Send + Sync + 'static {
@@ -264,6 +279,22 @@ pub trait Index: Send + Sync + 'static {
     async fn list_image_generation(
         &self,
     ) -> Result<Vec<(StreamRecord, ImageGenerationRow)>, StoreError>;
+    /// Creates or replaces the checkpoint of `(stream, consumer)`.
+    async fn put_checkpoint(&self, checkpoint: Checkpoint) -> Result<(), StoreError>;
+
+    /// The checkpoint of `(stream, consumer)`, if any.
+    async fn checkpoint(
+        &self,
+        stream: StreamId,
+        consumer: &str,
+    ) -> Result<Option<Checkpoint>, StoreError>;
+
+    /// Every checkpoint of the stream, ordered by consumer name.
+    async fn list_checkpoints(&self, stream: StreamId) -> Result<Vec<Checkpoint>, StoreError>;
+
+    /// Removes the checkpoint of `(stream, consumer)`; false if there was none.
+    async fn delete_checkpoint(&self, stream: StreamId, consumer: &str)
+    -> Result<bool, StoreError>;
 
     /// Flushes and closes; called once at shutdown.
     async fn close(&self) -> Result<(), StoreError>;

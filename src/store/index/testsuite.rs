@@ -1,7 +1,9 @@
 //! The conformance suite every [`Index`] backend must pass (quickwit's metastore test suite
 //! pattern): the SQLite tests call [`run`], and so will the PostgreSQL ones.
 
-use super::{CameraRow, FragmentQuery, ImageGenerationRow, Index, NewStream, SegmentUsage};
+use super::{
+    CameraRow, Checkpoint, FragmentQuery, ImageGenerationRow, Index, NewStream, SegmentUsage,
+};
 use crate::model::{
     KmsKeyId, StorageTier, StreamChanges, StreamId, StreamName, StreamStatus, TagKey, TagValue,
     Tags, Version,
@@ -57,6 +59,7 @@ pub async fn run(index: &dyn Index) {
     delete_stream_removes_summaries_and_garbage(index).await;
     cameras_crud(index).await;
     image_generation_rows(index).await;
+    checkpoints_crud(index).await;
 }
 
 /// Image generation configuration: set, replace, list, remove, refused for a missing stream,
@@ -122,6 +125,69 @@ async fn image_generation_rows(index: &dyn Index) {
     ));
     index.delete_stream(b.id).await.expect("delete b");
     assert_eq!(index.image_generation(b.id).await.expect("get"), None);
+}
+
+async fn checkpoints_crud(index: &dyn Index) {
+    let a = index
+        .create_stream(new_stream("ts-ckpt-a", Tags::new()))
+        .await
+        .expect("create a");
+    let b = index
+        .create_stream(new_stream("ts-ckpt-b", Tags::new()))
+        .await
+        .expect("create b");
+    let cp = |stream: StreamId, consumer: &str, seq: i64| Checkpoint {
+        stream,
+        consumer: consumer.to_owned(),
+        seq,
+        producer_ms: seq * 1000 + 5,
+        updated_ms: 1_700_000_000_000 + seq,
+    };
+    assert_eq!(index.checkpoint(a.id, "ml").await.expect("get"), None);
+    index.put_checkpoint(cp(a.id, "ml", 3)).await.expect("put");
+    index
+        .put_checkpoint(cp(a.id, "ml", 4))
+        .await
+        .expect("replace");
+    index
+        .put_checkpoint(cp(a.id, "a-first", 1))
+        .await
+        .expect("put");
+    index
+        .put_checkpoint(cp(b.id, "ml", 9))
+        .await
+        .expect("put b");
+    assert_eq!(
+        index.checkpoint(a.id, "ml").await.expect("get"),
+        Some(cp(a.id, "ml", 4)),
+        "a second commit replaces the first"
+    );
+    assert_eq!(
+        index.list_checkpoints(a.id).await.expect("list"),
+        vec![cp(a.id, "a-first", 1), cp(a.id, "ml", 4)],
+        "per stream, by name"
+    );
+    assert!(index.delete_checkpoint(a.id, "ml").await.expect("delete"));
+    assert!(
+        !index
+            .delete_checkpoint(a.id, "ml")
+            .await
+            .expect("delete again")
+    );
+    assert_eq!(index.checkpoint(a.id, "ml").await.expect("get"), None);
+    assert_eq!(
+        index
+            .checkpoint(b.id, "ml")
+            .await
+            .expect("other stream kept"),
+        Some(cp(b.id, "ml", 9))
+    );
+    index.delete_stream(b.id).await.expect("delete stream");
+    assert_eq!(
+        index.list_checkpoints(b.id).await.expect("list"),
+        vec![],
+        "a deleted stream takes its consumers along"
+    );
 }
 
 fn camera(n: &str, password: Option<&str>) -> CameraRow {

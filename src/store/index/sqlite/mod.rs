@@ -20,11 +20,12 @@ use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::{
-    CameraRow, FragmentQuery, Garbage, ImageGenerationRow, Index, NewStream, SegmentUsage,
-    TimestampKind,
+    CameraRow, Checkpoint, FragmentQuery, Garbage, ImageGenerationRow, Index, NewStream,
+    SegmentUsage, TimestampKind,
 };
 
 mod cameras;
+mod consumers;
 mod image_generation;
 mod segments;
 use crate::model::{
@@ -36,7 +37,7 @@ use crate::store::fragment::{FragmentNumber, FragmentRecord, StoredTrackHeader, 
 use crate::time::ServerTime;
 
 /// The schema version this build writes.
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
 
 const SCHEMA: &str = include_str!("schema.sql");
 
@@ -44,6 +45,7 @@ const SCHEMA: &str = include_str!("schema.sql");
 const UPGRADES: &[&str] = &[
     include_str!("upgrade/v1_to_v2.sql"),
     include_str!("upgrade/v2_to_v3.sql"),
+    include_str!("upgrade/v3_to_v4.sql"),
 ];
 
 /// The version-1 schema, for upgrade tests.
@@ -767,6 +769,35 @@ impl Index for SqliteIndex {
         &self,
     ) -> Result<Vec<(StreamRecord, ImageGenerationRow)>, StoreError> {
         self.call(image_generation::list).await
+    }
+
+    async fn put_checkpoint(&self, checkpoint: Checkpoint) -> Result<(), StoreError> {
+        self.call(move |conn| consumers::put(conn, checkpoint))
+            .await
+    }
+
+    async fn checkpoint(
+        &self,
+        stream: StreamId,
+        consumer: &str,
+    ) -> Result<Option<Checkpoint>, StoreError> {
+        let consumer = consumer.to_owned();
+        self.call(move |conn| consumers::get(conn, stream, &consumer))
+            .await
+    }
+
+    async fn list_checkpoints(&self, stream: StreamId) -> Result<Vec<Checkpoint>, StoreError> {
+        self.call(move |conn| consumers::list(conn, stream)).await
+    }
+
+    async fn delete_checkpoint(
+        &self,
+        stream: StreamId,
+        consumer: &str,
+    ) -> Result<bool, StoreError> {
+        let consumer = consumer.to_owned();
+        self.call(move |conn| consumers::delete(conn, stream, &consumer))
+            .await
     }
 
     async fn close(&self) -> Result<(), StoreError> {

@@ -115,3 +115,14 @@ CREATE TABLE image_generation (
   -- server time (epoch ms) of the last update
   updated_ms INTEGER NOT NULL
 );
+-- Frame-feed consumers (a vidstream extension; see src/api/feed.rs): per stream and consumer
+-- name, the position of the last frame the consumer processed (fragment seq + the frame's
+-- producer timestamp, epoch ms) and when it committed it (server epoch ms).
+CREATE TABLE consumers (
+  stream_id INTEGER NOT NULL REFERENCES streams (id) ON DELETE CASCADE,
+  name TEXT NOT NULL,
+  fragment_seq INTEGER NOT NULL,
+  producer_ms INTEGER NOT NULL,
+  updated_ms INTEGER NOT NULL,
+  PRIMARY KEY (stream_id, name)
+) WITHOUT ROWID;
