@@ -446,6 +446,7 @@ impl Store {
             tracing::info!(stream = %s.name, id = s.id.0, "stream deletion waits for its readers");
             return Ok(());
         }
+        self.note_removal();
         let done = finish_delete(self.index(), &self.inner.opts.data_dir, s).await;
         self.note_removal();
         done
@@ -584,17 +585,19 @@ impl Store {
         Arc::clone(&self.inner.retention_wake)
     }
 
-    /// The removal epoch: a counter that grows after every index commit that removed fragment
-    /// rows (retention marking segments, a stream deletion finishing). A reader that read it
-    /// before an index query found a fragment knows that the fragment still existed at that
-    /// epoch; while the epoch has not moved, it still does (read caches rely on this).
+    /// The removal epoch: a counter that grows before and after every index commit that removed
+    /// fragment rows (retention marking segments, a stream deletion finishing). A reader that read
+    /// it before an index query found a fragment knows that the fragment still existed at that
+    /// epoch; while the epoch has not moved, it still does (read caches rely on this). The bump
+    /// before the commit makes every reader that validated earlier look again, so none can be
+    /// answered from its cache in the moment between the commit and the bump after it.
     pub fn removal_epoch(&self) -> u64 {
         self.inner
             .removals
             .load(std::sync::atomic::Ordering::Acquire)
     }
 
-    /// Called after an index commit that removed fragment rows.
+    /// Called before and after an index commit that removes fragment rows.
     fn note_removal(&self) {
         self.inner
             .removals

@@ -208,6 +208,7 @@ pub(super) async fn run_once(store: &Store) -> Result<RetentionReport, StoreErro
     // Stream deletions that found their media held by a reader, or failed.
     for s in index.streams_with_status(StreamStatus::Deleting).await? {
         if inner.holds.stream_free_or_want(s.id) {
+            store.note_removal();
             let done = finish_delete(index, &inner.opts.data_dir, &s).await;
             store.note_removal();
             done?;
@@ -239,6 +240,7 @@ pub(super) async fn run_once(store: &Store) -> Result<RetentionReport, StoreErro
     }
     for (stream, marks) in by_stream {
         let usages = marks.iter().map(|m| m.usage).collect();
+        store.note_removal();
         let marked = index.mark_garbage(stream, usages, now).await;
         store.note_removal();
         for u in marked? {
