@@ -107,12 +107,10 @@ impl Muxer {
     /// bytes that can be written now (None when the frames wait). Video frames are 4-byte
     /// length-prefixed NAL units; audio frames raw AAC.
     pub fn push(&mut self, track: u64, ms: i64, key: bool, data: Vec<u8>) -> Option<Bytes> {
-        let Some(q) = usize::try_from(track - 1)
-            .ok()
-            .and_then(|i| self.queues.get_mut(i))
-        else {
-            return None;
-        };
+        let q = track
+            .checked_sub(1)
+            .and_then(|i| usize::try_from(i).ok())
+            .and_then(|i| self.queues.get_mut(i))?;
         if q.len() >= MAX_QUEUE {
             // Only when the other track is far ahead in time yet its frames keep coming:
             // the oldest frame goes, the memory stays bounded.
@@ -253,9 +251,11 @@ mod tests {
         }
     }
 
-    /// Everything the muxer wrote, read back: (track, ms, keyframe) per frame and the cluster
-    /// timecodes.
-    fn read(bytes: &[Bytes]) -> (Vec<(u64, i64, bool)>, Vec<u64>, Vec<Track>) {
+    /// (track, ms, keyframe) per frame, cluster timecodes, tracks.
+    type ReadBack = (Vec<(u64, i64, bool)>, Vec<u64>, Vec<Track>);
+
+    /// Everything the muxer wrote, read back.
+    fn read(bytes: &[Bytes]) -> ReadBack {
         let mut r = Reader::new(Limits::default());
         for b in bytes {
             r.push(b);
