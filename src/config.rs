@@ -148,7 +148,8 @@ pub struct CameraSettings {
     pub backoff_initial_ms: u64,
     /// Longest wait between reconnects, in ms.
     pub backoff_max_ms: u64,
-    /// rtspsrc jitter buffer latency, in ms: more absorbs network jitter, less is closer to live.
+    /// Unused since the camera agent has no jitter buffer (frames are timed by their RTP
+    /// timestamps); still accepted so that existing config files load.
     pub latency_ms: u64,
     /// A connection that has not produced media this long after it started is given up (and
     /// retried), in ms; so is a streaming one that stops producing media for this long.
@@ -162,7 +163,6 @@ impl CameraSettings {
         crate::cameras::CameraOptions {
             backoff_initial: Duration::from_millis(self.backoff_initial_ms.max(1)),
             backoff_max: Duration::from_millis(self.backoff_max_ms.max(self.backoff_initial_ms)),
-            latency_ms: u32::try_from(self.latency_ms).unwrap_or(u32::MAX),
             stall_timeout: Duration::from_millis(self.stall_timeout_ms.max(1000)),
         }
     }

@@ -10,7 +10,8 @@
 //! - [`server`]: open the store, bind, serve, drain, close.
 //! - [`api`]: axum router; KVS JSON in and out, KVS-shaped errors.
 //! - [`ingest`]: PutMedia sessions: MKV body → fragmenter → store, streamed acks.
-//! - [`cameras`]: RTSP cameras the server pulls: records, supervisor, per-camera status.
+//! - [`cameras`]: RTSP cameras the server pulls: records, supervisor, per-camera status; the
+//!   retina RTSP client and its frame-to-MKV muxer in `cameras::pull`.
 //! - [`live`]: the per-stream live bus: ingest publishes, live readers subscribe.
 //! - [`frames`]: still images from stored video (GetImages): decode a GOP, encode JPEG/PNG;
 //!   GStreamer stays in `frames::decode`. [`frames::hook`]: image generation as media arrives,

@@ -2,15 +2,16 @@
 //!
 //! A camera is `{name, url, username?, password?, stream, transport, enabled}`, kept in the index
 //! so that it survives restarts. The [`Supervisor`] (a background job, STYLE §11) runs one
-//! [`runner`] per enabled camera: an RTSP pull (`ingest::rtsp`, the only place with GStreamer
-//! types) whose MKV bytes go through the same PutMedia ingest session as any producer, with
-//! RELATIVE timecodes counted from the wall clock when the pipeline started. Failures become
+//! [`runner`] task per enabled camera: an RTSP pull ([`pull`], retina on the shared tokio
+//! runtime) whose frames are muxed into MKV that goes through the same PutMedia ingest session as
+//! any producer, with RELATIVE timecodes counted from the wall clock when the connection opened. Failures become
 //! states, never crashes: the runner reconnects with capped exponential backoff and jitter, each
 //! reconnect is a new ingest session, and the gap between sessions is counted as a discontinuity.
 //!
 //! Credentials are stored (the server must replay them) but never logged, never in `Debug`
 //! output and never in API responses: views say `hasPassword` and show the URL without userinfo.
 
+pub mod pull;
 mod runner;
 pub mod status;
 mod supervisor;

@@ -1,19 +1,21 @@
 //! One camera's life: connect, stream into an ingest session, fail, back off, reconnect.
 //!
-//! Each attempt resolves the target stream, starts an [`RtspPull`] (on the blocking pool: state
-//! changes block), and feeds its MKV bytes to [`Ingest::put_media`] as a PutMedia body with
-//! RELATIVE timecodes. The producer start timestamp is the server's clock when the pipeline was
-//! started: the muxer's timecodes are pipeline running time, so start + timecode is the wall-clock
-//! arrival of each frame (minus the jitter buffer latency). Cameras' own RTCP/NTP clocks are often
-//! wrong or unset, so the server clock is the more trustworthy choice. The ack stream drives the
-//! status (BUFFERING = streaming, RECEIVED = a fragment, ERROR = the session failed).
+//! Each attempt resolves the target stream, opens a [`Connection`] (retina, on this task: one
+//! tokio task per camera, no thread), and feeds the [`Muxer`]'s Matroska bytes to
+//! [`Ingest::put_media`] as a PutMedia body with RELATIVE timecodes. The producer start timestamp
+//! is the server's clock when the connection opened, and frame times count from that moment on
+//! the server's clock too (RTP timestamps anchored at arrival and slewed towards it, see
+//! `pull::clock`), so start + timecode is the wall-clock arrival of each frame. Cameras' own
+//! RTCP/NTP clocks are often wrong or unset, so the server clock is the more trustworthy choice.
+//! The ack stream drives the status (BUFFERING = streaming, RECEIVED = a fragment, ERROR = the
+//! session failed).
 //!
-//! Every failure ends the attempt: the pipeline goes to NULL, the body ends so the ingest session
-//! seals and persists what it has, and the runner waits a jittered, capped exponential backoff.
-//! When an attempt that delivered media is followed by one that delivers again, the gap between
-//! them is recorded as a discontinuity.
+//! Every failure ends the attempt: the connection is dropped (retina tears the RTSP session
+//! down), the body ends so the ingest session seals and persists what it has, and the runner
+//! waits a jittered, capped exponential backoff. When an attempt that delivered media is followed
+//! by one that delivers again, the gap between them is recorded as a discontinuity. A slow ingest
+//! never blocks the camera task: when the body queue is full the attempt fails instead.
 
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -21,12 +23,16 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 use tokio::sync::{mpsc, watch};
 
+use super::Camera;
+use super::pull::mux::Muxer;
+use super::pull::{Connection, PullFailure, PullOptions, Pulled};
 use super::status::{Backoff, CameraState, CameraStatus, RateMeter};
-use super::{Camera, Transport};
 use crate::ingest::fragmenter::TimecodeType;
-use crate::ingest::rtsp::{RtspEvent, RtspFailure, RtspOptions, RtspPull, RtspTransport};
 use crate::ingest::{BodyStream, Ingest, PutMediaRequest};
 use crate::store::{Store, StoreError, StreamRef};
+
+/// Matroska chunks queued for the ingest session (about one per frame: a few seconds of video).
+const DATA_QUEUE: usize = 512;
 
 /// How cameras are pulled (from `[cameras]` in the config).
 #[derive(Debug, Clone)]
@@ -35,8 +41,6 @@ pub struct CameraOptions {
     pub backoff_initial: Duration,
     /// Longest reconnect wait.
     pub backoff_max: Duration,
-    /// rtspsrc jitter buffer latency in ms.
-    pub latency_ms: u32,
     /// No media for this long fails the attempt.
     pub stall_timeout: Duration,
 }
@@ -77,7 +81,7 @@ fn lock(m: &Mutex<Shared>) -> std::sync::MutexGuard<'_, Shared> {
 #[derive(Debug, thiserror::Error)]
 enum Failure {
     #[error(transparent)]
-    Rtsp(#[from] RtspFailure),
+    Pull(#[from] PullFailure),
     #[error("target {0}")]
     Stream(StoreError),
     #[error("no media from the camera for {0} ms")]
@@ -91,26 +95,21 @@ enum Failure {
 impl Failure {
     /// Failures that retrying soon will not fix.
     fn needs_a_person(&self) -> bool {
-        matches!(
-            self,
-            Failure::Rtsp(
-                RtspFailure::Unauthorized
-                    | RtspFailure::NotFound(_)
-                    | RtspFailure::UnsupportedCodec(_)
-                    | RtspFailure::NoVideo
-                    | RtspFailure::MissingElement(_)
-            ) | Failure::Stream(_)
-                | Failure::Ingest(_)
-        )
+        match self {
+            Failure::Pull(p) => p.needs_a_person(),
+            Failure::Stream(_) | Failure::Ingest(_) => true,
+            Failure::Stalled(_) | Failure::SessionEnded => false,
+        }
     }
 }
 
-/// Media counters shared with the body stream.
+/// Media counters of one attempt.
 #[derive(Default)]
 struct Counters {
-    bytes: AtomicU64,
-    first_data_ms: AtomicI64,
-    last_data_ms: AtomicI64,
+    bytes: u64,
+    /// Wall-clock ms of the first and the latest bytes handed to the ingest session.
+    first_data_ms: i64,
+    last_data_ms: i64,
 }
 
 fn wall_ms() -> i64 {
@@ -198,82 +197,74 @@ impl Runner {
             Ok(s) => s,
             Err(e) => return (Some(Failure::Stream(e)), false),
         };
-        let opts = RtspOptions {
+        let opts = PullOptions {
             url: self.camera.url.clone(),
             username: self.camera.username.clone(),
             password: self.camera.password.clone(),
-            transport: match self.camera.transport {
-                Transport::Tcp => RtspTransport::Tcp,
-                Transport::Udp => RtspTransport::Udp,
+            transport: self.camera.transport,
+        };
+        let started = Instant::now();
+        let stall = self.opts.stall_timeout;
+        // The connection's frame times count from when it opened; so does the session start.
+        let mut conn = tokio::select! {
+            _ = stopped(stop) => return (None, false),
+            r = tokio::time::timeout(stall, Connection::open(&opts)) => match r {
+                Ok(Ok(c)) => c,
+                Ok(Err(f)) => return (Some(f.into()), false),
+                Err(_) => return (
+                    Some(PullFailure::Unreachable(format!("no rtsp answer within {} ms", stall.as_millis())).into()),
+                    false,
+                ),
             },
-            latency_ms: self.opts.latency_ms,
-            tcp_timeout_ms: u64::try_from(self.opts.stall_timeout.as_millis()).unwrap_or(u64::MAX),
         };
         let start_ms = self.store.now().0;
-        let mut pull = match tokio::task::spawn_blocking(move || RtspPull::start(&opts)).await {
-            Ok(Ok(p)) => p,
-            Ok(Err(f)) => return (Some(f.into()), false),
-            Err(e) => {
-                return (
-                    Some(RtspFailure::Pipeline(format!("start task failed: {e}")).into()),
-                    false,
-                );
-            }
-        };
-        tracing::info!(url = %self.camera.url, "camera pipeline started");
-        let mut data = std::mem::replace(&mut pull.data, mpsc::channel(1).1);
-        let started = Instant::now();
-        // The ingest session opens only with the first bytes: a camera that cannot deliver must
-        // not take its stream over from another producer (one session per stream).
+        tracing::info!(url = %self.camera.url, codec = conn.codec, audio = conn.audio_spec().is_some(), "camera connected");
+        lock(&self.shared).status.codec = Some(conn.codec);
+        // The ingest session opens only with the first bytes (the first keyframe): a camera
+        // that cannot deliver must not take its stream over from another producer (one session
+        // per stream).
+        let mut mux: Option<Muxer> = None;
         let first = loop {
-            tokio::select! {
-                _ = stopped(stop) => {
-                    stop_pull(pull).await;
-                    return (None, false);
-                }
-                Some(ev) = pull.events.recv() => match ev {
-                    RtspEvent::Failed(f) => {
-                        stop_pull(pull).await;
-                        return (Some(f.into()), false);
-                    }
-                    RtspEvent::Video(codec) => {
-                        tracing::info!(codec, "camera video track");
-                        lock(&self.shared).status.codec = Some(codec);
-                    }
-                },
-                chunk = data.recv() => match chunk {
-                    Some(b) => break b,
-                    None => {
-                        stop_pull(pull).await;
-                        return (Some(RtspFailure::Ended.into()), false);
-                    }
-                },
-                () = tokio::time::sleep_until((started + self.opts.stall_timeout).into()) => {
-                    stop_pull(pull).await;
+            let pulled = tokio::select! {
+                _ = stopped(stop) => return (None, false),
+                p = conn.next() => p,
+                () = tokio::time::sleep_until((started + stall).into()) => {
                     return (Some(Failure::Stalled(started.elapsed().as_millis())), false);
                 }
+            };
+            match pulled {
+                Ok(Pulled::Frame(f)) => {
+                    let m = match &mut mux {
+                        Some(m) => m,
+                        None => {
+                            let Some(video) = conn.video_spec() else {
+                                continue;
+                            };
+                            mux.insert(Muxer::new(video, conn.audio_spec()))
+                        }
+                    };
+                    if let Some(b) = m.push(f.track, f.ms, f.key, f.data) {
+                        break b;
+                    }
+                }
+                Ok(Pulled::Nothing) => {}
+                Err(f) => return (Some(f.into()), false),
             }
         };
-        let counters = Arc::new(Counters::default());
+        let Some(mut mux) = mux else {
+            return (Some(PullFailure::NoVideo.into()), false);
+        };
+        let mut counters = Counters::default();
         let now = wall_ms();
-        counters.bytes.store(first.len() as u64, Ordering::Relaxed);
-        counters.first_data_ms.store(now, Ordering::Relaxed);
-        counters.last_data_ms.store(now, Ordering::Relaxed);
-        let rest = futures_util::stream::unfold(
-            (data, Arc::clone(&counters)),
-            |(mut rx, c): (mpsc::Receiver<Bytes>, Arc<Counters>)| async move {
-                let b = rx.recv().await?;
-                let now = wall_ms();
-                c.bytes.fetch_add(b.len() as u64, Ordering::Relaxed);
-                let _ =
-                    c.first_data_ms
-                        .compare_exchange(0, now, Ordering::Relaxed, Ordering::Relaxed);
-                c.last_data_ms.store(now, Ordering::Relaxed);
-                Some((Ok(b), (rx, c)))
-            },
-        );
-        let body: BodyStream =
-            Box::pin(futures_util::stream::once(async move { Ok(first) }).chain(rest));
+        counters.bytes = first.len() as u64;
+        counters.first_data_ms = now;
+        counters.last_data_ms = now;
+        let (data_tx, data) = mpsc::channel::<Bytes>(DATA_QUEUE);
+        let _ = data_tx.try_send(first);
+        let body: BodyStream = Box::pin(futures_util::stream::unfold(
+            data,
+            |mut rx: mpsc::Receiver<Bytes>| async move { rx.recv().await.map(|b| (Ok(b), rx)) },
+        ));
         let acks = self.ingest.put_media(
             PutMediaRequest {
                 stream,
@@ -289,12 +280,21 @@ impl Runner {
         let failure = loop {
             tokio::select! {
                 _ = stopped(stop) => break None,
-                Some(ev) = pull.events.recv() => match ev {
-                    RtspEvent::Failed(f) => break Some(Failure::from(f)),
-                    RtspEvent::Video(codec) => {
-                        tracing::info!(codec, "camera video track");
-                        lock(&self.shared).status.codec = Some(codec);
+                pulled = conn.next() => match pulled {
+                    Ok(Pulled::Frame(f)) => {
+                        let Some(b) = mux.push(f.track, f.ms, f.key, f.data) else { continue };
+                        counters.bytes += b.len() as u64;
+                        counters.last_data_ms = wall_ms();
+                        match data_tx.try_send(b) {
+                            Ok(()) => {}
+                            Err(mpsc::error::TrySendError::Full(_)) => {
+                                break Some(PullFailure::ConsumerTooSlow.into());
+                            }
+                            Err(mpsc::error::TrySendError::Closed(_)) => break Some(Failure::SessionEnded),
+                        }
                     }
+                    Ok(Pulled::Nothing) => {}
+                    Err(f) => break Some(f.into()),
                 },
                 ack = acks.next() => match ack {
                     Some(Ok(line)) => {
@@ -305,31 +305,27 @@ impl Runner {
                     _ => break Some(Failure::SessionEnded),
                 },
                 _ = tick.tick() => {
-                    let bytes = counters.bytes.load(Ordering::Relaxed);
                     let ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-                    let rate = meter.sample(ms, bytes);
-                    let last = counters.last_data_ms.load(Ordering::Relaxed);
+                    let rate = meter.sample(ms, counters.bytes);
                     {
                         let mut g = lock(&self.shared);
                         g.status.bytes_per_second = rate;
-                        if last != 0 {
-                            g.status.last_frame_time = Some(secs(last));
-                        }
+                        g.status.last_frame_time = Some(secs(counters.last_data_ms));
                     }
-                    let idle = if last == 0 {
-                        started.elapsed()
-                    } else {
-                        Duration::from_millis(u64::try_from(wall_ms() - last).unwrap_or(0))
-                    };
-                    if idle > self.opts.stall_timeout {
+                    let idle = Duration::from_millis(
+                        u64::try_from(wall_ms() - counters.last_data_ms).unwrap_or(0),
+                    );
+                    if idle > stall {
                         break Some(Failure::Stalled(idle.as_millis()));
                     }
                 }
             }
         };
-        // Stop the pipeline: its appsink's sender goes, the body ends, and the ingest session
-        // seals what it has; then read the remaining acks (PERSISTED of complete fragments).
-        stop_pull(pull).await;
+        // Close the camera connection (retina sends TEARDOWN in the background), end the body
+        // so the ingest session seals what it has, then read the remaining acks (PERSISTED of
+        // complete fragments).
+        drop(conn);
+        drop(data_tx);
         let drain = async {
             while let Some(Ok(line)) = acks.next().await {
                 let _ = self.on_ack(&line, &mut delivered, &counters, last_media_ms);
@@ -339,14 +335,16 @@ impl Runner {
             .await
             .is_err()
         {
-            tracing::warn!("ingest session did not end within 30 s of the pipeline stopping");
+            tracing::warn!(
+                "ingest session did not end within 30 s of the camera connection closing"
+            );
         }
-        let last = counters.last_data_ms.load(Ordering::Relaxed);
+        let last = counters.last_data_ms;
         if delivered && last != 0 {
             *last_media_ms = Some(last);
             lock(&self.shared).status.last_frame_time = Some(secs(last));
         }
-        tracing::info!(delivered, "camera pipeline stopped");
+        tracing::info!(delivered, "camera connection closed");
         (failure, delivered)
     }
 
@@ -366,7 +364,7 @@ impl Runner {
                 g.status.state = CameraState::Streaming;
                 g.status.last_error = None;
                 if let Some(prev) = last_media_ms.take() {
-                    let first = counters.first_data_ms.load(Ordering::Relaxed);
+                    let first = counters.first_data_ms;
                     let gap = u64::try_from(first.saturating_sub(prev)).unwrap_or(0);
                     g.status.discontinuities += 1;
                     g.status.last_gap_ms = Some(gap);
@@ -389,11 +387,6 @@ impl Runner {
             _ => None,
         }
     }
-}
-
-/// Sets the pipeline to NULL on the blocking pool (the state change blocks).
-async fn stop_pull(pull: RtspPull) {
-    let _ = tokio::task::spawn_blocking(move || pull.stop()).await;
 }
 
 /// Completes when `stop` turns true or its sender is gone.

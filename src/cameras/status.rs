@@ -21,7 +21,7 @@ pub enum CameraState {
     /// retry.
     Backoff,
     /// The last attempt failed for a reason that needs a person (401, unsupported codec, no such
-    /// stream, missing GStreamer element); still retried, at the longest backoff.
+    /// stream); still retried, at the longest backoff.
     Error,
 }
 

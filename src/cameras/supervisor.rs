@@ -5,7 +5,7 @@
 //! and their status. Every change goes to the index first, then the camera's runner is restarted
 //! (stopped, and started again if enabled), so a change of URL or credentials takes effect at
 //! once. [`Supervisor::start`] (from `server.rs`) starts the enabled cameras and returns the
-//! handle whose [`SupervisorHandle::stop`] stops every pipeline (state NULL) and waits for the
+//! handle whose [`SupervisorHandle::stop`] closes every camera connection and waits for the
 //! runners' ingest sessions to end, before the store is closed. A dropped handle signals the
 //! runners too.
 
@@ -24,7 +24,7 @@ use super::{Camera, CameraError};
 use crate::ingest::Ingest;
 use crate::store::{Store, StreamRef};
 
-/// How long a runner gets to stop its pipeline and finish its ingest session.
+/// How long a runner gets to close its connection and finish its ingest session.
 const STOP_TIMEOUT: Duration = Duration::from_secs(40);
 
 /// The camera service, shared by the API handlers (cheap to clone).
@@ -108,7 +108,7 @@ impl Supervisor {
         Ok(self.status(&camera))
     }
 
-    /// Removes a camera, stopping its pipeline first.
+    /// Removes a camera, closing its connection first.
     pub async fn remove(&self, name: &str) -> Result<(), CameraError> {
         self.inner.store.camera(name).await?;
         self.stop_runner(name).await;
@@ -238,7 +238,7 @@ pub struct SupervisorHandle {
 }
 
 impl SupervisorHandle {
-    /// Stops every camera pipeline and waits until their ingest sessions have ended.
+    /// Stops every camera connection and waits until their ingest sessions have ended.
     pub async fn stop(mut self) {
         if let Some(s) = self.supervisor.take() {
             s.stop_all().await;

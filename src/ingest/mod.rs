@@ -12,7 +12,6 @@ pub mod error;
 pub mod fragmenter;
 pub mod pipeline;
 mod put_media;
-pub mod rtsp;
 pub mod rtsp_source;
 mod sessions;
 
