@@ -1,29 +1,44 @@
-//! The little HTTP/1.1 the client needs, on a plain tokio `TcpStream`.
+//! The little HTTP/1.1 the client needs, on a tokio `TcpStream`, with TLS for `https://`.
 //!
 //! Why not an HTTP client crate: PutMedia is one long chunked upload whose response (the ack
 //! stream) must be read *while* the body is still being written, which request/response client
-//! APIs make awkward, and the control-plane calls are a handful of small JSON POSTs. Plain
-//! `http://` only: `https://` endpoints are rejected with a clear error (TLS is out of scope for
-//! now; put a TLS-terminating proxy next to the client if needed).
+//! APIs make awkward, and the control-plane calls are a handful of small JSON POSTs.
+//!
+//! TLS (rustls, ring): the server certificate is checked against the Mozilla root store
+//! (webpki-roots, so AWS endpoints work on a machine without CA certificates) plus, when the
+//! `SSL_CERT_FILE` environment variable names a PEM file, the certificates in it (a private CA or
+//! a self-signed server).
 
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
+use tokio_rustls::rustls::{self, pki_types};
 
 use super::ClientError;
+
+/// A byte stream to an endpoint: TCP, or TLS over TCP.
+pub trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
+
+/// An open connection.
+pub type Conn = Box<dyn Io>;
 
 /// Largest control-plane response we read.
 const MAX_RESPONSE_BYTES: usize = 16 << 20;
 /// Largest response head.
 const MAX_HEAD_BYTES: usize = 64 << 10;
 
-/// A parsed `http://host[:port][/base]` endpoint.
+/// A parsed `http(s)://host[:port][/base]` endpoint.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Endpoint {
+    /// `https://`: TLS.
+    pub tls: bool,
     /// Host name or address, without the port.
     pub host: String,
-    /// TCP port (80 when absent).
+    /// TCP port (80 or 443 when absent).
     pub port: u16,
     /// Path prefix without a trailing slash (usually empty).
     pub base_path: String,
@@ -33,14 +48,12 @@ impl Endpoint {
     /// Parses an endpoint URL.
     pub fn parse(url: &str) -> Result<Endpoint, ClientError> {
         let bad = |why: &str| ClientError::Endpoint(format!("`{url}`: {why}"));
-        if url.starts_with("https://") {
-            return Err(bad(
-                "https is not supported yet; use an http:// endpoint (or a local TLS proxy)",
-            ));
-        }
-        let rest = url
-            .strip_prefix("http://")
-            .ok_or_else(|| bad("the endpoint must start with http://"))?;
+        let (tls, rest) = match (url.strip_prefix("https://"), url.strip_prefix("http://")) {
+            (Some(rest), _) => (true, rest),
+            (None, Some(rest)) => (false, rest),
+            (None, None) => return Err(bad("the endpoint must start with http:// or https://")),
+        };
+        let default_port = if tls { 443 } else { 80 };
         let (authority, path) = match rest.find('/') {
             Some(i) => (&rest[..i], rest[i..].trim_end_matches('/')),
             None => (rest, ""),
@@ -51,21 +64,23 @@ impl Endpoint {
                 p.parse::<u16>()
                     .map_err(|_| bad("the port is not a number"))?,
             ),
-            _ => (authority, 80),
+            _ => (authority, default_port),
         };
         if host.is_empty() {
             return Err(bad("no host"));
         }
         Ok(Endpoint {
+            tls,
             host: host.to_owned(),
             port,
             base_path: path.to_owned(),
         })
     }
 
-    /// The `Host` header value (`host:port`, as botocore sends it).
+    /// The `Host` header value (`host:port`, as botocore sends it; the scheme's default port
+    /// is left out).
     pub fn host_header(&self) -> String {
-        if self.port == 80 {
+        if self.port == if self.tls { 443 } else { 80 } {
             self.host.clone()
         } else {
             format!("{}:{}", self.host, self.port)
@@ -77,17 +92,64 @@ impl Endpoint {
         format!("{}{path}", self.base_path)
     }
 
-    /// Opens a TCP connection, within `timeout`.
-    pub async fn connect(&self, timeout: Duration) -> Result<TcpStream, ClientError> {
-        let addr = format!("{}:{}", self.host.trim_matches(['[', ']']), self.port);
-        let s = tokio::time::timeout(timeout, TcpStream::connect(&addr))
+    /// Opens a connection (and, for https, completes the TLS handshake), within `timeout`.
+    pub async fn connect(&self, timeout: Duration) -> Result<Conn, ClientError> {
+        let host = self.host.trim_matches(['[', ']']);
+        let addr = format!("{host}:{}", self.port);
+        let tcp = tokio::time::timeout(timeout, TcpStream::connect(&addr))
             .await
             .map_err(|_| ClientError::Io(format!("connecting to {addr}: timed out")))?
             .map_err(|e| ClientError::Io(format!("connecting to {addr}: {e}")))?;
-        s.set_nodelay(true)
+        tcp.set_nodelay(true)
             .map_err(|e| ClientError::Io(format!("{addr}: {e}")))?;
-        Ok(s)
+        if !self.tls {
+            return Ok(Box::new(tcp));
+        }
+        let name = pki_types::ServerName::try_from(host.to_owned()).map_err(|e| {
+            ClientError::Endpoint(format!("`{host}` is not a TLS server name: {e}"))
+        })?;
+        let connector = TlsConnector::from(tls_config()?);
+        let tls = tokio::time::timeout(timeout, connector.connect(name, tcp))
+            .await
+            .map_err(|_| ClientError::Io(format!("TLS handshake with {addr}: timed out")))?
+            .map_err(|e| ClientError::Io(format!("TLS handshake with {addr}: {e}")))?;
+        Ok(Box::new(tls))
     }
+}
+
+/// The TLS client settings, built once: Mozilla's roots plus `SSL_CERT_FILE`'s certificates.
+fn tls_config() -> Result<Arc<rustls::ClientConfig>, ClientError> {
+    static CONFIG: OnceLock<Result<Arc<rustls::ClientConfig>, String>> = OnceLock::new();
+    CONFIG
+        .get_or_init(|| {
+            let mut roots = rustls::RootCertStore::empty();
+            roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+            if let Some(file) = std::env::var_os("SSL_CERT_FILE") {
+                use pki_types::pem::PemObject;
+                let path = std::path::Path::new(&file);
+                let certs = pki_types::CertificateDer::pem_file_iter(path)
+                    .map_err(|e| format!("SSL_CERT_FILE {}: {e}", path.display()))?;
+                for cert in certs {
+                    let cert =
+                        cert.map_err(|e| format!("SSL_CERT_FILE {}: {e}", path.display()))?;
+                    roots.add(cert).map_err(|e| {
+                        format!(
+                            "SSL_CERT_FILE {}: a certificate is unusable: {e}",
+                            path.display()
+                        )
+                    })?;
+                }
+            }
+            let provider = Arc::new(rustls::crypto::ring::default_provider());
+            let config = rustls::ClientConfig::builder_with_provider(provider)
+                .with_safe_default_protocol_versions()
+                .map_err(|e| format!("TLS settings: {e}"))?
+                .with_root_certificates(roots)
+                .with_no_client_auth();
+            Ok(Arc::new(config))
+        })
+        .clone()
+        .map_err(ClientError::Endpoint)
 }
 
 /// A whole response.
@@ -281,7 +343,15 @@ mod tests {
             (e.host.as_str(), e.port, e.base_path.as_str()),
             ("kvs.local", 80, "/base")
         );
-        assert!(Endpoint::parse("https://x").is_err());
+        let e = Endpoint::parse("https://kinesisvideo.us-west-2.amazonaws.com").unwrap();
+        assert!(e.tls);
+        assert_eq!(e.port, 443);
+        assert_eq!(e.host_header(), "kinesisvideo.us-west-2.amazonaws.com");
+        assert_eq!(
+            Endpoint::parse("https://h:8443").unwrap().host_header(),
+            "h:8443"
+        );
+        assert!(Endpoint::parse("ftp://x").is_err());
         assert!(Endpoint::parse("ftp://x").is_err());
         assert!(Endpoint::parse("http://h:notaport").is_err());
     }

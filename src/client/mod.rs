@@ -2,8 +2,8 @@
 //! vidstream (or to anything speaking the KVS wire API).
 //!
 //! - [`sigv4`]: AWS Signature Version 4 (pure; checked against AWS's test vectors and botocore).
-//! - [`http`]: the bit of HTTP/1.1 we need on a plain tokio `TcpStream` (**http:// only**; https
-//!   is out of scope for now).
+//! - [`http`]: the bit of HTTP/1.1 we need, on a tokio `TcpStream` or TLS over it (rustls) for
+//!   `https://`.
 //! - [`control`]: describeStream → createStream → getDataEndpoint, as kvssink calls them, and
 //!   listFragments.
 //! - [`remux`]: any MKV byte stream → one body header + self-contained fragments.

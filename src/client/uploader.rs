@@ -26,7 +26,9 @@ use bytes::Bytes;
 use rand::Rng;
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::io::{ReadHalf, WriteHalf};
+
+use super::http::Conn;
 use tokio::sync::{mpsc, watch};
 use tracing::{debug, info, warn};
 
@@ -452,10 +454,10 @@ impl Uploader {
     }
 
     /// Sends the request head and the MKV head, waits for the response status.
-    async fn open(&mut self) -> Result<(OwnedWriteHalf, mpsc::Receiver<AckMsg>), ClientError> {
+    async fn open(&mut self) -> Result<(WriteHalf<Conn>, mpsc::Receiver<AckMsg>), ClientError> {
         let ep = &self.cfg.put_media;
         let s = ep.connect(Duration::from_secs(10)).await?;
-        let (rx, mut tx) = s.into_split();
+        let (rx, mut tx) = tokio::io::split(s);
         let head = self.request_head();
         let io = |e: std::io::Error| ClientError::Io(e.to_string());
         tx.write_all(head.as_bytes()).await.map_err(io)?;
@@ -496,7 +498,7 @@ impl Uploader {
     }
 }
 
-async fn write_chunk(tx: &mut OwnedWriteHalf, data: &[u8]) -> std::io::Result<()> {
+async fn write_chunk(tx: &mut WriteHalf<Conn>, data: &[u8]) -> std::io::Result<()> {
     tx.write_all(format!("{:x}\r\n", data.len()).as_bytes())
         .await?;
     tx.write_all(data).await?;
@@ -505,7 +507,7 @@ async fn write_chunk(tx: &mut OwnedWriteHalf, data: &[u8]) -> std::io::Result<()
 
 /// Reads the response head (reports the status once), then newline-separated JSON acks.
 async fn read_acks(
-    mut rx: OwnedReadHalf,
+    mut rx: ReadHalf<Conn>,
     status: tokio::sync::oneshot::Sender<Result<(), ClientError>>,
     acks: mpsc::Sender<AckMsg>,
 ) {
