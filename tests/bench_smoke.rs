@@ -189,3 +189,32 @@ fn bench_feed_prints_its_rows() {
         assert!(line.contains("p50") && line.contains("p99"), "{line}");
     }
 }
+
+#[test]
+fn bench_images_prints_its_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_vidstream"))
+        .args(["bench", "images", "--dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let ours = stdout
+        .lines()
+        .find(|l| l.contains("vidstream frames: decode 30 GOPs of 30"))
+        .unwrap_or_else(|| panic!("no decode row in:\n{stdout}"));
+    assert!(ours.contains("x (rounds: "), "{ours}");
+    for row in [
+        "gst-launch avdec_h264",
+        "median of 3",
+        "keyframe-sampled JPEG",
+        "images/s per core",
+    ] {
+        assert!(stdout.contains(row), "missing `{row}` in:\n{stdout}");
+    }
+}
