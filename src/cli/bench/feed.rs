@@ -15,7 +15,6 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -171,20 +170,13 @@ async fn scenario(
 }
 
 fn make_input(path: &Path, frames: u64) -> anyhow::Result<()> {
-    let status = Command::new("gst-launch-1.0")
-        .arg("-q")
-        .args(format!(
-            "videotestsrc num-buffers={frames} pattern=ball ! video/x-raw,format=I420,width=640,height=480,framerate={FPS}/1 \
-             ! x264enc speed-preset=ultrafast key-int-max={GOP} bframes=0 bitrate=2000 ! video/x-h264,profile=baseline \
-             ! matroskamux ! filesink"
-        ).split_whitespace())
-        .arg(format!("location={}", path.display()))
-        .status()
-        .context("running gst-launch-1.0 (install gstreamer1.0-tools)")?;
-    if !status.success() {
-        bail!("gst-launch-1.0 could not make the input: {status}");
-    }
-    Ok(())
+    super::images::encode_ball(
+        path,
+        frames,
+        FPS,
+        &format!("speed-preset=ultrafast key-int-max={GOP} bframes=0 bitrate=2000"),
+        "baseline",
+    )
 }
 
 /// The H.264 track and its frames, timed from the first.

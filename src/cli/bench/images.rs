@@ -167,14 +167,31 @@ fn measure(work: &Path) -> anyhow::Result<Vec<Row>> {
     ])
 }
 
-/// Encodes `frames` frames of the test input into `path`.
+/// Encodes `frames` frames of the test input into `path` (High profile with B-frames).
 pub(super) fn make_input(path: &Path, frames: u32) -> anyhow::Result<()> {
+    encode_ball(
+        path,
+        u64::from(frames),
+        30,
+        &format!("speed-preset=veryfast key-int-max={GOP} bframes=2 bitrate=2000"),
+        "high",
+    )
+}
+
+/// Encodes `frames` frames of videotestsrc's ball pattern, 640x480 at `fps`, with x264enc
+/// `x264_options` and `profile`, into the Matroska file `path` (the benches' inputs).
+pub(super) fn encode_ball(
+    path: &Path,
+    frames: u64,
+    fps: u64,
+    x264_options: &str,
+    profile: &str,
+) -> anyhow::Result<()> {
     let status = Command::new("gst-launch-1.0")
         .arg("-q")
         .args(format!(
-            "videotestsrc num-buffers={frames} pattern=ball ! video/x-raw,format=I420,width=640,height=480,framerate=30/1 \
-             ! x264enc speed-preset=veryfast key-int-max={GOP} bframes=2 bitrate=2000 ! video/x-h264,profile=high \
-             ! matroskamux ! filesink"
+            "videotestsrc num-buffers={frames} pattern=ball ! video/x-raw,format=I420,width=640,height=480,framerate={fps}/1 \
+             ! x264enc {x264_options} ! video/x-h264,profile={profile} ! matroskamux ! filesink"
         ).split_whitespace())
         .arg(format!("location={}", path.display()))
         .status()
