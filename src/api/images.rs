@@ -508,13 +508,7 @@ async fn fragment_images(
     let video: Vec<CodedFrame> = samples
         .into_iter()
         .filter(|s| s.track == track)
-        .map(|s| CodedFrame {
-            pts_ms: s.pts_ms,
-            dts_ms: s.dts_ms,
-            duration_ms: s.duration_ms,
-            key: s.key,
-            data: s.data,
-        })
+        .map(CodedFrame::from)
         .collect();
     let plan = plan_pass(&video, times);
     let Some((first, last)) = plan.range else {

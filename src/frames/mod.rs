@@ -109,6 +109,19 @@ pub struct CodedFrame {
     pub data: Bytes,
 }
 
+impl From<crate::playback::media::Sample> for CodedFrame {
+    /// A stored sample of a video track (its bytes are shared, not copied).
+    fn from(s: crate::playback::media::Sample) -> Self {
+        CodedFrame {
+            pts_ms: s.pts_ms,
+            dts_ms: s.dts_ms,
+            duration_ms: s.duration_ms,
+            key: s.key,
+            data: s.data,
+        }
+    }
+}
+
 /// Why pictures could not be made.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum FrameError {

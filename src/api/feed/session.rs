@@ -320,13 +320,7 @@ impl Session {
         let video: Vec<CodedFrame> = samples
             .into_iter()
             .filter(|s| s.track == track)
-            .map(|s| CodedFrame {
-                pts_ms: s.pts_ms,
-                dts_ms: s.dts_ms,
-                duration_ms: s.duration_ms,
-                key: s.key,
-                data: s.data,
-            })
+            .map(CodedFrame::from)
             .collect();
         let mut wanted: Vec<usize> = Vec::new();
         let mut seen_key = false;

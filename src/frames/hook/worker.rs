@@ -149,13 +149,7 @@ impl Worker {
             Ok(s) => s
                 .into_iter()
                 .filter(|s| s.track == track)
-                .map(|s| CodedFrame {
-                    pts_ms: s.pts_ms,
-                    dts_ms: s.dts_ms,
-                    duration_ms: s.duration_ms,
-                    key: s.key,
-                    data: s.data,
-                })
+                .map(CodedFrame::from)
                 .collect(),
             Err(e) => return self.media_error(f, e.to_string()),
         };
