@@ -26,11 +26,17 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 const report = { ok: false, step: null, failure: null, pageErrors: [], desktop: {}, phone: {} };
 
+// The value a datetime-local input reports back for `ms` (local time): Chromium normalizes it to
+// the shortest form (".110" -> ".11", ".000" and then ":00" seconds dropped), and Playwright's fill
+// refuses a value the input does not echo back verbatim.
 function localInput(ms) {
   const d = new Date(ms);
   const p = (n, w = 2) => String(n).padStart(w, '0');
-  return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}T${p(d.getHours())}:` +
-    `${p(d.getMinutes())}:${p(d.getSeconds())}.${p(d.getMilliseconds(), 3)}`;
+  let time = `${p(d.getHours())}:${p(d.getMinutes())}`;
+  const frac = p(d.getMilliseconds(), 3).replace(/0+$/, '');
+  if (frac) time += `:${p(d.getSeconds())}.${frac}`;
+  else if (d.getSeconds()) time += `:${p(d.getSeconds())}`;
+  return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}T${time}`;
 }
 
 async function shot(page, out, name) {
