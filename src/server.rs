@@ -102,7 +102,7 @@ impl Server {
         );
         Ok(Server {
             listener,
-            state: AppState {
+            state: AppState::new(crate::api::Services {
                 ingest,
                 cameras,
                 live,
@@ -117,7 +117,7 @@ impl Server {
                 media_cache: std::sync::Arc::new(crate::playback::cache::MediaCache::new(
                     config.playback.media_cache_bytes,
                 )),
-            },
+            }),
             grace: Duration::from_secs(config.shutdown_grace_secs),
             retention_interval: Duration::from_secs(config.retention.interval_secs),
         })
@@ -204,7 +204,8 @@ impl Server {
                     };
                     let _ = stream.set_nodelay(true);
                     let svc = TowerToHyperService::new(app.clone());
-                    let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), svc);
+                    let io = TokioIo::new(crate::zerocopy::ZeroCopyStream::new(stream));
+                    let conn = builder.serve_connection_with_upgrades(io, svc);
                     let conn = graceful.watch(conn.into_owned());
                     tokio::spawn(async move {
                         if let Err(e) = conn.await {

@@ -2,7 +2,7 @@
 //! per track, LL-HLS parts of stored fragments, two sessions on different timelines) returns
 //! exactly the bytes the server returns without it; concurrent first requests read each
 //! fragment once; a small budget is never exceeded; fragments removed by retention or
-//! DeleteStream are not served from it.
+//! DeleteStream are not served from it. Payloads reach the socket with sendfile.
 
 mod common;
 
@@ -151,10 +151,21 @@ async fn cached_media_equals_uncached_per_session_track_and_part_within_budget()
         }
     }
     // The reference: the same server without a cache (every request reads the store).
+    let zero_copy_before = vidstream::zerocopy::bytes_sent_zero_copy();
     let mut reference = Vec::new();
     for p in &paths {
         reference.push(get(&s, p).await);
     }
+    // The payloads went to the socket with sendfile (crate::zerocopy), not copied.
+    let payload_bytes: usize = reference
+        .iter()
+        .step_by(7)
+        .map(|r| mdat_payload(&r.1).len())
+        .sum();
+    assert!(
+        vidstream::zerocopy::bytes_sent_zero_copy() - zero_copy_before >= payload_bytes as u64,
+        "fMP4 payloads sent with sendfile"
+    );
     assert_eq!(s.media_cache.stats().entries, 0, "budget 0 keeps nothing");
     for (p, (status, body)) in paths.iter().zip(&reference) {
         assert_eq!(*status, 200, "{p}: {}", String::from_utf8_lossy(body));

@@ -45,9 +45,28 @@ use crate::store::Store;
 
 use error::{ApiError, error_response};
 
-/// What every handler can reach.
+/// What every handler can reach: [`Services`] behind one `Arc`, so the per-request clones
+/// (axum hands each handler and layer its own) cost one reference count.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(std::sync::Arc<Services>);
+
+impl AppState {
+    /// Shares `services` with every handler.
+    pub fn new(services: Services) -> AppState {
+        AppState(std::sync::Arc::new(services))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Services;
+
+    fn deref(&self) -> &Services {
+        &self.0
+    }
+}
+
+/// The server's parts, as handlers see them.
+pub struct Services {
     /// The store.
     pub store: Store,
     /// What GetDataEndpoint returns.

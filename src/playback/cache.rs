@@ -79,6 +79,7 @@ impl Fragment {
     /// A fragment as loaded from the store. The payloads are copied once into one buffer in
     /// `mdat` order (and the samples pointed at it), so the stored cluster is not kept and a
     /// segment goes out as a header and one slice per track instead of one slice per frame.
+    /// The buffer is a sealed memfd when possible, which connections send with `sendfile`.
     pub fn new(record: FragmentRecord, tracks: Vec<MediaTrack>, mut samples: Vec<Sample>) -> Self {
         let total: usize = samples.iter().map(|s| s.data.len()).sum();
         let mut order: Vec<usize> = Vec::with_capacity(samples.len());
@@ -87,13 +88,22 @@ impl Fragment {
         }
         let known = |n: u64| tracks.iter().any(|t| t.number == n);
         order.extend((0..samples.len()).filter(|&i| !known(samples[i].track)));
-        let mut buf = Vec::with_capacity(total);
         let mut at = Vec::with_capacity(samples.len());
+        let mut offset = 0;
         for &i in &order {
-            at.push((i, buf.len()));
-            buf.extend_from_slice(&samples[i].data);
+            at.push((i, offset));
+            offset += samples[i].data.len();
         }
-        let payload = Bytes::from(buf);
+        // In a sealed memfd when it can be (sockets then send it without a copy, see
+        // `crate::zerocopy`), else on the heap.
+        let chunks: Vec<&[u8]> = order.iter().map(|&i| &samples[i].data[..]).collect();
+        let payload = crate::zerocopy::shared_payload(&chunks).unwrap_or_else(|_| {
+            let mut buf = Vec::with_capacity(total);
+            for c in &chunks {
+                buf.extend_from_slice(c);
+            }
+            Bytes::from(buf)
+        });
         for (i, start) in at {
             let end = start + samples[i].data.len();
             samples[i].data = payload.slice(start..end);

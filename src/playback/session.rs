@@ -6,7 +6,9 @@
 //! whose MAC does not match is forged (or made with another secret); one past `expires_ms` is
 //! expired. Both are refused before anything else is looked at.
 
+use std::collections::HashMap;
 use std::path::Path;
+use std::sync::{Arc, Mutex};
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -140,7 +142,14 @@ pub struct SessionKey {
     /// HMAC-SHA256 keyed with the secret, before any message: cloned per token, so the key
     /// schedule (two SHA-256 blocks) is not redone on every segment request.
     keyed: Hmac<Sha256>,
+    /// Tokens already verified, with what they say: a player sends the same token with every
+    /// playlist and segment request, so the decode and MAC check happen once per token, not
+    /// per request. Expiry is still checked on every use. Bounded: cleared when full.
+    verified: Arc<Mutex<HashMap<Box<str>, Session>>>,
 }
+
+/// Verified tokens remembered by one key.
+const VERIFIED_TOKENS: usize = 4096;
 
 impl std::fmt::Debug for SessionKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -154,7 +163,10 @@ impl SessionKey {
         // HMAC accepts keys of any length; new_from_slice cannot fail for it.
         let keyed = <Hmac<Sha256> as Mac>::new_from_slice(secret)
             .unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
-        SessionKey { keyed }
+        SessionKey {
+            keyed,
+            verified: Arc::default(),
+        }
     }
 
     /// The configured secret, or the one kept in `DATA_DIR/session.key` (created, mode 0600,
@@ -221,6 +233,30 @@ impl SessionKey {
 
     /// Checks a token's signature and expiry and returns its session.
     pub fn open(&self, token: &str, now_ms: i64) -> Result<Session, SessionError> {
+        let known = {
+            let verified = self.verified.lock().unwrap_or_else(|p| p.into_inner());
+            verified.get(token).cloned()
+        };
+        let s = match known {
+            Some(s) => s,
+            None => {
+                let s = self.verify(token)?;
+                let mut verified = self.verified.lock().unwrap_or_else(|p| p.into_inner());
+                if verified.len() >= VERIFIED_TOKENS {
+                    verified.clear();
+                }
+                verified.insert(token.into(), s.clone());
+                s
+            }
+        };
+        if now_ms >= s.expires_ms {
+            return Err(SessionError::Expired(s.expires_ms));
+        }
+        Ok(s)
+    }
+
+    /// What a token says, if this key signed it (expiry not checked).
+    fn verify(&self, token: &str) -> Result<Session, SessionError> {
         if token.len() > MAX_TOKEN_BYTES {
             return Err(SessionError::Invalid);
         }
@@ -234,11 +270,7 @@ impl SessionKey {
         self.mac(&json)
             .verify_slice(&tag)
             .map_err(|_| SessionError::Invalid)?;
-        let s: Session = serde_json::from_slice(&json).map_err(|_| SessionError::Invalid)?;
-        if now_ms >= s.expires_ms {
-            return Err(SessionError::Expired(s.expires_ms));
-        }
-        Ok(s)
+        serde_json::from_slice(&json).map_err(|_| SessionError::Invalid)
     }
 }
 

@@ -325,16 +325,32 @@ impl ServerProcess {
         Ok(ticks as f64 / 100.0) // USER_HZ is 100 on Linux
     }
 
-    /// Resident memory in KB.
+    /// Memory in KB: resident memory, plus the memfds the media cache keeps payloads in
+    /// (`crate::zerocopy`), whose pages live in the page cache and count in RSS only where the
+    /// process touched them (those, `RssShmem`, are taken out so nothing counts twice).
     fn rss_kb(&self) -> anyhow::Result<f64> {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))?;
-        let kb = status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
-            .and_then(|v| v.split_whitespace().next())
-            .and_then(|v| v.parse::<f64>().ok())
-            .context("VmRSS")?;
-        Ok(kb)
+        let pid = self.child.id();
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+        let field = |name: &str| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(name))
+                .and_then(|v| v.split_whitespace().next())
+                .and_then(|v| v.parse::<f64>().ok())
+        };
+        let rss = field("VmRSS:").context("VmRSS")?;
+        let shmem_mapped = field("RssShmem:").unwrap_or(0.0);
+        let mut memfd_bytes = 0u64;
+        if let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) {
+            for fd in fds.flatten() {
+                let is_memfd = std::fs::read_link(fd.path())
+                    .is_ok_and(|t| t.to_string_lossy().starts_with("/memfd:"));
+                if is_memfd && let Ok(m) = std::fs::metadata(fd.path()) {
+                    memfd_bytes += m.len();
+                }
+            }
+        }
+        Ok(rss - shmem_mapped + memfd_bytes as f64 / 1024.0)
     }
 }
 
