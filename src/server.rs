@@ -50,6 +50,8 @@ impl Server {
     /// Opens the store (with recovery) and binds the listen address. When this returns, the
     /// server is ready: `serve` only starts accepting.
     pub async fn bind(config: &Config, clock: Arc<dyn Clock>) -> Result<Server, ServerError> {
+        // Connections, fragment files and shared media payloads all take descriptors.
+        crate::zerocopy::raise_fd_limit();
         let store = Store::open(
             StoreOptions {
                 data_dir: config.data_dir.clone(),

@@ -62,8 +62,35 @@ static REGIONS: LazyLock<RwLock<BTreeMap<usize, Region>>> =
     LazyLock::new(|| RwLock::new(BTreeMap::new()));
 /// How many mappings live (lets writes skip the lookup when there are none).
 static LIVE: AtomicUsize = AtomicUsize::new(0);
+/// Most mappings kept at once, whatever the descriptor limit (each is one of the process's
+/// memory areas, of which Linux allows 65 530 by default).
+const MAX_MAPPINGS: usize = 16_384;
+/// Mappings kept at once: a quarter of the open-file limit (each holds a descriptor), so cached
+/// payloads never starve sockets and fragment files of descriptors; at the cap, payloads stay
+/// on the heap.
+static MAX_LIVE: LazyLock<usize> = LazyLock::new(|| {
+    let soft = rustix::process::getrlimit(rustix::process::Resource::Nofile)
+        .current
+        .unwrap_or(u64::MAX);
+    usize::try_from(soft / 4)
+        .unwrap_or(usize::MAX)
+        .min(MAX_MAPPINGS)
+});
 /// Bytes sent with `sendfile` since start.
 static SENT: AtomicU64 = AtomicU64::new(0);
+
+/// Raises the soft open-file limit to the hard one (as servers that hold many connections do;
+/// systemd starts services with a soft limit of 1024). Call before serving.
+pub fn raise_fd_limit() {
+    use rustix::process::{Resource, getrlimit, setrlimit};
+    let mut limit = getrlimit(Resource::Nofile);
+    if limit.maximum.is_some() && limit.current < limit.maximum {
+        limit.current = limit.maximum;
+        if let Err(e) = setrlimit(Resource::Nofile, limit) {
+            tracing::debug!(error = %e, "could not raise the open-file limit");
+        }
+    }
+}
 
 /// Bytes this process has sent without copying them (with `sendfile`) since it started.
 pub fn bytes_sent_zero_copy() -> u64 {
@@ -118,14 +145,20 @@ impl Drop for Mapping {
 }
 
 /// `chunks`, concatenated, in a sealed memfd mapped read-only (see the module doc). Fails if
-/// the total is below [`MIN_SHARED`] or the system refuses (no memfd, out of descriptors or
-/// memory); the caller then keeps the bytes on the heap.
+/// the total is below [`MIN_SHARED`], if as many mappings as allowed are live, or if the
+/// system refuses (no memfd, out of memory); the caller then keeps the bytes on the heap.
 pub fn shared_payload(chunks: &[&[u8]]) -> io::Result<Bytes> {
     let len: usize = chunks.iter().map(|c| c.len()).sum();
     if len < MIN_SHARED {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
             "payload too small to share",
+        ));
+    }
+    if LIVE.load(Ordering::Relaxed) >= *MAX_LIVE {
+        return Err(io::Error::new(
+            io::ErrorKind::QuotaExceeded,
+            "as many shared payloads as descriptors allow",
         ));
     }
     let fd = rustix::fs::memfd_create(
