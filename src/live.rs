@@ -178,10 +178,28 @@ impl LiveBus {
         }
     }
 
-    /// Forgets a stream (it was deleted); its subscribers see the channel close.
+    /// Forgets a stream (it was deleted): its buffered fragments are dropped and its
+    /// subscribers see the channel close, even while an ingest session still holds its
+    /// publisher (what that publishes from now on reaches no one).
     pub fn remove(&self, stream: StreamId) {
-        let mut map = self.channels.lock().unwrap_or_else(|p| p.into_inner());
-        map.remove(&stream);
+        let channel = {
+            let mut map = self.channels.lock().unwrap_or_else(|p| p.into_inner());
+            map.remove(&stream)
+        };
+        if let Some(ch) = channel {
+            let mut state = ch.state.lock().unwrap_or_else(|p| p.into_inner());
+            state.tx = None;
+            state.fragments.clear();
+            state.bytes = 0;
+        }
+    }
+
+    /// Streams the bus holds a channel for.
+    pub fn streams(&self) -> usize {
+        self.channels
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .len()
     }
 }
 
@@ -316,6 +334,26 @@ mod tests {
             duration_ms: 1000,
             tags: vec![],
         });
+    }
+
+    #[test]
+    fn a_removed_stream_closes_its_subscribers_and_drops_its_buffer() {
+        let bus = LiveBus::default();
+        let p = bus.publisher(StreamId(1), 1 << 20);
+        start(&p, 1);
+        frame(&p, 1, 0);
+        let mut sub = bus.subscribe(StreamId(1));
+        assert_eq!(sub.snapshot.len(), 1);
+        assert_eq!(bus.streams(), 1);
+        bus.remove(StreamId(1));
+        assert_eq!(bus.streams(), 0);
+        // The session still publishes; the old subscriber sees the end, not new frames.
+        frame(&p, 1, 1);
+        assert!(matches!(
+            sub.rx.try_recv(),
+            Err(broadcast::error::TryRecvError::Closed)
+        ));
+        assert!(bus.subscribe(StreamId(1)).snapshot.is_empty());
     }
 
     #[test]

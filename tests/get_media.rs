@@ -327,6 +327,42 @@ async fn now_starts_with_the_fragment_being_written() {
     s.stop().await;
 }
 
+/// DeleteStream ends the live tails of the stream (they do not wait for a producer that may
+/// never stop), and a new reader of the name is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delete_stream_ends_live_readers() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = TestServer::start(dir.path()).await;
+    let info = s
+        .create_active(json!({"StreamName": "gone", "DataRetentionInHours": 1}))
+        .await;
+    let arn = info["StreamARN"].as_str().expect("StreamARN").to_owned();
+    // About 12 s of live media: far longer than the reader waits below.
+    let producer = tokio::spawn(produce_live(s.url.clone(), "gone", 40, 30, None));
+    let mut resp = get_media(&s.url, "gone", json!({"StartSelectorType": "NOW"})).await;
+    let first = tokio::time::timeout(Duration::from_secs(10), resp.chunk())
+        .await
+        .expect("live media arrives")
+        .unwrap();
+    assert!(first.is_some());
+    s.call("/deleteStream", json!({"StreamARN": arn}))
+        .await
+        .assert_ok();
+    let ended = tokio::time::timeout(Duration::from_secs(5), async {
+        while let Ok(Some(_)) = resp.chunk().await {}
+    })
+    .await;
+    assert!(ended.is_ok(), "the live tail ended after DeleteStream");
+    producer.abort();
+    s.call(
+        "/getMedia",
+        json!({"StreamName": "gone", "StartSelector": {"StartSelectorType": "NOW"}}),
+    )
+    .await
+    .assert_error(404, "ResourceNotFoundException");
+    s.stop().await;
+}
+
 /// Streams that persist nothing still serve live readers (KVS's in-memory buffer).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retention_zero_streams_are_readable_live() {

@@ -296,7 +296,9 @@ async fn delete_stream(
 ) -> Result<Json<Value>, ApiError> {
     let r = stream_ref(None, Some(&input.stream_arn))?;
     let v = input.current_version.as_deref().map(version).transpose()?;
-    st.store.delete_stream(&r, v.as_ref()).await?;
+    let id = st.store.delete_stream(&r, v.as_ref()).await?;
+    // Live readers of the stream end now; its buffered fragments are freed.
+    st.live.remove(id);
     Ok(Json(json!({})))
 }
 

@@ -412,12 +412,12 @@ impl Store {
 
     /// DeleteStream: marks the stream DELETING (checking `version` if given), then removes its
     /// media and row in the background, once no reader holds its segments (invariant 11); the
-    /// retention job finishes deletions that had to wait or failed.
+    /// retention job finishes deletions that had to wait or failed. Returns the stream's id.
     pub async fn delete_stream(
         &self,
         r: &StreamRef,
         version: Option<&Version>,
-    ) -> Result<(), StoreError> {
+    ) -> Result<StreamId, StoreError> {
         let s = self.resolve(r).await?;
         let expected = version.unwrap_or(&s.version);
         let changes = StreamChanges {
@@ -435,7 +435,7 @@ impl Store {
                 tracing::error!(stream = %marked.name, error = %e, "stream deletion failed; the retention job retries it every interval");
             }
         });
-        Ok(())
+        Ok(s.id)
     }
 
     /// Removes a DELETING stream's media, then its row, unless a reader still holds some of its
