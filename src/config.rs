@@ -88,6 +88,9 @@ pub struct HookSettings {
     pub webhook_attempts: u32,
     /// Webhook: wait before the first retry, ms; it doubles on each retry.
     pub webhook_backoff_ms: u64,
+    /// Webhook: the only hosts (names or IP literals) webhooks may go to; empty = any host but
+    /// link-local addresses such as cloud metadata services (see `frames::hook::webhook`).
+    pub webhook_allowed_hosts: Vec<String>,
 }
 
 impl Default for HookSettings {
@@ -103,6 +106,7 @@ impl Default for HookSettings {
             webhook_timeout_ms: 5000,
             webhook_attempts: 3,
             webhook_backoff_ms: 200,
+            webhook_allowed_hosts: Vec::new(),
         }
     }
 }
@@ -117,9 +121,7 @@ impl HookSettings {
                 .unwrap_or_default()
         };
         let timeout = std::time::Duration::from_millis(self.webhook_timeout_ms.max(1));
-        let http = reqwest::Client::builder()
-            .timeout(timeout)
-            .build()
+        let http = crate::frames::hook::webhook::client(timeout, &self.webhook_allowed_hosts)
             .unwrap_or_else(|e| {
                 tracing::error!(error = %e, "hook: webhook client settings refused; using defaults");
                 reqwest::Client::new()
@@ -134,6 +136,7 @@ impl HookSettings {
             s3_secret_access_key: or_env(&self.s3_secret_access_key, "AWS_SECRET_ACCESS_KEY"),
             webhook_attempts: self.webhook_attempts.max(1),
             webhook_backoff: std::time::Duration::from_millis(self.webhook_backoff_ms),
+            webhook_allowed_hosts: self.webhook_allowed_hosts.clone(),
             http,
         }
     }

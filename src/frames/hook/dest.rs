@@ -72,7 +72,12 @@ pub fn parse_uri(uri: &str, opts: &HookOptions) -> Result<Target, String> {
     }
     if uri.starts_with("http://") || uri.starts_with("https://") {
         return match reqwest::Url::parse(uri) {
-            Ok(u) if u.host_str().is_some() => Ok(Target::Http(uri.to_owned())),
+            Ok(u) => match u.host_str() {
+                Some(host) => super::webhook::check_host(host, &opts.webhook_allowed_hosts)
+                    .map(|()| Target::Http(uri.to_owned()))
+                    .map_err(|e| format!("DestinationConfig Uri `{uri}`: {e}")),
+                None => Err(format!("DestinationConfig Uri `{uri}` is not a valid URL")),
+            },
             _ => Err(format!("DestinationConfig Uri `{uri}` is not a valid URL")),
         };
     }
@@ -308,11 +313,19 @@ mod tests {
             "s3://ab",
             "ftp://x/y",
             "http://",
+            "http://169.254.169.254/latest/meta-data/",
+            "http://[fd00:ec2::254]/",
             "file:///tmp/x",
             "nope",
         ] {
             assert!(parse_uri(bad, &opts).is_err(), "{bad}");
         }
+        // With an allow-list, only its hosts.
+        let mut listed = HookOptions::for_tests();
+        listed.webhook_allowed_hosts = vec!["ml.lan".into()];
+        assert!(parse_uri("http://ml.lan:8080/in", &listed).is_ok());
+        let e = parse_uri("http://127.0.0.1/in", &listed).unwrap_err();
+        assert!(e.contains("webhook_allowed_hosts"), "{e}");
         opts.file_root = Some(PathBuf::from("/srv/images"));
         assert_eq!(
             ok("file:///srv/images/cam1", &opts),

@@ -35,6 +35,7 @@
 pub mod dest;
 pub mod queue;
 pub mod select;
+pub mod webhook;
 mod worker;
 
 use std::collections::{BTreeMap, HashMap};
@@ -256,7 +257,9 @@ pub struct HookOptions {
     pub webhook_attempts: u32,
     /// First wait between webhook tries (doubles).
     pub webhook_backoff: Duration,
-    /// The webhook client (its timeout is `[hook] webhook_timeout_ms`).
+    /// Webhook hosts allowed (empty: any but link-local addresses; see [`webhook`]).
+    pub webhook_allowed_hosts: Vec<String>,
+    /// The webhook client (its timeout is `[hook] webhook_timeout_ms`; see [`webhook::client`]).
     pub http: reqwest::Client,
 }
 
@@ -274,6 +277,7 @@ impl HookOptions {
             s3_secret_access_key: String::new(),
             webhook_attempts: 1,
             webhook_backoff: Duration::from_millis(10),
+            webhook_allowed_hosts: Vec::new(),
             http: reqwest::Client::new(),
         }
     }
