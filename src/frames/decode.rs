@@ -507,7 +507,126 @@ fn packed_rgb(raw: Vec<u8>, width: u32, height: u32) -> Result<Vec<u8>, FrameErr
 
 #[cfg(test)]
 mod tests {
-    use super::packed_rgb;
+    use super::*;
+    use bytes::Bytes;
+    use gstreamer_app as gst_app;
+
+    impl Pool {
+        /// The names of the idle pipelines (GStreamer names each one uniquely).
+        fn idle_names(&self) -> Vec<String> {
+            let idle = self.idle.lock().unwrap();
+            idle.iter()
+                .map(|(_, p)| p.pipeline.name().to_string())
+                .collect()
+        }
+    }
+
+    /// `n` frames of videotestsrc 160x120 at 25 fps as H.264 High with B-frames and a
+    /// keyframe every 25: the codec and the frames in GOPs (decode order, as stored).
+    fn h264_gops(n: u32) -> (VideoCodec, Vec<Vec<CodedFrame>>) {
+        gst::init().unwrap();
+        let pipeline = gst::parse::launch(&format!(
+            "videotestsrc num-buffers={n} pattern=ball \
+             ! video/x-raw,format=I420,width=160,height=120,framerate=25/1 \
+             ! x264enc speed-preset=veryfast key-int-max=25 bframes=2 \
+             ! video/x-h264,profile=high,stream-format=avc,alignment=au \
+             ! appsink name=sink sync=false"
+        ))
+        .unwrap()
+        .downcast::<gst::Pipeline>()
+        .unwrap();
+        let sink = pipeline
+            .by_name("sink")
+            .unwrap()
+            .downcast::<gst_app::AppSink>()
+            .unwrap();
+        pipeline.set_state(gst::State::Playing).unwrap();
+        let (mut avcc, mut gops) = (None, Vec::<Vec<CodedFrame>>::new());
+        let ms = |t: Option<gst::ClockTime>| t.map_or(0, |t| t.mseconds() as i64);
+        while let Ok(sample) = sink.pull_sample() {
+            let caps = sample.caps().unwrap().structure(0).unwrap();
+            let config = caps.get::<gst::Buffer>("codec_data").unwrap();
+            avcc.get_or_insert_with(|| Bytes::copy_from_slice(&config.map_readable().unwrap()));
+            let b = sample.buffer().unwrap();
+            let key = !b.flags().contains(gst::BufferFlags::DELTA_UNIT);
+            if key {
+                gops.push(Vec::new());
+            }
+            gops.last_mut().unwrap().push(CodedFrame {
+                pts_ms: ms(b.pts()),
+                dts_ms: ms(b.dts().or(b.pts())),
+                duration_ms: 40,
+                key,
+                data: Bytes::copy_from_slice(&b.map_readable().unwrap()),
+            });
+        }
+        pipeline.set_state(gst::State::Null).unwrap();
+        let avcc = avcc.unwrap();
+        (VideoCodec::H264 { avcc }, gops)
+    }
+
+    fn rgb(width: u32) -> OutputSpec {
+        OutputSpec {
+            format: ImageFormat::Rgb24,
+            width: Some(width),
+            height: None,
+        }
+    }
+
+    #[test]
+    fn one_decoder_serves_pass_after_pass() {
+        let (codec, gops) = h264_gops(75);
+        assert_eq!(gops.iter().map(Vec::len).collect::<Vec<_>>(), [25, 25, 25]);
+        assert!(gops[0].iter().any(|f| f.pts_ms != f.dts_ms), "no B-frames");
+        let pool = Pool::new(4);
+        assert_eq!(count(&pool, &codec, &gops[0]).unwrap(), 25);
+        let decoder = pool.idle_names();
+        assert_eq!(decoder.len(), 1);
+
+        // Every picture of another group, through the same (flushed) decoder.
+        let wanted: Vec<i64> = gops[1].iter().map(|f| f.pts_ms).collect();
+        let out = run(&pool, &codec, &gops[1], &wanted, Some(&rgb(80))).unwrap();
+        assert_eq!(out.len(), 25);
+        for pts in &wanted {
+            let p = out[pts].as_ref().unwrap();
+            assert_eq!((p.width, p.height, p.data.len()), (80, 60, 80 * 60 * 3));
+        }
+        // Two pictures wanted from the last group: only those are encoded.
+        let two = [gops[2][0].pts_ms, gops[2][7].pts_ms];
+        let out = run(&pool, &codec, &gops[2], &two, Some(&rgb(80))).unwrap();
+        assert_eq!(out.len(), 2);
+        assert!(out.values().all(Result::is_ok));
+        assert_eq!(count(&pool, &codec, &gops[0]).unwrap(), 25);
+
+        // The same decoder all along, plus one encoder.
+        let idle = pool.idle_names();
+        assert_eq!(idle.len(), 2, "{idle:?}");
+        assert!(idle.contains(&decoder[0]), "{idle:?} lost {decoder:?}");
+    }
+
+    #[test]
+    fn after_undecodable_frames_the_next_pass_is_right() {
+        let (codec, gops) = h264_gops(25);
+        let pool = Pool::new(4);
+        assert_eq!(count(&pool, &codec, &gops[0]).unwrap(), 25);
+        let junk: Vec<CodedFrame> = (0..10)
+            .map(|i| CodedFrame {
+                pts_ms: i * 40,
+                dts_ms: i * 40,
+                duration_ms: 40,
+                key: i == 0,
+                data: Bytes::from(vec![0, 0, 0, 8, 0x65, 1, 2, 3, 4, 5, 6, 7]),
+            })
+            .collect();
+        let wanted = [0, 40];
+        match run(&pool, &codec, &junk, &wanted, Some(&rgb(80))) {
+            Err(_) => {}
+            Ok(out) => assert!(out.values().all(Result::is_err), "{out:?}"),
+        }
+        // The decoder reported an error: it was dropped, not pooled.
+        assert_eq!(pool.idle_names(), Vec::<String>::new());
+        assert_eq!(count(&pool, &codec, &gops[0]).unwrap(), 25);
+    }
 
     #[test]
     fn rgb_rows_lose_their_padding() {
