@@ -70,8 +70,6 @@ struct Output {
     caps: Option<gst::Caps>,
     /// Buffers not yet taken.
     buffers: Vec<Raw>,
-    /// EOS arrived (and no flush since).
-    eos: bool,
 }
 
 fn lock(out: &Mutex<Output>) -> MutexGuard<'_, Output> {
@@ -140,12 +138,10 @@ impl Pipe {
                 Ok(gst::FlowSuccess::Ok)
             })
             .event_function(move |_, _, event| {
-                match event.view() {
-                    gst::EventView::Caps(c) => lock(&evented).caps = Some(c.caps_owned()),
-                    gst::EventView::Eos(_) => lock(&evented).eos = true,
-                    _ => {}
+                if let gst::EventView::Caps(c) = event.view() {
+                    lock(&evented).caps = Some(c.caps_owned());
                 }
-                true
+                true // EOS, flushes, segments...: nothing to do at the end of the chain
             })
             .build();
         src.link(&chain_sink)
@@ -205,9 +201,7 @@ impl Pipe {
     fn reset(&self) -> bool {
         let flushed = self.src.push_event(gst::event::FlushStart::new())
             && self.src.push_event(gst::event::FlushStop::new(true));
-        let mut out = lock(&self.out);
-        out.buffers.clear();
-        out.eos = false;
+        lock(&self.out).buffers.clear();
         flushed
     }
 
