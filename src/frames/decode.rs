@@ -1,39 +1,54 @@
-//! The GStreamer side of [`crate::frames`]: decoder and encoder pipelines, and their pool.
+//! The GStreamer side of [`crate::frames`]: decoder and encoder chains, driven synchronously
+//! from the calling thread, and their pool.
 //!
 //! ```text
-//! decoder: appsrc (video/x-h264 stream-format=avc | video/x-h265 stream-format=hvc1,
+//! decoder: [our src pad] (video/x-h264 stream-format=avc | video/x-h265 stream-format=hvc1,
 //!          alignment=au, codec_data=avcC|hvcC) ! avdec_h264|avdec_h265 max-threads=1
-//!          ! appsink sync=false max-buffers=RAW_QUEUE
-//! encoder: appsrc (the decoder's raw caps) ! videoconvert ! videoscale add-borders=false
+//!          ! [our sink pad]
+//! encoder: [our src pad] (the decoder's raw caps) ! videoconvert ! videoscale add-borders=false
 //!          ! capsfilter (width, height, pixel-aspect-ratio=1/1[, format=RGB])
 //!          ! jpegenc quality=Q | pngenc snapshot=false compression-level=3 | (nothing: RGB24)
-//!          ! appsink sync=false
+//!          ! [our sink pad]
 //! ```
+//!
+//! Each chain sits in a bin (with ghost pads) in a `gst::Pipeline`, which gives it a bus and a
+//! state: it is set PLAYING once, when built. Its two ends are pads of ours, not appsrc/appsink:
+//! none of these elements has a thread of its own, so `srcpad.push(buffer)` runs the decoder in
+//! our thread, and whatever picture it outputs lands in our sink pad's chain function within the
+//! same call (it only appends the buffer to a small list we empty after every push). No thread
+//! hop, no wake-up, no queue, no timeout: a call returns when the element is done with the
+//! buffer, and nothing in the chain can wait for anything else.
+//!
+//! A decode pass: a segment event, every compressed frame of the run, then EOS (the decoder
+//! drains its reorder buffer into our sink pad). After every push the pictures out so far are
+//! handed on at once (wanted ones to the encoder, the others dropped, their memory back in the
+//! decoder's pool), so a pass holds no more raw pictures than the decoder itself. The decoder is
+//! then reset with a flush (FlushStart + FlushStop with reset_time): GstVideoDecoder flushes
+//! libav (`avcodec_flush_buffers`) and keeps the open codec context, its output caps and its
+//! buffer pool, so the next pass, on any group with the same codec configuration, starts warm.
+//! Stream-start and caps are sent once, when the chain is built (they are sticky and survive
+//! the flush); the segment is sent again each pass.
+//!
+//! The encoder takes one raw buffer and gives one image back in the same call, so it never
+//! needs EOS and is never flushed. Timestamps are rebased so the run starts at 0 (epoch
+//! nanoseconds do not fit a `ClockTime`) and mapped back on output.
 //!
 //! Raw RGB24 comes straight out of the capsfilter: GStreamer pads each row to a multiple of 4
 //! bytes, so [`packed_rgb`] removes that padding (the output is `width * 3` bytes per row).
 //!
-//! A decode pass pushes the whole compressed run (no more than one stored fragment), then EOS,
-//! then pulls raw pictures as the decoder produces them; the appsink's small queue blocks the
-//! decoder's streaming thread until we pull, so at most [`RAW_QUEUE`] raw pictures wait. Each
-//! wanted picture goes through the encoder at once (one buffer in, one image out, so the encoder
-//! needs no EOS and stays PLAYING between uses). Timestamps are rebased so the run starts at 0
-//! (epoch nanoseconds do not fit a `ClockTime`) and mapped back on output.
+//! Failures: a push the chain refuses fails the pass (or the picture, for the encoder) with the
+//! element's error message from the bus. A chain that failed, or whose bus holds an error at
+//! the end of a pass, is dropped, never reused.
 //!
 //! This file is one of the three that see GStreamer types (STYLE.md §2).
 
 use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::Instant;
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use gstreamer as gst;
 use gstreamer::prelude::*;
-use gstreamer_app as gst_app;
 
-use super::{
-    CodedFrame, FrameError, ImageFormat, OutputSpec, PASS_TIMEOUT, Picture, RAW_QUEUE, VideoCodec,
-    output_size,
-};
+use super::{CodedFrame, FrameError, ImageFormat, OutputSpec, Picture, VideoCodec, output_size};
 
 /// Each wanted presentation timestamp → its picture or why not.
 pub(super) type Rendered = HashMap<i64, Result<Picture, FrameError>>;
@@ -42,103 +57,172 @@ pub(super) type Rendered = HashMap<i64, Result<Picture, FrameError>>;
 const INSTALL_HINT: &str = "install gstreamer1.0-libav (avdec_h264/avdec_h265) and \
      gstreamer1.0-plugins-base/-good (videoconvert, videoscale, jpegenc, pngenc)";
 
-/// How long one pull waits before checking the bus and the deadline.
-const POLL: gst::ClockTime = gst::ClockTime::from_mseconds(100);
+/// A buffer that came out of a chain, with the caps it came with.
+struct Raw {
+    buffer: gst::Buffer,
+    caps: Option<gst::Caps>,
+}
 
-/// A pipeline between an appsrc and an appsink. Dropping it stops it.
+/// What our sink pad received since it was last emptied.
+#[derive(Default)]
+struct Output {
+    /// The caps of the buffers that follow.
+    caps: Option<gst::Caps>,
+    /// Buffers not yet taken.
+    buffers: Vec<Raw>,
+}
+
+fn lock(out: &Mutex<Output>) -> MutexGuard<'_, Output> {
+    out.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// A chain of elements between a src pad and a sink pad of ours, run by pushing into it.
+/// Dropping it stops it.
 pub(super) struct Pipe {
     pipeline: gst::Pipeline,
-    src: gst_app::AppSrc,
-    sink: gst_app::AppSink,
+    src: gst::Pad,
+    sink: gst::Pad,
+    out: Arc<Mutex<Output>>,
 }
 
 impl Drop for Pipe {
     fn drop(&mut self) {
         let _ = self.pipeline.set_state(gst::State::Null);
+        let _ = self.src.set_active(false);
+        let _ = self.sink.set_active(false);
     }
 }
 
+/// A pad template with ANY caps: our pads accept whatever the chain negotiates.
+fn any_template(direction: gst::PadDirection) -> Result<gst::PadTemplate, FrameError> {
+    let name = match direction {
+        gst::PadDirection::Src => "src",
+        _ => "sink",
+    };
+    gst::PadTemplate::new(
+        name,
+        direction,
+        gst::PadPresence::Always,
+        &gst::Caps::new_any(),
+    )
+    .map_err(|e| FrameError::Setup(e.to_string()))
+}
+
 impl Pipe {
-    /// Builds `description` (with elements named `src` and `sink`) and sets the source caps.
+    /// Builds the chain `description` (one unlinked sink pad, one unlinked src pad), links our
+    /// pads to it, starts it and sends stream-start and `caps`.
     fn build(description: &str, caps: &gst::Caps) -> Result<Pipe, FrameError> {
         gst::init().map_err(|e| FrameError::Setup(e.to_string()))?;
-        let element = gst::parse::launch(description)
-            .map_err(|e| FrameError::Setup(format!("`{description}`: {e}; {INSTALL_HINT}")))?;
-        let pipeline = element
-            .downcast::<gst::Pipeline>()
-            .map_err(|_| FrameError::Setup(format!("`{description}` is not a pipeline")))?;
-        let src = pipeline
-            .by_name("src")
-            .and_then(|e| e.downcast::<gst_app::AppSrc>().ok())
-            .ok_or_else(|| FrameError::Setup("the pipeline has no appsrc `src`".into()))?;
-        let sink = pipeline
-            .by_name("sink")
-            .and_then(|e| e.downcast::<gst_app::AppSink>().ok())
-            .ok_or_else(|| FrameError::Setup("the pipeline has no appsink `sink`".into()))?;
-        src.set_caps(Some(caps));
-        src.set_format(gst::Format::Time);
-        Ok(Pipe {
+        let setup = |what: &str| FrameError::Setup(format!("`{description}`: {what}"));
+        let bin = gst::parse::bin_from_description(description, true)
+            .map_err(|e| setup(&format!("{e}; {INSTALL_HINT}")))?;
+        let pipeline = gst::Pipeline::new();
+        pipeline.add(&bin).map_err(|e| setup(&e.to_string()))?;
+        let (Some(chain_sink), Some(chain_src)) = (bin.static_pad("sink"), bin.static_pad("src"))
+        else {
+            return Err(setup("no unlinked sink and src pads"));
+        };
+
+        let out = Arc::new(Mutex::new(Output::default()));
+        let src = gst::Pad::builder_from_template(&any_template(gst::PadDirection::Src)?)
+            .name("vidstream-src")
+            .build();
+        let chained = Arc::clone(&out);
+        let evented = Arc::clone(&out);
+        let sink = gst::Pad::builder_from_template(&any_template(gst::PadDirection::Sink)?)
+            .name("vidstream-sink")
+            .chain_function(move |_, _, buffer| {
+                let mut out = lock(&chained);
+                let caps = out.caps.clone();
+                out.buffers.push(Raw { buffer, caps });
+                Ok(gst::FlowSuccess::Ok)
+            })
+            .event_function(move |_, _, event| {
+                if let gst::EventView::Caps(c) = event.view() {
+                    lock(&evented).caps = Some(c.caps_owned());
+                }
+                true // EOS, flushes, segments...: nothing to do at the end of the chain
+            })
+            .build();
+        src.link(&chain_sink)
+            .map_err(|e| setup(&format!("linking its sink pad: {e}")))?;
+        chain_src
+            .link(&sink)
+            .map_err(|e| setup(&format!("linking its src pad: {e}")))?;
+        let pipe = Pipe {
             pipeline,
             src,
             sink,
-        })
-    }
-
-    fn play(&self) -> Result<(), FrameError> {
-        self.pipeline
+            out,
+        };
+        pipe.src
+            .set_active(true)
+            .and_then(|()| pipe.sink.set_active(true))
+            .map_err(|e| setup(&e.to_string()))?;
+        pipe.pipeline
             .set_state(gst::State::Playing)
-            .map(|_| ())
-            .map_err(|e| self.failure(format!("could not start: {e}")))
+            .map_err(|e| pipe.failure(format!("could not start: {e}")))?;
+        pipe.event(gst::event::StreamStart::new("vidstream-frames"))?;
+        pipe.event(gst::event::Caps::new(caps))?;
+        Ok(pipe)
     }
 
-    /// Ready for the next pass: a flush down the pipeline (the appsink forgets its EOS only
-    /// on a flush, not on a state change), then READY (the source forgets its EOS, the decoder
-    /// resets). False if the pipeline would not go back.
-    fn reset(&self) -> bool {
-        let flushed = self.src.static_pad("src").is_some_and(|pad| {
-            pad.push_event(gst::event::FlushStart::new())
-                && pad.push_event(gst::event::FlushStop::new(true))
-        });
-        flushed && self.pipeline.set_state(gst::State::Ready).is_ok()
-    }
-
-    /// The first error on the bus, if any, else `fallback`.
-    fn failure(&self, fallback: String) -> FrameError {
-        if let Some(bus) = self.pipeline.bus() {
-            while let Some(msg) = bus.pop_filtered(&[gst::MessageType::Error]) {
-                if let gst::MessageView::Error(e) = msg.view() {
-                    let debug = e.debug().map(|d| d.to_string()).unwrap_or_default();
-                    return FrameError::Decode(format!("{} ({debug})", e.error()));
-                }
-            }
+    /// Sends `event` down the chain (it runs in this thread, like a buffer).
+    fn event(&self, event: gst::Event) -> Result<(), FrameError> {
+        let kind = event.type_();
+        if self.src.push_event(event) {
+            Ok(())
+        } else {
+            Err(self.failure(format!("the chain refused {kind:?}")))
         }
-        FrameError::Decode(fallback)
     }
 
+    /// A segment from 0 (timestamps are rebased), before the first buffer of a pass.
+    fn segment(&self) -> Result<(), FrameError> {
+        let segment = gst::FormattedSegment::<gst::ClockTime>::new();
+        self.event(gst::event::Segment::new(&segment))
+    }
+
+    /// Runs `buffer` through the chain.
     fn push(&self, buffer: gst::Buffer) -> Result<(), FrameError> {
         self.src
-            .push_buffer(buffer)
+            .push(buffer)
             .map(|_| ())
             .map_err(|e| self.failure(format!("push: {e:?}")))
     }
 
-    /// The next sample; `Ok(None)` at EOS. Fails on a bus error or past `deadline`.
-    fn pull(&self, deadline: Instant) -> Result<Option<gst::Sample>, FrameError> {
-        loop {
-            if let Some(s) = self.sink.try_pull_sample(POLL) {
-                return Ok(Some(s));
-            }
-            if self.sink.is_eos() {
-                return Ok(None);
-            }
-            let err = self.failure(String::new());
-            if !matches!(&err, FrameError::Decode(m) if m.is_empty()) {
-                return Err(err);
-            }
-            if Instant::now() > deadline {
-                return Err(FrameError::Timeout(PASS_TIMEOUT));
+    /// The buffers out of the chain since the last call, oldest first.
+    fn take(&self) -> Vec<Raw> {
+        std::mem::take(&mut lock(&self.out).buffers)
+    }
+
+    /// Ready for the next pass: a flush resets the decoder (and forgets the EOS and segment)
+    /// but keeps it open. False if the chain refused it.
+    fn reset(&self) -> bool {
+        let flushed = self.src.push_event(gst::event::FlushStart::new())
+            && self.src.push_event(gst::event::FlushStop::new(true));
+        lock(&self.out).buffers.clear();
+        flushed
+    }
+
+    /// The first error on the bus, if any (the bus is emptied: nothing else is read from it).
+    fn bus_error(&self) -> Option<FrameError> {
+        let bus = self.pipeline.bus()?;
+        let mut first = None;
+        while let Some(msg) = bus.pop() {
+            if let gst::MessageView::Error(e) = msg.view()
+                && first.is_none()
+            {
+                let debug = e.debug().map(|d| d.to_string()).unwrap_or_default();
+                first = Some(FrameError::Decode(format!("{} ({debug})", e.error())));
             }
         }
+        first
+    }
+
+    /// The first error on the bus, else `fallback`.
+    fn failure(&self, fallback: String) -> FrameError {
+        self.bus_error().unwrap_or(FrameError::Decode(fallback))
     }
 }
 
@@ -176,7 +260,7 @@ impl Pool {
     }
 }
 
-/// The decoder pipeline description and appsrc caps for `codec`, and the pool key.
+/// The decoder chain description and input caps for `codec`, and the pool key.
 fn decoder_setup(codec: &VideoCodec) -> (String, gst::Caps, String) {
     let (media, format, element, config) = match codec {
         VideoCodec::H264 { avcc } => ("video/x-h264", "avc", "avdec_h264", avcc),
@@ -187,20 +271,13 @@ fn decoder_setup(codec: &VideoCodec) -> (String, gst::Caps, String) {
         .field("alignment", "au")
         .field("codec_data", gst::Buffer::from_slice(config.clone()))
         .build();
-    let description = format!(
-        "appsrc name=src is-live=false ! {element} max-threads=1 \
-         ! appsink name=sink sync=false max-buffers={RAW_QUEUE}"
-    );
+    let description = format!("{element} max-threads=1");
     let key = format!("dec:{element}:{}", hex::encode(config));
     (description, caps, key)
 }
 
-/// The encoder for raw pictures with `raw` caps of `src` size, for `spec`.
-fn encoder_setup(
-    raw: &gst::Caps,
-    src: (u32, u32),
-    spec: &OutputSpec,
-) -> (String, gst::Caps, String) {
+/// The encoder chain for raw pictures with `raw` caps of `src` size, for `spec`, and its key.
+fn encoder_setup(raw: &gst::CapsRef, src: (u32, u32), spec: &OutputSpec) -> (String, String) {
     let (w, h) = output_size(src, spec.width, spec.height);
     let clamp = |v: u32| i32::try_from(v).unwrap_or(i32::MAX);
     let mut out = gst::Caps::builder("video/x-raw")
@@ -223,14 +300,13 @@ fn encoder_setup(
     };
     let out = out.build();
     let description = format!(
-        "appsrc name=src is-live=false ! videoconvert ! videoscale add-borders=false \
-         ! capsfilter caps=\"{out}\" {encoder} ! appsink name=sink sync=false"
+        "videoconvert ! videoscale add-borders=false ! capsfilter caps=\"{out}\" {encoder}"
     );
     let key = format!("enc:{raw}:{description}");
-    (description, raw.clone(), key)
+    (description, key)
 }
 
-/// A compressed frame as a buffer, its timestamps rebased on `base_ms`.
+/// A compressed frame as a buffer (sharing its bytes), its timestamps rebased on `base_ms`.
 fn coded_buffer(f: &CodedFrame, base_ms: i64) -> gst::Buffer {
     let ns = |ms: i64| gst::ClockTime::from_mseconds(u64::try_from(ms - base_ms).unwrap_or(0));
     let mut buffer = gst::Buffer::from_slice(f.data.clone());
@@ -248,9 +324,8 @@ fn coded_buffer(f: &CodedFrame, base_ms: i64) -> gst::Buffer {
 }
 
 /// A decoded picture's presentation time in ms (undoing the rebase).
-fn picture_ms(sample: &gst::Sample, base_ms: i64) -> Option<i64> {
-    let pts = sample.buffer()?.pts()?;
-    let ms = (pts.nseconds() + 500_000) / 1_000_000;
+fn picture_ms(buffer: &gst::BufferRef, base_ms: i64) -> Option<i64> {
+    let ms = (buffer.pts()?.nseconds() + 500_000) / 1_000_000;
     Some(base_ms + i64::try_from(ms).ok()?)
 }
 
@@ -262,31 +337,50 @@ fn raw_size(caps: &gst::CapsRef) -> Option<(u32, u32)> {
     Some((u32::try_from(w).ok()?, u32::try_from(h).ok()?))
 }
 
-/// Starts a decoder for `codec` (from the pool if one is idle) and pushes `frames` then EOS.
-fn start_decoder(
+/// Decodes `frames` with a decoder for `codec` (from the pool if one is idle), handing each
+/// picture to `picture` as soon as the decoder outputs it. The decoder goes back to the pool
+/// only after a clean pass.
+fn decode(
     pool: &Pool,
     codec: &VideoCodec,
     frames: &[CodedFrame],
-) -> Result<(Pipe, String, i64), FrameError> {
+    mut picture: impl FnMut(Raw, i64),
+) -> Result<(), FrameError> {
     gst::init().map_err(|e| FrameError::Setup(e.to_string()))?;
     let (description, caps, key) = decoder_setup(codec);
     let dec = match pool.take(&key) {
         Some(p) => p,
         None => Pipe::build(&description, &caps)?,
     };
-    dec.play()?;
     let base_ms = frames
         .iter()
         .map(|f| f.dts_ms.min(f.pts_ms))
         .min()
         .unwrap_or(0);
-    for f in frames {
-        dec.push(coded_buffer(f, base_ms))?;
+    let mut pass = || -> Result<(), FrameError> {
+        dec.segment()?;
+        for f in frames {
+            dec.push(coded_buffer(f, base_ms))?;
+            for raw in dec.take() {
+                picture(raw, base_ms);
+            }
+        }
+        dec.event(gst::event::Eos::new())?;
+        for raw in dec.take() {
+            picture(raw, base_ms);
+        }
+        Ok(())
+    };
+    pass()?;
+    // An error the decoder posted without refusing a frame (e.g. "no valid frames" at EOS)
+    // leaves the pass valid (what came out came out; the rest is not produced), but that
+    // decoder is not trusted again.
+    match dec.bus_error() {
+        Some(e) => tracing::debug!(error = %e, "decoder reported an error; dropped"),
+        None if dec.reset() => pool.put(key, dec),
+        None => tracing::debug!("decoder refused the flush; dropped"),
     }
-    dec.src
-        .end_of_stream()
-        .map_err(|e| dec.failure(format!("eos: {e:?}")))?;
-    Ok((dec, key, base_ms))
+    Ok(())
 }
 
 /// One decode pass: see the module doc. With `spec` None nothing is encoded.
@@ -297,26 +391,21 @@ pub(super) fn run(
     wanted: &[i64],
     spec: Option<&OutputSpec>,
 ) -> Result<Rendered, FrameError> {
-    let deadline = Instant::now() + PASS_TIMEOUT;
-    let (dec, key, base_ms) = start_decoder(pool, codec, frames)?;
     let mut out: Rendered = HashMap::new();
     let mut encoder: Option<(String, Pipe)> = None;
-    while let Some(sample) = dec.pull(deadline)? {
-        let Some(ms) = picture_ms(&sample, base_ms) else {
-            continue;
+    decode(pool, codec, frames, |raw, base_ms| {
+        let Some(ms) = picture_ms(&raw.buffer, base_ms) else {
+            return;
         };
         if !wanted.contains(&ms) || out.contains_key(&ms) {
-            continue;
+            return;
         }
-        let Some(spec) = spec else { continue };
-        let result = encode(pool, &mut encoder, &sample, spec, deadline);
+        let Some(spec) = spec else { return };
+        let result = encode(pool, &mut encoder, raw, spec);
         out.insert(ms, result);
-    }
+    })?;
     if let Some((k, enc)) = encoder {
         pool.put(k, enc);
-    }
-    if dec.reset() {
-        pool.put(key, dec);
     }
     Ok(out)
 }
@@ -327,15 +416,8 @@ pub(super) fn count(
     codec: &VideoCodec,
     frames: &[CodedFrame],
 ) -> Result<usize, FrameError> {
-    let deadline = Instant::now() + PASS_TIMEOUT;
-    let (dec, key, _) = start_decoder(pool, codec, frames)?;
     let mut n = 0;
-    while dec.pull(deadline)?.is_some() {
-        n += 1;
-    }
-    if dec.reset() {
-        pool.put(key, dec);
-    }
+    decode(pool, codec, frames, |_, _| n += 1)?;
     Ok(n)
 }
 
@@ -344,18 +426,14 @@ pub(super) fn count(
 fn encode(
     pool: &Pool,
     slot: &mut Option<(String, Pipe)>,
-    sample: &gst::Sample,
+    raw: Raw,
     spec: &OutputSpec,
-    deadline: Instant,
 ) -> Result<Picture, FrameError> {
-    let caps = sample
-        .caps()
+    let caps = raw
+        .caps
         .ok_or(FrameError::Input("decoded picture without caps"))?;
-    let buffer = sample
-        .buffer_owned()
-        .ok_or(FrameError::Input("decoded picture without data"))?;
-    let size = raw_size(caps).ok_or(FrameError::Input("decoded picture without a size"))?;
-    let (description, raw, key) = encoder_setup(&caps.to_owned(), size, spec);
+    let size = raw_size(&caps).ok_or(FrameError::Input("decoded picture without a size"))?;
+    let (description, key) = encoder_setup(&caps, size, spec);
     let (width, height) = output_size(size, spec.width, spec.height);
     let enc = match slot.take() {
         Some((k, p)) if k == key => p,
@@ -366,20 +444,27 @@ fn encode(
             match pool.take(&key) {
                 Some(p) => p,
                 None => {
-                    let p = Pipe::build(&description, &raw)?;
-                    p.play()?;
+                    let p = Pipe::build(&description, &caps)?;
+                    p.segment()?;
                     p
                 }
             }
         }
     };
-    enc.push(buffer)?;
-    let sample = enc
-        .pull(deadline)?
-        .ok_or_else(|| enc.failure("the encoder ended".into()))?;
-    let image = sample
-        .buffer()
-        .and_then(|b| b.map_readable().ok().map(|m| m.as_slice().to_vec()))
+    enc.push(raw.buffer)?;
+    let mut images = enc.take();
+    if let Some(e) = enc.bus_error() {
+        return Err(e);
+    }
+    if images.len() != 1 {
+        return Err(FrameError::Decode(format!(
+            "the encoder made {} images of one picture",
+            images.len()
+        )));
+    }
+    let image = images
+        .pop()
+        .and_then(|i| i.buffer.map_readable().ok().map(|m| m.as_slice().to_vec()))
         .ok_or(FrameError::Input("encoded picture without data"))?;
     *slot = Some((key, enc));
     let data = match spec.format {
@@ -416,7 +501,126 @@ fn packed_rgb(raw: Vec<u8>, width: u32, height: u32) -> Result<Vec<u8>, FrameErr
 
 #[cfg(test)]
 mod tests {
-    use super::packed_rgb;
+    use super::*;
+    use bytes::Bytes;
+    use gstreamer_app as gst_app;
+
+    impl Pool {
+        /// The names of the idle pipelines (GStreamer names each one uniquely).
+        fn idle_names(&self) -> Vec<String> {
+            let idle = self.idle.lock().unwrap();
+            idle.iter()
+                .map(|(_, p)| p.pipeline.name().to_string())
+                .collect()
+        }
+    }
+
+    /// `n` frames of videotestsrc 160x120 at 25 fps as H.264 High with B-frames and a
+    /// keyframe every 25: the codec and the frames in GOPs (decode order, as stored).
+    fn h264_gops(n: u32) -> (VideoCodec, Vec<Vec<CodedFrame>>) {
+        gst::init().unwrap();
+        let pipeline = gst::parse::launch(&format!(
+            "videotestsrc num-buffers={n} pattern=ball \
+             ! video/x-raw,format=I420,width=160,height=120,framerate=25/1 \
+             ! x264enc speed-preset=veryfast key-int-max=25 bframes=2 \
+             ! video/x-h264,profile=high,stream-format=avc,alignment=au \
+             ! appsink name=sink sync=false"
+        ))
+        .unwrap()
+        .downcast::<gst::Pipeline>()
+        .unwrap();
+        let sink = pipeline
+            .by_name("sink")
+            .unwrap()
+            .downcast::<gst_app::AppSink>()
+            .unwrap();
+        pipeline.set_state(gst::State::Playing).unwrap();
+        let (mut avcc, mut gops) = (None, Vec::<Vec<CodedFrame>>::new());
+        let ms = |t: Option<gst::ClockTime>| t.map_or(0, |t| t.mseconds() as i64);
+        while let Ok(sample) = sink.pull_sample() {
+            let caps = sample.caps().unwrap().structure(0).unwrap();
+            let config = caps.get::<gst::Buffer>("codec_data").unwrap();
+            avcc.get_or_insert_with(|| Bytes::copy_from_slice(&config.map_readable().unwrap()));
+            let b = sample.buffer().unwrap();
+            let key = !b.flags().contains(gst::BufferFlags::DELTA_UNIT);
+            if key {
+                gops.push(Vec::new());
+            }
+            gops.last_mut().unwrap().push(CodedFrame {
+                pts_ms: ms(b.pts()),
+                dts_ms: ms(b.dts().or(b.pts())),
+                duration_ms: 40,
+                key,
+                data: Bytes::copy_from_slice(&b.map_readable().unwrap()),
+            });
+        }
+        pipeline.set_state(gst::State::Null).unwrap();
+        let avcc = avcc.unwrap();
+        (VideoCodec::H264 { avcc }, gops)
+    }
+
+    fn rgb(width: u32) -> OutputSpec {
+        OutputSpec {
+            format: ImageFormat::Rgb24,
+            width: Some(width),
+            height: None,
+        }
+    }
+
+    #[test]
+    fn one_decoder_serves_pass_after_pass() {
+        let (codec, gops) = h264_gops(75);
+        assert_eq!(gops.iter().map(Vec::len).collect::<Vec<_>>(), [25, 25, 25]);
+        assert!(gops[0].iter().any(|f| f.pts_ms != f.dts_ms), "no B-frames");
+        let pool = Pool::new(4);
+        assert_eq!(count(&pool, &codec, &gops[0]).unwrap(), 25);
+        let decoder = pool.idle_names();
+        assert_eq!(decoder.len(), 1);
+
+        // Every picture of another group, through the same (flushed) decoder.
+        let wanted: Vec<i64> = gops[1].iter().map(|f| f.pts_ms).collect();
+        let out = run(&pool, &codec, &gops[1], &wanted, Some(&rgb(80))).unwrap();
+        assert_eq!(out.len(), 25);
+        for pts in &wanted {
+            let p = out[pts].as_ref().unwrap();
+            assert_eq!((p.width, p.height, p.data.len()), (80, 60, 80 * 60 * 3));
+        }
+        // Two pictures wanted from the last group: only those are encoded.
+        let two = [gops[2][0].pts_ms, gops[2][7].pts_ms];
+        let out = run(&pool, &codec, &gops[2], &two, Some(&rgb(80))).unwrap();
+        assert_eq!(out.len(), 2);
+        assert!(out.values().all(Result::is_ok));
+        assert_eq!(count(&pool, &codec, &gops[0]).unwrap(), 25);
+
+        // The same decoder all along, plus one encoder.
+        let idle = pool.idle_names();
+        assert_eq!(idle.len(), 2, "{idle:?}");
+        assert!(idle.contains(&decoder[0]), "{idle:?} lost {decoder:?}");
+    }
+
+    #[test]
+    fn after_undecodable_frames_the_next_pass_is_right() {
+        let (codec, gops) = h264_gops(25);
+        let pool = Pool::new(4);
+        assert_eq!(count(&pool, &codec, &gops[0]).unwrap(), 25);
+        let junk: Vec<CodedFrame> = (0..10)
+            .map(|i| CodedFrame {
+                pts_ms: i * 40,
+                dts_ms: i * 40,
+                duration_ms: 40,
+                key: i == 0,
+                data: Bytes::from(vec![0, 0, 0, 8, 0x65, 1, 2, 3, 4, 5, 6, 7]),
+            })
+            .collect();
+        let wanted = [0, 40];
+        match run(&pool, &codec, &junk, &wanted, Some(&rgb(80))) {
+            Err(_) => {}
+            Ok(out) => assert!(out.values().all(Result::is_err), "{out:?}"),
+        }
+        // The decoder reported an error: it was dropped, not pooled.
+        assert_eq!(pool.idle_names(), Vec::<String>::new());
+        assert_eq!(count(&pool, &codec, &gops[0]).unwrap(), 25);
+    }
 
     #[test]
     fn rgb_rows_lose_their_padding() {
