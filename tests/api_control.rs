@@ -31,7 +31,13 @@ async fn create_describe_by_name_and_arn() {
         arn.starts_with("arn:aws:kinesisvideo:us-east-1:000000000000:stream/cam1/"),
         "{arn}"
     );
-    assert!(r.request_id.is_some(), "x-amzn-RequestId is set");
+    let id = r.request_id.clone().expect("x-amzn-RequestId is set");
+    let uuid_shaped = id.len() == 36
+        && id.char_indices().all(|(i, c)| match i {
+            8 | 13 | 18 | 23 => c == '-',
+            _ => c.is_ascii_hexdigit() && !c.is_ascii_uppercase(),
+        });
+    assert!(uuid_shaped, "request id {id}");
     // CREATING is observable or already over; either way it must end in ACTIVE.
     let first = s
         .call("/describeStream", json!({"StreamName": "cam1"}))

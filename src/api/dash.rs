@@ -3,10 +3,10 @@
 //! Sessions and windows are shared with HLS ([`super::sessions`]); the manifest is written by
 //! [`crate::playback::dash`].
 
-use std::collections::HashMap;
-
 use axum::Router;
-use axum::extract::{Query, State};
+use axum::extract::State;
+
+use super::params::QueryMap;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
@@ -79,10 +79,7 @@ async fn session_url(
     Ok(axum::Json(json!({ "DASHStreamingSessionURL": url })).into_response())
 }
 
-async fn manifest(
-    State(st): State<AppState>,
-    Query(q): Query<HashMap<String, String>>,
-) -> Result<Response, ApiError> {
+async fn manifest(State(st): State<AppState>, QueryMap(q): QueryMap) -> Result<Response, ApiError> {
     use crate::playback::dash::{self, DashFragment, DashKind, DashOptions, DashTrackHeader};
     let s = sessions::open(&st, &q, Protocol::Dash)?;
     let token = q.get("SessionToken").cloned().unwrap_or_default();

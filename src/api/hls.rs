@@ -11,7 +11,9 @@
 use std::collections::HashMap;
 
 use axum::Router;
-use axum::extract::{Query, State};
+use axum::extract::State;
+
+use super::params::QueryMap;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -109,10 +111,7 @@ fn low_latency_asked(s: &Session, q: &HashMap<String, String>) -> bool {
             .is_some_and(|v| v.eq_ignore_ascii_case("true"))
 }
 
-async fn master(
-    State(st): State<AppState>,
-    Query(q): Query<HashMap<String, String>>,
-) -> Result<Response, ApiError> {
+async fn master(State(st): State<AppState>, QueryMap(q): QueryMap) -> Result<Response, ApiError> {
     let s = sessions::open(&st, &q, Protocol::Hls)?;
     let token = q.get("SessionToken").cloned().unwrap_or_default();
     let w = sessions::window(&st, &s).await?;
@@ -152,7 +151,7 @@ async fn master(
 
 async fn media_playlist(
     State(st): State<AppState>,
-    Query(q): Query<HashMap<String, String>>,
+    QueryMap(q): QueryMap,
 ) -> Result<Response, ApiError> {
     let s = sessions::open(&st, &q, Protocol::Hls)?;
     let token = q.get("SessionToken").cloned().unwrap_or_default();

@@ -101,16 +101,21 @@ struct RandomRequestId;
 
 impl MakeRequestId for RandomRequestId {
     fn make_request_id<B>(&mut self, _req: &axum::http::Request<B>) -> Option<RequestId> {
+        // A random UUID-shaped id (8-4-4-4-12 hex digits), written without formatting
+        // machinery: it is made for every request.
+        const HEX: &[u8; 16] = b"0123456789abcdef";
         let id: u128 = rand::random();
-        let s = format!(
-            "{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
-            (id >> 96) as u32,
-            (id >> 80) as u16,
-            (id >> 64) as u16,
-            (id >> 48) as u16,
-            id & 0xffff_ffff_ffff
-        );
-        axum::http::HeaderValue::from_str(&s)
+        let mut out = [0u8; 36];
+        let mut at = 0;
+        for i in 0..32 {
+            if matches!(i, 8 | 12 | 16 | 20) {
+                out[at] = b'-';
+                at += 1;
+            }
+            out[at] = HEX[((id >> (124 - 4 * i)) & 0xf) as usize];
+            at += 1;
+        }
+        axum::http::HeaderValue::from_bytes(&out)
             .ok()
             .map(RequestId::new)
     }

@@ -14,7 +14,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::body::Body;
-use axum::extract::{Query, State};
+use axum::extract::State;
+
+use super::params::QueryMap;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
@@ -204,7 +206,7 @@ async fn init_for(
 /// `getMP4InitFragment.mp4` (HLS).
 pub(super) async fn init(
     State(st): State<AppState>,
-    Query(q): Query<HashMap<String, String>>,
+    QueryMap(q): QueryMap,
 ) -> Result<Response, ApiError> {
     init_for(st, q, Protocol::Hls).await
 }
@@ -212,7 +214,7 @@ pub(super) async fn init(
 /// `getMP4InitFragment.mp4` (DASH).
 pub(super) async fn dash_init(
     State(st): State<AppState>,
-    Query(q): Query<HashMap<String, String>>,
+    QueryMap(q): QueryMap,
 ) -> Result<Response, ApiError> {
     init_for(st, q, Protocol::Dash).await
 }
@@ -318,7 +320,7 @@ fn build_segment(key: VariantKey) -> impl FnOnce(&Fragment) -> Result<Vec<Bytes>
 /// `getMP4MediaFragment.mp4` (HLS), whole or `&Part=K`.
 pub(super) async fn hls_media(
     State(st): State<AppState>,
-    Query(q): Query<HashMap<String, String>>,
+    QueryMap(q): QueryMap,
 ) -> Result<Response, ApiError> {
     media_for(st, q, Protocol::Hls).await
 }
@@ -326,7 +328,7 @@ pub(super) async fn hls_media(
 /// `getMP4MediaFragment.mp4` (DASH).
 pub(super) async fn dash_media(
     State(st): State<AppState>,
-    Query(q): Query<HashMap<String, String>>,
+    QueryMap(q): QueryMap,
 ) -> Result<Response, ApiError> {
     media_for(st, q, Protocol::Dash).await
 }
@@ -334,7 +336,7 @@ pub(super) async fn dash_media(
 /// `getTSFragment.ts`.
 pub(super) async fn ts(
     State(st): State<AppState>,
-    Query(q): Query<HashMap<String, String>>,
+    QueryMap(q): QueryMap,
 ) -> Result<Response, ApiError> {
     let s = sessions::open(&st, &q, Protocol::Hls)?;
     let (slot, f) = stored_fragment(&st, &s, &q).await?;

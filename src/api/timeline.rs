@@ -19,7 +19,9 @@
 
 use std::collections::HashMap;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
+
+use super::params::QueryMap;
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::Serialize;
@@ -319,7 +321,7 @@ impl SpanMerger {
 async fn coverage(
     State(st): State<AppState>,
     Path(name): Path<String>,
-    Query(q): Query<HashMap<String, String>>,
+    QueryMap(q): QueryMap,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let q = CoverageQuery::parse(&q)?;
     let (kind, min_gap_ms) = (q.kind, q.min_gap_ms);
