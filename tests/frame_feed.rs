@@ -16,7 +16,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use common::media::*;
-use common::probe::{fixture, packets};
+use common::probe::video_pts;
 use common::{Reply, TestServer};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
@@ -93,22 +93,10 @@ async fn ingest(s: &TestServer, name: &str) {
     assert_eq!(put_fixture_paced(&s.url, name, H264, START_MS).await, 5);
 }
 
-/// The fixture's video presentation times, ms from its start, in order.
-fn fixture_pts() -> Vec<i64> {
-    let mut pts: Vec<i64> = packets(&fixture(H264))
-        .into_iter()
-        .filter(|p| p.stream == 0)
-        .map(|p| p.pts_ms)
-        .collect();
-    pts.sort_unstable();
-    let t0 = pts[0];
-    pts.iter().map(|p| p - t0).collect()
-}
-
 /// The frames the sampling rule picks from `from` (ms offset): the first frame at or after
 /// `from`, then the first at or after each multiple of `interval`, as indexes.
 fn expected(interval: i64, from: i64, to: i64) -> Vec<u32> {
-    let pts = fixture_pts();
+    let pts = video_pts(H264);
     let mut out = Vec::new();
     let mut last_bucket = None;
     for (i, &p) in pts.iter().enumerate() {
@@ -184,7 +172,7 @@ async fn history_sends_the_grid_frames_in_every_format() {
     let dir = tempfile::tempdir().unwrap();
     let s = TestServer::start(&dir.path().join("data")).await;
     ingest(&s, "cam").await;
-    let pts = fixture_pts();
+    let pts = video_pts(H264);
 
     // RGB24 from a time inside the first fragment, 500 ms grid, up to 4.2 s.
     let q = format!(
@@ -309,7 +297,7 @@ async fn history_hands_over_to_live_without_gap_or_duplicate() {
     // Joins while the producer is sending: the first fragments come from the store (or the
     // bus snapshot), the rest live.
     tokio::time::sleep(Duration::from_millis(150)).await;
-    let pts = fixture_pts();
+    let pts = video_pts(H264);
     let q = format!(
         "StreamName=mid&Format=RGB24&SamplingInterval=200&Start={START_MS}&End={}",
         START_MS + pts[pts.len() - 1]
@@ -360,7 +348,7 @@ async fn a_killed_consumer_resumes_exactly_after_its_checkpoint() {
     let dir = tempfile::tempdir().unwrap();
     let s = TestServer::start(&dir.path().join("data")).await;
     ingest(&s, "cam").await;
-    let pts = fixture_pts();
+    let pts = video_pts(H264);
     let end = START_MS + pts[pts.len() - 1];
     let want = expected(200, 0, 4999);
     assert_eq!(want.len(), 25);

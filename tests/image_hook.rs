@@ -18,30 +18,13 @@ use std::time::{Duration, Instant};
 use axum::body::Bytes;
 use axum::http::HeaderMap;
 use common::media::put_fixture_paced;
-use common::probe::{fixture, packets};
+use common::probe::{shown_index, video_pts};
 use common::{Reply, TestServer};
 use serde_json::{Value, json};
 
 /// `x-amzn-producer-start-timestamp` of every ingest (a multiple of every interval used).
 const START_MS: i64 = 1_700_000_000_000;
 const H264: &str = "gst_h264_320x240_gop30_5s.mkv";
-
-/// The fixture's video presentation times, ms from its start, in presentation order.
-fn fixture_pts() -> Vec<i64> {
-    let mut pts: Vec<i64> = packets(&fixture(H264))
-        .into_iter()
-        .filter(|p| p.stream == 0)
-        .map(|p| p.pts_ms)
-        .collect();
-    pts.sort_unstable();
-    let t0 = pts[0];
-    pts.iter().map(|p| p - t0).collect()
-}
-
-/// The frame index shown at `offset` ms: the last with pts ≤ offset.
-fn shown(pts: &[i64], offset: i64) -> u32 {
-    (pts.iter().filter(|&&p| p <= offset).count() - 1) as u32
-}
 
 /// The framecode index of the picture in `bytes`, decoded by ffmpeg.
 fn framecode(dir: &Path, name: &str, bytes: &[u8]) -> u32 {
@@ -134,9 +117,9 @@ async fn webhook(delay: Duration) -> (String, Arc<Mutex<Vec<Hit>>>) {
 /// Checks that the pictures (name → bytes) are exactly the frames shown at
 /// START_MS + k * interval, named by their producer timestamps.
 fn check_frames(scratch: &Path, pictures: &BTreeMap<i64, Vec<u8>>, interval: i64, ext: &str) {
-    let pts = fixture_pts();
+    let pts = video_pts(H264);
     let want: Vec<(i64, u32)> = (0..5000 / interval)
-        .map(|k| shown(&pts, k * interval))
+        .map(|k| shown_index(&pts, k * interval))
         .map(|f| (START_MS + pts[f as usize], f))
         .collect();
     let got: Vec<(i64, u32)> = pictures
@@ -598,7 +581,7 @@ async fn webhook_retries_and_server_timestamp_sampling() {
         2 * made,
         "one 503 then one 200 per picture"
     );
-    let pts = fixture_pts();
+    let pts = video_pts(H264);
     let scratch = dir.path().join("scratch");
     std::fs::create_dir_all(&scratch).unwrap();
     let mut samples = Vec::new();

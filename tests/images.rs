@@ -13,7 +13,7 @@ use std::process::Command;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use common::media::*;
-use common::probe::{ffprobe, fixture, packets};
+use common::probe::{ffprobe, fixture, shown_index, video_pts};
 use common::{Reply, TestServer};
 use serde_json::{Value, json};
 
@@ -33,24 +33,6 @@ async fn ingest(s: &TestServer, name: &str, file: &str) -> usize {
     s.create_active(json!({"StreamName": name, "DataRetentionInHours": 1}))
         .await;
     put_fixture_paced(&s.url, name, file, START_MS).await
-}
-
-/// The fixture's video presentation times, ms from its start, in presentation order: frame `i`
-/// of the framecode is the `i`-th.
-fn fixture_pts(file: &str) -> Vec<i64> {
-    let mut pts: Vec<i64> = packets(&fixture(file))
-        .into_iter()
-        .filter(|p| p.stream == 0)
-        .map(|p| p.pts_ms)
-        .collect();
-    pts.sort_unstable();
-    let t0 = pts[0];
-    pts.iter().map(|p| p - t0).collect()
-}
-
-/// The frame shown at `offset` ms: the last with pts ≤ offset.
-fn shown(pts: &[i64], offset: i64) -> u32 {
-    (pts.iter().filter(|&&p| p <= offset).count() - 1) as u32
 }
 
 fn request(stream: &str, start: i64, end: i64, extra: Value) -> Value {
@@ -185,7 +167,7 @@ async fn each_image_is_the_frame_shown_at_its_time() {
     let dir = tempfile::tempdir().unwrap();
     let s = TestServer::start(&dir.path().join("data")).await;
     assert_eq!(ingest(&s, "cam", H264).await, 5);
-    let pts = fixture_pts(H264);
+    let pts = video_pts(H264);
 
     // Single times, PNG at the source size: inside fragments, on a keyframe, on the last frame.
     for offset in [0, 333, 1500, 2010, 2999, 4999] {
@@ -202,7 +184,7 @@ async fn each_image_is_the_frame_shown_at_its_time() {
         );
         let path = save(dir.path(), &format!("t{offset}.png"), &imgs[0]);
         assert_eq!(image_info(&path), ("png".into(), 320, 240));
-        let want = shown(&pts, offset);
+        let want = shown_index(&pts, offset);
         assert_eq!(framecode(&path), want, "image at +{offset} ms");
         let psnr = psnr_vs_ffmpeg(&path, H264, want);
         assert!(psnr >= 35.0, "PSNR {psnr} dB at +{offset} ms");
@@ -221,7 +203,7 @@ async fn each_image_is_the_frame_shown_at_its_time() {
         let path = save(dir.path(), &format!("run{k}.png"), img);
         assert_eq!(
             framecode(&path),
-            shown(&pts, offset),
+            shown_index(&pts, offset),
             "image at +{offset} ms"
         );
     }
@@ -241,7 +223,7 @@ async fn each_image_is_the_frame_shown_at_its_time() {
     .await;
     let path = save(dir.path(), "small.jpg", &imgs[0]);
     assert_eq!(image_info(&path), ("mjpeg".into(), 160, 120));
-    assert_eq!(framecode(&path), shown(&pts, 1500));
+    assert_eq!(framecode(&path), shown_index(&pts, 1500));
     // Height only, and both (stretched).
     for (extra, w, h) in [
         (json!({"HeightPixels": 480}), 640, 480),
@@ -296,7 +278,7 @@ async fn each_image_is_the_frame_shown_at_its_time() {
     body["ImageSelectorType"] = json!("SERVER_TIMESTAMP");
     let (imgs, _) = images(&s, body).await;
     let path = save(dir.path(), "server.png", &imgs[0]);
-    assert_eq!(framecode(&path), shown(&pts, producer_off + 500));
+    assert_eq!(framecode(&path), shown_index(&pts, producer_off + 500));
 
     s.stop().await;
 }
@@ -306,7 +288,7 @@ async fn h265_images() {
     let dir = tempfile::tempdir().unwrap();
     let s = TestServer::start(&dir.path().join("data")).await;
     assert!(ingest(&s, "hevc", H265).await >= 3);
-    let pts = fixture_pts(H265);
+    let pts = video_pts(H265);
     let (imgs, _) = images(
         &s,
         request("hevc", START_MS + 1234, START_MS + 1634, json!({})),
@@ -317,7 +299,7 @@ async fn h265_images() {
         let offset = 1234 + 200 * k as i64;
         let path = save(dir.path(), &format!("h{k}.png"), img);
         assert_eq!(image_info(&path), ("png".into(), 320, 240));
-        assert_eq!(framecode(&path), shown(&pts, offset), "+{offset} ms");
+        assert_eq!(framecode(&path), shown_index(&pts, offset), "+{offset} ms");
     }
     s.stop().await;
 }
@@ -327,7 +309,7 @@ async fn no_media_media_error_and_pages() {
     let dir = tempfile::tempdir().unwrap();
     let s = TestServer::start(&dir.path().join("data")).await;
     assert_eq!(ingest(&s, "cam", H264).await, 5);
-    let pts = fixture_pts(H264);
+    let pts = video_pts(H264);
 
     // Before the stream: NO_MEDIA, then images.
     let (imgs, _) = images(
@@ -383,7 +365,11 @@ async fn no_media_media_error_and_pages() {
     assert_eq!(times, want);
     for k in [0usize, 7, 13, 24] {
         let path = save(dir.path(), &format!("page{k}.jpg"), &all[k]);
-        assert_eq!(framecode(&path), shown(&pts, 200 * k as i64), "image {k}");
+        assert_eq!(
+            framecode(&path),
+            shown_index(&pts, 200 * k as i64),
+            "image {k}"
+        );
     }
     let (imgs, next) = images(&s, body(json!({"MaxResults": 100, "Format": "JPEG"}))).await;
     assert_eq!(imgs.len(), 25);

@@ -198,27 +198,9 @@ fn parse(input: &GetImagesInput) -> Result<Request, ApiError> {
     Ok(req)
 }
 
-/// `FormatConfig`: only `JPEGQuality`, "1".."100"; 80 when absent.
+/// `FormatConfig`: see [`frames::jpeg_quality`].
 fn jpeg_quality(config: Option<&BTreeMap<String, String>>) -> Result<u8, ApiError> {
-    let Some(config) = config else { return Ok(80) };
-    let mut quality = 80;
-    for (k, v) in config {
-        if k != "JPEGQuality" {
-            return Err(ApiError::invalid(format!(
-                "FormatConfig key `{k}` is invalid: the only key is JPEGQuality"
-            )));
-        }
-        quality = v
-            .parse::<u8>()
-            .ok()
-            .filter(|q| (1..=100).contains(q))
-            .ok_or_else(|| {
-                ApiError::invalid(format!(
-                    "FormatConfig JPEGQuality `{v}` is invalid: give an integer from 1 to 100"
-                ))
-            })?;
-    }
-    Ok(quality)
+    frames::jpeg_quality(config).map_err(ApiError::invalid)
 }
 
 fn kind_tag(kind: TimestampKind) -> &'static str {
@@ -606,14 +588,6 @@ struct Pass {
 /// keyframe at or before the earliest wanted frame (in decode order) and ends at the last
 /// wanted frame.
 fn plan_pass(video: &[CodedFrame], times: &[i64]) -> Pass {
-    let shown = |t: i64| -> Option<usize> {
-        video
-            .iter()
-            .enumerate()
-            .filter(|(_, f)| f.pts_ms <= t)
-            .max_by_key(|(i, f)| (f.pts_ms, *i))
-            .map(|(i, _)| i)
-    };
     // Where the fragment's pictures stop being shown: the last one's pts + its duration (at
     // least 1 ms).
     let end = video
@@ -626,16 +600,14 @@ fn plan_pass(video: &[CodedFrame], times: &[i64]) -> Pass {
         .map(|&t| match (first, end) {
             (Some(first), _) if t < first => Slot::BeforeFirst,
             (_, Some(end)) if t >= end => Slot::After,
-            _ => shown(t).map_or(Slot::After, Slot::Frame),
+            _ => frames::shown_at(video, t).map_or(Slot::After, Slot::Frame),
         })
         .collect();
-    let picks: Vec<Option<usize>> = slots
-        .iter()
-        .map(|s| match s {
-            Slot::Frame(i) => Some(*i),
-            _ => None,
-        })
-        .collect();
+    let picks = slots.iter().filter_map(|s| match s {
+        Slot::Frame(i) => Some(*i),
+        _ => None,
+    });
+    let range = frames::decode_run(video, picks);
     let wanted = slots
         .iter()
         .map(|s| match s {
@@ -644,12 +616,6 @@ fn plan_pass(video: &[CodedFrame], times: &[i64]) -> Pass {
             Slot::After => Pick::After,
         })
         .collect();
-    let lo = picks.iter().flatten().min().copied();
-    let hi = picks.iter().flatten().max().copied();
-    let range = match (lo, hi) {
-        (Some(lo), Some(hi)) => video[..=lo].iter().rposition(|f| f.key).map(|k| (k, hi)),
-        _ => None,
-    };
     Pass { wanted, range }
 }
 

@@ -4,8 +4,10 @@
 //! One job: given one group of pictures (a keyframe and the frames after it, in decode order,
 //! as stored) and the presentation timestamps of the pictures wanted, return each wanted picture
 //! encoded as JPEG or PNG, or as raw packed RGB24 (for ML code that wants pixels without a
-//! JPEG decode), at the asked size. It does not choose frames or read the store (the
-//! API does), and it exposes no GStreamer types: [`decode`] is the only file that sees them
+//! JPEG decode), at the asked size. It does not choose frames or read the store (GetImages,
+//! the hook and the feed do), but it holds the rules they share: the frame shown at a time
+//! ([`shown_at`]), the run to decode for a set of frames ([`decode_run`]) and `FormatConfig`'s
+//! JPEG quality ([`jpeg_quality`]). It exposes no GStreamer types: [`decode`] is the only file that sees them
 //! (STYLE.md §2).
 //!
 //! # Cost model
@@ -137,6 +139,54 @@ pub enum FrameError {
     /// The input is not usable (no frames, no keyframe first...).
     #[error("{0}")]
     Input(&'static str),
+}
+
+/// The frame shown at producer time `t` among `video` (decode order): the one with the largest
+/// presentation timestamp ≤ `t` (the later in decode order on a tie), as a decode-order index.
+pub fn shown_at(video: &[CodedFrame], t: i64) -> Option<usize> {
+    video
+        .iter()
+        .enumerate()
+        .filter(|(_, f)| f.pts_ms <= t)
+        .max_by_key(|(i, f)| (f.pts_ms, *i))
+        .map(|(i, _)| i)
+}
+
+/// The decode-order run that yields the frames at `indexes` of `video`: from the last keyframe
+/// at or before the earliest of them to the latest. None without indexes or without such a
+/// keyframe.
+pub fn decode_run(
+    video: &[CodedFrame],
+    indexes: impl IntoIterator<Item = usize> + Clone,
+) -> Option<(usize, usize)> {
+    let lo = indexes.clone().into_iter().min()?;
+    let hi = indexes.into_iter().max()?;
+    let key = video.get(..=lo)?.iter().rposition(|f| f.key)?;
+    Some((key, hi))
+}
+
+/// `FormatConfig` (GetImages, image generation): at most the one key `JPEGQuality`, "1".."100";
+/// 80 when absent. The error is the message for an `InvalidArgument`.
+pub fn jpeg_quality(
+    config: Option<&std::collections::BTreeMap<String, String>>,
+) -> Result<u8, String> {
+    let Some(config) = config else { return Ok(80) };
+    let mut quality = 80;
+    for (k, v) in config {
+        if k != "JPEGQuality" {
+            return Err(format!(
+                "FormatConfig key `{k}` is invalid: the only key is JPEGQuality"
+            ));
+        }
+        quality = v
+            .parse::<u8>()
+            .ok()
+            .filter(|q| (1..=100).contains(q))
+            .ok_or_else(|| {
+                format!("FormatConfig JPEGQuality `{v}` is invalid: give an integer from 1 to 100")
+            })?;
+    }
+    Ok(quality)
 }
 
 /// The size of the output picture for a `src` picture, following KVS's rules: neither

@@ -96,3 +96,22 @@ pub fn split_documents(mut b: &[u8]) -> Vec<Vec<u8>> {
     }
     docs
 }
+
+/// A fixture's video presentation times (stream 0, read by ffprobe), ms from its first, in
+/// presentation order: frame `i` of a framecode fixture is the `i`-th.
+pub fn video_pts(file: &str) -> Vec<i64> {
+    let mut pts: Vec<i64> = packets(&fixture(file))
+        .into_iter()
+        .filter(|p| p.stream == 0)
+        .map(|p| p.pts_ms)
+        .collect();
+    pts.sort_unstable();
+    let t0 = pts[0];
+    pts.iter().map(|p| p - t0).collect()
+}
+
+/// The index of the frame shown at `offset` ms among `pts` (from [`video_pts`]): the last with
+/// pts ≤ offset.
+pub fn shown_index(pts: &[i64], offset: i64) -> u32 {
+    (pts.iter().filter(|&&p| p <= offset).count() - 1) as u32
+}

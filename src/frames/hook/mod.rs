@@ -153,7 +153,7 @@ impl ImageGenerationConfig {
             MIN_INTERVAL_MS,
             MAX_INTERVAL_MS,
         )?;
-        let quality = jpeg_quality(w.format_config.as_ref())?;
+        let quality = super::jpeg_quality(w.format_config.as_ref())?;
         let format = match w.format.as_deref() {
             Some("JPEG") => ImageFormat::Jpeg { quality },
             Some("PNG") => ImageFormat::Png,
@@ -198,27 +198,6 @@ impl ImageGenerationConfig {
         }
         v
     }
-}
-
-/// `FormatConfig`: at most the one key `JPEGQuality`, "1".."100"; 80 when absent.
-fn jpeg_quality(config: Option<&BTreeMap<String, String>>) -> Result<u8, String> {
-    let Some(config) = config else { return Ok(80) };
-    let mut quality = 80;
-    for (k, v) in config {
-        if k != "JPEGQuality" {
-            return Err(format!(
-                "FormatConfig key `{k}` is invalid: the only key is JPEGQuality"
-            ));
-        }
-        quality = v
-            .parse::<u8>()
-            .ok()
-            .filter(|q| (1..=100).contains(q))
-            .ok_or_else(|| {
-                format!("FormatConfig JPEGQuality `{v}` is invalid: give an integer from 1 to 100")
-            })?;
-    }
-    Ok(quality)
 }
 
 fn selector_name(k: TimestampKind) -> &'static str {

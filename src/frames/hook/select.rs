@@ -61,26 +61,20 @@ pub fn plan(video: &[CodedFrame], times: &[i64], offset: i64) -> Plan {
     let mut picks: Vec<Pick> = Vec::new();
     let mut indexes: Vec<usize> = Vec::new();
     for &t in times {
-        let p = t.saturating_add(offset);
-        let shown = video
-            .iter()
-            .enumerate()
-            .filter(|(_, f)| f.pts_ms <= p)
-            .max_by_key(|(i, f)| (f.pts_ms, *i));
-        let Some((i, f)) = shown else { continue };
-        if picks.iter().any(|k| k.pts_ms == f.pts_ms) {
+        let Some(i) = crate::frames::shown_at(video, t.saturating_add(offset)) else {
+            continue;
+        };
+        let pts_ms = video[i].pts_ms;
+        if picks.iter().any(|k| k.pts_ms == pts_ms) {
             continue;
         }
         picks.push(Pick {
             sample_ms: t,
-            pts_ms: f.pts_ms,
+            pts_ms,
         });
         indexes.push(i);
     }
-    let range = match (indexes.iter().min(), indexes.iter().max()) {
-        (Some(&lo), Some(&hi)) => video[..=lo].iter().rposition(|f| f.key).map(|k| (k, hi)),
-        _ => None,
-    };
+    let range = crate::frames::decode_run(video, indexes.iter().copied());
     if range.is_none() {
         picks.clear();
     }
