@@ -1,43 +1,59 @@
-//! `vidstream bench ingest` runs end to end on a tiny load and prints its table (the figures
-//! themselves are for people: the machine is shared and noisy).
+//! Every `vidstream bench` scenario runs end to end on a tiny load and prints its table (the
+//! figures themselves are for people: the machine is shared and noisy).
 
 use std::process::Command;
 
-#[test]
-fn bench_ingest_prints_its_table() {
+/// Runs `vidstream bench <args> --dir <a temporary directory>`, asserts that it succeeded and
+/// returns what it printed.
+fn bench(args: &[&str]) -> String {
     let dir = tempfile::tempdir().unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_vidstream"))
-        .args([
-            "bench",
-            "ingest",
-            "--streams",
-            "4",
-            "--seconds",
-            "1",
-            "--idle",
-            "4",
-            "--connections",
-            "1",
-            "--dir",
-        ])
+        .arg("bench")
+        .args(args)
+        .arg("--dir")
         .arg(dir.path())
         .output()
         .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
+        !stderr.contains("nginx is not installed"),
+        "nginx is missing: run scripts/install-deps.sh (it installs the Debian package nginx)\n{stderr}"
     );
-    for row in [
-        "disk:",
-        "PutMedia ingest",
-        "server CPU",
-        "PERSISTED ack",
-        "idle producer",
-    ] {
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    stdout
+}
+
+/// Every one of `rows` appears in `stdout`.
+fn assert_rows(stdout: &str, rows: &[&str]) {
+    for row in rows {
         assert!(stdout.contains(row), "missing `{row}` in:\n{stdout}");
     }
+}
+
+#[test]
+fn bench_ingest_prints_its_table() {
+    let stdout = bench(&[
+        "ingest",
+        "--streams",
+        "4",
+        "--seconds",
+        "1",
+        "--idle",
+        "4",
+        "--connections",
+        "1",
+    ]);
+    assert_rows(
+        &stdout,
+        &[
+            "disk:",
+            "PutMedia ingest",
+            "server CPU",
+            "PERSISTED ack",
+            "idle producer",
+        ],
+    );
     assert!(!stdout.contains(" 0 fragments"), "{stdout}");
     assert!(
         stdout
@@ -49,90 +65,48 @@ fn bench_ingest_prints_its_table() {
 
 #[test]
 fn bench_cameras_prints_its_row() {
-    let dir = tempfile::tempdir().unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_vidstream"))
-        .args([
-            "bench",
-            "cameras",
-            "--cameras",
-            "2",
-            "--seconds",
-            "1",
-            "--dir",
-        ])
-        .arg(dir.path())
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(stdout.contains("2 pulled RTSP cameras"), "{stdout}");
-    assert!(stdout.contains("cameras per core"), "{stdout}");
+    let stdout = bench(&["cameras", "--cameras", "2", "--seconds", "1"]);
+    assert_rows(&stdout, &["2 pulled RTSP cameras", "cameras per core"]);
 }
 
 #[test]
 fn bench_push_prints_its_rows() {
-    let dir = tempfile::tempdir().unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_vidstream"))
-        .args(["bench", "push", "--pushes", "2", "--seconds", "1", "--dir"])
-        .arg(dir.path())
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
+    let stdout = bench(&["push", "--pushes", "2", "--seconds", "1"]);
+    assert_rows(
+        &stdout,
+        &[
+            "2 x `vidstream push` of an MKV file",
+            "per push process",
+            "push` of the test pattern",
+        ],
     );
-    assert!(
-        stdout.contains("2 x `vidstream push` of an MKV file"),
-        "{stdout}"
-    );
-    assert!(stdout.contains("per push process"), "{stdout}");
-    assert!(stdout.contains("push` of the test pattern"), "{stdout}");
 }
 
 /// Needs nginx (the Debian package, installed by scripts/install-deps.sh): the scenario
 /// compares segment serving with it, and fails rather than skips without it.
 #[test]
 fn bench_playback_prints_its_table() {
-    let dir = tempfile::tempdir().unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_vidstream"))
-        .args([
-            "bench",
-            "playback",
-            "--seconds",
-            "1",
-            "--connections",
-            "4",
-            "--sessions",
-            "20",
-            "--idle",
-            "4",
-            "--dir",
-        ])
-        .arg(dir.path())
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        !stderr.contains("nginx is not installed"),
-        "nginx is missing: run scripts/install-deps.sh (it installs the Debian package nginx)\n{stderr}"
+    let stdout = bench(&[
+        "playback",
+        "--seconds",
+        "1",
+        "--connections",
+        "4",
+        "--sessions",
+        "20",
+        "--idle",
+        "4",
+    ]);
+    assert_rows(
+        &stdout,
+        &[
+            "vidstream: media segment GETs",
+            "nginx: media segment GETs",
+            "x nginx",
+            "memory per open keep-alive connection",
+            "memory per HLS session",
+        ],
     );
-    assert!(out.status.success(), "{stdout}\n{stderr}");
-    for row in [
-        "vidstream: media segment GETs",
-        "nginx: media segment GETs",
-        "x nginx",
-        "memory per open keep-alive connection",
-        "memory per HLS session",
-    ] {
-        assert!(stdout.contains(row), "missing `{row}` in:\n{stdout}");
-    }
     assert!(!stdout.contains(" 0 req/s"), "{stdout}");
     assert!(
         stdout
@@ -144,43 +118,22 @@ fn bench_playback_prints_its_table() {
 
 #[test]
 fn bench_hook_prints_its_rows() {
-    let dir = tempfile::tempdir().unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_vidstream"))
-        .args(["bench", "hook", "--seconds", "2", "--dir"])
-        .arg(dir.path())
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
+    let stdout = bench(&["hook", "--seconds", "2"]);
+    assert_rows(
+        &stdout,
+        &[
+            "ingest without hook (2 fragments",
+            "10 images,",
+            "images/s per core",
+            "webhook at 1 s per POST",
+            "dropped",
+        ],
     );
-    for row in [
-        "ingest without hook (2 fragments",
-        "10 images,",
-        "images/s per core",
-        "webhook at 1 s per POST",
-        "dropped",
-    ] {
-        assert!(stdout.contains(row), "missing `{row}` in:\n{stdout}");
-    }
 }
 
 #[test]
 fn bench_feed_prints_its_rows() {
-    let dir = tempfile::tempdir().unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_vidstream"))
-        .args(["bench", "feed", "--seconds", "2", "--dir"])
-        .arg(dir.path())
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stdout = bench(&["feed", "--seconds", "2"]);
     for row in ["feed every frame", "feed 1 per second"] {
         let line = stdout
             .lines()
@@ -192,29 +145,19 @@ fn bench_feed_prints_its_rows() {
 
 #[test]
 fn bench_images_prints_its_rows() {
-    let dir = tempfile::tempdir().unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_vidstream"))
-        .args(["bench", "images", "--dir"])
-        .arg(dir.path())
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stdout = bench(&["images"]);
     let ours = stdout
         .lines()
         .find(|l| l.contains("vidstream frames: decode 30 GOPs of 30"))
         .unwrap_or_else(|| panic!("no decode row in:\n{stdout}"));
     assert!(ours.contains("x (rounds: "), "{ours}");
-    for row in [
-        "gst-launch avdec_h264",
-        "median of 3",
-        "keyframe-sampled JPEG",
-        "images/s per core",
-    ] {
-        assert!(stdout.contains(row), "missing `{row}` in:\n{stdout}");
-    }
+    assert_rows(
+        &stdout,
+        &[
+            "gst-launch avdec_h264",
+            "median of 3",
+            "keyframe-sampled JPEG",
+            "images/s per core",
+        ],
+    );
 }

@@ -24,7 +24,7 @@ use tokio_tungstenite::tungstenite::Message;
 
 use super::client::Producer;
 use super::{Args, Row, ServerProcess, print_rows, tempdir_in};
-use crate::mkv::{self, Event, Limits, Reader, Track};
+use crate::mkv::{self, Event, Track};
 
 /// Frames per second of the input.
 const FPS: u64 = 30;
@@ -181,14 +181,7 @@ fn make_input(path: &Path, frames: u64) -> anyhow::Result<()> {
 
 /// The H.264 track and its frames, timed from the first.
 fn read_input(path: &Path) -> anyhow::Result<(Track, Vec<InFrame>)> {
-    let data = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-    let mut reader = Reader::new(Limits::default());
-    reader.push(&data);
-    let mut events = Vec::new();
-    while let Some(e) = reader.pull().context("parsing the input")? {
-        events.push(e);
-    }
-    events.extend(reader.finish().context("parsing the input")?);
+    let events = super::mkv_events(path)?;
     let mut track = None;
     let mut frames = Vec::new();
     for e in events {

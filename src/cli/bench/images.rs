@@ -27,7 +27,7 @@ use bytes::Bytes;
 
 use super::{Args, Row, print_rows, tempdir_in};
 use crate::frames::{CodedFrame, Frames, ImageFormat, OutputSpec, VideoCodec};
-use crate::mkv::{Event, Limits, Reader};
+use crate::mkv::Event;
 
 /// Frames in the generated input.
 const FRAMES: u32 = 900;
@@ -229,14 +229,7 @@ fn gst_decode(path: &Path) -> anyhow::Result<(f64, f64)> {
 
 /// The H.264 track's configuration and its frames split into GOPs (decode order).
 fn read_gops(path: &Path) -> anyhow::Result<(VideoCodec, Vec<Vec<CodedFrame>>)> {
-    let data = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-    let mut reader = Reader::new(Limits::default());
-    reader.push(&data);
-    let mut events = Vec::new();
-    while let Some(e) = reader.pull().context("parsing the input")? {
-        events.push(e);
-    }
-    events.extend(reader.finish().context("parsing the input")?);
+    let events = super::mkv_events(path)?;
     let mut codec = None;
     let mut gops: Vec<Vec<CodedFrame>> = Vec::new();
     for e in events {

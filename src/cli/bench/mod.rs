@@ -484,3 +484,17 @@ async fn idle_memory(server: &ServerProcess, n: usize) -> anyhow::Result<f64> {
     drop(conns);
     Ok((after - before).max(0.0) / n as f64)
 }
+
+/// Every event of the MKV file at `path` (an input the bench made).
+fn mkv_events(path: &std::path::Path) -> anyhow::Result<Vec<crate::mkv::Event>> {
+    use anyhow::Context;
+    let data = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    let mut reader = crate::mkv::Reader::new(crate::mkv::Limits::default());
+    reader.push(&data);
+    let mut events = Vec::new();
+    while let Some(e) = reader.pull().context("parsing the input")? {
+        events.push(e);
+    }
+    events.extend(reader.finish().context("parsing the input")?);
+    Ok(events)
+}
