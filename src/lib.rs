@@ -44,6 +44,7 @@ pub mod error;
 pub mod frames;
 pub mod ingest;
 pub mod live;
+pub mod media;
 pub mod mkv;
 pub mod model;
 pub mod playback;

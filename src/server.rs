@@ -97,11 +97,21 @@ impl Server {
             ingest.clone(),
             config.cameras.to_options(),
         );
-        let hooks = crate::frames::hook::Hooks::new(
+        let media = crate::media::Media::new(
             store.clone(),
             std::sync::Arc::clone(&live),
-            config.hook.to_options(),
+            std::sync::Arc::new(crate::media::MediaCache::new(
+                config.playback.media_cache_bytes,
+            )),
+            i64::try_from(
+                config
+                    .ingest
+                    .max_fragment_duration_secs
+                    .saturating_mul(1000),
+            )
+            .unwrap_or(i64::MAX),
         );
+        let hooks = crate::frames::hook::Hooks::new(media.clone(), config.hook.to_options());
         Ok(Server {
             listener,
             state: AppState::new(crate::api::Services {
@@ -116,9 +126,7 @@ impl Server {
                 cursors: Default::default(),
                 web_dir: config.resolved_web_dir(),
                 hooks,
-                media_cache: std::sync::Arc::new(crate::playback::cache::MediaCache::new(
-                    config.playback.media_cache_bytes,
-                )),
+                media,
             }),
             grace: Duration::from_secs(config.shutdown_grace_secs),
             retention_interval: Duration::from_secs(config.retention.interval_secs),
@@ -140,8 +148,8 @@ impl Server {
     }
 
     /// The playback media cache (its counters, for tests).
-    pub fn media_cache(&self) -> &std::sync::Arc<crate::playback::cache::MediaCache> {
-        &self.state.media_cache
+    pub fn media_cache(&self) -> &std::sync::Arc<crate::media::MediaCache> {
+        self.state.media.cache()
     }
 
     /// What GetDataEndpoint returns.

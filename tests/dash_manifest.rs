@@ -25,13 +25,13 @@ use serde_json::Value;
 use vidstream::ingest::fragmenter::{
     FragmentLimits, Fragmenter, Output, SealedFragment, TimecodeType,
 };
+use vidstream::media::{self, MediaTrack, Sample};
 use vidstream::mkv::{Limits, Reader};
 use vidstream::playback::dash::{
     self, DashFragment, DashKind, DashOptions, DashTrackHeader, FRAGMENT_NUMBER, TRACK_HEADER,
     TRACK_NUMBER,
 };
 use vidstream::playback::fmp4;
-use vidstream::playback::media::{self, MediaTrack, Sample};
 use vidstream::store::index::TimestampKind;
 
 /// 150 frames, 320x240 H.264 at 30 fps, GOP 30, one fragment per second.

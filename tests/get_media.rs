@@ -354,6 +354,19 @@ async fn delete_stream_ends_live_readers() {
     .await;
     assert!(ended.is_ok(), "the live tail ended after DeleteStream");
     producer.abort();
+    // DeleteStream finishes in the background (KVS: DELETING, then gone): wait for it, bounded.
+    let gone = tokio::time::timeout(Duration::from_secs(5), async {
+        while s
+            .call("/describeStream", json!({"StreamName": "gone"}))
+            .await
+            .status
+            != 404
+        {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    assert!(gone.is_ok(), "the deleted stream is gone within 5 s");
     s.call(
         "/getMedia",
         json!({"StreamName": "gone", "StartSelector": {"StartSelectorType": "NOW"}}),

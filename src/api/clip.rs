@@ -52,19 +52,11 @@ use super::error::ApiError;
 use super::json::KvsJson;
 use super::params::stream_ref;
 use crate::error::ErrorKind;
+use crate::media::{self, Codec, MediaTrack};
 use crate::playback::fmp4::{ClipLayout, ClipSample, Fmp4Error, plan_clip};
-use crate::playback::media::{self, Codec, MediaTrack};
 use crate::store::SegmentHold;
 use crate::store::fragment::{FragmentRecord, TrackHeader};
-use crate::store::index::{FragmentQuery, TimestampKind};
-
-/// How far before `StartTimestamp` the fragment containing it is looked for: longer than any
-/// fragment ingest accepts with the default `[ingest] max_fragment_duration_secs` (30 s), with
-/// room to spare. A fragment starting earlier than this is not found.
-const LOOKBACK_MS: i64 = 120_000;
-
-/// Index rows per query page.
-const PAGE: usize = 500;
+use crate::store::index::TimestampKind;
 
 /// KVS's message for an empty range.
 const NO_FRAGMENTS: &str = "No fragments found in the given time range";
@@ -165,70 +157,19 @@ async fn overlapping(
     start: i64,
     end: i64,
 ) -> Result<(Vec<FragmentRecord>, SegmentHold), ApiError> {
-    let ts = |f: &FragmentRecord| stamp(kind, f);
     // A fragment starting at `end` has nothing before it: the range asked of the index is
-    // inclusive, so it stops 1 ms short.
-    let range = Some((kind, start.saturating_sub(LOOKBACK_MS), end - 1));
+    // inclusive, so it stops 1 ms short. Past the limit the listing stops: enough to refuse.
     let limit = st.playback.clip_max_fragments;
-    let mut rows: Vec<FragmentRecord> = Vec::new();
-    let mut after_seq = None;
-    loop {
-        let page = st
-            .store
-            .list_fragments(FragmentQuery {
-                stream,
-                range,
-                after_seq,
-                limit: PAGE,
-            })
-            .await?;
-        let full = page.len() == PAGE;
-        after_seq = page.last().map(|f| f.number.seq);
-        rows.extend(page);
-        // Past the limit already: enough to refuse, no need to read the rest.
-        if !full || rows.iter().filter(|f| ts(f) > start).count() > limit {
-            break;
-        }
-    }
+    let rows = st
+        .media
+        .timeline(stream, kind, start, end - 1, Some(limit))
+        .await?;
     let hold = st.store.hold_segments(&rows);
-    let out = select(rows, kind, start);
-    if out.is_empty() {
+    let rows = media::from_time(rows, kind, start);
+    if rows.is_empty() {
         return Err(ApiError::new(ErrorKind::ResourceNotFound, NO_FRAGMENTS));
     }
-    Ok((out, hold))
-}
-
-/// A fragment's start timestamp of `kind`, epoch ms.
-fn stamp(kind: TimestampKind, f: &FragmentRecord) -> i64 {
-    match kind {
-        TimestampKind::Producer => f.producer_ms,
-        TimestampKind::Server => f.server_ms,
-    }
-}
-
-/// The clip's fragments among `rows` (all starting before the end), in media order: equal start
-/// timestamps deduplicated (the highest fragment number wins), then the fragment containing
-/// `start` (the last one starting at or before it, if it lasts past it), then every fragment
-/// starting after `start`.
-fn select(mut rows: Vec<FragmentRecord>, kind: TimestampKind, start: i64) -> Vec<FragmentRecord> {
-    let ts = |f: &FragmentRecord| stamp(kind, f);
-    rows.sort_by_key(|f| (ts(f), f.number.seq));
-    let mut dedup: Vec<FragmentRecord> = Vec::with_capacity(rows.len());
-    for f in rows {
-        match dedup.last_mut() {
-            Some(last) if ts(last) == ts(&f) => *last = f,
-            _ => dedup.push(f),
-        }
-    }
-    let mut out = Vec::new();
-    if let Some(i) = dedup.iter().rposition(|f| ts(f) <= start) {
-        let f = dedup[i];
-        if ts(&f) == start || ts(&f).saturating_add(f.duration_ms.max(0)) > start {
-            out.push(f);
-        }
-    }
-    out.extend(dedup.into_iter().filter(|f| ts(f) > start));
-    out
+    Ok((rows, hold))
 }
 
 /// Reads each fragment's frame table and plans the clip over `records`, cut at the first
@@ -433,88 +374,4 @@ fn send_clip(
         }
     });
     futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|b| (b, rx)) })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::model::StreamId;
-    use crate::store::fragment::FragmentNumber;
-
-    /// A fragment `seq` starting at producer `p` ms and server `p + 10_000` ms, 1 s long.
-    fn frag(seq: i64, p: i64) -> FragmentRecord {
-        FragmentRecord {
-            number: FragmentNumber {
-                stream: StreamId(1),
-                seq,
-            },
-            producer_ms: p,
-            server_ms: p + 10_000,
-            duration_ms: 1000,
-            track_header_id: 1,
-            segment: 1,
-            offset: 0,
-            cluster_len: 1,
-            trailer_len: 1,
-        }
-    }
-
-    #[test]
-    fn selection_table() {
-        let seqs = |v: Vec<FragmentRecord>| v.iter().map(|f| f.number.seq).collect::<Vec<_>>();
-        let p = TimestampKind::Producer;
-        let five: Vec<FragmentRecord> = (0..5).map(|i| frag(i + 1, i * 1000)).collect();
-        // (case, index rows, selector kind, start, selected seqs)
-        type Case = (
-            &'static str,
-            Vec<FragmentRecord>,
-            TimestampKind,
-            i64,
-            Vec<i64>,
-        );
-        let cases: [Case; 9] = [
-            (
-                "mid-fragment start",
-                five.clone(),
-                p,
-                1500,
-                vec![2, 3, 4, 5],
-            ),
-            ("start on a boundary", five.clone(), p, 2000, vec![3, 4, 5]),
-            (
-                "before any media",
-                five.clone(),
-                p,
-                -700,
-                vec![1, 2, 3, 4, 5],
-            ),
-            ("inside the last", five.clone(), p, 4999, vec![5]),
-            ("after the last", five.clone(), p, 5000, vec![]),
-            ("empty", vec![], p, 0, vec![]),
-            (
-                "server clock",
-                five.clone(),
-                TimestampKind::Server,
-                11_500,
-                vec![2, 3, 4, 5],
-            ),
-            (
-                "gap before start",
-                vec![frag(1, 0), frag(2, 5000)],
-                p,
-                2000,
-                vec![2],
-            ),
-            (
-                "duplicate starts keep the highest number, out of order input",
-                vec![frag(4, 2000), frag(1, 0), frag(3, 1000), frag(2, 1000)],
-                p,
-                500,
-                vec![1, 3, 4],
-            ),
-        ];
-        for (name, rows, kind, start, want) in cases {
-            assert_eq!(seqs(select(rows, kind, start)), want, "{name}");
-        }
-    }
 }

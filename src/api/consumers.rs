@@ -26,14 +26,14 @@ use serde_json::{Value, json};
 
 use super::AppState;
 use super::error::ApiError;
-use super::feed::{consumer_name, video_track};
+use super::feed::consumer_name;
 use super::json::KvsJson;
 use super::params::stream_ref;
 use crate::error::ErrorKind;
+use crate::media;
 use crate::model::StreamRecord;
-use crate::playback::media;
 use crate::store::fragment::FragmentNumber;
-use crate::store::index::{Checkpoint, FragmentQuery};
+use crate::store::index::Checkpoint;
 
 /// Stored fragments read to count one consumer's frame lag.
 pub const MAX_LAG_FRAGMENTS: usize = 64;
@@ -80,34 +80,24 @@ async fn live_edge(st: &AppState, stream: &StreamRecord) -> Result<Option<i64>, 
 
 /// Video frames after the checkpoint: (count, exact).
 async fn frames_after(st: &AppState, cp: &Checkpoint) -> Result<(u64, bool), ApiError> {
+    let after = |seq: i64, s: &media::Sample| (seq, s.pts_ms) > (cp.seq, cp.producer_ms);
     let mut n = 0u64;
     let page = st
-        .store
-        .list_fragments(FragmentQuery {
-            stream: cp.stream,
-            range: None,
-            after_seq: Some(cp.seq - 1),
-            limit: MAX_LAG_FRAGMENTS + 1,
-        })
-        .await?;
+        .media
+        .pages(cp.stream, None, Some(cp.seq - 1), MAX_LAG_FRAGMENTS + 1)
+        .next()
+        .await?
+        .unwrap_or_default();
     let exact = page.len() <= MAX_LAG_FRAGMENTS;
     let mut last_seq = cp.seq - 1;
     let _hold = st.store.hold_segments(&page);
     for rec in page.iter().take(MAX_LAG_FRAGMENTS) {
         last_seq = rec.number.seq;
-        let header = st.store.track_header(rec.track_header_id).await?.header;
-        let Some((track, _)) = video_track(&header.tracks) else {
-            continue;
+        let Ok(loaded) = st.media.load(rec).await else {
+            continue; // a damaged fragment counts no frames
         };
-        let (cluster, trailer) = st.store.read_fragment(rec).await?;
-        let tracks = media::tracks(&header).unwrap_or_default();
-        if let Ok(samples) = media::samples(&tracks, &cluster, &trailer) {
-            n += samples
-                .iter()
-                .filter(|s| {
-                    s.track == track && (rec.number.seq, s.pts_ms) > (cp.seq, cp.producer_ms)
-                })
-                .count() as u64;
+        if let Some((_, video)) = loaded.video() {
+            n += video.iter().filter(|s| after(rec.number.seq, s)).count() as u64;
         }
     }
     if exact {
@@ -116,19 +106,15 @@ async fn frames_after(st: &AppState, cp: &Checkpoint) -> Result<(u64, bool), Api
             if b.start.number.seq <= last_seq {
                 continue;
             }
-            let Some((track, _)) = video_track(&b.start.tracks) else {
+            let Ok((tracks, samples)) = media::live_samples(&b) else {
                 continue;
             };
-            n += b
-                .frames
+            let Some((track, _)) = media::video_track(&tracks) else {
+                continue;
+            };
+            n += samples
                 .iter()
-                .filter(|f| {
-                    f.track == track
-                        && (
-                            b.start.number.seq,
-                            b.start.producer_ms + i64::from(f.rel_ms),
-                        ) > (cp.seq, cp.producer_ms)
-                })
+                .filter(|s| s.track == track && after(b.start.number.seq, s))
                 .count() as u64;
         }
     }

@@ -110,3 +110,9 @@ impl From<ConfigError> for ApiError {
         ApiError::new(ErrorKind::Internal, e.to_string())
     }
 }
+
+impl From<crate::media::ReadError> for ApiError {
+    fn from(e: crate::media::ReadError) -> Self {
+        ApiError::new(e.kind(), e.to_string())
+    }
+}

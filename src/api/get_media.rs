@@ -4,8 +4,8 @@
 //! Selectors: NOW — the fragment being written (from its first frame) or the next one;
 //! EARLIEST — the oldest stored fragment; FRAGMENT_NUMBER — starting *with* that fragment
 //! (AWS's documentation says both "after" and "from"; we start with it, and CONTINUATION_TOKEN
-//! gives "after"); SERVER_TIMESTAMP / PRODUCER_TIMESTAMP — the fragment containing the time, or
-//! the first one after it; CONTINUATION_TOKEN — right after the fragment it names.
+//! gives "after"); SERVER_TIMESTAMP / PRODUCER_TIMESTAMP — the fragment containing the time (the
+//! tie rule of [`crate::media`]: equal starts, the highest number), or the first one after it; CONTINUATION_TOKEN — right after the fragment it names.
 
 use axum::Router;
 use axum::body::Body;
@@ -24,7 +24,7 @@ use crate::error::ErrorKind;
 use crate::model::StreamRecord;
 use crate::playback::get_media::{GetMedia, Start};
 use crate::store::fragment::FragmentNumber;
-use crate::store::index::{FragmentQuery, TimestampKind};
+use crate::store::index::TimestampKind;
 
 pub fn routes() -> Router<AppState> {
     Router::new().route("/getMedia", post(get_media))
@@ -47,9 +47,6 @@ struct GetMediaInput {
     stream_arn: Option<String>,
     start_selector: StartSelector,
 }
-
-/// The longest fragment that can contain a timestamp (the ingest limit is 30 s by default).
-const LONGEST_FRAGMENT_MS: i64 = 120_000;
 
 fn number_of(
     stream: &StreamRecord,
@@ -140,45 +137,19 @@ async fn resolve_start(
                 .filter(|s| s.is_finite() && s.abs() < 1e13)
                 .ok_or_else(|| ApiError::invalid("StartTimestamp must be epoch seconds"))?;
             let at = (secs * 1000.0).round() as i64;
-            let ts = |f: &crate::store::fragment::FragmentRecord| match kind {
-                TimestampKind::Producer => f.producer_ms,
-                TimestampKind::Server => f.server_ms,
-            };
-            // The fragment containing `at`: the last one starting at or before it, if it lasts
-            // past it; otherwise the first one starting after it.
-            let before = st
-                .store
-                .list_fragments(FragmentQuery {
-                    stream: stream.id,
-                    range: Some((kind, at.saturating_sub(LONGEST_FRAGMENT_MS), at)),
-                    after_seq: None,
-                    limit: 10_000,
-                })
-                .await?;
-            // Fragments can share a timestamp (a burst arriving within one millisecond): the
-            // first of them wins.
-            let exact = before.iter().find(|f| ts(f) == at);
-            let containing = before.last().filter(|f| ts(f) + f.duration_ms > at);
-            if let Some(f) = exact.or(containing) {
-                Start::AtSeq(f.number.seq)
-            } else {
-                let after = st
-                    .store
-                    .list_fragments(FragmentQuery {
-                        stream: stream.id,
-                        range: Some((kind, at, i64::MAX)),
-                        after_seq: None,
-                        limit: 1,
-                    })
-                    .await?;
-                match after.first() {
+            // The fragment holding `at` (the tie rule of `crate::media`), else the first one
+            // starting after it.
+            let media = &st.media;
+            match media.at(stream.id, kind, at).await? {
+                Some(f) => Start::AtSeq(f.number.seq),
+                None => match media.first_starting_from(stream.id, kind, at).await? {
                     Some(f) => Start::AtSeq(f.number.seq),
                     // Nothing stored from then on: whatever arrives next.
                     None => match st.store.last_fragment(stream.id).await? {
                         Some(last) => Start::AfterSeq(last.number.seq),
                         None => Start::AtSeq(i64::MIN),
                     },
-                }
+                },
             }
         }
         other => {
@@ -197,12 +168,7 @@ async fn get_media(
     let stream = st.store.resolve(&r).await?;
     let start = resolve_start(&st, &stream, &input.start_selector).await?;
     let (tx, mut rx) = tokio::sync::mpsc::channel(16);
-    let session = GetMedia::new(
-        st.store.clone(),
-        std::sync::Arc::clone(&st.live),
-        stream.id,
-        tx,
-    );
+    let session = GetMedia::new(st.media.clone(), stream.id, tx);
     tokio::spawn(tracing::Instrument::instrument(
         session.run(start),
         tracing::info_span!("get_media", stream = %stream.name),

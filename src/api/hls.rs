@@ -24,9 +24,10 @@ use super::AppState;
 use super::error::ApiError;
 use super::json::KvsJson;
 use super::sessions::{self, Common, SelectorInput};
+use crate::media;
+use crate::playback::fmp4;
 use crate::playback::hls::{self, Entry, MediaSpec, Variant};
 use crate::playback::session::{Protocol, Selector, Session};
-use crate::playback::{fmp4, media};
 
 pub fn routes() -> Router<AppState> {
     Router::new()

@@ -21,12 +21,11 @@ use super::segments::{self, part_indices};
 use super::sessions;
 use crate::error::ErrorKind;
 use crate::live::Buffered;
+use crate::media::{self, MediaTrack, Sample};
 use crate::model::StreamId;
 use crate::playback::fmp4;
 use crate::playback::hls::{self, LowLatency, MediaSpec, Part};
-use crate::playback::media::{self, MediaTrack, Sample};
 use crate::playback::session::{PlaybackMode, Session};
-use crate::store::fragment::TrackHeader;
 
 /// The fragment being written, as parts.
 struct Open {
@@ -68,42 +67,11 @@ impl Open {
     }
 }
 
-/// The newest fragment on the live bus as samples on the session timeline.
+/// A fragment on the live bus as parts on the session timeline.
 fn open_fragment(buffered: &Buffered, s: &Session, part_ms: i64) -> Option<Open> {
-    let tracks = media::tracks(&TrackHeader {
-        timecode_scale: 1_000_000,
-        tracks: buffered.start.tracks.clone(),
-    })
-    .ok()?;
+    let (tracks, mut samples) = media::live_samples(buffered).ok()?;
+    segments::rebase(&mut samples, s.base_ms);
     let start = buffered.start.producer_ms - s.base_ms;
-    let mut samples: Vec<Sample> = buffered
-        .frames
-        .iter()
-        .map(|f| Sample {
-            track: f.track,
-            pts_ms: start + i64::from(f.rel_ms),
-            dts_ms: start + i64::from(f.rel_ms),
-            duration_ms: 0,
-            key: f.keyframe,
-            data: f.data.clone(),
-        })
-        .collect();
-    // Durations from the next frame of the same track (the last one of each track: the
-    // previous duration, or what is left of the fragment once it ended).
-    for i in 0..samples.len() {
-        let next = samples[i + 1..]
-            .iter()
-            .find(|x| x.track == samples[i].track)
-            .map(|x| x.dts_ms - samples[i].dts_ms);
-        samples[i].duration_ms = match next {
-            Some(d) => d.max(0),
-            None => samples[..i]
-                .iter()
-                .rev()
-                .find(|x| x.track == samples[i].track)
-                .map_or(33, |x| x.duration_ms),
-        };
-    }
     let parts = part_indices(&samples, start, part_ms);
     Some(Open {
         number: buffered.start.number.to_string(),

@@ -89,8 +89,9 @@ pub struct Services {
     pub web_dir: Option<std::path::PathBuf>,
     /// The frame hook (image generation) of every stream.
     pub hooks: crate::frames::hook::Hooks,
-    /// Stored fragments and the segments built from them (see `playback::cache`).
-    pub media_cache: std::sync::Arc<crate::playback::cache::MediaCache>,
+    /// The one door to stored and live media (finding, loading, following fragments; the media
+    /// cache).
+    pub media: crate::media::Media,
 }
 
 /// The request id header KVS sends on every response.

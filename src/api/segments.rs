@@ -25,11 +25,10 @@ use super::AppState;
 use super::error::ApiError;
 use super::sessions;
 use crate::error::ErrorKind;
-use crate::playback::cache::{Fragment, Lookup, Slot, VariantKey};
-use crate::playback::media::{self, MediaTrack, Sample};
+use crate::media::cache::{Fragment, Slot, VariantKey};
+use crate::media::{self, MediaTrack, Sample};
 use crate::playback::session::{Container, Protocol, Session};
 use crate::playback::{fmp4, ts};
-use crate::store::fragment::FragmentRecord;
 
 fn internal(e: impl std::fmt::Display) -> ApiError {
     ApiError::new(ErrorKind::Internal, e.to_string())
@@ -74,17 +73,7 @@ fn track_filter(tracks: Vec<MediaTrack>, n: Option<u64>) -> Result<Vec<MediaTrac
 
 /// The tracks a fragment was made under.
 pub(super) async fn tracks_of(st: &AppState, id: i64) -> Result<Vec<MediaTrack>, ApiError> {
-    let header = st.store.track_header(id).await?;
-    media::tracks(&header.header).map_err(internal)
-}
-
-/// Reads and parses a stored fragment (samples on the producer timeline).
-async fn load_fragment(st: &AppState, rec: FragmentRecord) -> Result<Fragment, ApiError> {
-    let tracks = tracks_of(st, rec.track_header_id).await?;
-    let _hold = st.store.hold_segments(std::slice::from_ref(&rec));
-    let (cluster, trailer) = st.store.read_fragment(&rec).await?;
-    let samples = media::samples(&tracks, &cluster, &trailer).map_err(internal)?;
-    Ok(Fragment::new(rec, tracks, samples))
+    Ok(st.media.tracks(id).await?)
 }
 
 /// The stored fragment a media URL names (`FragmentNumber`), from the media cache or loaded
@@ -95,33 +84,7 @@ async fn stored_fragment(
     q: &HashMap<String, String>,
 ) -> Result<(Arc<Slot>, Arc<Fragment>), ApiError> {
     let number = sessions::fragment_number(s, q)?;
-    // Read before any index query below (see `playback::cache`).
-    let epoch = st.store.removal_epoch();
-    match st.media_cache.lookup(number, epoch) {
-        Lookup::Hit(slot, f) => Ok((slot, f)),
-        Lookup::Stale(slot, f) => match sessions::fragment_by_number(st, number).await {
-            Ok(_) => {
-                st.media_cache.revalidate(&slot, epoch);
-                Ok((slot, f))
-            }
-            Err(e) => {
-                if e.kind == ErrorKind::ResourceNotFound {
-                    st.media_cache.remove(&slot);
-                }
-                Err(e)
-            }
-        },
-        Lookup::Miss(slot) => {
-            let f = st
-                .media_cache
-                .load(&slot, epoch, || async {
-                    let rec = sessions::fragment_by_number(st, number).await?;
-                    load_fragment(st, rec).await
-                })
-                .await?;
-            Ok((slot, f))
-        }
-    }
+    Ok(st.media.load_number(number).await?)
 }
 
 /// Moves samples onto a session timeline starting at `base_ms`.
@@ -182,17 +145,8 @@ async fn init_for(
         // LL-HLS: the tracks of a fragment still being written come from the live bus.
         Err(e) if e.kind == ErrorKind::ResourceNotFound => {
             let number = q.get("FragmentNumber").cloned().unwrap_or_default();
-            let sub = st.live.subscribe(crate::model::StreamId(s.stream));
-            let b = sub
-                .snapshot
-                .iter()
-                .find(|b| b.start.number.to_string() == number)
-                .ok_or(e)?;
-            media::tracks(&crate::store::fragment::TrackHeader {
-                timecode_scale: 1_000_000,
-                tracks: b.start.tracks.clone(),
-            })
-            .map_err(internal)?
+            let b = sessions::live_fragment(&st, &s, &number).ok_or(e)?;
+            media::tracks_element(&b.start.tracks).map_err(internal)?
         }
         Err(e) => return Err(e),
     };
@@ -275,7 +229,7 @@ fn segment_response(
         track,
         part: part.map(|k| (k, part_ms)),
     };
-    let parts = st.media_cache.variant(slot, f, key, build_segment(key))?;
+    let parts = st.media.cache().variant(slot, f, key, build_segment(key))?;
     Ok(shared_media_response(
         parts,
         match container {

@@ -31,7 +31,7 @@ use crate::playback::session::{
     Container, Discontinuity, PlaybackMode, Protocol, Selector, Session, SessionError,
 };
 use crate::store::fragment::{FragmentNumber, FragmentRecord};
-use crate::store::index::{FragmentQuery, TimestampKind};
+use crate::store::index::TimestampKind;
 
 /// A gap or overlap larger than this between consecutive fragments is a discontinuity (KVS).
 const GAP_MS: i64 = 50;
@@ -254,14 +254,11 @@ pub(super) async fn create(
         PlaybackMode::LiveReplay | PlaybackMode::OnDemand => {
             let (s, e) = (start_ms.unwrap_or(0), end_ms.unwrap_or(i64::MAX));
             let found = st
-                .store
-                .list_fragments(FragmentQuery {
-                    stream: stream.id,
-                    range: Some((kind, s, e)),
-                    after_seq: None,
-                    limit: 1,
-                })
-                .await?;
+                .media
+                .pages(stream.id, Some((kind, s, e)), None, 1)
+                .next()
+                .await?
+                .unwrap_or_default();
             *found.first().ok_or_else(|| {
                 ApiError::new(
                     ErrorKind::ResourceNotFound,
@@ -297,7 +294,7 @@ pub(super) async fn create(
 
 /// Refuses streams whose media a player cannot take: no H.264/H.265 video and no AAC.
 async fn check_media(st: &AppState, f: &FragmentRecord) -> Result<(), ApiError> {
-    use crate::playback::media::{self, Codec};
+    use crate::media::{self, Codec};
     let header = st.store.track_header(f.track_header_id).await?;
     let tracks = media::tracks(&header.header)
         .map_err(|e| ApiError::new(ErrorKind::Internal, e.to_string()))?;
@@ -467,28 +464,13 @@ pub(super) async fn window(st: &AppState, s: &Session) -> Result<Window, ApiErro
             // The newest max_results fragments of [start, end]: page through the range (a replay
             // session lasts at most 12 h, so this is bounded), keeping the tail.
             let mut tail: std::collections::VecDeque<FragmentRecord> = Default::default();
-            let mut after = None;
-            loop {
-                let page = st
-                    .store
-                    .list_fragments(FragmentQuery {
-                        stream,
-                        range: Some((kind, start, end)),
-                        after_seq: after,
-                        limit: PAGE,
-                    })
-                    .await?;
-                let Some(last) = page.last() else { break };
-                after = Some(last.number.seq);
-                let full = page.len() == PAGE;
+            let mut pages = st.media.pages(stream, Some((kind, start, end)), None, PAGE);
+            while let Some(page) = pages.next().await? {
                 for r in page {
                     tail.push_back(r);
                     if tail.len() > s.max_results as usize {
                         tail.pop_front();
                     }
-                }
-                if !full {
-                    break;
                 }
             }
             numbered(st, s, tail.into_iter().collect(), ended).await
@@ -534,21 +516,10 @@ async fn numbered(
         _ => None,
     };
     let mut cursor = cached;
-    let mut after = cursor.map_or(s.anchor_seq - 1, |c| c.last.number.seq);
+    let after = cursor.map_or(s.anchor_seq - 1, |c| c.last.number.seq);
     // Count the fragments before `first`.
-    'scan: loop {
-        let page = st
-            .store
-            .list_fragments(FragmentQuery {
-                stream,
-                range,
-                after_seq: Some(after),
-                limit: PAGE,
-            })
-            .await?;
-        if page.is_empty() {
-            break;
-        }
+    let mut pages = st.media.pages(stream, range, Some(after), PAGE);
+    'scan: while let Some(page) = pages.next().await? {
         for r in &page {
             if r.number.seq >= first.number.seq {
                 break 'scan;
@@ -559,10 +530,6 @@ async fn numbered(
                 count: cursor.map_or(0, |c| c.count) + 1,
                 discontinuities: cursor.map_or(0, |c| c.discontinuities) + u64::from(d),
             });
-            after = r.number.seq;
-        }
-        if page.len() < PAGE {
-            break;
         }
     }
     if let Some(c) = cursor {
@@ -591,26 +558,11 @@ async fn list_range(
     end: i64,
     limit: usize,
 ) -> Result<Vec<FragmentRecord>, ApiError> {
-    let mut out = Vec::new();
-    let mut after = None;
-    while out.len() < limit {
-        let page = st
-            .store
-            .list_fragments(FragmentQuery {
-                stream,
-                range: Some((kind, start, end)),
-                after_seq: after,
-                limit: (limit - out.len()).min(PAGE),
-            })
-            .await?;
-        let Some(last) = page.last() else { break };
-        after = Some(last.number.seq);
-        let n = page.len();
-        out.extend(page);
-        if n < PAGE.min(limit) {
-            break;
-        }
-    }
+    let mut out = st
+        .media
+        .collect(stream, Some((kind, start, end)), |rows| rows.len() >= limit)
+        .await?;
+    out.truncate(limit);
     Ok(out)
 }
 
@@ -652,14 +604,19 @@ pub(super) async fn fragment_by_number(
     st: &AppState,
     number: FragmentNumber,
 ) -> Result<FragmentRecord, ApiError> {
-    let found = st
-        .store
-        .fragments_by_number(number.stream, &[number])
-        .await?;
-    found.first().copied().ok_or_else(|| {
-        ApiError::new(
-            ErrorKind::ResourceNotFound,
-            format!("fragment {number} does not exist (any more)"),
-        )
-    })
+    Ok(st.media.record(number).await?)
+}
+
+/// The fragment `number` (as its URL text) of the session's stream while it is on the live bus
+/// (not persisted yet).
+pub(super) fn live_fragment(
+    st: &AppState,
+    s: &Session,
+    number: &str,
+) -> Option<crate::live::Buffered> {
+    st.live
+        .subscribe(crate::model::StreamId(s.stream))
+        .snapshot
+        .into_iter()
+        .find(|b| b.start.number.to_string() == number)
 }

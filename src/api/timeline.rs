@@ -29,8 +29,9 @@ use serde::Serialize;
 use super::AppState;
 use super::error::ApiError;
 use crate::error::ErrorKind;
+use crate::media;
 use crate::model::{StreamName, StreamRecord};
-use crate::playback::{fmp4, media};
+use crate::playback::fmp4;
 use crate::store::StreamRef;
 use crate::store::index::{FragmentQuery, TimestampKind};
 

@@ -48,7 +48,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use gstreamer as gst;
 use gstreamer::prelude::*;
 
-use super::{CodedFrame, FrameError, ImageFormat, OutputSpec, Picture, VideoCodec, output_size};
+use super::{CodedFrame, FrameError, ImageFormat, OutputSpec, Picture, output_size};
+use crate::media::Codec;
 
 /// Each wanted presentation timestamp → its picture or why not.
 pub(super) type Rendered = HashMap<i64, Result<Picture, FrameError>>;
@@ -261,10 +262,15 @@ impl Pool {
 }
 
 /// The decoder chain description and input caps for `codec`, and the pool key.
-fn decoder_setup(codec: &VideoCodec) -> (String, gst::Caps, String) {
+fn decoder_setup(codec: &Codec) -> Result<(String, gst::Caps, String), FrameError> {
     let (media, format, element, config) = match codec {
-        VideoCodec::H264 { avcc } => ("video/x-h264", "avc", "avdec_h264", avcc),
-        VideoCodec::H265 { hvcc } => ("video/x-h265", "hvc1", "avdec_h265", hvcc),
+        Codec::H264 { avcc } => ("video/x-h264", "avc", "avdec_h264", avcc),
+        Codec::H265 { hvcc } => ("video/x-h265", "hvc1", "avdec_h265", hvcc),
+        Codec::Aac { .. } | Codec::Other(_) => {
+            return Err(FrameError::Input(
+                "only H.264 and H.265 video can be decoded",
+            ));
+        }
     };
     let caps = gst::Caps::builder(media)
         .field("stream-format", format)
@@ -273,7 +279,7 @@ fn decoder_setup(codec: &VideoCodec) -> (String, gst::Caps, String) {
         .build();
     let description = format!("{element} max-threads=1");
     let key = format!("dec:{element}:{}", hex::encode(config));
-    (description, caps, key)
+    Ok((description, caps, key))
 }
 
 /// The encoder chain for raw pictures with `raw` caps of `src` size, for `spec`, and its key.
@@ -342,12 +348,12 @@ fn raw_size(caps: &gst::CapsRef) -> Option<(u32, u32)> {
 /// only after a clean pass.
 fn decode(
     pool: &Pool,
-    codec: &VideoCodec,
+    codec: &Codec,
     frames: &[CodedFrame],
     mut picture: impl FnMut(Raw, i64),
 ) -> Result<(), FrameError> {
     gst::init().map_err(|e| FrameError::Setup(e.to_string()))?;
-    let (description, caps, key) = decoder_setup(codec);
+    let (description, caps, key) = decoder_setup(codec)?;
     let dec = match pool.take(&key) {
         Some(p) => p,
         None => Pipe::build(&description, &caps)?,
@@ -386,7 +392,7 @@ fn decode(
 /// One decode pass: see the module doc. With `spec` None nothing is encoded.
 pub(super) fn run(
     pool: &Pool,
-    codec: &VideoCodec,
+    codec: &Codec,
     frames: &[CodedFrame],
     wanted: &[i64],
     spec: Option<&OutputSpec>,
@@ -413,7 +419,7 @@ pub(super) fn run(
 /// Decodes `frames` and counts the pictures.
 pub(super) fn count(
     pool: &Pool,
-    codec: &VideoCodec,
+    codec: &Codec,
     frames: &[CodedFrame],
 ) -> Result<usize, FrameError> {
     let mut n = 0;
@@ -517,7 +523,7 @@ mod tests {
 
     /// `n` frames of videotestsrc 160x120 at 25 fps as H.264 High with B-frames and a
     /// keyframe every 25: the codec and the frames in GOPs (decode order, as stored).
-    fn h264_gops(n: u32) -> (VideoCodec, Vec<Vec<CodedFrame>>) {
+    fn h264_gops(n: u32) -> (Codec, Vec<Vec<CodedFrame>>) {
         gst::init().unwrap();
         let pipeline = gst::parse::launch(&format!(
             "videotestsrc num-buffers={n} pattern=ball \
@@ -556,7 +562,7 @@ mod tests {
         }
         pipeline.set_state(gst::State::Null).unwrap();
         let avcc = avcc.unwrap();
-        (VideoCodec::H264 { avcc }, gops)
+        (Codec::H264 { avcc }, gops)
     }
 
     fn rgb(width: u32) -> OutputSpec {

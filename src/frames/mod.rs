@@ -36,29 +36,17 @@
 
 mod decode;
 pub mod hook;
+pub mod images;
 
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
 use bytes::Bytes;
 
+use crate::media::Codec;
+
 /// Idle pipelines kept for reuse (decoders and encoders together).
 pub const MAX_IDLE: usize = 8;
-
-/// A video codec and the configuration record its decoder needs.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum VideoCodec {
-    /// H.264, with its AVCDecoderConfigurationRecord (avcC).
-    H264 {
-        /// avcC bytes.
-        avcc: Bytes,
-    },
-    /// H.265, with its HEVCDecoderConfigurationRecord (hvcC).
-    H265 {
-        /// hvcC bytes.
-        hvcc: Bytes,
-    },
-}
 
 /// The image encoding.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -111,9 +99,9 @@ pub struct CodedFrame {
     pub data: Bytes,
 }
 
-impl From<crate::playback::media::Sample> for CodedFrame {
-    /// A stored sample of a video track (its bytes are shared, not copied).
-    fn from(s: crate::playback::media::Sample) -> Self {
+impl From<crate::media::Sample> for CodedFrame {
+    /// A sample of a video track (its bytes are shared, not copied).
+    fn from(s: crate::media::Sample) -> Self {
         CodedFrame {
             pts_ms: s.pts_ms,
             dts_ms: s.dts_ms,
@@ -228,7 +216,7 @@ impl Frames {
     /// (nothing decodable); per-picture failures are in the map.
     pub fn render(
         &self,
-        codec: &VideoCodec,
+        codec: &Codec,
         frames: &[CodedFrame],
         wanted: &[i64],
         spec: &OutputSpec,
@@ -243,7 +231,7 @@ impl Frames {
     /// As [`Frames::render`], with each picture's size.
     pub fn render_pictures(
         &self,
-        codec: &VideoCodec,
+        codec: &Codec,
         frames: &[CodedFrame],
         wanted: &[i64],
         spec: &OutputSpec,
@@ -258,11 +246,7 @@ impl Frames {
 
     /// Decodes `frames` and counts the pictures the decoder produced, encoding nothing (for
     /// `vidstream bench images`).
-    pub fn decode_count(
-        &self,
-        codec: &VideoCodec,
-        frames: &[CodedFrame],
-    ) -> Result<usize, FrameError> {
+    pub fn decode_count(&self, codec: &Codec, frames: &[CodedFrame]) -> Result<usize, FrameError> {
         check_input(frames)?;
         decode::count(&self.pool, codec, frames)
     }
@@ -280,6 +264,35 @@ fn check_input(frames: &[CodedFrame]) -> Result<(), FrameError> {
 pub fn shared() -> &'static Frames {
     static FRAMES: OnceLock<Frames> = OnceLock::new();
     FRAMES.get_or_init(|| Frames::new(MAX_IDLE))
+}
+
+/// The one decode limit of the process: passes of GetImages, the frame feed and the frame hook
+/// together run at most one per core, so decoding never starves the blocking pool the store
+/// uses, nor one reader another.
+fn passes() -> &'static tokio::sync::Semaphore {
+    static PASSES: OnceLock<tokio::sync::Semaphore> = OnceLock::new();
+    PASSES.get_or_init(|| {
+        let n = std::thread::available_parallelism().map_or(2, |n| n.get());
+        tokio::sync::Semaphore::new(n)
+    })
+}
+
+/// Runs one decode pass (`job`, which calls [`shared`]) on a blocking thread once the process-wide
+/// decode limit allows.
+pub async fn run_pass<T: Send + 'static>(
+    job: impl FnOnce(&'static Frames) -> T + Send + 'static,
+) -> Result<T, FrameError> {
+    let permit = passes()
+        .acquire()
+        .await
+        .map_err(|_| FrameError::Setup("the server is shutting down".into()))?;
+    // The permit goes with the job: a caller that stops waiting does not free it early.
+    tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        job(shared())
+    })
+    .await
+    .map_err(|e| FrameError::Setup(format!("decode task failed: {e}")))
 }
 
 #[cfg(test)]
@@ -307,7 +320,7 @@ mod tests {
     #[test]
     fn bad_input_is_an_error_not_a_panic() {
         let f = Frames::new(1);
-        let codec = VideoCodec::H264 { avcc: Bytes::new() };
+        let codec = Codec::H264 { avcc: Bytes::new() };
         let spec = OutputSpec {
             format: ImageFormat::Png,
             width: None,

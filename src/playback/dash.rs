@@ -65,8 +65,8 @@
 use std::fmt::Write as _;
 
 use super::fmp4;
-use super::media::{Codec, MediaTrack};
 use crate::error::ErrorKind;
+use crate::media::{Codec, MediaTrack};
 use crate::store::index::TimestampKind;
 
 /// Placeholder for the track header id in [`DashOptions::init_url`].

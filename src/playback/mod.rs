@@ -2,12 +2,10 @@
 //! the functions here build bytes from index records and stored byte ranges; the API layer
 //! does the I/O.
 
-pub mod cache;
 pub mod dash;
 pub mod fmp4;
 pub mod get_media;
 pub mod hls;
-pub mod media;
 pub mod mkv_doc;
 pub mod session;
 pub mod ts;

@@ -47,16 +47,8 @@ pub enum Selector {
     Server,
 }
 
-/// HLS media container.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Container {
-    /// fMP4 (CMAF): init + moof/mdat segments.
-    #[serde(rename = "FRAGMENTED_MP4")]
-    Fmp4,
-    /// MPEG-TS segments.
-    #[serde(rename = "MPEG_TS")]
-    Ts,
-}
+/// HLS media container (the media model's; named here too for the session's wire form).
+pub use crate::media::Container;
 
 /// When the playlist marks a discontinuity.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

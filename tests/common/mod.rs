@@ -26,7 +26,7 @@ pub struct TestServer {
     /// The server's store, e.g. to run retention on demand; dropped by [`TestServer::stop`].
     pub store: Store,
     /// The server's playback media cache (to read its counters).
-    pub media_cache: Arc<vidstream::playback::cache::MediaCache>,
+    pub media_cache: Arc<vidstream::media::cache::MediaCache>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<Result<(), vidstream::server::ServerError>>>,
     client: reqwest::Client,

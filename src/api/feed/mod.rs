@@ -60,11 +60,10 @@ use super::AppState;
 use super::error::ApiError;
 use super::params::{in_range, stream_ref};
 use crate::error::ErrorKind;
-use crate::frames::{ImageFormat, OutputSpec, VideoCodec};
+use crate::frames::{ImageFormat, OutputSpec};
+use crate::media;
 use crate::model::StreamRecord;
-use crate::playback::media::{self, Codec};
-use crate::store::fragment::TrackHeader;
-use crate::store::index::{FragmentQuery, TimestampKind};
+use crate::store::index::TimestampKind;
 
 pub use sampler::Sampler;
 
@@ -72,8 +71,6 @@ pub use sampler::Sampler;
 const DEFAULT_INTERVAL_MS: i64 = 1000;
 /// Longest sampling interval, ms.
 const MAX_INTERVAL_MS: i64 = 3_600_000;
-/// How far before a start time its fragment is looked for (longest fragment).
-const LOOKBACK_MS: i64 = 120_000;
 
 pub fn routes() -> Router<AppState> {
     Router::new().route("/v1/frames/feed", get(feed))
@@ -217,22 +214,6 @@ fn parse(q: &HashMap<String, String>) -> Result<Params, ApiError> {
     })
 }
 
-/// The first H.264/H.265 video track of an MKV Tracks element: its number and codec.
-pub(crate) fn video_track(tracks: &bytes::Bytes) -> Option<(u64, VideoCodec)> {
-    let header = TrackHeader {
-        timecode_scale: 1_000_000,
-        tracks: tracks.clone(),
-    };
-    media::tracks(&header)
-        .ok()?
-        .into_iter()
-        .find_map(|t| match t.codec {
-            Codec::H264 { avcc } => Some((t.number, VideoCodec::H264 { avcc })),
-            Codec::H265 { hvcc } => Some((t.number, VideoCodec::H265 { hvcc })),
-            _ => None,
-        })
-}
-
 /// Where the session begins: the sampler, and the seq after which fragments are read.
 async fn plan_start(
     st: &AppState,
@@ -262,33 +243,19 @@ async fn plan_start(
         Start::At(t) => {
             // From the last fragment starting at or before `t` (it may hold `t`), else the
             // first one after it.
-            let before = st
-                .store
-                .list_fragments(FragmentQuery {
-                    stream: stream.id,
-                    range: Some((TimestampKind::Producer, t.saturating_sub(LOOKBACK_MS), t)),
-                    after_seq: None,
-                    limit: 100_000,
-                })
-                .await?;
-            let from = match before.iter().max_by_key(|f| (f.producer_ms, f.number.seq)) {
-                Some(f) => f.number.seq.saturating_sub(1),
+            let media = &st.media;
+            let first = match media
+                .latest_starting_by(stream.id, TimestampKind::Producer, t)
+                .await?
+            {
+                Some(f) => Some(f),
                 None => {
-                    let after = st
-                        .store
-                        .list_fragments(FragmentQuery {
-                            stream: stream.id,
-                            range: Some((TimestampKind::Producer, t, i64::MAX)),
-                            after_seq: None,
-                            limit: 1,
-                        })
-                        .await?;
-                    match after.first() {
-                        Some(f) => f.number.seq.saturating_sub(1),
-                        None => i64::MIN,
-                    }
+                    media
+                        .first_starting_from(stream.id, TimestampKind::Producer, t)
+                        .await?
                 }
             };
+            let from = first.map_or(i64::MIN, |f| f.number.seq.saturating_sub(1));
             if let Some(end) = p.end {
                 check_range_has_media(st, stream, t, end).await?;
             }
@@ -312,17 +279,8 @@ async fn check_range_has_media(
         return Ok(()); // the range reaches the live edge: media may still come
     }
     let inside = st
-        .store
-        .list_fragments(FragmentQuery {
-            stream: stream.id,
-            range: Some((
-                TimestampKind::Producer,
-                start.saturating_sub(LOOKBACK_MS),
-                end,
-            )),
-            after_seq: None,
-            limit: 100_000,
-        })
+        .media
+        .timeline(stream.id, TimestampKind::Producer, start, end, None)
         .await?;
     if inside
         .iter()
@@ -344,8 +302,8 @@ async fn check_video(st: &AppState, stream: &StreamRecord) -> Result<(), ApiErro
     let Some(last) = st.store.last_fragment(stream.id).await? else {
         return Ok(()); // nothing yet: the producer may send video
     };
-    let header = st.store.track_header(last.track_header_id).await?.header;
-    if video_track(&header.tracks).is_none() {
+    let tracks = st.media.tracks(last.track_header_id).await?;
+    if media::video_track(&tracks).is_none() {
         return Err(ApiError::new(
             ErrorKind::UnsupportedStreamMediaType,
             format!(

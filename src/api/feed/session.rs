@@ -2,9 +2,7 @@
 //! runtime, sent at the client's pace (see the parent module for the protocol and the
 //! back-pressure rules).
 //!
-//! The hand-over from history to live follows GetMedia's (`crate::playback::get_media`):
-//! subscribe to the live bus first, read persisted fragments after the last one handled from
-//! the store, then the bus snapshot, then live events, skipping fragments already handled. The
+//! The hand-over from history to live is [`crate::media::follow`]'s (GetMedia's too). The
 //! [`Sampler`] keeps the position of the last frame taken, so a fragment seen twice (after a
 //! fall-behind) never yields a frame twice.
 //!
@@ -13,39 +11,29 @@
 //! ([`crate::frames`], one pass per sample, at most one pass per core across the server). A
 //! stored fragment is decoded in passes of up to [`BATCH`] samples.
 
-use std::sync::{Arc, LazyLock};
-
 use axum::extract::ws::{CloseFrame, Message, WebSocket, close_code};
 use bytes::Bytes;
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::mpsc;
 
-use super::{Params, Sampler, video_track};
+use super::{Params, Sampler};
 use crate::api::AppState;
 use crate::error::ErrorKind;
-use crate::frames::{self, CodedFrame, FrameError, ImageFormat, Picture, VideoCodec};
-use crate::live::{Buffered, LiveEvent};
+use crate::frames::{self, CodedFrame, FrameError, ImageFormat, Picture};
+use crate::live::LiveFrame;
+use crate::media::follow::{Follow, Item, Mode, Start};
+use crate::media::{self, Codec, ReadError};
 use crate::model::{StreamId, StreamRecord};
-use crate::playback::media;
 use crate::store::fragment::{FragmentNumber, FragmentRecord};
-use crate::store::index::{Checkpoint, FragmentQuery};
+use crate::store::index::Checkpoint;
 
 /// Samples decoded together from one stored fragment.
 const BATCH: usize = 8;
-/// Stored fragments listed per index query.
-const PAGE: usize = 16;
 /// How long a closing feed waits for the client's Close.
 const CLOSE_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
-
-/// Decode passes of all feeds running at once: one per core, so feeds never starve each other
-/// or the blocking pool the index uses.
-static PASSES: LazyLock<tokio::sync::Semaphore> = LazyLock::new(|| {
-    let n = std::thread::available_parallelism().map_or(2, |n| n.get());
-    tokio::sync::Semaphore::new(n)
-});
 
 /// Why a session stops early.
 enum Stop {
@@ -68,7 +56,7 @@ struct Sample {
     number: FragmentNumber,
     producer_ms: i64,
     server_ms: i64,
-    codec: VideoCodec,
+    codec: Codec,
     /// From a keyframe to the frame, decode order.
     run: Vec<CodedFrame>,
 }
@@ -78,8 +66,30 @@ struct Current {
     number: FragmentNumber,
     producer_ms: i64,
     server_ms: i64,
-    video: Option<(u64, VideoCodec)>,
+    video: Option<(u64, Codec)>,
+    /// Its video frames so far.
     frames: Vec<CodedFrame>,
+}
+
+impl Current {
+    /// Keeps `f` (at producer time `pts`) if it is a frame of the video track.
+    fn push(&mut self, f: &LiveFrame, pts: i64) -> bool {
+        if self
+            .video
+            .as_ref()
+            .is_none_or(|(track, _)| f.track != *track)
+        {
+            return false;
+        }
+        self.frames.push(CodedFrame {
+            pts_ms: pts,
+            dts_ms: pts,
+            duration_ms: 0,
+            key: f.keyframe,
+            data: f.data.clone(),
+        });
+        true
+    }
 }
 
 /// What the client reader hands the session.
@@ -95,8 +105,8 @@ pub(super) struct Session {
     stream: StreamRecord,
     p: Params,
     sampler: Sampler,
-    /// Seq of the last fragment handled whole; None until `Start=NOW` is resolved.
-    done: Option<i64>,
+    /// Seq after which stored fragments are read; None: `Start=NOW`.
+    from: Option<i64>,
     /// A frame at or past `End` was seen: nothing more is due.
     ended: bool,
 }
@@ -124,7 +134,7 @@ impl Session {
             stream,
             p,
             sampler,
-            done: from,
+            from,
             ended: false,
         }
     }
@@ -187,51 +197,57 @@ impl Session {
     }
 
     async fn serve(&mut self, conn: &mut Conn) -> Result<(), Stop> {
-        let bus = Arc::clone(&self.st.live);
+        let start = match self.from {
+            None => Start::Now,
+            Some(seq) => Start::AfterSeq(seq),
+        };
+        let mut follow = Follow::new(self.st.media.clone(), self.stream.id, start, Mode::Frames);
+        // `Start=NOW`: frames already on the bus when the feed subscribed are kept to decode
+        // from but not sampled; the first one to arrive after is (see `Sampler::after`).
+        let mut now_edge: Option<Option<(i64, i64)>> = (start == Start::Now).then_some(None);
+        let mut current: Option<Current> = None;
+        let mut pending: Vec<Sample> = Vec::new();
         loop {
-            let mut sub = bus.subscribe(self.stream.id);
-            if self.done.is_none() {
-                self.resolve_now(&sub.snapshot).await?;
-            } else {
-                self.history(conn).await?;
-            }
-            let mut current: Option<Current> = None;
-            let mut pending: Vec<Sample> = Vec::new();
-            for b in std::mem::take(&mut sub.snapshot) {
-                self.buffered(b, &mut current, &mut pending);
-            }
-            self.flush(conn, &mut pending).await?;
-            if self.ended {
-                return Err(Stop::Ended);
-            }
-            loop {
-                let ev = tokio::select! {
-                    c = conn.control.recv() => {
-                        conn.on_control(c).await?;
-                        continue;
-                    }
-                    ev = sub.rx.recv() => ev,
-                    () = bus.closed() => return Ok(()),
-                };
-                let mut lagged = false;
-                match ev {
-                    Ok(ev) => self.apply(ev, &mut current, &mut pending),
-                    Err(broadcast::error::RecvError::Lagged(_)) => lagged = true,
-                    Err(broadcast::error::RecvError::Closed) => return Ok(()),
+            let item = tokio::select! {
+                c = conn.control.recv() => {
+                    conn.on_control(c).await?;
+                    continue;
                 }
-                // Everything already queued: only the newest sample is worth sending.
-                while !lagged {
-                    match sub.rx.try_recv() {
-                        Ok(ev) => self.apply(ev, &mut current, &mut pending),
-                        Err(broadcast::error::TryRecvError::Lagged(_)) => lagged = true,
-                        Err(_) => break,
+                item = follow.next() => item?,
+            };
+            let Some(item) = item else {
+                return Ok(()); // the stream was deleted or the server is closing
+            };
+            match item {
+                Item::Stored(rec) => {
+                    self.stored(conn, &rec).await?;
+                    continue;
+                }
+                Item::LiveEdge => {
+                    if let Some(Some((seq, ms))) = now_edge.take() {
+                        self.sampler = Sampler::after(self.p.interval, seq, ms);
                     }
                 }
-                if lagged {
+                Item::Lagged { .. } => {
                     tracing::info!("feed fell behind the live bus; resuming from the store");
                     conn.dropped += pending.len() as u64;
-                    break;
+                    pending.clear();
+                    current = None;
+                    continue;
                 }
+                Item::Frame(f) if now_edge.is_some() => {
+                    if let Some(c) = current.as_mut() {
+                        let pts = c.producer_ms + i64::from(f.rel_ms);
+                        if c.push(&f, pts) {
+                            now_edge = Some(Some((c.number.seq, pts)));
+                        }
+                    }
+                    continue;
+                }
+                other => self.apply(other, &mut current, &mut pending),
+            }
+            // Everything already queued first: only the newest sample is worth sending.
+            if !follow.has_ready() {
                 self.flush(conn, &mut pending).await?;
                 if self.ended {
                     return Err(Stop::Ended);
@@ -240,76 +256,11 @@ impl Session {
         }
     }
 
-    /// `Start=NOW`: the first frame to arrive after now.
-    async fn resolve_now(&mut self, snapshot: &[Buffered]) -> Result<(), Stop> {
-        let in_progress = snapshot.iter().find(|b| b.end.is_none());
-        match in_progress {
-            Some(b) => {
-                let last_ms = b
-                    .frames
-                    .iter()
-                    .map(|f| b.start.producer_ms + i64::from(f.rel_ms))
-                    .max()
-                    .unwrap_or(i64::MIN);
-                self.sampler = Sampler::after(self.p.interval, b.start.number.seq, last_ms);
-                self.done = Some(b.start.number.seq - 1);
-            }
-            None => {
-                let last = match snapshot.last() {
-                    Some(b) => Some(b.start.number.seq),
-                    None => self
-                        .st
-                        .store
-                        .last_fragment(self.stream.id)
-                        .await?
-                        .map(|f| f.number.seq),
-                };
-                self.done = Some(last.unwrap_or(i64::MIN));
-            }
-        }
-        Ok(())
-    }
-
-    /// Sends every persisted fragment after the last one handled, at the client's pace.
-    async fn history(&mut self, conn: &mut Conn) -> Result<(), Stop> {
-        loop {
-            let page = self
-                .st
-                .store
-                .list_fragments(FragmentQuery {
-                    stream: self.stream.id,
-                    range: None,
-                    after_seq: self.done,
-                    limit: PAGE,
-                })
-                .await?;
-            if page.is_empty() {
-                return Ok(());
-            }
-            // Retention may expire these segments while we read: hold them until sent.
-            let _hold = self.st.store.hold_segments(&page);
-            for rec in page {
-                self.stored(conn, &rec).await?;
-                self.done = Some(rec.number.seq);
-            }
-        }
-    }
-
     /// The samples of one stored fragment.
     async fn stored(&mut self, conn: &mut Conn, rec: &FragmentRecord) -> Result<(), Stop> {
-        let header = self
-            .st
-            .store
-            .track_header(rec.track_header_id)
-            .await?
-            .header;
-        let Some((track, codec)) = video_track(&header.tracks) else {
-            return Ok(()); // no video in this fragment
-        };
-        let (cluster, trailer) = self.st.store.read_fragment(rec).await?;
-        let tracks = media::tracks(&header).unwrap_or_default();
-        let samples = match media::samples(&tracks, &cluster, &trailer) {
-            Ok(s) => s,
+        let loaded = match self.st.media.load(rec).await {
+            Ok(l) => l,
+            Err(ReadError::Store(e)) => return Err(e.into()),
             Err(e) => {
                 tracing::warn!(fragment = %rec.number, error = %e, "feed: stored fragment is damaged");
                 conn.text(frame_error(rec.number, rec.producer_ms, &e.to_string()))
@@ -317,11 +268,10 @@ impl Session {
                 return Ok(());
             }
         };
-        let video: Vec<CodedFrame> = samples
-            .into_iter()
-            .filter(|s| s.track == track)
-            .map(CodedFrame::from)
-            .collect();
+        let Some((codec, samples)) = loaded.video() else {
+            return Ok(()); // no video in this fragment
+        };
+        let video: Vec<CodedFrame> = samples.into_iter().map(CodedFrame::from).collect();
         let mut wanted: Vec<usize> = Vec::new();
         let mut seen_key = false;
         for (i, f) in video.iter().enumerate() {
@@ -380,56 +330,40 @@ impl Session {
         ms > end
     }
 
-    fn buffered(&mut self, b: Buffered, current: &mut Option<Current>, pending: &mut Vec<Sample>) {
-        self.apply(LiveEvent::Start(b.start), current, pending);
-        for f in b.frames {
-            self.apply(LiveEvent::Frame(f), current, pending);
-        }
-        if let Some(e) = b.end {
-            self.apply(LiveEvent::End(e), current, pending);
-        }
-    }
-
-    /// Follows one live event; a sampled frame joins `pending`.
-    fn apply(&mut self, ev: LiveEvent, current: &mut Option<Current>, pending: &mut Vec<Sample>) {
-        let done = self.done.unwrap_or(i64::MIN);
-        match ev {
-            LiveEvent::Start(s) => {
-                *current = (s.number.seq > done).then(|| Current {
+    /// Follows one live item; a sampled frame joins `pending`.
+    fn apply(&mut self, item: Item, current: &mut Option<Current>, pending: &mut Vec<Sample>) {
+        match item {
+            Item::Start(s) => {
+                let video = media::tracks_element(&s.tracks)
+                    .ok()
+                    .and_then(|t| media::video_track(&t));
+                *current = Some(Current {
                     number: s.number,
                     producer_ms: s.producer_ms,
                     server_ms: s.server_ms,
-                    video: video_track(&s.tracks),
+                    video,
                     frames: Vec::new(),
                 });
             }
-            LiveEvent::Frame(f) => {
-                let Some(c) = current.as_mut().filter(|c| c.number == f.number) else {
+            Item::Frame(f) => {
+                let Some(c) = current.as_mut() else {
                     return;
                 };
-                let Some((track, codec)) = &c.video else {
-                    return;
-                };
-                if f.track != *track {
+                let pts = c.producer_ms + i64::from(f.rel_ms);
+                if !c.push(&f, pts) {
                     return;
                 }
-                let pts = c.producer_ms + i64::from(f.rel_ms);
                 let past_end = self.p.end.is_some_and(|end| pts > end);
                 self.ended |= self.p.end.is_some_and(|end| pts >= end);
-                c.frames.push(CodedFrame {
-                    pts_ms: pts,
-                    dts_ms: pts,
-                    duration_ms: 0,
-                    key: f.keyframe,
-                    data: f.data.clone(),
-                });
                 let Some(key) = c.frames.iter().rposition(|f| f.key) else {
                     return; // nothing to decode from
                 };
                 if past_end {
                     return;
                 }
-                if self.sampler.take(c.number.seq, pts) {
+                if let Some((_, codec)) = &c.video
+                    && self.sampler.take(c.number.seq, pts)
+                {
                     pending.push(Sample {
                         number: c.number,
                         producer_ms: pts,
@@ -439,19 +373,8 @@ impl Session {
                     });
                 }
             }
-            LiveEvent::End(e) => {
-                if current.as_ref().is_some_and(|c| c.number == e.number) {
-                    self.done = Some(e.number.seq);
-                    *current = None;
-                }
-            }
-            LiveEvent::Persisted(_) => {}
-            LiveEvent::Aborted(n) => {
-                if current.as_ref().is_some_and(|c| c.number == n) {
-                    *current = None;
-                    self.done = Some(done.max(n.seq));
-                }
-            }
+            Item::End(_) | Item::Aborted(_) => *current = None,
+            Item::Stored(_) | Item::LiveEdge | Item::Lagged { .. } => {}
         }
     }
 
@@ -480,23 +403,16 @@ impl Session {
 
 type Rendered = Result<std::collections::HashMap<i64, Result<Picture, FrameError>>, FrameError>;
 
-/// One decode pass on a blocking thread.
+/// One decode pass, within the process-wide decode limit.
 async fn render(
-    codec: VideoCodec,
+    codec: Codec,
     run: Vec<CodedFrame>,
     wanted: Vec<i64>,
     spec: frames::OutputSpec,
 ) -> Result<Rendered, Stop> {
-    let permit = PASSES
-        .acquire()
+    frames::run_pass(move |frames| frames.render_pictures(&codec, &run, &wanted, &spec))
         .await
-        .map_err(|_| Stop::Failed(ErrorKind::Unavailable, "the server is shutting down".into()))?;
-    tokio::task::spawn_blocking(move || {
-        let _permit = permit;
-        frames::shared().render_pictures(&codec, &run, &wanted, &spec)
-    })
-    .await
-    .map_err(|e| Stop::Failed(ErrorKind::Internal, format!("decode task failed: {e}")))
+        .map_err(|e| Stop::Failed(ErrorKind::Unavailable, e.to_string()))
 }
 
 fn frame_error(n: FragmentNumber, ms: i64, message: &str) -> Value {

@@ -26,7 +26,8 @@ use anyhow::{Context, bail};
 use bytes::Bytes;
 
 use super::{Args, Row, print_rows, tempdir_in};
-use crate::frames::{CodedFrame, Frames, ImageFormat, OutputSpec, VideoCodec};
+use crate::frames::{CodedFrame, Frames, ImageFormat, OutputSpec};
+use crate::media::Codec;
 use crate::mkv::Event;
 
 /// Frames in the generated input.
@@ -228,7 +229,7 @@ fn gst_decode(path: &Path) -> anyhow::Result<(f64, f64)> {
 }
 
 /// The H.264 track's configuration and its frames split into GOPs (decode order).
-fn read_gops(path: &Path) -> anyhow::Result<(VideoCodec, Vec<Vec<CodedFrame>>)> {
+fn read_gops(path: &Path) -> anyhow::Result<(Codec, Vec<Vec<CodedFrame>>)> {
     let events = super::mkv_events(path)?;
     let mut codec = None;
     let mut gops: Vec<Vec<CodedFrame>> = Vec::new();
@@ -282,7 +283,7 @@ fn read_gops(path: &Path) -> anyhow::Result<(VideoCodec, Vec<Vec<CodedFrame>>)> 
     if gops.is_empty() {
         bail!("the input has no frames");
     }
-    Ok((VideoCodec::H264 { avcc }, gops))
+    Ok((Codec::H264 { avcc }, gops))
 }
 
 /// CPU seconds (user + system) of this process, or of its waited-for children.

@@ -47,7 +47,8 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::{ImageFormat, OutputSpec};
-use crate::live::LiveBus;
+use crate::media::Media;
+use crate::media::follow::{Follow, Mode, Start};
 use crate::model::{StreamId, StreamRecord};
 use crate::store::Store;
 use crate::store::index::TimestampKind;
@@ -279,7 +280,7 @@ impl Drop for Running {
 
 struct Inner {
     store: Store,
-    live: Arc<LiveBus>,
+    media: Media,
     opts: HookOptions,
     decode: Arc<tokio::sync::Semaphore>,
     running: Mutex<HashMap<StreamId, Running>>,
@@ -293,12 +294,12 @@ pub struct Hooks {
 
 impl Hooks {
     /// No hook running yet; see [`Hooks::start`].
-    pub fn new(store: Store, live: Arc<LiveBus>, opts: HookOptions) -> Hooks {
+    pub fn new(media: Media, opts: HookOptions) -> Hooks {
         let decode = Arc::new(tokio::sync::Semaphore::new(opts.decode_threads.max(1)));
         Hooks {
             inner: Arc::new(Inner {
-                store,
-                live,
+                store: media.store().clone(),
+                media,
                 opts,
                 decode,
                 running: Mutex::default(),
@@ -350,10 +351,8 @@ impl Hooks {
                 return;
             }
         };
-        // Subscribe first, then find where to start: a fragment persisted in between is both
-        // announced and found by the listing, never missed.
-        let mut sub = self.inner.live.subscribe(stream.id);
-        sub.snapshot.clear();
+        // Where to start: after the last fragment stored now. The follower then subscribes and
+        // reads the store after it, so a fragment persisted in between is not missed.
         let after = match self.inner.store.last_fragment(stream.id).await {
             Ok(f) => f.map(|f| f.number.seq),
             Err(e) => {
@@ -364,16 +363,16 @@ impl Hooks {
         let destination = dest::Destination::new(target, &config.region, &self.inner.opts);
         let stats = Arc::new(queue::Stats::default());
         let queue = Arc::new(queue::DeliveryQueue::new(self.inner.opts.queue_capacity));
+        let start = after.map_or(Start::AtSeq(i64::MIN), Start::AfterSeq);
         let w = worker::Worker {
-            store: self.inner.store.clone(),
+            media: self.inner.media.clone(),
+            follow: Follow::new(self.inner.media.clone(), stream.id, start, Mode::Persisted),
             decode: Arc::clone(&self.inner.decode),
             stream: stream.id,
             name: stream.name.to_string(),
             config: config.clone(),
             stats: Arc::clone(&stats),
             queue: Arc::clone(&queue),
-            sub,
-            after,
             last_sample: std::sync::atomic::AtomicI64::new(i64::MIN),
         };
         let span = tracing::info_span!("hook", stream = %stream.name);

@@ -4,39 +4,32 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
-use tokio::sync::broadcast::error::RecvError;
-
 use super::ImageGenerationConfig;
 use super::dest::Destination;
 use super::queue::{DeliveryQueue, Picture, Stats};
 use super::select;
-use crate::frames::{self, CodedFrame, VideoCodec};
-use crate::live::{LiveEvent, Subscription};
+use crate::frames::{self, CodedFrame};
+use crate::media::Media;
+use crate::media::follow::{Follow, Item};
 use crate::model::StreamId;
-use crate::playback::media::{self, Codec};
 use crate::store::fragment::FragmentRecord;
-use crate::store::index::{FragmentQuery, TimestampKind};
-use crate::store::{Store, StoreError};
+use crate::store::index::TimestampKind;
 
-/// Fragments read from the index per query.
-const PAGE: usize = 64;
 /// How long a quiet picker waits before checking that its configuration still exists (it is
 /// deleted with its stream, and a deleted stream's live channel stays open).
 const IDLE_CHECK: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// The picker of one stream.
 pub(super) struct Worker {
-    pub store: Store,
+    pub media: Media,
+    /// The stream's persisted fragments, from the last one stored when the hook started.
+    pub follow: Follow,
     pub decode: Arc<tokio::sync::Semaphore>,
     pub stream: StreamId,
     pub name: String,
     pub config: ImageGenerationConfig,
     pub stats: Arc<Stats>,
     pub queue: Arc<DeliveryQueue>,
-    /// The stream's live events, subscribed before `after` was read.
-    pub sub: Subscription,
-    /// The seq of the last fragment that existed when the hook started (None: none did).
-    pub after: Option<i64>,
     /// The latest sample time given a picture (`i64::MIN`: none yet). Sample times only move
     /// forward, so fragments whose time ranges overlap (media sent faster than real time, on the
     /// server axis) never give two pictures for one time.
@@ -53,55 +46,21 @@ impl Worker {
     }
 
     async fn pick(&mut self) {
-        let mut after = self.after;
-        // Fragments persisted between the subscription and the reading of `after` were
-        // announced: look once at the start anyway.
-        match self.catch_up(after).await {
-            Ok(a) => after = a,
-            Err(e) => tracing::warn!(error = %e, "hook: reading fragments failed"),
-        }
         loop {
-            // Wait for a persisted fragment (a lag may have hidden one: look anyway).
-            loop {
-                match tokio::time::timeout(IDLE_CHECK, self.sub.rx.recv()).await {
-                    Ok(Ok(LiveEvent::Persisted(_)) | Err(RecvError::Lagged(_))) => break,
-                    Ok(Ok(_)) => {}
-                    Ok(Err(RecvError::Closed)) => return,
-                    Err(_) => {
-                        if let Ok(None) = self.store.image_generation(self.stream).await {
-                            tracing::info!("hook: configuration gone (stream deleted); stopped");
-                            return;
-                        }
+            match tokio::time::timeout(IDLE_CHECK, self.follow.next()).await {
+                Ok(Ok(Some(Item::Stored(f)))) => self.fragment(&f).await,
+                Ok(Ok(Some(_))) => {} // a lag: the follower catches up from the store
+                Ok(Ok(None)) => return,
+                Ok(Err(e)) => {
+                    tracing::warn!(error = %e, "hook: reading fragments failed; retrying on the next one");
+                    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                }
+                Err(_) => {
+                    if let Ok(None) = self.media.store().image_generation(self.stream).await {
+                        tracing::info!("hook: configuration gone (stream deleted); stopped");
+                        return;
                     }
                 }
-            }
-            match self.catch_up(after).await {
-                Ok(a) => after = a,
-                Err(e) => {
-                    tracing::warn!(error = %e, "hook: reading fragments failed; retrying on the next one");
-                }
-            }
-        }
-    }
-
-    /// Makes the pictures of every fragment after `after`; returns the new position.
-    async fn catch_up(&self, mut after: Option<i64>) -> Result<Option<i64>, StoreError> {
-        loop {
-            let page = self
-                .store
-                .list_fragments(FragmentQuery {
-                    stream: self.stream,
-                    range: None,
-                    after_seq: after,
-                    limit: PAGE,
-                })
-                .await?;
-            for f in &page {
-                self.fragment(f).await;
-                after = Some(f.number.seq);
-            }
-            if page.len() < PAGE {
-                return Ok(after);
             }
         }
     }
@@ -125,34 +84,14 @@ impl Worker {
         if times.is_empty() {
             return;
         }
-        let _hold = self.store.hold_segments(std::slice::from_ref(f));
-        let header = match self.store.track_header(f.track_header_id).await {
-            Ok(h) => h.header,
+        let loaded = match self.media.load(f).await {
+            Ok(l) => l,
             Err(e) => return self.media_error(f, e.to_string()),
         };
-        let tracks = match media::tracks(&header) {
-            Ok(t) => t,
-            Err(e) => return self.media_error(f, e.to_string()),
-        };
-        let Some((track, codec)) = tracks.iter().find_map(|t| match &t.codec {
-            Codec::H264 { avcc } => Some((t.number, VideoCodec::H264 { avcc: avcc.clone() })),
-            Codec::H265 { hvcc } => Some((t.number, VideoCodec::H265 { hvcc: hvcc.clone() })),
-            _ => None,
-        }) else {
+        let Some((codec, samples)) = loaded.video() else {
             return self.media_error(f, "no H.264/H.265 video track".into());
         };
-        let (cluster, trailer) = match self.store.read_fragment(f).await {
-            Ok(x) => x,
-            Err(e) => return self.media_error(f, e.to_string()),
-        };
-        let video: Vec<CodedFrame> = match media::samples(&tracks, &cluster, &trailer) {
-            Ok(s) => s
-                .into_iter()
-                .filter(|s| s.track == track)
-                .map(CodedFrame::from)
-                .collect(),
-            Err(e) => return self.media_error(f, e.to_string()),
-        };
+        let video: Vec<CodedFrame> = samples.into_iter().map(CodedFrame::from).collect();
         let plan = select::plan(&video, &times, offset);
         let Some((first, last)) = plan.range else {
             return;
@@ -160,18 +99,15 @@ impl Worker {
         let run: Vec<CodedFrame> = video[first..=last].to_vec();
         let wanted: Vec<i64> = plan.picks.iter().map(|p| p.pts_ms).collect();
         let spec = self.config.spec;
-        let Ok(permit) = Arc::clone(&self.decode).acquire_owned().await else {
+        // The hooks' own share (`[hook] decode_threads`), within the process-wide decode limit.
+        let Ok(_share) = self.decode.acquire().await else {
             return;
         };
-        let result = tokio::task::spawn_blocking(move || {
-            let _permit = permit;
-            frames::shared().render(&codec, &run, &wanted, &spec)
-        })
-        .await;
-        let mut pictures = match result {
-            Ok(Ok(p)) => p,
-            Ok(Err(e)) => return self.media_error(f, e.to_string()),
-            Err(e) => return self.media_error(f, format!("decode task failed: {e}")),
+        let result =
+            frames::run_pass(move |frames| frames.render(&codec, &run, &wanted, &spec)).await;
+        let mut pictures = match result.and_then(|r| r) {
+            Ok(p) => p,
+            Err(e) => return self.media_error(f, e.to_string()),
         };
         let fragment = f.number.to_string();
         let format = super::format_name(&spec.format);

@@ -18,7 +18,7 @@ use super::{
     Fmp4Error, MOVIE_TIMESCALE, SampleTimes, is_audio, mdat_header, ms_to_ticks, supported_tracks,
     timeline, timescale,
 };
-use crate::playback::media::MediaTrack;
+use crate::media::MediaTrack;
 
 /// What a clip needs to know about one stored frame (its payload is not needed to plan).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -5,7 +5,7 @@ use mp4_atom::{Any, Decode, StszSamples};
 
 use super::tests::{H264, H264_AAC, clip_sample, decode_moov, load, top_level};
 use super::*;
-use crate::playback::media::Sample;
+use crate::media::Sample;
 
 #[test]
 fn clip_tables_describe_the_samples_in_the_order_given() {

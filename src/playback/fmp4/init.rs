@@ -11,7 +11,7 @@ use mp4_atom::{
 use mp4_atom::esds::{DecoderConfig, DecoderSpecific, EsDescriptor};
 
 use super::{AudioConfig, Fmp4Error, MOVIE_TIMESCALE, supported_tracks, timescale, track_id};
-use crate::playback::media::{Codec, MediaTrack};
+use crate::media::{Codec, MediaTrack};
 
 /// `ftyp` (§4.3). Fragmented output announces CMAF (`cmfc`, ISO/IEC 23000-19) and `iso6`
 /// (tfdt, signed composition offsets); progressive output is plain `isom`/`mp41`.

@@ -1,6 +1,6 @@
 //! ISO BMFF writers: fragmented MP4 (CMAF-style init + media segments, for HLS, LL-HLS and
 //! DASH) and progressive MP4 (moov first, for GetClip), built from the media model in
-//! [`super::media`].
+//! [`crate::media`].
 //!
 //! Pure: these functions turn track configurations and sample metadata into box bytes. They do
 //! no I/O and never copy sample payloads: a media segment is returned as a list of [`Bytes`]
@@ -38,10 +38,10 @@ pub use clip::{ClipLayout, ClipSample, plan_clip};
 pub use init::init_segment;
 pub use segment::{Segment, media_segment};
 
-#[cfg(doc)]
-use super::media::Sample;
-use super::media::{Codec, MediaTrack};
 use crate::error::ErrorKind;
+#[cfg(doc)]
+use crate::media::Sample;
+use crate::media::{Codec, MediaTrack};
 
 /// Why an MP4 could not be built.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -8,7 +8,7 @@ use super::{
     Fmp4Error, SampleTimes, concat, is_audio, mdat_header, sample_flags, supported_tracks,
     timeline, track_id,
 };
-use crate::playback::media::{MediaTrack, Sample};
+use crate::media::{MediaTrack, Sample};
 
 /// One media segment as the byte ranges to send, in order: the generated `moof` and `mdat`
 /// header first, then the samples' stored payloads (not copied).
@@ -47,7 +47,7 @@ impl Segment {
 /// Keyframes are sync samples (`sample_depends_on` 2), other video samples are not; every AAC
 /// access unit is a sync sample.
 ///
-/// `samples` are in decode order (tracks interleaved, as [`crate::playback::media::samples`]
+/// `samples` are in decode order (tracks interleaved, as [`crate::media::samples`]
 /// returns them) and may be any run of a fragment, also one starting at a non-keyframe.
 /// Samples of tracks that are not in `tracks` or cannot be written are left out; when none is
 /// left the result is [`Fmp4Error::NoSamples`].

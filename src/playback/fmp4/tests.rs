@@ -9,8 +9,8 @@ use mp4_atom::{Atom, Decode, Ftyp, Header, Moof, Moov, StszSamples};
 
 use super::*;
 use crate::ingest::fragmenter::{FragmentLimits, Fragmenter, Output, TimecodeType};
+use crate::media::{self, Sample};
 use crate::mkv::{Limits, Reader};
-use crate::playback::media::{self, Sample};
 
 /// A fixture read and fragmented the way ingest does it, purely.
 pub(super) struct Fixture {

@@ -6,7 +6,7 @@ use bytes::Bytes;
 
 use super::tsparse;
 use super::*;
-use crate::playback::media::{MediaTrack, Sample};
+use crate::media::{MediaTrack, Sample};
 
 fn h264_track(avcc: &'static [u8]) -> MediaTrack {
     MediaTrack {

@@ -31,7 +31,7 @@ mod tsparse;
 
 use bytes::Bytes;
 
-use crate::playback::media::{Codec, MediaTrack, Sample};
+use crate::media::{Codec, MediaTrack, Sample};
 use adts::AdtsConfig;
 use nal::VideoConfig;
 use pes::FirstPacket;

@@ -11,8 +11,8 @@ use bytes::Bytes;
 use super::tsparse::{self, Parsed, nal_types};
 use super::*;
 use crate::ingest::fragmenter::{FragmentLimits, Fragmenter, Output, TimecodeType};
+use crate::media::{self, MediaTrack, Sample};
 use crate::mkv::{Limits, Reader};
-use crate::playback::media::{self, MediaTrack, Sample};
 
 fn fixture_path(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -1,5 +1,6 @@
-//! The media model the playback containers (fMP4, MPEG-TS, clips) are built from: tracks with
-//! their codec configuration, and samples (timed frames pointing into stored cluster bytes).
+//! The media model every reader works in: tracks with their codec configuration (one codec
+//! vocabulary for playback, the frame decoder and the feed), and samples (timed frames pointing
+//! into stored cluster bytes or live frames).
 //!
 //! Stored clusters hold presentation timestamps in milliseconds, frames in decode order
 //! (store::fragment::Trailer). Containers need decode timestamps too: within a fragment the
@@ -35,6 +36,11 @@ pub enum Codec {
 }
 
 impl Codec {
+    /// Whether this is a video codec the server can decode and package (H.264, H.265).
+    pub fn is_video(&self) -> bool {
+        matches!(self, Codec::H264 { .. } | Codec::H265 { .. })
+    }
+
     /// A short name for errors and logs.
     pub fn name(&self) -> &str {
         match self {
@@ -59,6 +65,25 @@ pub struct MediaTrack {
     pub audio: Option<(u32, u16)>,
     /// Nominal frame duration in ns (MKV DefaultDuration), if the producer gave it.
     pub default_duration_ns: Option<u64>,
+}
+
+/// The container a segment is packaged in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub enum Container {
+    /// fMP4 (CMAF): init + moof/mdat segments.
+    #[serde(rename = "FRAGMENTED_MP4")]
+    Fmp4,
+    /// MPEG-TS segments.
+    #[serde(rename = "MPEG_TS")]
+    Ts,
+}
+
+/// The first H.264/H.265 video track of `tracks`: its number and codec.
+pub fn video_track(tracks: &[MediaTrack]) -> Option<(u64, Codec)> {
+    tracks
+        .iter()
+        .find(|t| t.codec.is_video())
+        .map(|t| (t.number, t.codec.clone()))
 }
 
 /// Why stored media could not be turned into samples.
@@ -86,8 +111,14 @@ pub enum MediaError {
 
 /// Parses a stored track header into media tracks.
 pub fn tracks(header: &TrackHeader) -> Result<Vec<MediaTrack>, MediaError> {
+    tracks_element(&header.tracks)
+}
+
+/// Parses an MKV Tracks element (a stored track header's, or a live fragment's) into media
+/// tracks.
+pub fn tracks_element(element: &Bytes) -> Result<Vec<MediaTrack>, MediaError> {
     let parsed =
-        mkv::parse_tracks_element(&header.tracks).map_err(|e| MediaError::Tracks(e.to_string()))?;
+        mkv::parse_tracks_element(element).map_err(|e| MediaError::Tracks(e.to_string()))?;
     Ok(parsed
         .into_iter()
         .map(|t| {

@@ -24,7 +24,7 @@
 //!   removes entries until the total is within the budget again. An entry larger than the
 //!   whole budget is served but not kept; a budget of 0 keeps nothing.
 //!
-//! The cache does no I/O itself: the API layer passes the load future in.
+//! The cache does no I/O itself: [`super::Media::load`] passes the load future in.
 
 use std::collections::{HashMap, VecDeque};
 use std::future::Future;
@@ -34,8 +34,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use bytes::Bytes;
 use tokio::sync::OnceCell;
 
-use super::media::{MediaTrack, Sample};
-use super::session::Container;
+use super::model::{self, Codec, Container, MediaTrack, Sample};
 use crate::store::fragment::{FragmentNumber, FragmentRecord};
 
 /// Variants kept per fragment; the oldest goes first.
@@ -133,6 +132,19 @@ impl Fragment {
             .map(Bytes::len)
             .sum();
         (own + std::mem::size_of_val(parts)) as u64 + OVERHEAD
+    }
+
+    /// Its first H.264/H.265 video track's codec and that track's samples in decode order
+    /// (payloads shared, not copied); None when it carries no such track.
+    pub fn video(&self) -> Option<(Codec, Vec<Sample>)> {
+        let (track, codec) = model::video_track(&self.tracks)?;
+        let frames = self
+            .samples
+            .iter()
+            .filter(|s| s.track == track)
+            .cloned()
+            .collect();
+        Some((codec, frames))
     }
 
     /// Joins consecutive parts that are adjacent slices of the payload buffer into one slice.
@@ -594,7 +606,7 @@ mod tests {
 
     #[test]
     fn payload_is_in_mdat_order_and_adjacent_slices_coalesce() {
-        use crate::playback::media::Codec;
+        use crate::media::Codec;
         let track = |number| MediaTrack {
             number,
             codec: Codec::Other("x".into()),

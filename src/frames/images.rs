@@ -1,0 +1,325 @@
+//! GetImages' picking: which picture answers which sample time (the wire is `api::images`).
+//!
+//! Sample times are epoch ms on the producer or the server axis. The image for `T` is the frame
+//! *shown* at `T`: the last frame with a presentation timestamp ≤ `T` in the fragment at `T`
+//! (the tie rule of [`crate::media`]: the last fragment starting at or before `T` that lasts
+//! past it; equal start timestamps keep the highest fragment number), as long as that frame is
+//! still on screen (its pts + duration is past `T`); a `T` just before a fragment's first frame
+//! (fragment timestamps can precede the first frame by a millisecond) shows the previous
+//! contiguous fragment's last frame. It is decoded from the fragment's keyframe. This is exact
+//! to the frame, where KVS works per fragment and answers `NO_MEDIA` for a time inside a
+//! fragment it skipped (KVS-API.md §1.4).
+//! - A `T` that no fragment covers (before the stream, in a gap, after it): [`Entry::NoMedia`].
+//! - A covering fragment without H.264/H.265 video, or whose picture cannot be decoded:
+//!   [`Entry::MediaError`].
+//! - Server timestamps: `T` selects the fragment by server timestamps, then moves to the
+//!   producer clock the media is timed in with that fragment's offset (producer − server
+//!   timestamp of its start); the picture is the one shown at that producer time.
+//!
+//! # Cost
+//! Times falling in one fragment share one decode pass, from the keyframe to the last wanted
+//! picture; passes run within the process-wide decode limit ([`super::run_pass`]). The
+//! segments read stay held ([`crate::store::Store::hold_segments`]) until the page is done.
+
+use std::collections::BTreeMap;
+
+use super::{CodedFrame, FrameError, OutputSpec};
+use crate::media::{Media, ReadError, stamp};
+use crate::model::StreamId;
+use crate::store::fragment::FragmentRecord;
+use crate::store::index::TimestampKind;
+
+/// A fragment's indexed duration counts from its timestamp, which may precede its first frame
+/// by a little, so its last frame can be on screen slightly past timestamp + duration: times up
+/// to this much later are checked against the frames themselves.
+const END_SLACK_MS: i64 = 1000;
+
+/// What one sample time gets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Entry {
+    /// No fragment covers the time.
+    NoMedia,
+    /// The covering fragment has no decodable picture for it.
+    MediaError,
+    /// The encoded picture.
+    Image(Vec<u8>),
+}
+
+/// What a time gets from one fragment, before the previous-fragment rule.
+enum Got {
+    Entry(Entry),
+    /// Before the first frame of the fragment asked.
+    BeforeFirst,
+}
+
+/// The entries for `times` (ascending, on the `kind` axis) of `stream`, in order, pictures made
+/// as `spec` says.
+pub async fn images_at(
+    media: &Media,
+    stream: StreamId,
+    kind: TimestampKind,
+    spec: &OutputSpec,
+    times: &[i64],
+) -> Result<Vec<Entry>, ReadError> {
+    let mut entries: Vec<Entry> = times.iter().map(|_| Entry::NoMedia).collect();
+    let (Some(&from), Some(&to)) = (times.first(), times.last()) else {
+        return Ok(entries);
+    };
+    let frags = media.timeline(stream, kind, from, to, None).await?;
+    let _hold = media.store().hold_segments(&frags);
+    // Sample indexes per covering fragment, in fragment order.
+    let mut groups: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
+    for (i, &t) in times.iter().enumerate() {
+        if let Some(f) = covering(&frags, kind, t) {
+            groups.entry(f).or_default().push(i);
+        }
+    }
+    // A time before the first frame of its fragment shows the last frame of the previous
+    // fragment when the two are contiguous.
+    let mut before_first: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
+    for (f, idx) in groups {
+        let got = fragment_entries(media, kind, spec, &frags[f], times, &idx).await?;
+        for (i, g) in idx.into_iter().zip(got) {
+            match g {
+                Got::Entry(e) => entries[i] = e,
+                Got::BeforeFirst => {
+                    if f > 0 && contiguous(&frags[f - 1], &frags[f], kind) {
+                        before_first.entry(f - 1).or_default().push(i);
+                    }
+                }
+            }
+        }
+    }
+    for (f, idx) in before_first {
+        let got = fragment_entries(media, kind, spec, &frags[f], times, &idx).await?;
+        for (i, g) in idx.into_iter().zip(got) {
+            if let Got::Entry(e) = g {
+                entries[i] = e;
+            }
+        }
+    }
+    Ok(entries)
+}
+
+/// The fragment that may cover `t` among `frags` (a [`Media::timeline`]): the last one starting
+/// at or before `t`, if its indexed duration (plus [`END_SLACK_MS`]) reaches past `t`. Whether
+/// it really does is decided on its frames (see `plan_pass`).
+fn covering(frags: &[FragmentRecord], kind: TimestampKind, t: i64) -> Option<usize> {
+    let i = frags.iter().rposition(|f| stamp(kind, f) <= t)?;
+    Media::covers(kind, &frags[i], t, END_SLACK_MS).then_some(i)
+}
+
+/// Whether `next` starts where `prev` ends (no gap between them).
+fn contiguous(prev: &FragmentRecord, next: &FragmentRecord, kind: TimestampKind) -> bool {
+    stamp(kind, prev).saturating_add(prev.duration_ms.max(0)) >= stamp(kind, next)
+}
+
+/// The entries for `times[idx]` from fragment `rec`, the times moved to the producer clock.
+async fn fragment_entries(
+    media: &Media,
+    kind: TimestampKind,
+    spec: &OutputSpec,
+    rec: &FragmentRecord,
+    times: &[i64],
+    idx: &[usize],
+) -> Result<Vec<Got>, ReadError> {
+    let offset = match kind {
+        TimestampKind::Producer => 0,
+        TimestampKind::Server => rec.producer_ms - rec.server_ms,
+    };
+    let producer_times: Vec<i64> = idx.iter().map(|&i| times[i] + offset).collect();
+    fragment_images(media, rec, &producer_times, spec).await
+}
+
+/// What producer times `times` inside fragment `rec` get: one decode pass.
+async fn fragment_images(
+    media: &Media,
+    rec: &FragmentRecord,
+    times: &[i64],
+    spec: &OutputSpec,
+) -> Result<Vec<Got>, ReadError> {
+    let all_error = || {
+        times
+            .iter()
+            .map(|_| Got::Entry(Entry::MediaError))
+            .collect()
+    };
+    let loaded = match media.load(rec).await {
+        Ok(l) => l,
+        Err(ReadError::Store(e)) => return Err(e.into()),
+        Err(e) => {
+            tracing::warn!(fragment = %rec.number, error = %e, "images: stored fragment is damaged");
+            return Ok(all_error());
+        }
+    };
+    let Some((codec, samples)) = loaded.video() else {
+        return Ok(all_error());
+    };
+    let video: Vec<CodedFrame> = samples.into_iter().map(CodedFrame::from).collect();
+    let plan = plan_pass(&video, times);
+    let Some((first, last)) = plan.range else {
+        return Ok(plan
+            .wanted
+            .iter()
+            .map(|w| match w {
+                Pick::Pts(_) => Got::Entry(Entry::MediaError), // no keyframe to decode from
+                Pick::BeforeFirst => Got::BeforeFirst,
+                Pick::After => Got::Entry(Entry::NoMedia),
+            })
+            .collect());
+    };
+    let run: Vec<CodedFrame> = video[first..=last].to_vec();
+    let pts: Vec<i64> = plan
+        .wanted
+        .iter()
+        .filter_map(|w| match w {
+            Pick::Pts(p) => Some(*p),
+            _ => None,
+        })
+        .collect();
+    let spec = *spec;
+    let result = super::run_pass(move |frames| frames.render(&codec, &run, &pts, &spec)).await;
+    let pictures = match result.and_then(|r| r) {
+        Ok(p) => p,
+        Err(e) => {
+            log_failure(rec, &e);
+            return Ok(all_error());
+        }
+    };
+    Ok(plan
+        .wanted
+        .iter()
+        .map(|w| match w {
+            Pick::BeforeFirst => Got::BeforeFirst,
+            Pick::After => Got::Entry(Entry::NoMedia),
+            Pick::Pts(p) => Got::Entry(match pictures.get(p) {
+                Some(Ok(img)) => Entry::Image(img.clone()),
+                Some(Err(e)) => {
+                    log_failure(rec, e);
+                    Entry::MediaError
+                }
+                None => Entry::MediaError,
+            }),
+        })
+        .collect())
+}
+
+fn log_failure(rec: &FragmentRecord, e: &FrameError) {
+    tracing::warn!(fragment = %rec.number, error = %e, "images: picture not made");
+}
+
+/// Where a time falls in a fragment's frames.
+enum Slot {
+    /// Before its first frame.
+    BeforeFirst,
+    /// This frame (decode-order index) is shown.
+    Frame(usize),
+    /// After its last frame stopped being shown.
+    After,
+}
+
+/// What a time gets from one fragment.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Pick {
+    /// The frame with this pts.
+    Pts(i64),
+    /// Nothing: before the first frame.
+    BeforeFirst,
+    /// Nothing: after the last frame.
+    After,
+}
+
+/// Which frames one decode pass needs.
+#[derive(Debug, PartialEq)]
+struct Pass {
+    /// Per time: what is shown then.
+    wanted: Vec<Pick>,
+    /// Decode-order indexes of the run to decode (from a keyframe to the last wanted frame).
+    range: Option<(usize, usize)>,
+}
+
+/// Plans a pass over `video` (one fragment's frames, decode order) for producer `times`: the
+/// frame shown at `t` is the one with the largest pts ≤ `t`; the run starts at the last
+/// keyframe at or before the earliest wanted frame (in decode order) and ends at the last
+/// wanted frame.
+fn plan_pass(video: &[CodedFrame], times: &[i64]) -> Pass {
+    // Where the fragment's pictures stop being shown: the last one's pts + its duration (at
+    // least 1 ms).
+    let end = video
+        .iter()
+        .map(|f| f.pts_ms.saturating_add(f.duration_ms.max(1)))
+        .max();
+    let first = video.iter().map(|f| f.pts_ms).min();
+    let slots: Vec<Slot> = times
+        .iter()
+        .map(|&t| match (first, end) {
+            (Some(first), _) if t < first => Slot::BeforeFirst,
+            (_, Some(end)) if t >= end => Slot::After,
+            _ => super::shown_at(video, t).map_or(Slot::After, Slot::Frame),
+        })
+        .collect();
+    let picks = slots.iter().filter_map(|s| match s {
+        Slot::Frame(i) => Some(*i),
+        _ => None,
+    });
+    let range = super::decode_run(video, picks);
+    let wanted = slots
+        .iter()
+        .map(|s| match s {
+            Slot::Frame(i) => Pick::Pts(video[*i].pts_ms),
+            Slot::BeforeFirst => Pick::BeforeFirst,
+            Slot::After => Pick::After,
+        })
+        .collect();
+    Pass { wanted, range }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+
+    fn frame(pts: i64, key: bool) -> CodedFrame {
+        CodedFrame {
+            pts_ms: pts,
+            dts_ms: pts,
+            duration_ms: 33,
+            key,
+            data: Bytes::new(),
+        }
+    }
+
+    #[test]
+    fn pass_planning() {
+        // I0 P33 P66 P100 I133 P166
+        let v: Vec<CodedFrame> = [0, 33, 66, 100, 133, 166]
+            .iter()
+            .map(|&p| frame(p, p == 0 || p == 133))
+            .collect();
+        use Pick::*;
+        let p = plan_pass(&v, &[50, 66, 99]);
+        assert_eq!(p.wanted, vec![Pts(33), Pts(66), Pts(66)]);
+        assert_eq!(p.range, Some((0, 2)));
+        // The last frame (166, 33 ms long) is shown until 199.
+        let p = plan_pass(&v, &[150, 198, 199, 1000]);
+        assert_eq!(p.wanted, vec![Pts(133), Pts(166), After, After]);
+        assert_eq!(p.range, Some((4, 5)));
+        let p = plan_pass(&v, &[-1]);
+        assert_eq!(p.wanted, vec![BeforeFirst]);
+        assert_eq!(p.range, None);
+        // B-frames: decode order I0 P99 B33 B66; 70 shows B66 (decode index 3).
+        let b = vec![
+            frame(0, true),
+            frame(99, false),
+            frame(33, false),
+            frame(66, false),
+        ];
+        let p = plan_pass(&b, &[70]);
+        assert_eq!(p.wanted, vec![Pts(66)]);
+        assert_eq!(p.range, Some((0, 3)));
+        // No keyframe: nothing to decode from.
+        let p = plan_pass(&[frame(0, false)], &[5]);
+        assert_eq!(p.range, None);
+        assert_eq!(p.wanted, vec![Pts(0)]);
+    }
+}
