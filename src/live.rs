@@ -169,6 +169,18 @@ impl LiveBus {
         }
     }
 
+    /// The stream's buffered fragments now, oldest first, without subscribing.
+    pub fn snapshot(&self, stream: StreamId) -> Vec<Buffered> {
+        let channel = {
+            let map = self.channels.lock().unwrap_or_else(|p| p.into_inner());
+            map.get(&stream).cloned()
+        };
+        channel.map_or_else(Vec::new, |ch| {
+            let state = ch.state.lock().unwrap_or_else(|p| p.into_inner());
+            state.fragments.iter().cloned().collect()
+        })
+    }
+
     /// The publishing side for a stream's ingest session. `keep_bytes` is the budget for
     /// completed fragments kept in memory when the stream does not persist (0 otherwise).
     pub fn publisher(&self, stream: StreamId, keep_bytes: usize) -> Publisher {

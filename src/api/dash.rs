@@ -17,6 +17,7 @@ use super::error::ApiError;
 use super::json::KvsJson;
 use super::sessions::{self, Common, SelectorInput};
 use crate::playback::session::{PlaybackMode, Protocol};
+use crate::playback::window;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -83,7 +84,7 @@ async fn manifest(State(st): State<AppState>, QueryMap(q): QueryMap) -> Result<R
     use crate::playback::dash::{self, DashFragment, DashKind, DashOptions, DashTrackHeader};
     let s = sessions::open(&st, &q, Protocol::Dash)?;
     let token = q.get("SessionToken").cloned().unwrap_or_default();
-    let w = sessions::window(&st, &s).await?;
+    let w = window::window(&st.media, &st.cursors, &s).await?;
     let mut headers: Vec<DashTrackHeader> = Vec::new();
     // The init segment of a track header is addressed by the first fragment made under it (a
     // fragment number the session can check belongs to its stream).
@@ -92,7 +93,7 @@ async fn manifest(State(st): State<AppState>, QueryMap(q): QueryMap) -> Result<R
         if !headers.iter().any(|h| h.id == r.track_header_id) {
             headers.push(DashTrackHeader {
                 id: r.track_header_id,
-                tracks: super::segments::tracks_of(&st, r.track_header_id).await?,
+                tracks: st.media.tracks(r.track_header_id).await?,
             });
             first_of.push((r.track_header_id, r.number.to_string()));
         }
@@ -132,7 +133,7 @@ async fn manifest(State(st): State<AppState>, QueryMap(q): QueryMap) -> Result<R
         }
     };
     let opts = DashOptions {
-        display_fragment_timestamp: s.display_timestamp.then(|| sessions::kind_of(s.selector)),
+        display_fragment_timestamp: s.display_timestamp.then(|| window::kind_of(s.selector)),
         display_fragment_number: s.display_number,
         init_url: format!(
             "getMP4InitFragment.mp4?SessionToken={token}&TrackHeader={}&TrackNumber={}",

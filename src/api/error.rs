@@ -116,3 +116,9 @@ impl From<crate::media::ReadError> for ApiError {
         ApiError::new(e.kind(), e.to_string())
     }
 }
+
+impl From<crate::playback::error::PlaybackError> for ApiError {
+    fn from(e: crate::playback::error::PlaybackError) -> Self {
+        ApiError::new(e.kind(), e.to_string())
+    }
+}

@@ -1,12 +1,12 @@
 //! HLS: GetHLSStreamingSessionURL and the session's sub-resources (KVS-API.md §1.4):
 //! `/hls/v1/getHLSMasterPlaylist.m3u8`, `getHLSMediaPlaylist.m3u8`, `getMP4InitFragment.mp4`,
 //! `getMP4MediaFragment.mp4`, `getTSFragment.ts`. Which fragments a playlist shows is decided in
-//! [`super::sessions`]; the playlists are written by [`crate::playback::hls`]; the segments by
-//! [`super::segments`].
+//! [`crate::playback::window`]; the playlists are written by [`crate::playback::hls`]; the
+//! segments by [`crate::playback::segment`] (HTTP side: [`super::segments`]).
 //!
 //! Low-latency HLS (an extension: KVS has none) is asked for with `"LowLatency": true` in the
 //! request, or `&LowLatency=true` appended to a master playlist URL (for SDKs such as boto3
-//! that only send KVS's fields). See [`super::low_latency`].
+//! that only send KVS's fields). See [`crate::playback::low_latency`].
 
 use std::collections::HashMap;
 
@@ -24,10 +24,11 @@ use super::AppState;
 use super::error::ApiError;
 use super::json::KvsJson;
 use super::sessions::{self, Common, SelectorInput};
-use crate::media;
 use crate::playback::fmp4;
-use crate::playback::hls::{self, Entry, MediaSpec, Variant};
-use crate::playback::session::{Protocol, Selector, Session};
+use crate::playback::hls::{self, MediaSpec, Variant};
+use crate::playback::low_latency::{self, Blocking};
+use crate::playback::session::{Protocol, Session};
+use crate::playback::window;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -92,7 +93,7 @@ async fn session_url(
     Ok(axum::Json(json!({ "HLSStreamingSessionURL": url })).into_response())
 }
 
-pub(super) fn playlist_response(text: String, live: bool) -> Response {
+fn playlist_response(text: String, live: bool) -> Response {
     let mut resp = text.into_response();
     let h = resp.headers_mut();
     h.insert(
@@ -106,6 +107,16 @@ pub(super) fn playlist_response(text: String, live: bool) -> Response {
     resp
 }
 
+/// An optional unsigned number parameter.
+fn number_param(q: &HashMap<String, String>, name: &str) -> Result<Option<u64>, ApiError> {
+    q.get(name)
+        .map(|v| {
+            v.parse::<u64>()
+                .map_err(|_| ApiError::invalid(format!("{name} `{v}` is not a number")))
+        })
+        .transpose()
+}
+
 fn low_latency_asked(s: &Session, q: &HashMap<String, String>) -> bool {
     s.low_latency
         || q.get("LowLatency")
@@ -115,13 +126,11 @@ fn low_latency_asked(s: &Session, q: &HashMap<String, String>) -> bool {
 async fn master(State(st): State<AppState>, QueryMap(q): QueryMap) -> Result<Response, ApiError> {
     let s = sessions::open(&st, &q, Protocol::Hls)?;
     let token = q.get("SessionToken").cloned().unwrap_or_default();
-    let w = sessions::window(&st, &s).await?;
+    let w = window::window(&st.media, &st.cursors, &s).await?;
     // Describe the variant from the newest fragment: codecs, resolution, and its bit rate.
     let variant = match w.records.last() {
         Some(rec) => {
-            let header = st.store.track_header(rec.track_header_id).await?;
-            let tracks = media::tracks(&header.header)
-                .map_err(|e| ApiError::new(crate::error::ErrorKind::Internal, e.to_string()))?;
+            let tracks = st.media.tracks(rec.track_header_id).await?;
             let codecs: Vec<String> = tracks.iter().filter_map(fmp4::codec_string).collect();
             let bits = u64::from(rec.cluster_len) * 8 * 1000 / rec.duration_ms.max(1) as u64;
             Variant {
@@ -157,10 +166,17 @@ async fn media_playlist(
     let s = sessions::open(&st, &q, Protocol::Hls)?;
     let token = q.get("SessionToken").cloned().unwrap_or_default();
     if low_latency_asked(&s, &q) {
-        return super::low_latency::playlist(&st, &s, &token, &q).await;
+        let want = Blocking {
+            msn: number_param(&q, "_HLS_msn")?,
+            part: number_param(&q, "_HLS_part")?,
+        };
+        let text =
+            low_latency::playlist(&st.media, &st.cursors, st.low_latency(), &s, &token, want)
+                .await?;
+        return Ok(playlist_response(text, true));
     }
-    let w = sessions::window(&st, &s).await?;
-    let entries = entries(&s, &w);
+    let w = window::window(&st.media, &st.cursors, &s).await?;
+    let entries = w.hls_entries(&s);
     let vod = s.mode == crate::playback::session::PlaybackMode::OnDemand;
     let text = hls::media_playlist(&MediaSpec {
         token: &token,
@@ -173,23 +189,4 @@ async fn media_playlist(
         low_latency: None,
     });
     Ok(playlist_response(text, !vod))
-}
-
-/// Playlist entries for a window.
-pub(super) fn entries(s: &Session, w: &sessions::Window) -> Vec<Entry> {
-    w.records
-        .iter()
-        .zip(&w.discontinuity)
-        .map(|(r, &d)| Entry {
-            number: r.number.to_string(),
-            duration_ms: r.duration_ms,
-            date_ms: s.display_timestamp.then_some(match s.selector {
-                Selector::Producer => r.producer_ms,
-                Selector::Server => r.server_ms,
-            }),
-            track_header_id: r.track_header_id,
-            discontinuity: d,
-            parts: Vec::new(),
-        })
-        .collect()
 }

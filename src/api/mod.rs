@@ -1,7 +1,7 @@
 //! The HTTP API: the KVS control plane (and, as they arrive, the media and archived-media
 //! planes) on one axum router.
 //!
-//! Handlers parse wire JSON into [`crate::model`] types, call the [`Store`], and render KVS JSON.
+//! Handlers parse wire JSON into [`crate::model`] types, call the [`crate::store::Store`], and render KVS JSON.
 //! Every failure leaves through [`error::ApiError`] in the KVS error shape, including unknown
 //! paths, malformed bodies and panics.
 
@@ -17,11 +17,11 @@ mod hls;
 mod image_generation;
 mod images;
 mod json;
-mod low_latency;
-mod media;
 mod params;
+mod put_media;
 mod segments;
 mod sessions;
+mod state;
 mod streams;
 mod tags;
 mod timeline;
@@ -41,58 +41,9 @@ use tower_http::request_id::{
 use tower_http::trace::TraceLayer;
 
 use crate::error::ErrorKind;
-use crate::store::Store;
 
 use error::{ApiError, error_response};
-
-/// What every handler can reach: [`Services`] behind one `Arc`, so the per-request clones
-/// (axum hands each handler and layer its own) cost one reference count.
-#[derive(Clone)]
-pub struct AppState(std::sync::Arc<Services>);
-
-impl AppState {
-    /// Shares `services` with every handler.
-    pub fn new(services: Services) -> AppState {
-        AppState(std::sync::Arc::new(services))
-    }
-}
-
-impl std::ops::Deref for AppState {
-    type Target = Services;
-
-    fn deref(&self) -> &Services {
-        &self.0
-    }
-}
-
-/// The server's parts, as handlers see them.
-pub struct Services {
-    /// The store.
-    pub store: Store,
-    /// What GetDataEndpoint returns.
-    pub public_url: String,
-    /// Largest JSON request body.
-    pub max_request_body_bytes: usize,
-    /// PutMedia sessions.
-    pub ingest: crate::ingest::Ingest,
-    /// Per-stream live events for live readers.
-    pub live: std::sync::Arc<crate::live::LiveBus>,
-    /// RTSP cameras the server pulls.
-    pub cameras: crate::cameras::Supervisor,
-    /// `[playback]` settings: clip limits, LL-HLS, CORS.
-    pub playback: std::sync::Arc<crate::config::PlaybackSettings>,
-    /// Signs and checks HLS/DASH session tokens.
-    pub session_key: crate::playback::session::SessionKey,
-    /// Live playlist numbering cache (see `sessions`).
-    pub cursors: std::sync::Arc<sessions::Cursors>,
-    /// The web UI's files, served at `/` (None: no UI).
-    pub web_dir: Option<std::path::PathBuf>,
-    /// The frame hook (image generation) of every stream.
-    pub hooks: crate::frames::hook::Hooks,
-    /// The one door to stored and live media (finding, loading, following fragments; the media
-    /// cache).
-    pub media: crate::media::Media,
-}
+pub use state::{AppState, Services};
 
 /// The request id header KVS sends on every response.
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-amzn-requestid");
@@ -129,7 +80,7 @@ pub fn app(state: AppState) -> Router {
         .route("/healthz", get(healthz))
         .merge(streams::routes())
         .merge(tags::routes())
-        .merge(media::routes())
+        .merge(put_media::routes())
         .merge(archived::routes())
         .merge(clip::routes())
         .merge(images::routes())

@@ -28,7 +28,7 @@ use super::pull::mux::Muxer;
 use super::pull::{Connection, PullFailure, PullOptions, Pulled};
 use super::status::{Backoff, CameraState, CameraStatus, RateMeter};
 use crate::ingest::fragmenter::TimecodeType;
-use crate::ingest::{BodyStream, Ingest, PutMediaRequest};
+use crate::ingest::{Ack, BodyStream, Ingest, PutMediaRequest};
 use crate::store::{Store, StoreError, StreamRef};
 
 /// Matroska chunks queued for the ingest session (about one per frame: a few seconds of video).
@@ -297,12 +297,12 @@ impl Runner {
                     Err(f) => break Some(f.into()),
                 },
                 ack = acks.next() => match ack {
-                    Some(Ok(line)) => {
-                        if let Some(f) = self.on_ack(&line, &mut delivered, &counters, last_media_ms) {
+                    Some(ack) => {
+                        if let Some(f) = self.on_ack(&ack, &mut delivered, &counters, last_media_ms) {
                             break Some(f);
                         }
                     }
-                    _ => break Some(Failure::SessionEnded),
+                    None => break Some(Failure::SessionEnded),
                 },
                 _ = tick.tick() => {
                     let ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
@@ -327,8 +327,8 @@ impl Runner {
         drop(conn);
         drop(data_tx);
         let drain = async {
-            while let Some(Ok(line)) = acks.next().await {
-                let _ = self.on_ack(&line, &mut delivered, &counters, last_media_ms);
+            while let Some(ack) = acks.next().await {
+                let _ = self.on_ack(&ack, &mut delivered, &counters, last_media_ms);
             }
         };
         if tokio::time::timeout(Duration::from_secs(30), drain)
@@ -348,17 +348,16 @@ impl Runner {
         (failure, delivered)
     }
 
-    /// Updates the status from one ack line; returns a failure for an ERROR ack.
+    /// Updates the status from one ack; returns a failure for an ERROR ack.
     fn on_ack(
         &self,
-        line: &Bytes,
+        ack: &Ack,
         delivered: &mut bool,
         counters: &Counters,
         last_media_ms: &mut Option<i64>,
     ) -> Option<Failure> {
-        let v: serde_json::Value = serde_json::from_slice(line).ok()?;
-        match v["EventType"].as_str()? {
-            "BUFFERING" if !*delivered => {
+        match ack {
+            Ack::Buffering { .. } if !*delivered => {
                 *delivered = true;
                 let mut g = lock(&self.shared);
                 g.status.state = CameraState::Streaming;
@@ -375,15 +374,11 @@ impl Runner {
                 }
                 None
             }
-            "RECEIVED" => {
+            Ack::Received { .. } => {
                 lock(&self.shared).status.fragments += 1;
                 None
             }
-            "ERROR" => Some(Failure::Ingest(format!(
-                "{} ({})",
-                v["ErrorCode"].as_str().unwrap_or("unknown"),
-                v["ErrorId"]
-            ))),
+            Ack::Error { id, .. } => Some(Failure::Ingest(format!("{} ({})", id.code(), id.id()))),
             _ => None,
         }
     }

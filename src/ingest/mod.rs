@@ -18,7 +18,7 @@ mod sessions;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use put_media::{BodyStream, PutMediaRequest};
+pub use put_media::{Ack, BodyStream, PutMediaRequest};
 
 use crate::live::LiveBus;
 use crate::store::Store;

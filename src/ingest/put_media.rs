@@ -13,7 +13,6 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use futures_util::StreamExt;
-use serde_json::json;
 use tokio::sync::{mpsc, watch};
 
 use super::Ingest;
@@ -42,31 +41,50 @@ const PERSIST_QUEUE: usize = 4;
 /// Acks waiting for the client to read them.
 const ACK_QUEUE: usize = 256;
 
-fn ack(event: &str, timecode_ms: i64, number: Option<FragmentNumber>) -> Bytes {
-    let mut v = json!({ "EventType": event, "FragmentTimecode": timecode_ms });
-    if let Some(n) = number {
-        v["FragmentNumber"] = json!(n.to_string());
-    }
-    line(v)
+/// One PutMedia acknowledgement (KVS-API.md: the streamed `{"EventType": ...}` lines); the API
+/// renders it as JSON, the camera runner reads it as it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ack {
+    /// A fragment started arriving.
+    Buffering {
+        /// Its producer timecode, ms.
+        timecode_ms: i64,
+        /// Its number.
+        number: FragmentNumber,
+    },
+    /// A fragment arrived whole.
+    Received {
+        /// Its producer timecode, ms.
+        timecode_ms: i64,
+        /// Its number.
+        number: FragmentNumber,
+    },
+    /// A fragment is durable and indexed.
+    Persisted {
+        /// Its producer timecode, ms.
+        timecode_ms: i64,
+        /// Its number.
+        number: FragmentNumber,
+    },
+    /// Nothing arrived for a while; the connection is alive.
+    Idle,
+    /// The session failed.
+    Error {
+        /// The producer timecode of the fragment it failed in, ms (0: before any).
+        timecode_ms: i64,
+        /// That fragment's number, if it had one.
+        number: Option<FragmentNumber>,
+        /// KVS's ErrorId.
+        id: AckErrorId,
+    },
 }
 
-fn error_ack(e: &IngestError, timecode_ms: i64, number: Option<FragmentNumber>) -> Bytes {
-    let mut v = json!({
-        "EventType": "ERROR",
-        "FragmentTimecode": timecode_ms,
-        "ErrorId": e.id.id(),
-        "ErrorCode": e.id.code(),
-    });
-    if let Some(n) = number {
-        v["FragmentNumber"] = json!(n.to_string());
+fn error_ack(e: &IngestError, timecode_ms: i64, number: Option<FragmentNumber>) -> Ack {
+    Ack::Error {
+        timecode_ms,
+        number,
+        id: e.id,
     }
-    line(v)
-}
-
-fn line(v: serde_json::Value) -> Bytes {
-    let mut s = v.to_string();
-    s.push('\n');
-    Bytes::from(s)
 }
 
 impl Ingest {
@@ -77,21 +95,21 @@ impl Ingest {
         &self,
         req: PutMediaRequest,
         body: BodyStream,
-    ) -> impl futures_util::Stream<Item = Result<Bytes, std::convert::Infallible>> + Send + 'static
-    {
-        let (acks_tx, acks_rx) = mpsc::channel::<Bytes>(ACK_QUEUE);
+    ) -> impl futures_util::Stream<Item = Ack> + Send + 'static {
+        let (acks_tx, acks_rx) = mpsc::channel::<Ack>(ACK_QUEUE);
         let this = self.clone();
         let span = tracing::info_span!("put_media", stream = %req.stream.name);
         tokio::spawn(tracing::Instrument::instrument(
             async move { this.session(req, body, acks_tx).await },
             span,
         ));
-        futures_util::stream::unfold(acks_rx, |mut rx| async move {
-            rx.recv().await.map(|b| (Ok(b), rx))
-        })
+        futures_util::stream::unfold(
+            acks_rx,
+            |mut rx| async move { rx.recv().await.map(|a| (a, rx)) },
+        )
     }
 
-    async fn session(self, req: PutMediaRequest, body: BodyStream, acks: mpsc::Sender<Bytes>) {
+    async fn session(self, req: PutMediaRequest, body: BodyStream, acks: mpsc::Sender<Ack>) {
         let mut claim = self.sessions.claim(req.stream.id);
         if let Some(mut prev) = claim.previous.take() {
             tracing::info!("a newer PutMedia takes over the stream; waiting for the old session");
@@ -186,7 +204,7 @@ impl Ingest {
         req: &PutMediaRequest,
         stream: &StreamRecord,
         mut data: BodyStream,
-        acks: &mpsc::Sender<Bytes>,
+        acks: &mpsc::Sender<Ack>,
         persist: Option<mpsc::Sender<(FragmentNumber, SealedFragment)>>,
         (mut stop, mut failed): (watch::Receiver<bool>, watch::Receiver<bool>),
         publisher: &Publisher,
@@ -230,7 +248,7 @@ impl Ingest {
                             tracing::info!(idle_secs = idle.as_secs(), "closing an idle PutMedia");
                             return Ok(());
                         }
-                        let _ = acks.try_send(line(json!({ "EventType": "IDLE" })));
+                        let _ = acks.try_send(Ack::Idle);
                     }
                     Ok(Some(Ok(chunk))) => {
                         idle = std::time::Duration::ZERO;
@@ -322,7 +340,7 @@ async fn raised(flag: &mut watch::Receiver<bool>) {
 struct Ctx<'a> {
     ingest: &'a Ingest,
     stream: &'a StreamRecord,
-    acks: &'a mpsc::Sender<Bytes>,
+    acks: &'a mpsc::Sender<Ack>,
     persist: &'a Option<mpsc::Sender<(FragmentNumber, SealedFragment)>>,
     numbers: &'a mut VecDeque<(FragmentNumber, i64)>,
     sealed: &'a mut u64,
@@ -356,7 +374,10 @@ impl Ctx<'_> {
                     self.last_timecode = fragment_timecode_ms;
                     let _ = self
                         .acks
-                        .send(ack("BUFFERING", fragment_timecode_ms, Some(n)))
+                        .send(Ack::Buffering {
+                            timecode_ms: fragment_timecode_ms,
+                            number: n,
+                        })
                         .await;
                 }
                 Output::Frame {
@@ -388,7 +409,13 @@ impl Ctx<'_> {
                         duration_ms: f.duration_ms,
                         tags: f.trailer.tags.clone(),
                     });
-                    let _ = self.acks.send(ack("RECEIVED", tc, Some(n))).await;
+                    let _ = self
+                        .acks
+                        .send(Ack::Received {
+                            timecode_ms: tc,
+                            number: n,
+                        })
+                        .await;
                     if let Some(p) = self.persist
                         && p.send((n, f)).await.is_err()
                     {
@@ -409,7 +436,7 @@ impl Ctx<'_> {
 async fn persister(
     store: crate::store::Store,
     mut rx: mpsc::Receiver<(FragmentNumber, SealedFragment)>,
-    acks: mpsc::Sender<Bytes>,
+    acks: mpsc::Sender<Ack>,
     failed: watch::Sender<bool>,
     publisher: Arc<Publisher>,
 ) {
@@ -431,7 +458,12 @@ async fn persister(
         match store.append_fragment(draft).await {
             Ok(_) => {
                 publisher.persisted(number);
-                let _ = acks.send(ack("PERSISTED", tc, Some(number))).await;
+                let _ = acks
+                    .send(Ack::Persisted {
+                        timecode_ms: tc,
+                        number,
+                    })
+                    .await;
             }
             Err(e) => {
                 publisher.aborted(number);

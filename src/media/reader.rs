@@ -5,7 +5,7 @@ use std::sync::Arc;
 use super::cache::{Fragment, Lookup, MediaCache, Slot};
 use super::model::{self, MediaError, MediaTrack};
 use crate::error::ErrorKind;
-use crate::live::LiveBus;
+use crate::live::{Buffered, LiveBus};
 use crate::model::StreamId;
 use crate::store::fragment::{FragmentNumber, FragmentRecord};
 use crate::store::index::{FragmentQuery, TimestampKind};
@@ -294,6 +294,14 @@ impl Media {
             .into_iter()
             .next()
             .ok_or(ReadError::NotFound(number))
+    }
+
+    /// Fragment `number` while it is on the live bus (not persisted yet).
+    pub fn live_fragment(&self, number: FragmentNumber) -> Option<Buffered> {
+        self.live
+            .snapshot(number.stream)
+            .into_iter()
+            .find(|b| b.start.number == number)
     }
 
     /// The tracks of a stored track header.

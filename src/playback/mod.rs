@@ -3,9 +3,13 @@
 //! does the I/O.
 
 pub mod dash;
+pub mod error;
 pub mod fmp4;
 pub mod get_media;
 pub mod hls;
+pub mod low_latency;
 pub mod mkv_doc;
+pub mod segment;
 pub mod session;
 pub mod ts;
+pub mod window;

@@ -11,10 +11,12 @@ use axum::routing::post;
 use super::AppState;
 use super::error::ApiError;
 use super::params::stream_ref;
+use bytes::Bytes;
 use futures_util::StreamExt;
+use serde_json::json;
 
 use crate::ingest::fragmenter::TimecodeType;
-use crate::ingest::{BodyStream, PutMediaRequest};
+use crate::ingest::{Ack, BodyStream, PutMediaRequest};
 
 pub fn routes() -> Router<AppState> {
     Router::new().route("/putMedia", post(put_media))
@@ -103,12 +105,50 @@ async fn put_media(
         },
         data,
     );
-    let mut resp = Body::from_stream(acks).into_response();
+    let lines = acks.map(|a| Ok::<_, std::convert::Infallible>(ack_line(&a)));
+    let mut resp = Body::from_stream(lines).into_response();
     resp.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
     );
     Ok(resp)
+}
+
+/// One ack as KVS streams it: a JSON object on its own line.
+fn ack_line(a: &Ack) -> Bytes {
+    let (event, timecode_ms, number) = match a {
+        Ack::Buffering {
+            timecode_ms,
+            number,
+        } => ("BUFFERING", *timecode_ms, Some(number)),
+        Ack::Received {
+            timecode_ms,
+            number,
+        } => ("RECEIVED", *timecode_ms, Some(number)),
+        Ack::Persisted {
+            timecode_ms,
+            number,
+        } => ("PERSISTED", *timecode_ms, Some(number)),
+        Ack::Idle => {
+            return Bytes::from_static(b"{\"EventType\":\"IDLE\"}\n");
+        }
+        Ack::Error {
+            timecode_ms,
+            number,
+            ..
+        } => ("ERROR", *timecode_ms, number.as_ref()),
+    };
+    let mut v = json!({ "EventType": event, "FragmentTimecode": timecode_ms });
+    if let Some(n) = number {
+        v["FragmentNumber"] = json!(n.to_string());
+    }
+    if let Ack::Error { id, .. } = a {
+        v["ErrorId"] = json!(id.id());
+        v["ErrorCode"] = json!(id.code());
+    }
+    let mut s = v.to_string();
+    s.push('\n');
+    Bytes::from(s)
 }
 
 #[cfg(test)]
@@ -154,5 +194,36 @@ mod tests {
         ] {
             assert!(timecode_type(&bad).is_err(), "{bad:?}");
         }
+    }
+
+    /// Typed acks render as the JSON lines KVS streams.
+    #[test]
+    fn acks_render_as_kvs_json_lines() {
+        let n = crate::store::fragment::FragmentNumber {
+            stream: crate::model::StreamId(3),
+            seq: 42,
+        };
+        let parse = |b: Bytes| -> serde_json::Value {
+            assert_eq!(b.last(), Some(&b'\n'));
+            serde_json::from_slice(&b).unwrap()
+        };
+        let v = parse(ack_line(&Ack::Persisted {
+            timecode_ms: 1500,
+            number: n,
+        }));
+        assert_eq!(
+            v,
+            json!({"EventType": "PERSISTED", "FragmentTimecode": 1500, "FragmentNumber": n.to_string()})
+        );
+        let v = parse(ack_line(&Ack::Error {
+            timecode_ms: 7,
+            number: None,
+            id: crate::ingest::error::AckErrorId::MaxFragmentSizeReached,
+        }));
+        assert_eq!(
+            v,
+            json!({"EventType": "ERROR", "FragmentTimecode": 7, "ErrorId": 4001, "ErrorCode": "MAX_FRAGMENT_SIZE_REACHED"})
+        );
+        assert_eq!(parse(ack_line(&Ack::Idle)), json!({"EventType": "IDLE"}));
     }
 }

@@ -4,28 +4,45 @@
 //! `blocking_request_timeout_ms`, for the asked part to exist.
 //!
 //! Parts split a fragment by presentation time in `ll_hls_part_target_ms` steps
-//! ([`super::segments::part_indices`]), so a part is the same whether it is built from the live
+//! ([`super::segment::part_indices`]), so a part is the same whether it is built from the live
 //! bus or, once the fragment is persisted, from the store. A part is complete once a frame of a
 //! later part arrived, or its fragment ended. Complete segments are listed without their parts
 //! (players switch to the whole segment once it is in the playlist).
 
-use std::collections::HashMap;
 use std::time::Duration;
 
-use axum::response::Response;
+use bytes::Bytes;
 use tokio::time::Instant;
 
-use super::AppState;
-use super::error::ApiError;
-use super::segments::{self, part_indices};
-use super::sessions;
+use super::error::PlaybackError;
+use super::fmp4;
+use super::hls::{self, LowLatency, MediaSpec, Part};
+use super::segment::{self, part_indices};
+use super::session::{Discontinuity, PlaybackMode, Selector, Session};
+use super::window::{self, Cursors};
 use crate::error::ErrorKind;
 use crate::live::Buffered;
-use crate::media::{self, MediaTrack, Sample};
+use crate::media::{self, Media, MediaTrack, Sample};
 use crate::model::StreamId;
-use crate::playback::fmp4;
-use crate::playback::hls::{self, LowLatency, MediaSpec, Part};
-use crate::playback::session::{PlaybackMode, Session};
+use crate::store::fragment::FragmentNumber;
+
+/// LL-HLS settings (`[playback]`).
+#[derive(Debug, Clone, Copy)]
+pub struct LowLatencySettings {
+    /// Part duration target, ms (at least 50).
+    pub part_target_ms: u64,
+    /// Longest wait of a blocking playlist reload or part request, ms.
+    pub blocking_timeout_ms: u64,
+}
+
+/// What a blocking playlist reload asks for (`_HLS_msn`, `_HLS_part`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Blocking {
+    /// Wait until this media sequence number is in the playlist.
+    pub msn: Option<u64>,
+    /// ... and this part of it.
+    pub part: Option<u64>,
+}
 
 /// The fragment being written, as parts.
 struct Open {
@@ -70,7 +87,7 @@ impl Open {
 /// A fragment on the live bus as parts on the session timeline.
 fn open_fragment(buffered: &Buffered, s: &Session, part_ms: i64) -> Option<Open> {
     let (tracks, mut samples) = media::live_samples(buffered).ok()?;
-    segments::rebase(&mut samples, s.base_ms);
+    segment::rebase(&mut samples, s.base_ms);
     let start = buffered.start.producer_ms - s.base_ms;
     let parts = part_indices(&samples, start, part_ms);
     Some(Open {
@@ -84,37 +101,33 @@ fn open_fragment(buffered: &Buffered, s: &Session, part_ms: i64) -> Option<Open>
     })
 }
 
-fn param(q: &HashMap<String, String>, name: &str) -> Result<Option<u64>, ApiError> {
-    q.get(name)
-        .map(|v| {
-            v.parse::<u64>()
-                .map_err(|_| ApiError::invalid(format!("{name} `{v}` is not a number")))
-        })
-        .transpose()
-}
-
-/// The LL-HLS media playlist, blocking while `_HLS_msn`/`_HLS_part` ask for what is not there.
-pub(super) async fn playlist(
-    st: &AppState,
+/// The LL-HLS media playlist text, blocking while `want` asks for what is not there yet.
+pub async fn playlist(
+    media: &Media,
+    cursors: &Cursors,
+    settings: LowLatencySettings,
     s: &Session,
     token: &str,
-    q: &HashMap<String, String>,
-) -> Result<Response, ApiError> {
+    want: Blocking,
+) -> Result<String, PlaybackError> {
     if s.mode != PlaybackMode::Live {
-        return Err(ApiError::invalid(
+        return Err(PlaybackError::refused(
+            ErrorKind::InvalidArgument,
             "low-latency HLS is only for LIVE sessions",
         ));
     }
-    let want_msn = param(q, "_HLS_msn")?;
-    let want_part = param(q, "_HLS_part")?;
+    let (want_msn, want_part) = (want.msn, want.part);
     if want_part.is_some() && want_msn.is_none() {
-        return Err(ApiError::invalid("_HLS_part needs _HLS_msn"));
+        return Err(PlaybackError::refused(
+            ErrorKind::InvalidArgument,
+            "_HLS_part needs _HLS_msn",
+        ));
     }
-    let part_ms = st.playback.ll_hls_part_target_ms.max(50) as i64;
-    let deadline = Instant::now() + Duration::from_millis(st.playback.blocking_request_timeout_ms);
-    let mut sub = st.live.subscribe(StreamId(s.stream));
+    let part_ms = settings.part_target_ms.max(50) as i64;
+    let deadline = Instant::now() + Duration::from_millis(settings.blocking_timeout_ms);
+    let mut sub = media.live().subscribe(StreamId(s.stream));
     loop {
-        let w = sessions::window(st, s).await?;
+        let w = window::window(media, cursors, s).await?;
         let next_msn = w.media_sequence + w.records.len() as u64;
         // The newest unpersisted fragment, if it follows the window.
         let open = sub
@@ -149,20 +162,21 @@ pub(super) async fn playlist(
         if let Some(m) = want_msn
             && m > next_msn + 2
         {
-            return Err(ApiError::invalid(format!(
-                "_HLS_msn {m} is too far ahead of the playlist (next is {next_msn})"
-            )));
+            return Err(PlaybackError::refused(
+                ErrorKind::InvalidArgument,
+                format!("_HLS_msn {m} is too far ahead of the playlist (next is {next_msn})"),
+            ));
         }
         if (ready && settled) || Instant::now() >= deadline {
-            let entries = super::hls::entries(s, &w);
+            let entries = w.hls_entries(s);
             let preload = open.as_ref().map(|o| {
                 let next = parts.last().map_or(0, |p| p.index + 1);
                 (o.number.clone(), next)
             });
             let header = w.records.last().map_or(0, |r| r.track_header_id);
             let open_discontinuity = match (s.discontinuity, w.records.last(), &open) {
-                (crate::playback::session::Discontinuity::Always, _, _) => true,
-                (crate::playback::session::Discontinuity::OnDiscontinuity, Some(r), Some(o)) => {
+                (Discontinuity::Always, _, _) => true,
+                (Discontinuity::OnDiscontinuity, Some(r), Some(o)) => {
                     (r.producer_ms + r.duration_ms - o.producer_ms).abs() > 50
                 }
                 _ => false,
@@ -171,8 +185,8 @@ pub(super) async fn playlist(
                 open.as_ref()
                     .filter(|_| s.display_timestamp)
                     .map(|o| match s.selector {
-                        crate::playback::session::Selector::Producer => o.producer_ms,
-                        crate::playback::session::Selector::Server => o.server_ms,
+                        Selector::Producer => o.producer_ms,
+                        Selector::Server => o.server_ms,
                     });
             let text = hls::media_playlist(&MediaSpec {
                 token,
@@ -190,7 +204,7 @@ pub(super) async fn playlist(
                     open_date_ms,
                 }),
             });
-            return Ok(super::hls::playlist_response(text, true));
+            return Ok(text);
         }
         // Wait for the next live event (or the deadline), then look again.
         match tokio::time::timeout_at(deadline, sub.rx.recv()).await {
@@ -199,33 +213,27 @@ pub(super) async fn playlist(
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
         }
-        sub = st.live.subscribe(StreamId(s.stream));
+        sub = media.live().subscribe(StreamId(s.stream));
     }
 }
 
-/// A part of the fragment being written, from the live bus; waits (bounded) until it is
-/// complete. If the fragment got persisted meanwhile, the caller's store path serves it.
-pub(super) async fn live_part(
-    st: &AppState,
+/// Part `k` of fragment `number` while it is being written, from the live bus; waits (bounded)
+/// until the part is complete. None once the fragment is not on the bus any more (persisted
+/// meanwhile, or never existed): the store decides then ([`segment::stored_segment`]).
+pub async fn live_part(
+    media: &Media,
+    settings: LowLatencySettings,
     s: &Session,
-    q: &HashMap<String, String>,
-) -> Result<Response, ApiError> {
-    let number = q.get("FragmentNumber").cloned().unwrap_or_default();
-    let k: u32 = q
-        .get("Part")
-        .and_then(|p| p.parse().ok())
-        .ok_or_else(|| ApiError::invalid("Part must be a part number"))?;
-    let part_ms = st.playback.ll_hls_part_target_ms.max(50) as i64;
-    let deadline = Instant::now() + Duration::from_millis(st.playback.blocking_request_timeout_ms);
+    number: FragmentNumber,
+    k: u32,
+) -> Result<Option<Vec<Bytes>>, PlaybackError> {
+    let part_ms = settings.part_target_ms.max(50) as i64;
+    let deadline = Instant::now() + Duration::from_millis(settings.blocking_timeout_ms);
     loop {
-        let mut sub = st.live.subscribe(StreamId(s.stream));
-        let buffered = sub
-            .snapshot
-            .iter()
-            .find(|b| b.start.number.to_string() == number);
+        let mut sub = media.live().subscribe(StreamId(s.stream));
+        let buffered = sub.snapshot.iter().find(|b| b.start.number == number);
         let Some(open) = buffered.and_then(|b| open_fragment(b, s, part_ms)) else {
-            // Persisted meanwhile (or never existed): the store decides.
-            return segments::stored_media(st, s, q, Some(k)).await;
+            return Ok(None);
         };
         let complete = open.complete_parts().iter().any(|p| p.index == k);
         if complete {
@@ -236,13 +244,11 @@ pub(super) async fn live_part(
                 .filter(|(_, p)| **p == k)
                 .map(|(x, _)| x.clone())
                 .collect();
-            let seq =
-                crate::store::fragment::FragmentNumber::parse(&number).map_or(0, |n| n.seq as u32);
-            let seg = fmp4::media_segment(&open.tracks, &samples, seq)?;
-            return Ok(segments::media_response(seg.parts, "video/mp4"));
+            let seg = fmp4::media_segment(&open.tracks, &samples, number.seq as u32)?;
+            return Ok(Some(seg.parts));
         }
         if Instant::now() >= deadline {
-            return Err(ApiError::new(
+            return Err(PlaybackError::refused(
                 ErrorKind::ResourceNotFound,
                 format!("part {k} of fragment {number} did not complete in time"),
             ));

@@ -1,0 +1,62 @@
+//! What every handler can reach: the server's parts behind one `Arc`.
+
+use crate::store::Store;
+
+/// What every handler can reach: [`Services`] behind one `Arc`, so the per-request clones
+/// (axum hands each handler and layer its own) cost one reference count.
+#[derive(Clone)]
+pub struct AppState(std::sync::Arc<Services>);
+
+impl AppState {
+    /// Shares `services` with every handler.
+    pub fn new(services: Services) -> AppState {
+        AppState(std::sync::Arc::new(services))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Services;
+
+    fn deref(&self) -> &Services {
+        &self.0
+    }
+}
+
+/// The server's parts, as handlers see them.
+pub struct Services {
+    /// The store.
+    pub store: Store,
+    /// What GetDataEndpoint returns.
+    pub public_url: String,
+    /// Largest JSON request body.
+    pub max_request_body_bytes: usize,
+    /// PutMedia sessions.
+    pub ingest: crate::ingest::Ingest,
+    /// Per-stream live events for live readers.
+    pub live: std::sync::Arc<crate::live::LiveBus>,
+    /// RTSP cameras the server pulls.
+    pub cameras: crate::cameras::Supervisor,
+    /// `[playback]` settings: clip limits, LL-HLS, CORS.
+    pub playback: std::sync::Arc<crate::config::PlaybackSettings>,
+    /// Signs and checks HLS/DASH session tokens.
+    pub session_key: crate::playback::session::SessionKey,
+    /// Live playlist numbering cache (see `sessions`).
+    pub cursors: std::sync::Arc<crate::playback::window::Cursors>,
+    /// The web UI's files, served at `/` (None: no UI).
+    pub web_dir: Option<std::path::PathBuf>,
+    /// The frame hook (image generation) of every stream.
+    pub hooks: crate::frames::hook::Hooks,
+    /// The one door to stored and live media (finding, loading, following fragments; the media
+    /// cache).
+    pub media: crate::media::Media,
+}
+
+impl Services {
+    /// The LL-HLS settings.
+    pub fn low_latency(&self) -> crate::playback::low_latency::LowLatencySettings {
+        crate::playback::low_latency::LowLatencySettings {
+            part_target_ms: self.playback.ll_hls_part_target_ms.max(50),
+            blocking_timeout_ms: self.playback.blocking_request_timeout_ms,
+        }
+    }
+}
