@@ -10,6 +10,8 @@
 //!   media/<stream-id>/<seq>.seg   append-only segment files: per fragment a normalized MKV
 //!                                 Cluster + its trailer (frame table, tags, CRC-32); see
 //!                                 `fragment` for the byte layout
+//!   session.key                   secret signing HLS/DASH session tokens (32 bytes, mode 0600;
+//!                                 see `secret`)
 //! ```
 //!
 //! # Invariants (each has a test; `vidstream check` verifies 5–7 offline)
@@ -64,6 +66,7 @@ mod image_generation;
 pub mod index;
 mod recovery;
 pub mod retention;
+pub mod secret;
 pub mod segment;
 mod writer;
 
@@ -79,6 +82,7 @@ pub use holds::SegmentHold;
 use index::{FragmentQuery, Index, NewStream};
 pub use recovery::RecoveryReport;
 pub use retention::{RetentionJob, RetentionOptions, RetentionReport};
+pub use secret::Secret;
 pub use writer::Rotation;
 
 use crate::model::{
@@ -246,6 +250,12 @@ impl Store {
     /// The data directory.
     pub fn data_dir(&self) -> &Path {
         &self.inner.opts.data_dir
+    }
+
+    /// A secret kept in the data directory, created (random, mode 0600) on first use. Blocking
+    /// file I/O: call it at start-up.
+    pub fn secret(&self, which: Secret) -> Result<Vec<u8>, StoreError> {
+        secret::load_or_create(&self.inner.opts.data_dir, which)
     }
 
     /// Creates a stream in CREATING state; it becomes ACTIVE once its storage is provisioned,
