@@ -203,7 +203,7 @@ impl Store {
         let index =
             tokio::task::spawn_blocking(move || index::sqlite::SqliteIndex::open(&index_path))
                 .await
-                .map_err(|e| StoreError::Database(format!("opening index: {e}")))??;
+                .map_err(|e| StoreError::internal(format!("opening index: {e}")))??;
         let index: Arc<dyn Index> = Arc::new(index);
         recover_transitions(index.as_ref(), &dir).await?;
         let swept = recover_garbage(index.as_ref(), &dir).await?;
@@ -508,7 +508,7 @@ impl Store {
             .inner
             .seqs
             .lock()
-            .map_err(|_| StoreError::Database("fragment counter poisoned".into()))?;
+            .map_err(|_| StoreError::internal("fragment counter poisoned"))?;
         let prev = seqs.get(&stream).copied().unwrap_or(last).max(last);
         let seq = prev.saturating_add(1).max(floor);
         seqs.insert(stream, seq);
@@ -564,10 +564,9 @@ impl Store {
 
     /// A track header by id.
     pub async fn track_header(&self, id: i64) -> Result<StoredTrackHeader, StoreError> {
-        self.index()
-            .track_header(id)
-            .await?
-            .ok_or_else(|| StoreError::Database(format!("track header {id} is missing")))
+        self.index().track_header(id).await?.ok_or_else(|| {
+            StoreError::corruption(format!("track header {id} is missing from the index"))
+        })
     }
 
     /// Keeps the segments of `records` from being deleted by retention until the returned guard
@@ -629,12 +628,13 @@ impl Store {
                 segment::read_range(&media_root, rec.number.stream, rec.segment, rec.offset, len)?;
             let mut cluster = Bytes::from(buf);
             let trailer_bytes = cluster.split_off(rec.cluster_len as usize);
-            let trailer = Trailer::decode(&trailer_bytes)
-                .map_err(|e| StoreError::Database(format!("fragment {}: {e}", rec.number)))?;
+            let trailer = Trailer::decode(&trailer_bytes).map_err(|e| {
+                StoreError::corruption(format!("trailer of fragment {}: {e}", rec.number))
+            })?;
             Ok((cluster, trailer))
         })
         .await
-        .map_err(|e| StoreError::Database(format!("read task failed: {e}")))?
+        .map_err(|e| StoreError::internal(format!("read task failed: {e}")))?
     }
 
     /// Flushes the index; call once at shutdown.
@@ -656,7 +656,7 @@ async fn activate(index: &dyn Index, data_dir: &Path, s: &StreamRecord) -> Resul
             .map_err(|e| StoreError::io(format!("creating {}", dir.display()), e))
     })
     .await
-    .map_err(|e| StoreError::Database(format!("provisioning task failed: {e}")))??;
+    .map_err(|e| StoreError::internal(format!("provisioning task failed: {e}")))??;
     let changes = StreamChanges {
         status: Some(StreamStatus::Active),
         ..Default::default()
@@ -703,7 +703,7 @@ async fn finish_delete(
         Err(e) => Err(StoreError::io(format!("removing {}", dir.display()), e)),
     })
     .await
-    .map_err(|e| StoreError::Database(format!("deletion task failed: {e}")))??;
+    .map_err(|e| StoreError::internal(format!("deletion task failed: {e}")))??;
     index.delete_stream(s.id).await?;
     tracing::info!(stream = %s.name, id = s.id.0, "stream deleted");
     Ok(())
@@ -731,7 +731,7 @@ async fn recover_garbage(index: &dyn Index, data_dir: &Path) -> Result<usize, St
         let bytes =
             tokio::task::spawn_blocking(move || recovery::remove_segment(&root, stream, segment))
                 .await
-                .map_err(|e| StoreError::Database(format!("recovery task failed: {e}")))??;
+                .map_err(|e| StoreError::internal(format!("recovery task failed: {e}")))??;
         index.forget_garbage(stream, segment).await?;
         tracing::info!(
             stream = stream.0,
@@ -752,7 +752,7 @@ async fn recover_media(index: &dyn Index, data_dir: &Path) -> Result<RecoveryRep
     let media_root = data_dir.join("media");
     let report = tokio::task::spawn_blocking(move || recovery::recover_media(&media_root, &ends))
         .await
-        .map_err(|e| StoreError::Database(format!("recovery task failed: {e}")))??;
+        .map_err(|e| StoreError::internal(format!("recovery task failed: {e}")))??;
     if report != RecoveryReport::default() {
         tracing::info!(?report, "media recovery done");
     }

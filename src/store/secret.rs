@@ -38,15 +38,10 @@ pub(super) fn load_or_create(data_dir: &Path, which: Secret) -> Result<Vec<u8>, 
     match std::fs::read(&path) {
         Ok(bytes) if bytes.len() >= SECRET_BYTES => return Ok(bytes),
         Ok(_) => {
-            return Err(StoreError::io(
-                format!("reading {}", path.display()),
-                std::io::Error::new(
-                    std::io::ErrorKind::InvalidData,
-                    format!(
-                        "the secret is shorter than {SECRET_BYTES} bytes; restore it or remove it to make a new one (tokens signed with it stop working)"
-                    ),
-                ),
-            ));
+            return Err(StoreError::corruption(format!(
+                "{} is shorter than {SECRET_BYTES} bytes; restore it, or remove it to make a new one (session URLs signed with it stop working)",
+                path.display()
+            )));
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(StoreError::io(format!("reading {}", path.display()), e)),
@@ -96,8 +91,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("session.key");
         std::fs::write(&path, b"short").unwrap();
-        let err = load_or_create(dir.path(), Secret::SessionKey).unwrap_err();
-        assert!(err.to_string().contains("shorter than 32 bytes"), "{err}");
+        match load_or_create(dir.path(), Secret::SessionKey) {
+            Err(StoreError::Corruption(m)) => assert!(m.contains("shorter than 32 bytes"), "{m}"),
+            other => panic!("expected Corruption, got {other:?}"),
+        }
         assert_eq!(std::fs::read(&path).unwrap(), b"short");
     }
 }
