@@ -35,18 +35,6 @@ fn internal(e: impl std::fmt::Display) -> ApiError {
     ApiError::new(ErrorKind::Internal, e.to_string())
 }
 
-impl From<fmp4::Fmp4Error> for ApiError {
-    fn from(e: fmp4::Fmp4Error) -> Self {
-        ApiError::new(e.kind(), e.to_string())
-    }
-}
-
-impl From<ts::TsError> for ApiError {
-    fn from(e: ts::TsError) -> Self {
-        ApiError::new(e.kind(), e.to_string())
-    }
-}
-
 /// `TrackNumber=N` (DASH: one track per segment), if given.
 fn track_param(q: &HashMap<String, String>) -> Result<Option<u64>, ApiError> {
     q.get("TrackNumber")
