@@ -3,9 +3,9 @@
 //!
 //! # Layout
 //! - [`cli`]: the command line, one file per subcommand (`serve`, `check`, `bench`, `push`, `gen`,
-//!   `cameras`); `anyhow` lives only here.
+//!   `cameras`); `anyhow` lives only here. The bench's synthetic RTSP camera is in `cli::bench`.
 //! - [`client`]: a KVS producer client (SigV4, control plane, PutMedia with acks and resends)
-//!   behind `vidstream push` and `vidstream gen`; plain http only.
+//!   behind `vidstream push` and `vidstream gen`; their GStreamer sources in `client::pipeline`.
 //! - [`config`]: `vidstream.toml` + `VIDSTREAM_*` environment overrides.
 //! - [`server`]: open the store, bind, serve, drain, close.
 //! - [`api`]: axum router; KVS JSON in and out, KVS-shaped errors.

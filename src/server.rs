@@ -35,7 +35,7 @@ pub enum ServerError {
     Serve(std::io::Error),
     /// The session signing key could not be loaded or created.
     #[error("playback session key: {0}")]
-    SessionKey(std::io::Error),
+    SessionKey(#[from] crate::playback::session::KeyError),
 }
 
 /// A bound, not yet serving server.
@@ -69,11 +69,10 @@ impl Server {
         )
         .await?;
         let live = std::sync::Arc::new(crate::live::LiveBus::default());
-        let session_key = crate::playback::session::SessionKey::load(
-            &config.playback.session_secret,
-            &config.data_dir,
-        )
-        .map_err(ServerError::SessionKey)?;
+        let session_key =
+            crate::playback::session::SessionKey::load(&config.playback.session_secret, || {
+                store.secret(crate::store::Secret::SessionKey)
+            })?;
         let listener =
             TcpListener::bind(config.listen)
                 .await

@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 use super::AppState;
 use super::error::ApiError;
 use super::json::KvsJson;
-use crate::cameras::{Camera, CameraError, CameraStatus, Transport};
+use crate::cameras::{Camera, CameraStatus, Transport};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -31,12 +31,6 @@ pub fn routes() -> Router<AppState> {
             "/v1/cameras/{name}",
             get(describe).put(update).delete(remove),
         )
-}
-
-impl From<CameraError> for ApiError {
-    fn from(e: CameraError) -> Self {
-        ApiError::new(e.kind(), e.to_string())
-    }
 }
 
 /// A camera as the API shows it.

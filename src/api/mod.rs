@@ -3,7 +3,8 @@
 //!
 //! Handlers parse wire JSON into [`crate::model`] types, call the [`crate::store::Store`], and render KVS JSON.
 //! Every failure leaves through [`error::ApiError`] in the KVS error shape, including unknown
-//! paths, malformed bodies and panics.
+//! paths, malformed bodies and panics; an internal one shows the client only its request id
+//! (the log has the detail, see [`error`]).
 
 mod archived;
 mod cameras;
@@ -42,7 +43,7 @@ use tower_http::trace::TraceLayer;
 
 use crate::error::ErrorKind;
 
-use error::{ApiError, error_response};
+use error::ApiError;
 pub use state::{AppState, Services};
 
 /// The request id header KVS sends on every response.
@@ -96,16 +97,32 @@ pub fn app(state: AppState) -> Router {
         .merge(not_implemented_routes())
         .fallback(unknown_operation)
         .method_not_allowed_fallback(unknown_operation)
-        .with_state(state)
+        .with_state(state);
+    let router = edge_layers(router);
+    match cors {
+        Some(cors) => router.layer(cors),
+        None => router,
+    }
+}
+
+/// The layers every request goes through, innermost first: panics become internal errors,
+/// internal errors are logged and hidden ([`error::hide_internal_errors`]), all inside a trace
+/// span that carries the request id, which is made (or taken from the request) and echoed in
+/// `x-amzn-RequestId`.
+fn edge_layers(router: Router) -> Router {
+    router
         .layer(CatchPanicLayer::custom(
-            |_: Box<dyn std::any::Any + Send>| {
-                tracing::error!("handler panicked");
-                error_response(
-                    ErrorKind::Internal,
-                    "internal error; the server logged the details",
-                )
+            |panic: Box<dyn std::any::Any + Send>| {
+                let what = panic
+                    .downcast_ref::<&str>()
+                    .copied()
+                    .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+                    .unwrap_or("a non-string payload");
+                ApiError::new(ErrorKind::Internal, format!("handler panicked: {what}"))
+                    .into_response()
             },
         ))
+        .layer(axum::middleware::from_fn(error::hide_internal_errors))
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(|req: &Request| {
@@ -128,11 +145,7 @@ pub fn app(state: AppState) -> Router {
                 ),
         )
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
-        .layer(SetRequestIdLayer::new(REQUEST_ID, RandomRequestId));
-    match cors {
-        Some(cors) => router.layer(cors),
-        None => router,
-    }
+        .layer(SetRequestIdLayer::new(REQUEST_ID, RandomRequestId))
 }
 
 /// CORS for browsers on other origins (a player page, the web UI served elsewhere), as KVS
@@ -255,4 +268,104 @@ async fn unknown_operation(method: Method, uri: Uri) -> ApiError {
             uri.path()
         ),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+    use std::sync::{Arc, Mutex};
+
+    use axum::body::Body;
+    use axum::http::{Request, StatusCode};
+    use tower::ServiceExt;
+
+    use super::*;
+
+    /// Log lines written while a test runs.
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    const DETAIL: &str = "reading /var/lib/x/media/1.seg at 0: Input/output error (os error 5)";
+
+    async fn panics() -> &'static str {
+        panic!("{DETAIL}")
+    }
+
+    async fn call(path: &str) -> (StatusCode, axum::http::HeaderMap, serde_json::Value, String) {
+        let router = edge_layers(
+            Router::new()
+                .route(
+                    "/fail",
+                    get(|| async { Err::<(), _>(ApiError::new(ErrorKind::Internal, DETAIL)) }),
+                )
+                .route("/panic", get(panics))
+                .route(
+                    "/invalid",
+                    get(|| async { Err::<(), _>(ApiError::invalid("StreamName is missing")) }),
+                ),
+        );
+        let logs = Captured::default();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer({
+                let logs = logs.clone();
+                move || logs.clone()
+            })
+            .with_ansi(false)
+            .finish();
+        let _guard = tracing::subscriber::set_default(subscriber);
+        let resp = router
+            .oneshot(Request::get(path).body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let body = axum::body::to_bytes(resp.into_body(), 1 << 20)
+            .await
+            .unwrap();
+        let json = serde_json::from_slice(&body).unwrap();
+        let logs = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+        (status, headers, json, logs)
+    }
+
+    #[tokio::test]
+    async fn internal_errors_show_the_request_id_and_log_the_detail() {
+        for path in ["/fail", "/panic"] {
+            let (status, headers, json, logs) = call(path).await;
+            assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR, "{path}");
+            assert_eq!(headers["x-amzn-errortype"], "InternalFailure", "{path}");
+            assert_eq!(json["__type"], "InternalFailure", "{path}");
+            let id = headers[&REQUEST_ID].to_str().unwrap();
+            assert_eq!(id.len(), 36, "{path}: a generated request id");
+            let message = json["message"].as_str().unwrap();
+            assert_eq!(
+                message,
+                format!("internal error; request id {id}; the server log has the details"),
+                "{path}"
+            );
+            assert!(!message.contains("/var/lib"), "{path}: {message}");
+            assert!(
+                logs.lines()
+                    .any(|l| l.contains(id) && l.contains("/var/lib/x/media/1.seg")),
+                "{path}: the log keeps the detail with the request id:\n{logs}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn other_errors_keep_their_message() {
+        let (status, headers, json, _) = call("/invalid").await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_eq!(headers["x-amzn-errortype"], "InvalidArgumentException");
+        assert_eq!(json["message"], "StreamName is missing");
+    }
 }

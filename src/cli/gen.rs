@@ -16,9 +16,9 @@ use bytes::Bytes;
 use tokio::sync::{mpsc, watch};
 
 use super::push::Target;
+use crate::client::pipeline::{Pipeline, Source, TestPattern};
 use crate::client::remux::{Output, Remuxer, SourceFragment};
 use crate::client::{self, Fragment, Progress, UploadConfig, uploader};
-use crate::ingest::pipeline::{Pipeline, Source, TestPattern};
 
 /// Flags of `vidstream gen`.
 #[derive(Debug, clap::Args)]

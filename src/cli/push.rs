@@ -15,9 +15,9 @@ use bytes::Bytes;
 use tokio::io::AsyncReadExt;
 use tokio::sync::{mpsc, watch};
 
+use crate::client::pipeline::{Pipeline, Source, TestPattern};
 use crate::client::sigv4::{self, Credentials, Signer};
 use crate::client::{self, Api, ClientError, Progress, PushOptions, http::Endpoint};
-use crate::ingest::pipeline::{Pipeline, Source, TestPattern};
 
 /// Connection and credential flags shared by `push` and `gen`.
 #[derive(Debug, Clone, clap::Args)]

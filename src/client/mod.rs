@@ -8,6 +8,8 @@
 //!   listFragments.
 //! - [`remux`]: any MKV byte stream → one body header + self-contained fragments.
 //! - [`uploader`]: the PutMedia upload with acks, reconnects and resends.
+//! - [`pipeline`]: GStreamer sources (files, RTSP, test pattern, V4L2) → MKV chunks; the only
+//!   GStreamer on the producer side.
 //!
 //! Timecodes are ABSOLUTE: a fragment's Cluster Timecode is `start wall clock (ms) + its offset in
 //! the source`. That makes the producer timestamp of a fragment the same on every connection, so
@@ -21,6 +23,7 @@
 
 pub mod control;
 pub mod http;
+pub mod pipeline;
 pub mod remux;
 pub mod sigv4;
 pub mod uploader;

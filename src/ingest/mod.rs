@@ -10,9 +10,7 @@
 
 pub mod error;
 pub mod fragmenter;
-pub mod pipeline;
 mod put_media;
-pub mod rtsp_source;
 mod sessions;
 
 use std::sync::Arc;

@@ -7,7 +7,6 @@
 //! expired. Both are refused before anything else is looked at.
 
 use std::collections::HashMap;
-use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use base64::Engine;
@@ -15,6 +14,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
+
+use crate::store::StoreError;
 
 /// Longest token accepted (a real one is a few hundred bytes).
 const MAX_TOKEN_BYTES: usize = 4096;
@@ -128,6 +129,17 @@ pub enum SessionError {
     Expired(i64),
 }
 
+/// Why there is no session key.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    /// The configured secret is too short to be a key.
+    #[error("playback.session_secret must be at least {MIN_SECRET_BYTES} bytes long")]
+    ShortSecret,
+    /// The stored secret could not be read or created.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
 /// The key that signs session tokens.
 #[derive(Clone)]
 pub struct SessionKey {
@@ -161,49 +173,19 @@ impl SessionKey {
         }
     }
 
-    /// The configured secret, or the one kept in `DATA_DIR/session.key` (created, mode 0600,
-    /// with 32 random bytes on first use).
-    pub fn load(configured: &str, data_dir: &Path) -> std::io::Result<SessionKey> {
-        if !configured.is_empty() {
-            if configured.len() < MIN_SECRET_BYTES {
-                return Err(std::io::Error::new(
-                    std::io::ErrorKind::InvalidInput,
-                    format!(
-                        "playback.session_secret must be at least {MIN_SECRET_BYTES} bytes long"
-                    ),
-                ));
-            }
-            return Ok(SessionKey::new(configured.as_bytes()));
+    /// The configured secret, or else the one the store keeps in the data directory
+    /// (`stored`: [`crate::store::Store::secret`], only called when nothing is configured).
+    pub fn load(
+        configured: &str,
+        stored: impl FnOnce() -> Result<Vec<u8>, StoreError>,
+    ) -> Result<SessionKey, KeyError> {
+        if configured.is_empty() {
+            return Ok(SessionKey::new(&stored()?));
         }
-        let path = data_dir.join("session.key");
-        match std::fs::read(&path) {
-            Ok(bytes) if bytes.len() >= MIN_SECRET_BYTES => return Ok(SessionKey::new(&bytes)),
-            Ok(_) => {
-                return Err(std::io::Error::new(
-                    std::io::ErrorKind::InvalidData,
-                    format!(
-                        "{} is shorter than {MIN_SECRET_BYTES} bytes",
-                        path.display()
-                    ),
-                ));
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(e),
+        if configured.len() < MIN_SECRET_BYTES {
+            return Err(KeyError::ShortSecret);
         }
-        let secret: [u8; 32] = rand::random();
-        let tmp = data_dir.join("session.key.tmp");
-        {
-            use std::io::Write;
-            let mut opts = std::fs::OpenOptions::new();
-            opts.write(true).create(true).truncate(true);
-            #[cfg(unix)]
-            std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
-            let mut f = opts.open(&tmp)?;
-            f.write_all(&secret)?;
-            f.sync_all()?;
-        }
-        std::fs::rename(&tmp, &path)?;
-        Ok(SessionKey::new(&secret))
+        Ok(SessionKey::new(configured.as_bytes()))
     }
 
     fn mac(&self, payload: &[u8]) -> Hmac<Sha256> {
@@ -316,14 +298,33 @@ mod tests {
     }
 
     #[test]
-    fn the_key_file_is_created_once_and_reused() {
-        let dir = tempfile::tempdir().unwrap();
-        let a = SessionKey::load("", dir.path()).unwrap();
-        let b = SessionKey::load("", dir.path()).unwrap();
+    fn the_stored_secret_is_used_unless_one_is_configured() {
+        let stored = || Ok(vec![7u8; 32]);
+        let a = SessionKey::load("", stored).unwrap();
+        let b = SessionKey::load("", stored).unwrap();
         let t = a.seal(&session());
-        assert!(b.open(&t, 0).is_ok());
-        assert!(SessionKey::load("short", dir.path()).is_err());
-        let c = SessionKey::load(&"s".repeat(40), dir.path()).unwrap();
+        assert!(
+            b.open(&t, 0).is_ok(),
+            "the same stored secret, the same key"
+        );
+        let untouched = || -> Result<Vec<u8>, StoreError> {
+            panic!("the store is not asked when a secret is configured")
+        };
+        assert!(matches!(
+            SessionKey::load("short", untouched),
+            Err(KeyError::ShortSecret)
+        ));
+        let c = SessionKey::load(&"s".repeat(40), untouched).unwrap();
         assert_eq!(c.open(&t, 0), Err(SessionError::Invalid));
+        let failing = || {
+            Err(StoreError::io(
+                "reading x",
+                std::io::ErrorKind::Other.into(),
+            ))
+        };
+        assert!(matches!(
+            SessionKey::load("", failing),
+            Err(KeyError::Store(_))
+        ));
     }
 }

@@ -59,7 +59,7 @@ pub async fn check(data_dir: &Path) -> Result<CheckReport, StoreError> {
     let index_path = data_dir.join("index.sqlite");
     let index = tokio::task::spawn_blocking(move || SqliteIndex::open(&index_path))
         .await
-        .map_err(|e| StoreError::Database(format!("opening index: {e}")))??;
+        .map_err(|e| StoreError::internal(format!("opening index: {e}")))??;
     let media_root = data_dir.join("media");
     let mut report = CheckReport::default();
     let streams = index.list_streams(None, None, usize::MAX).await?;
@@ -125,7 +125,7 @@ pub async fn check(data_dir: &Path) -> Result<CheckReport, StoreError> {
             check_stream_files(&root, id, &name, segments, &marked)
         })
         .await
-        .map_err(|e| StoreError::Database(format!("check task failed: {e}")))?;
+        .map_err(|e| StoreError::internal(format!("check task failed: {e}")))?;
         report.problems.extend(problems);
         report.bytes += bytes;
     }

@@ -62,9 +62,20 @@ pub enum StoreError {
         /// Highest version this build knows.
         supported: i64,
     },
-    /// The index database failed.
+    /// The index database failed (SQLite reported an error, the schema is foreign or cannot be
+    /// upgraded). Damage to stored data is [`StoreError::Corruption`], not this.
     #[error("index database error: {0}")]
     Database(String),
+    /// Stored data is damaged: a fragment, trailer, segment file or track header the index
+    /// points at is missing, short or does not parse, a checksum does not match, the index
+    /// contradicts itself or SQLite found its file corrupt. Never retried: an operator must look.
+    #[error("stored data is damaged: {0}; run vidstream check")]
+    Corruption(String),
+    /// The store failed on its own side, not the disk's or the database's: a blocking task
+    /// panicked, a lock was poisoned, the writer stopped, or a fragment failed because an
+    /// earlier one of its batch did.
+    #[error("store failure: {0}")]
+    Internal(String),
     /// The index database is busy or temporarily unusable.
     #[error("index database is busy: {0}; retry")]
     Busy(String),
@@ -94,8 +105,20 @@ impl StoreError {
             StoreError::DataDirLocked(_)
             | StoreError::SchemaTooNew { .. }
             | StoreError::Database(_)
+            | StoreError::Corruption(_)
+            | StoreError::Internal(_)
             | StoreError::Io { .. } => ErrorKind::Internal,
         }
+    }
+
+    /// Damage to stored data, described with where it is.
+    pub fn corruption(what: impl Into<String>) -> Self {
+        StoreError::Corruption(what.into())
+    }
+
+    /// A failure of the store's own machinery.
+    pub fn internal(what: impl Into<String>) -> Self {
+        StoreError::Internal(what.into())
     }
 
     /// Wraps an I/O error with what was being done.

@@ -10,6 +10,8 @@
 //!   media/<stream-id>/<seq>.seg   append-only segment files: per fragment a normalized MKV
 //!                                 Cluster + its trailer (frame table, tags, CRC-32); see
 //!                                 `fragment` for the byte layout
+//!   session.key                   secret signing HLS/DASH session tokens (32 bytes, mode 0600;
+//!                                 see `secret`)
 //! ```
 //!
 //! # Invariants (each has a test; `vidstream check` verifies 5–7 offline)
@@ -64,6 +66,7 @@ mod image_generation;
 pub mod index;
 mod recovery;
 pub mod retention;
+pub mod secret;
 pub mod segment;
 mod writer;
 
@@ -79,6 +82,7 @@ pub use holds::SegmentHold;
 use index::{FragmentQuery, Index, NewStream};
 pub use recovery::RecoveryReport;
 pub use retention::{RetentionJob, RetentionOptions, RetentionReport};
+pub use secret::Secret;
 pub use writer::Rotation;
 
 use crate::model::{
@@ -199,7 +203,7 @@ impl Store {
         let index =
             tokio::task::spawn_blocking(move || index::sqlite::SqliteIndex::open(&index_path))
                 .await
-                .map_err(|e| StoreError::Database(format!("opening index: {e}")))??;
+                .map_err(|e| StoreError::internal(format!("opening index: {e}")))??;
         let index: Arc<dyn Index> = Arc::new(index);
         recover_transitions(index.as_ref(), &dir).await?;
         let swept = recover_garbage(index.as_ref(), &dir).await?;
@@ -246,6 +250,12 @@ impl Store {
     /// The data directory.
     pub fn data_dir(&self) -> &Path {
         &self.inner.opts.data_dir
+    }
+
+    /// A secret kept in the data directory, created (random, mode 0600) on first use. Blocking
+    /// file I/O: call it at start-up.
+    pub fn secret(&self, which: Secret) -> Result<Vec<u8>, StoreError> {
+        secret::load_or_create(&self.inner.opts.data_dir, which)
     }
 
     /// Creates a stream in CREATING state; it becomes ACTIVE once its storage is provisioned,
@@ -498,7 +508,7 @@ impl Store {
             .inner
             .seqs
             .lock()
-            .map_err(|_| StoreError::Database("fragment counter poisoned".into()))?;
+            .map_err(|_| StoreError::internal("fragment counter poisoned"))?;
         let prev = seqs.get(&stream).copied().unwrap_or(last).max(last);
         let seq = prev.saturating_add(1).max(floor);
         seqs.insert(stream, seq);
@@ -554,10 +564,9 @@ impl Store {
 
     /// A track header by id.
     pub async fn track_header(&self, id: i64) -> Result<StoredTrackHeader, StoreError> {
-        self.index()
-            .track_header(id)
-            .await?
-            .ok_or_else(|| StoreError::Database(format!("track header {id} is missing")))
+        self.index().track_header(id).await?.ok_or_else(|| {
+            StoreError::corruption(format!("track header {id} is missing from the index"))
+        })
     }
 
     /// Keeps the segments of `records` from being deleted by retention until the returned guard
@@ -619,12 +628,13 @@ impl Store {
                 segment::read_range(&media_root, rec.number.stream, rec.segment, rec.offset, len)?;
             let mut cluster = Bytes::from(buf);
             let trailer_bytes = cluster.split_off(rec.cluster_len as usize);
-            let trailer = Trailer::decode(&trailer_bytes)
-                .map_err(|e| StoreError::Database(format!("fragment {}: {e}", rec.number)))?;
+            let trailer = Trailer::decode(&trailer_bytes).map_err(|e| {
+                StoreError::corruption(format!("trailer of fragment {}: {e}", rec.number))
+            })?;
             Ok((cluster, trailer))
         })
         .await
-        .map_err(|e| StoreError::Database(format!("read task failed: {e}")))?
+        .map_err(|e| StoreError::internal(format!("read task failed: {e}")))?
     }
 
     /// Flushes the index; call once at shutdown.
@@ -646,7 +656,7 @@ async fn activate(index: &dyn Index, data_dir: &Path, s: &StreamRecord) -> Resul
             .map_err(|e| StoreError::io(format!("creating {}", dir.display()), e))
     })
     .await
-    .map_err(|e| StoreError::Database(format!("provisioning task failed: {e}")))??;
+    .map_err(|e| StoreError::internal(format!("provisioning task failed: {e}")))??;
     let changes = StreamChanges {
         status: Some(StreamStatus::Active),
         ..Default::default()
@@ -693,7 +703,7 @@ async fn finish_delete(
         Err(e) => Err(StoreError::io(format!("removing {}", dir.display()), e)),
     })
     .await
-    .map_err(|e| StoreError::Database(format!("deletion task failed: {e}")))??;
+    .map_err(|e| StoreError::internal(format!("deletion task failed: {e}")))??;
     index.delete_stream(s.id).await?;
     tracing::info!(stream = %s.name, id = s.id.0, "stream deleted");
     Ok(())
@@ -721,7 +731,7 @@ async fn recover_garbage(index: &dyn Index, data_dir: &Path) -> Result<usize, St
         let bytes =
             tokio::task::spawn_blocking(move || recovery::remove_segment(&root, stream, segment))
                 .await
-                .map_err(|e| StoreError::Database(format!("recovery task failed: {e}")))??;
+                .map_err(|e| StoreError::internal(format!("recovery task failed: {e}")))??;
         index.forget_garbage(stream, segment).await?;
         tracing::info!(
             stream = stream.0,
@@ -742,7 +752,7 @@ async fn recover_media(index: &dyn Index, data_dir: &Path) -> Result<RecoveryRep
     let media_root = data_dir.join("media");
     let report = tokio::task::spawn_blocking(move || recovery::recover_media(&media_root, &ends))
         .await
-        .map_err(|e| StoreError::Database(format!("recovery task failed: {e}")))??;
+        .map_err(|e| StoreError::internal(format!("recovery task failed: {e}")))??;
     if report != RecoveryReport::default() {
         tracing::info!(?report, "media recovery done");
     }

@@ -283,7 +283,7 @@ pub(super) async fn run_once(store: &Store) -> Result<RetentionReport, StoreErro
             super::recovery::remove_segment(&root, g.stream, g.segment)
         })
         .await
-        .map_err(|e| StoreError::Database(format!("retention task failed: {e}")))?;
+        .map_err(|e| StoreError::internal(format!("retention task failed: {e}")))?;
         match removed {
             Ok(bytes) => {
                 index.forget_garbage(g.stream, g.segment).await?;

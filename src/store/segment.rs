@@ -112,8 +112,14 @@ pub fn read_range(
     len: usize,
 ) -> Result<Vec<u8>, StoreError> {
     let path = segment_path(media_root, stream, segment);
-    let file =
-        File::open(&path).map_err(|e| StoreError::io(format!("opening {}", path.display()), e))?;
+    // The caller read (offset, len) from the index: a missing file or a short one is damage,
+    // not an I/O hiccup.
+    let file = File::open(&path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => {
+            StoreError::corruption(format!("segment file {} is missing", path.display()))
+        }
+        _ => StoreError::io(format!("opening {}", path.display()), e),
+    })?;
     // Read into uninitialised capacity: zeroing `len` bytes first costs as much as the read.
     let mut buf = Vec::with_capacity(len);
     let read = (|| {
@@ -126,13 +132,37 @@ pub fn read_range(
         }
         Ok(())
     })();
-    read.map_err(|e| StoreError::io(format!("reading {} at {offset}", path.display()), e))?;
+    read.map_err(|e| match e.kind() {
+        std::io::ErrorKind::UnexpectedEof => StoreError::corruption(format!(
+            "segment file {} ends before byte {}",
+            path.display(),
+            offset + len as u64
+        )),
+        _ => StoreError::io(format!("reading {} at {offset}", path.display()), e),
+    })?;
     Ok(buf)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn missing_or_short_segments_are_corruption() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        match read_range(root, StreamId(1), 5, 0, 10) {
+            Err(StoreError::Corruption(m)) => assert!(m.contains("is missing"), "{m}"),
+            other => panic!("expected Corruption, got {other:?}"),
+        }
+        std::fs::create_dir_all(stream_dir(root, StreamId(1))).unwrap();
+        std::fs::write(segment_path(root, StreamId(1), 5), b"0123456789").unwrap();
+        assert_eq!(read_range(root, StreamId(1), 5, 2, 8).unwrap(), b"23456789");
+        match read_range(root, StreamId(1), 5, 2, 9) {
+            Err(StoreError::Corruption(m)) => assert!(m.contains("ends before byte 11"), "{m}"),
+            other => panic!("expected Corruption, got {other:?}"),
+        }
+    }
 
     #[test]
     fn names_round_trip() {

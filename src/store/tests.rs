@@ -270,6 +270,40 @@ async fn fragments_persist_read_back_and_list() {
 }
 
 #[tokio::test]
+async fn damaged_or_missing_media_is_corruption() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(opts(dir.path()), clock()).await.unwrap();
+    let s = active_stream(&store, "damaged").await;
+    let n = store.allocate_fragment_number(s.id).await.unwrap();
+    let rec = store
+        .append_fragment(draft(n, 0, b"payload"))
+        .await
+        .unwrap();
+    let path = segment::segment_path(&dir.path().join("media"), s.id, rec.segment);
+    // Overwrite the trailer's version byte: the trailer no longer parses.
+    let mut bytes = std::fs::read(&path).unwrap();
+    let at = (rec.offset + u64::from(rec.cluster_len)) as usize;
+    bytes[at] ^= 0xff;
+    std::fs::write(&path, &bytes).unwrap();
+    match store.read_fragment(&rec).await {
+        Err(e @ StoreError::Corruption(_)) => {
+            assert_eq!(e.kind(), crate::error::ErrorKind::Internal);
+            assert!(e.to_string().contains("run vidstream check"), "{e}");
+        }
+        other => panic!("expected Corruption, got {:?}", other.map(|_| ())),
+    }
+    std::fs::remove_file(&path).unwrap();
+    assert!(matches!(
+        store.read_fragment(&rec).await,
+        Err(StoreError::Corruption(_))
+    ));
+    assert!(matches!(
+        store.track_header(i64::MAX).await,
+        Err(StoreError::Corruption(_))
+    ));
+}
+
+#[tokio::test]
 async fn recovery_truncates_torn_tails_and_removes_orphans() {
     let dir = tempfile::tempdir().unwrap();
     let (seg_path, good_len, s) = {

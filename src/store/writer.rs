@@ -117,9 +117,9 @@ impl Writer {
                 reply,
             })
             .await
-            .map_err(|_| StoreError::Database("the writer has stopped".into()))?;
+            .map_err(|_| StoreError::internal("the writer has stopped"))?;
         rx.await
-            .map_err(|_| StoreError::Database("the writer dropped a fragment".into()))?
+            .map_err(|_| StoreError::internal("the writer dropped a fragment"))?
     }
 }
 
@@ -220,7 +220,7 @@ impl AppendStage {
                 tracing::error!(error = %e, "append stage panicked; its batch fails");
                 let placed = replies
                     .iter()
-                    .map(|_| Err(StoreError::Database(format!("writer batch failed: {e}"))))
+                    .map(|_| Err(StoreError::internal(format!("writer batch failed: {e}"))))
                     .collect();
                 (placed, Vec::new())
             }
@@ -255,7 +255,7 @@ fn append_all(
     let mut syncs: Vec<SyncJob> = Vec::new();
     for (stream, draft, header) in jobs {
         if let Some(why) = failed.get(&stream) {
-            placed.push(Err(StoreError::Database(format!(
+            placed.push(Err(StoreError::internal(format!(
                 "an earlier fragment of this stream failed in the same batch: {why}"
             ))));
             continue;
@@ -315,7 +315,7 @@ fn append_one(
     }
     let seg = files
         .get_mut(&stream)
-        .ok_or_else(|| StoreError::Database("segment vanished".into()))?;
+        .ok_or_else(|| StoreError::internal("segment vanished"))?;
     let mut trailer = draft.trailer.clone();
     trailer.cluster_crc = crc32fast::hash(&draft.cluster);
     let trailer = trailer.encode();
@@ -323,7 +323,7 @@ fn append_one(
         .append(&[&draft.cluster, &trailer])
         .map_err(|e| StoreError::io(format!("writing fragment {}", draft.number), e))?;
     let too_big = |what: &str| {
-        StoreError::Database(format!("{what} of fragment {} exceeds 4 GiB", draft.number))
+        StoreError::internal(format!("{what} of fragment {} exceeds 4 GiB", draft.number))
     };
     Ok(FragmentRecord {
         number: draft.number,
@@ -457,7 +457,7 @@ impl SyncStage {
                 {
                     tracing::warn!(fragment = %r.number, segment = r.segment, "fragment refused: its segment was deleted by retention while it was being written");
                     let (stream, segment, number) = (r.number.stream, r.segment, r.number);
-                    *p = Err(StoreError::Database(format!(
+                    *p = Err(StoreError::internal(format!(
                         "fragment {number} was written to a segment retention had just deleted; retry it"
                     )));
                     self.poison(stream, segment);

@@ -10,7 +10,7 @@ use tokio::net::TcpStream;
 
 use super::ServerProcess;
 use super::client::post_json;
-use crate::ingest::rtsp_source::SyntheticCamera;
+use super::rtsp_source::SyntheticCamera;
 
 /// GETs `path` and returns the body.
 async fn get(addr: std::net::SocketAddr, path: &str) -> anyhow::Result<String> {

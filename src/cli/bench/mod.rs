@@ -25,6 +25,7 @@ mod images;
 mod live;
 mod playback;
 mod push;
+mod rtsp_source;
 
 use std::io::Write;
 use std::net::SocketAddr;

@@ -16,7 +16,7 @@ use anyhow::Context;
 use tokio::io::AsyncWriteExt;
 
 use super::ServerProcess;
-use crate::ingest::pipeline::{Pipeline, Source, TestPattern};
+use crate::client::pipeline::{Pipeline, Source, TestPattern};
 
 /// Time the children get to connect and settle before the window opens.
 const WARMUP: Duration = Duration::from_secs(2);

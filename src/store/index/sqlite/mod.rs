@@ -105,11 +105,11 @@ impl SqliteIndex {
         tokio::task::spawn_blocking(move || {
             let mut guard = conn
                 .lock()
-                .map_err(|_| StoreError::Database("index connection poisoned by a panic".into()))?;
+                .map_err(|_| StoreError::internal("index connection poisoned by a panic"))?;
             f(&mut guard)
         })
         .await
-        .map_err(|e| StoreError::Database(format!("index task failed: {e}")))?
+        .map_err(|e| StoreError::internal(format!("index task failed: {e}")))?
     }
 }
 
@@ -176,6 +176,9 @@ fn db(e: rusqlite::Error) -> StoreError {
     match e.sqlite_error_code() {
         Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => {
             StoreError::Busy(e.to_string())
+        }
+        Some(ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase) => {
+            StoreError::corruption(format!("index database: {e}"))
         }
         _ => StoreError::Database(e.to_string()),
     }

@@ -153,7 +153,7 @@ pub(super) fn mark(
             .map_err(db)?;
         if deleted as u64 != now.fragments {
             // Dropping `tx` rolls everything back.
-            return Err(StoreError::Database(format!(
+            return Err(StoreError::corruption(format!(
                 "segment {} of stream {} lists {} fragments but {deleted} rows matched; \
                  the index is inconsistent, run vidstream check",
                 want.segment, stream.0, now.fragments

@@ -120,4 +120,11 @@ fn refuses_newer_schema_and_foreign_databases() {
         SqliteIndex::open(&foreign),
         Err(StoreError::Database(_))
     ));
+    // A file that is not a database at all (overwritten, truncated header) is damage.
+    let garbage = dir.path().join("garbage.sqlite");
+    std::fs::write(&garbage, vec![0x5a; 8192]).unwrap();
+    match SqliteIndex::open(&garbage) {
+        Err(StoreError::Corruption(_)) => {}
+        other => panic!("expected Corruption, got {:?}", other.err()),
+    }
 }
