@@ -323,6 +323,9 @@ async fn delete_stream_ends_live_readers() {
     .await;
     assert!(ended.is_ok(), "the live tail ended after DeleteStream");
     producer.abort();
+    // The media and row go in the background (the stream is DELETING until then), which can
+    // take longer than the tail's end on a loaded machine.
+    s.wait_status("gone", None).await;
     s.call(
         "/getMedia",
         json!({"StreamName": "gone", "StartSelector": {"StartSelectorType": "NOW"}}),
