@@ -73,8 +73,8 @@ full_pkgs=(
   libgstrtspserver-1.0-dev
   gstreamer1.0-rtsp
   ffmpeg
-  chromium # the browser tests (tests/browser, tests/common/browser.rs): /usr/bin/chromium
-  nginx    # `vidstream bench playback` compares segment serving with it (tests/bench_smoke.rs)
+  chromium # the browser tests (tests/browser, tests/it/common/browser.rs): /usr/bin/chromium
+  nginx    # `vidstream bench playback` compares segment serving with it (tests/it/bench_smoke.rs)
 )
 # Node.js runs the browser tests' player harness (tests/browser/play.mjs, Node >= 18). Debian 12's
 # nodejs (18) and npm, unless a node and npm are already on PATH: NodeSource's nodejs package
@@ -150,7 +150,7 @@ if [[ $mode == full ]]; then
   fi
 fi
 
-# The S3-protocol server tests/image_hook.rs runs on loopback (s3s-fs: SigV4-checking, keeps
+# The S3-protocol server tests/it/image_hook.rs runs on loopback (s3s-fs: SigV4-checking, keeps
 # objects as files), built from crates.io into target/tools (about 3 minutes once; newer s3s-fs
 # needs a newer rustc than RUST_TOOLCHAIN). Skipped when that version is already there.
 S3S_FS_VERSION=0.14.1

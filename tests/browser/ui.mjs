@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// End-to-end driver for the web UI tests (tests/web_ui.rs): real headless Chromium (Debian's,
+// End-to-end driver for the web UI tests (tests/it/web_ui.rs): real headless Chromium (Debian's,
 // through playwright-core) against a running vidstream whose stream NAME has real video with a
 // burnt-in frame index (fixtures/framecode.py).
 //

@@ -1,6 +1,6 @@
 """Update/DescribeImageGenerationConfiguration through real boto3: the KVS shapes round-trip,
 no configuration removes it, and invalid ones reach boto3 as its modelled exceptions. (Pictures
-reaching S3, files and webhooks are checked by tests/image_hook.rs.)"""
+reaching S3, files and webhooks are checked by tests/it/image_hook.rs.)"""
 
 from __future__ import annotations
 

@@ -1,15 +1,14 @@
 //! PutMedia end to end against a real server: acks, ListFragments boundaries,
 //! GetMediaForFragmentList round trip, the KVS producer SDK exchange, takeover, bad input.
 
-mod common;
-
 use std::time::Duration;
 
-use common::TestServer;
-use common::media::*;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use vidstream::mkv::{Event, TagValue};
+
+use crate::common::TestServer;
+use crate::common::media::*;
 
 async fn server() -> (TestServer, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
@@ -680,15 +679,7 @@ async fn producer_metadata_tags_are_kept() {
     let (_, acks) = put_media(&s.url, "tagged", b, 4096).await;
     let numbers = persisted(&acks);
     assert_eq!(numbers.len(), 2);
-    let bytes = reqwest::Client::new()
-        .post(format!("{}/getMediaForFragmentList", s.url))
-        .body(json!({"StreamName": "tagged", "Fragments": numbers}).to_string())
-        .send()
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap();
+    let bytes = media_for_fragments(&s.url, "tagged", &numbers).await;
     // Per document: the names of the tags that follow its cluster.
     let mut after_cluster: Vec<Vec<String>> = Vec::new();
     let mut seen_cluster = false;

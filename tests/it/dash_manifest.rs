@@ -8,8 +8,6 @@
 //! play them, the frames on screen matching `currentTime`; a dynamic (live-shaped) manifest
 //! over the same segments must start playing too.
 
-mod common;
-
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -20,7 +18,6 @@ use axum::Router;
 use axum::body::Body;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
-use common::browser::{self, Kind, PlayOpts, PlayReport};
 use serde_json::Value;
 use vidstream::ingest::fragmenter::{
     FragmentLimits, Fragmenter, Output, SealedFragment, TimecodeType,
@@ -33,6 +30,9 @@ use vidstream::playback::dash::{
 };
 use vidstream::playback::fmp4;
 use vidstream::store::index::TimestampKind;
+
+use crate::common;
+use crate::common::browser::{self, Kind, PlayOpts, PlayReport};
 
 /// 150 frames, 320x240 H.264 at 30 fps, GOP 30, one fragment per second.
 const H264: &str = "gst_h264_320x240_gop30_5s.mkv";
@@ -279,15 +279,7 @@ fn frame_indexes(input: &str, dir: &Path) -> Vec<u32> {
         .args(["-v", "error", "-y", "-i", input])
         .args(["-map", "0:v:0", "-f", "rawvideo", "-pix_fmt", "gray"])
         .arg(&gray));
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/framecode.py");
-    let out = run(Command::new("python3")
-        .arg(script)
-        .args(["decode", "--width", "320", "--height", "240"])
-        .arg(&gray));
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| l.trim().parse().expect("an index per line"))
-        .collect()
+    common::frames::framecodes(&gray, 320, 240)
 }
 
 /// ffmpeg's dash demuxer reads the MPD as the fixture itself: same streams, same frame counts,

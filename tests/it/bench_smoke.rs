@@ -6,6 +6,8 @@ use std::process::Command;
 /// Runs `vidstream bench <args> --dir <a temporary directory>`, asserts that it succeeded and
 /// returns what it printed.
 fn bench(args: &[&str]) -> String {
+    // A `vidstream bench` loads the machine: no test that must run alone runs beside it.
+    let _turn = crate::common::serial::shared();
     let dir = tempfile::tempdir().unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_vidstream"))
         .arg("bench")

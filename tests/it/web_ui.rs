@@ -9,16 +9,15 @@
 //! Screenshots of every view at 1280×800 and 390×844 are kept under
 //! `$CARGO_TARGET_TMPDIR/web-ui/` as test artifacts.
 
-mod common;
-
 use std::path::PathBuf;
 use std::process::Command;
 
-use common::TestServer;
-use common::frames::decoded_indexes;
-use common::media::{framecode_index_at, now_ms, realtime_producer};
-use common::probe::ffprobe;
 use serde_json::{Value, json};
+
+use crate::common::TestServer;
+use crate::common::frames::decoded_indexes;
+use crate::common::media::{framecode_index_at, now_ms, realtime_producer};
+use crate::common::probe::ffprobe;
 
 const HISTORY_END_MS: i64 = 12_000;
 const LIVE_FROM_MS: i64 = 25_000;
@@ -80,6 +79,7 @@ async fn web_ui_lists_plays_seeks_exports_and_fits_a_phone() {
     let clip = (t0 + 1_000, t0 + 7_000);
     let (base, outdir) = (s.url.clone(), out.clone());
     let run = tokio::task::spawn_blocking(move || {
+        let _one = crate::common::browser::one_browser();
         Command::new("node")
             .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/browser/ui.mjs"))
             .args(["--base", &base, "--stream", "yard", "--out"])

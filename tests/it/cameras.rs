@@ -6,14 +6,13 @@
 //! persistence across a restart, credentials never in API JSON or CLI output, KVS-shaped API
 //! errors, the CLI. Reconnects and memory over cycles: `camera_cycles.rs`.
 
-mod camera_support;
-mod common;
-
 use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use camera_support::*;
+use crate::common;
+use crate::common::camera::*;
+use crate::common::free_port;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn h265_and_h264_with_aac_cameras_are_pulled() {
@@ -142,17 +141,11 @@ async fn pulled_h264_camera_becomes_fragments_and_media() {
     }
 
     // ListFragments sees them; GetMediaForFragmentList returns a document ffprobe decodes.
-    let numbers = fragment_numbers(&s, "lobby").await;
+    let numbers = s.fragment_numbers("lobby").await;
     assert!(numbers.len() >= 2, "{numbers:?}");
-    let media = reqwest::Client::new()
-        .post(format!("{}/getMediaForFragmentList", s.url))
-        .body(json!({ "StreamName": "lobby", "Fragments": [numbers[1]] }).to_string())
-        .send()
-        .await
-        .expect("request")
-        .bytes()
-        .await
-        .expect("body");
+    let media =
+        common::media::media_for_fragments(&s.url, "lobby", std::slice::from_ref(&numbers[1]))
+            .await;
     let file = dir.path().join("fragment.mkv");
     std::fs::write(&file, &media).unwrap();
     let probe = std::process::Command::new("ffprobe")
@@ -453,12 +446,12 @@ async fn cameras_persist_and_the_api_checks_its_input() {
 
     // PUT changes the given fields only.
     let r = s
-        .client_put("/v1/cameras/c1", json!({ "url": "rtsp://127.0.0.1:2/y" }))
+        .put("/v1/cameras/c1", json!({ "url": "rtsp://127.0.0.1:2/y" }))
         .await;
     assert_eq!(r.status, 200, "{r:?}");
     assert_eq!(r.body["url"], "rtsp://127.0.0.1:2/y");
     assert_eq!(r.body["hasPassword"], true);
-    s.client_put("/v1/cameras/nope", json!({ "enabled": false }))
+    s.put("/v1/cameras/nope", json!({ "enabled": false }))
         .await
         .assert_error(404, "ResourceNotFoundException");
 
@@ -478,11 +471,12 @@ async fn cameras_persist_and_the_api_checks_its_input() {
     s.stop().await;
 }
 
-/// Measurement, not a check: CPU per pulled camera. Run alone (other tests in the same process
-/// would be counted): `cargo test --test cameras -- --ignored --nocapture cpu_per_camera`.
+/// Measurement, not a check: CPU per pulled camera. Runs alone (other tests in the same process
+/// would be counted): `cargo test --test it -- --ignored --nocapture cameras::cpu_per_camera`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-#[ignore = "a measurement; run explicitly and alone"]
+#[ignore = "a measurement; run explicitly"]
 async fn cpu_per_camera() {
+    let _alone = crate::common::serial::alone();
     let dir = tempfile::tempdir().unwrap();
     let s = start_server(dir.path()).await;
     // One shared encoder: every camera pulls the same media, so extra cameras add only the

@@ -5,17 +5,17 @@
 //! frame for a time is computed from the fixture's packet times (ffprobe), never hard-coded
 //! from our own output. Then NO_MEDIA/MEDIA_ERROR entries, pages, and every KVS error.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use common::media::*;
-use common::probe::{ffprobe, fixture, shown_index, video_pts};
-use common::{Reply, TestServer};
 use serde_json::{Value, json};
+
+use crate::common::frames::framecodes;
+use crate::common::media::*;
+use crate::common::probe::{ffprobe, fixture, shown_index, video_pts};
+use crate::common::{Reply, TestServer};
 
 /// `x-amzn-producer-start-timestamp` of every ingest.
 const START_MS: i64 = 1_700_000_000_000;
@@ -25,14 +25,6 @@ const H265: &str = "gst_h265_320x240_gop30_3s.mkv";
 
 fn secs(ms: i64) -> f64 {
     ms as f64 / 1000.0
-}
-
-/// Creates `name` (retention 1 h) and sends `file` with RELATIVE timecodes from START_MS,
-/// paced so that each fragment gets its own server timestamp; returns the persisted count.
-async fn ingest(s: &TestServer, name: &str, file: &str) -> usize {
-    s.create_active(json!({"StreamName": name, "DataRetentionInHours": 1}))
-        .await;
-    put_fixture_paced(&s.url, name, file, START_MS).await
 }
 
 fn request(stream: &str, start: i64, end: i64, extra: Value) -> Value {
@@ -96,25 +88,10 @@ fn framecode(path: &Path) -> u32 {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/framecode.py");
-    let out = Command::new("python3")
-        .arg(script)
-        .args([
-            "decode",
-            "--width",
-            &w.to_string(),
-            "--height",
-            &h.to_string(),
-        ])
-        .arg(&gray)
-        .output()
-        .expect("python3");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
+    match framecodes(&gray, w as u32, h as u32)[..] {
+        [index] => index,
+        ref other => panic!("one framecode in {}, got {other:?}", path.display()),
+    }
 }
 
 /// PSNR (average, dB) of `image` against ffmpeg's own decode of frame `index` of `file`.
@@ -166,7 +143,7 @@ fn psnr_vs_ffmpeg(image: &Path, file: &str, index: u32) -> f64 {
 async fn each_image_is_the_frame_shown_at_its_time() {
     let dir = tempfile::tempdir().unwrap();
     let s = TestServer::start(&dir.path().join("data")).await;
-    assert_eq!(ingest(&s, "cam", H264).await, 5);
+    assert_eq!(ingest_fixture(&s, "cam", H264, START_MS).await.len(), 5);
     let pts = video_pts(H264);
 
     // Single times, PNG at the source size: inside fragments, on a keyframe, on the last frame.
@@ -287,7 +264,7 @@ async fn each_image_is_the_frame_shown_at_its_time() {
 async fn h265_images() {
     let dir = tempfile::tempdir().unwrap();
     let s = TestServer::start(&dir.path().join("data")).await;
-    assert!(ingest(&s, "hevc", H265).await >= 3);
+    assert!(ingest_fixture(&s, "hevc", H265, START_MS).await.len() >= 3);
     let pts = video_pts(H265);
     let (imgs, _) = images(
         &s,
@@ -308,7 +285,7 @@ async fn h265_images() {
 async fn no_media_media_error_and_pages() {
     let dir = tempfile::tempdir().unwrap();
     let s = TestServer::start(&dir.path().join("data")).await;
-    assert_eq!(ingest(&s, "cam", H264).await, 5);
+    assert_eq!(ingest_fixture(&s, "cam", H264, START_MS).await.len(), 5);
     let pts = video_pts(H264);
 
     // Before the stream: NO_MEDIA, then images.

@@ -4,17 +4,17 @@
 //! job's interval; a reader streaming an expiring segment gets every byte; the data directory
 //! passes `vidstream check` afterwards.
 
-mod common;
-
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::TestServer;
-use common::media::{body_head, cluster_at, h264_track, persisted, put_media};
 use serde_json::{Value, json};
 use vidstream::config::Config;
 use vidstream::time::{ServerTime, SimClock};
+
+use crate::common;
+use crate::common::TestServer;
+use crate::common::media::{body_head, cluster_at, h264_track, persisted, put_media};
 
 const T0: i64 = 1_700_000_000_000;
 const HOUR: i64 = 3_600_000;
@@ -62,20 +62,6 @@ async fn ingest(
     assert_eq!(status, 200, "{acks:?}");
     let numbers = persisted(&acks);
     assert_eq!(numbers.len(), n, "{acks:?}");
-    numbers
-}
-
-async fn listed(s: &TestServer, stream: &str) -> Vec<String> {
-    let r = s
-        .call("/listFragments", json!({ "StreamName": stream }))
-        .await;
-    let mut numbers: Vec<String> = r.assert_ok()["Fragments"]
-        .as_array()
-        .expect("Fragments")
-        .iter()
-        .map(|f| f["FragmentNumber"].as_str().expect("number").to_owned())
-        .collect();
-    numbers.sort();
     numbers
 }
 
@@ -151,7 +137,7 @@ async fn expired_fragments_leave_listings_reads_and_disk() {
     // Phase 1: the old fragments leave the index at once.
     let r = s.store.run_retention_once().await.unwrap();
     assert!(r.segments_marked >= 2, "{r:?}");
-    assert_eq!(listed(&s, "cam").await, new);
+    assert_eq!(s.fragment_numbers("cam").await, new);
     for n in [&old[0], &old[11]] {
         let (status, body) = media(&s, "cam", std::slice::from_ref(n)).await;
         assert_eq!(status, 404, "{}", String::from_utf8_lossy(&body));
@@ -207,13 +193,13 @@ async fn stream_cap_keeps_each_stream_under_it() {
 
     let r = s.store.run_retention_once().await.unwrap();
     assert!(r.segments_marked > 0, "{r:?}");
-    let kept = listed(&s, "a").await;
+    let kept = s.fragment_numbers("a").await;
     assert!(stored_bytes(&s, ida).await <= 30_000);
     assert!(
         !kept.is_empty() && a.ends_with(&kept),
         "the oldest went: {kept:?}"
     );
-    assert_eq!(listed(&s, "b").await, b, "`b` is under the cap");
+    assert_eq!(s.fragment_numbers("b").await, b, "`b` is under the cap");
     clock.advance_ms(31_000);
     s.store.run_retention_once().await.unwrap();
     assert_eq!(on_disk(dir.path(), ida).1, stored_bytes(&s, ida).await);
@@ -238,10 +224,10 @@ async fn total_cap_deletes_the_oldest_media_across_streams() {
 
     s.store.run_retention_once().await.unwrap();
     assert!(
-        listed(&s, "old").await.is_empty(),
+        s.fragment_numbers("old").await.is_empty(),
         "every segment of the older stream goes before any of the newer one"
     );
-    let kept = listed(&s, "new").await;
+    let kept = s.fragment_numbers("new").await;
     assert!(!kept.is_empty() && new.ends_with(&kept) && kept.len() < new.len());
     let after = stored_bytes(&s, id_new).await;
     assert!(after <= 40_000 && after > 20_000, "{after}");
@@ -264,7 +250,11 @@ async fn decrease_retention_takes_effect_promptly() {
     clock.advance_ms(2 * HOUR);
     let new = ingest(&s, "cam", 6, 6, 10).await;
     let all: Vec<String> = old.iter().chain(&new).cloned().collect();
-    assert_eq!(listed(&s, "cam").await, all, "24 h retention keeps both");
+    assert_eq!(
+        s.fragment_numbers("cam").await,
+        all,
+        "24 h retention keeps both"
+    );
 
     s.call(
         "/updateDataRetention",
@@ -279,7 +269,7 @@ async fn decrease_retention_takes_effect_promptly() {
     .assert_ok();
     let mut now = Vec::new();
     for _ in 0..500 {
-        now = listed(&s, "cam").await;
+        now = s.fragment_numbers("cam").await;
         if now.len() < all.len() {
             break;
         }
@@ -323,7 +313,7 @@ async fn a_reader_inside_an_expiring_segment_gets_every_byte() {
     clock.advance_ms(2 * HOUR);
     let r = s.store.run_retention_once().await.unwrap();
     assert!(r.segments_marked >= 50, "{r:?}");
-    assert!(listed(&s, "cam").await.is_empty());
+    assert!(s.fragment_numbers("cam").await.is_empty());
     assert_eq!(media(&s, "cam", &numbers[..1]).await.0, 404);
     // ... and phase 2 spares the segments the reader still holds.
     clock.advance_ms(31_000);

@@ -1,10 +1,9 @@
 //! The KVS control plane against a real server on a loopback port: every operation and every
 //! error case the foundation issue lists.
 
-mod common;
-
-use common::TestServer;
 use serde_json::{Value, json};
+
+use crate::common::TestServer;
 
 async fn server() -> (TestServer, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();

@@ -1,13 +1,13 @@
 //! Shared test harness: a real vidstream server on a loopback port, in-process.
 
-#![allow(dead_code)] // each test binary uses a different subset
-
 pub mod browser;
+pub mod camera;
 pub mod frames;
 pub mod media;
 pub mod probe;
+pub mod serial;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -22,7 +22,6 @@ use vidstream::time::{Clock, SystemClock};
 /// A running server; dropping it does not stop it, call [`TestServer::stop`].
 pub struct TestServer {
     pub url: String,
-    pub data_dir: PathBuf,
     /// The server's store, e.g. to run retention on demand; dropped by [`TestServer::stop`].
     pub store: Store,
     /// The server's playback media cache (to read its counters).
@@ -30,6 +29,8 @@ pub struct TestServer {
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<Result<(), vidstream::server::ServerError>>>,
     client: reqwest::Client,
+    /// Keeps tests that must run alone off while this server lives (see [`serial`]).
+    _turn: serial::Shared,
 }
 
 /// A response, decoded.
@@ -53,6 +54,14 @@ impl Reply {
         assert_eq!(self.body["__type"], name, "__type of {self:?}");
         let msg = self.body["message"].as_str().unwrap_or("");
         assert!(!msg.is_empty(), "message of {self:?}");
+    }
+
+    /// Asserts a 2xx status.
+    pub fn assert_error_free(&self) {
+        assert!(
+            (200..300).contains(&self.status),
+            "expected success: {self:?}"
+        );
     }
 
     pub fn assert_ok(&self) -> &Value {
@@ -79,6 +88,7 @@ impl TestServer {
         tweak: impl FnOnce(&mut Config),
         clock: Arc<dyn Clock>,
     ) -> TestServer {
+        let turn = serial::shared();
         let mut config = Config {
             listen: "127.0.0.1:0".parse().unwrap(),
             data_dir: data_dir.to_owned(),
@@ -95,12 +105,12 @@ impl TestServer {
         }));
         TestServer {
             url,
-            data_dir: data_dir.to_owned(),
             store,
             media_cache,
             stop: Some(stop),
             task: Some(task),
             client: reqwest::Client::new(),
+            _turn: turn,
         }
     }
 
@@ -135,6 +145,18 @@ impl TestServer {
         self.post_raw(path, body.to_string()).await
     }
 
+    /// PUTs JSON to `path` (the `/v1/...` resources).
+    pub async fn put(&self, path: &str, body: Value) -> Reply {
+        let resp = self
+            .client
+            .put(format!("{}{}", self.url, path))
+            .body(body.to_string())
+            .send()
+            .await
+            .expect("request sent");
+        decode(resp).await
+    }
+
     /// Any method.
     pub async fn request(&self, method: reqwest::Method, path: &str) -> Reply {
         let resp = self
@@ -153,6 +175,24 @@ impl TestServer {
         self.wait_status(&name, Some("ACTIVE")).await
     }
 
+    /// ListFragments of `stream`: its fragment numbers, sorted (in fragment order).
+    pub async fn fragment_numbers(&self, stream: &str) -> Vec<String> {
+        let r = self
+            .call(
+                "/listFragments",
+                serde_json::json!({ "StreamName": stream }),
+            )
+            .await;
+        let mut numbers: Vec<String> = r.assert_ok()["Fragments"]
+            .as_array()
+            .expect("Fragments")
+            .iter()
+            .map(|f| f["FragmentNumber"].as_str().expect("number").to_owned())
+            .collect();
+        numbers.sort();
+        numbers
+    }
+
     /// Polls DescribeStream until the status is `want` (None = not found).
     pub async fn wait_status(&self, name: &str, want: Option<&str>) -> Value {
         for _ in 0..500 {
@@ -168,6 +208,15 @@ impl TestServer {
         }
         panic!("stream {name} never reached {want:?}");
     }
+}
+
+/// A loopback port that was free a moment ago (for servers that take a port, not a listener).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
 }
 
 async fn decode(resp: reqwest::Response) -> Reply {

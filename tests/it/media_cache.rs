@@ -4,16 +4,17 @@
 //! fragment once; a small budget is never exceeded; fragments removed by retention or
 //! DeleteStream are not served from it. Payloads reach the socket with sendfile.
 
-mod common;
-
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::TestServer;
-use common::media::{BASE_MS, body_head, cluster_at, h264_track, parse_acks, persisted, put_media};
-use common::probe::fixture;
 use serde_json::{Value, json};
 use vidstream::time::{ServerTime, SimClock};
+
+use crate::common::TestServer;
+use crate::common::media::{
+    BASE_MS, body_head, cluster_at, h264_track, parse_acks, persisted, put_media,
+};
+use crate::common::probe::fixture;
 
 const T0: f64 = 1_700_000_000.0;
 

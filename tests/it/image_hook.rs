@@ -6,8 +6,6 @@
 //! (ffprobe). Then: a webhook that takes seconds per picture does not slow ingest (the drop
 //! counter rises instead), and bad configurations get KVS errors.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -17,10 +15,12 @@ use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
 use axum::http::HeaderMap;
-use common::media::put_fixture_paced;
-use common::probe::{shown_index, video_pts};
-use common::{Reply, TestServer};
 use serde_json::{Value, json};
+
+use crate::common;
+use crate::common::media::put_fixture_paced;
+use crate::common::probe::{shown_index, video_pts};
+use crate::common::{Reply, TestServer};
 
 /// `x-amzn-producer-start-timestamp` of every ingest (a multiple of every interval used).
 const START_MS: i64 = 1_700_000_000_000;

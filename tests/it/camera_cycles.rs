@@ -1,20 +1,18 @@
 //! A camera that goes away and comes back: vidstream reconnects within the backoff bound, counts
-//! the reconnects and the discontinuity, and memory stays flat over repeated cycles. A test binary
-//! of its own so that the process RSS it samples is not other tests' memory.
-
-mod camera_support;
-mod common;
+//! the reconnects and the discontinuity, and memory stays flat over repeated cycles. It runs
+//! alone (`serial::alone`) so that the process RSS it samples is not other tests' memory, and its
+//! reconnect bounds are not other tests' load.
 
 use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use camera_support::*;
-
-rtsp_camera_child_test!();
+use crate::common::camera::*;
+use crate::common::free_port;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn camera_restarts_are_reconnected_with_a_discontinuity_and_flat_memory() {
+    let _alone = crate::common::serial::alone();
     let dir = tempfile::tempdir().unwrap();
     let s = start_server(dir.path()).await;
     let port = free_port();
@@ -105,7 +103,7 @@ async fn camera_restarts_are_reconnected_with_a_discontinuity_and_flat_memory() 
         CYCLES - WARM_UP
     );
     // The stream kept every cycle's media: fragments from before and after the last restart.
-    assert!(fragment_numbers(&s, "yard").await.len() as u64 > CYCLES);
+    assert!(s.fragment_numbers("yard").await.len() as u64 > CYCLES);
     let h = s.request(reqwest::Method::GET, "/healthz").await;
     h.assert_ok();
     s.stop().await;

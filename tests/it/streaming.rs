@@ -3,17 +3,17 @@
 //! framecode), hls.js and dash.js in headless Chromium (ON_DEMAND and LIVE), LL-HLS with its
 //! player latency — and the session errors (forged, expired, bad parameters) in the KVS shape.
 
-mod common;
-
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use common::TestServer;
-use common::browser::{self, Kind, PlayOpts};
-use common::media::*;
-use common::probe::fixture;
 use serde_json::{Value, json};
+
+use crate::common;
+use crate::common::TestServer;
+use crate::common::browser::{self, Kind, PlayOpts};
+use crate::common::media::*;
+use crate::common::probe::fixture;
 
 const T0: f64 = 1_700_000_000.0;
 

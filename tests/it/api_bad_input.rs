@@ -1,10 +1,9 @@
 //! Bad input of every kind gets a KVS-shaped error, never a panic, and never harms stored data.
 
-mod common;
-
-use common::TestServer;
 use reqwest::Method;
 use serde_json::json;
+
+use crate::common::TestServer;
 
 #[tokio::test]
 async fn bad_input_table() {

@@ -11,12 +11,10 @@
 //! The page is served from its own 127.0.0.1 origin, so the media URL is cross-origin: the server
 //! under test must send CORS headers, as it must for a real browser page.
 
-#![allow(dead_code)] // each test binary uses a different subset
-
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::Mutex;
+use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use serde::Deserialize;
@@ -66,6 +64,10 @@ impl Default for PlayOpts {
 }
 
 /// What `play.mjs` printed (its one JSON object), plus how the run went.
+#[expect(
+    dead_code,
+    reason = "deserialized whole; some fields only show in failure messages (Debug)"
+)]
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PlayReport {
@@ -94,6 +96,10 @@ pub struct PlayReport {
 }
 
 /// One look at the `<video>` element.
+#[expect(
+    dead_code,
+    reason = "deserialized whole; some fields only show in failure messages (Debug)"
+)]
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Sample {
@@ -121,6 +127,10 @@ pub struct Sample {
 }
 
 /// One error the player or the browser reported.
+#[expect(
+    dead_code,
+    reason = "deserialized whole; some fields only show in failure messages (Debug)"
+)]
 #[derive(Debug, Clone, Deserialize)]
 pub struct PlayerError {
     /// Seconds since the player was attached (None: before).
@@ -139,6 +149,10 @@ pub struct PlayerError {
     pub message: Option<String>,
 }
 
+#[expect(
+    dead_code,
+    reason = "deserialized whole; some fields only show in failure messages (Debug)"
+)]
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Timings {
@@ -220,9 +234,14 @@ impl PlayReport {
     }
 }
 
-/// One browser at a time per test binary: Chromium start and 30 fps decode are real work on a
+/// One browser at a time in the test binary: Chromium start and 30 fps decode are real work on a
 /// 2-core machine, and parallel browsers would make the timing assertions flaky.
 static ONE_BROWSER: Mutex<()> = Mutex::new(());
+
+/// Held while a Chromium runs (see [`ONE_BROWSER`]); for tests that drive one of their own.
+pub fn one_browser() -> MutexGuard<'static, ()> {
+    ONE_BROWSER.lock().unwrap_or_else(|p| p.into_inner())
+}
 
 fn browser_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser")
@@ -274,7 +293,8 @@ pub fn try_play(url: &str, kind: Kind, opts: &PlayOpts) -> Result<PlayReport, St
         .timeout
         .unwrap_or(Duration::from_secs_f64(opts.seconds + 120.0));
 
-    let _one = ONE_BROWSER.lock().unwrap_or_else(|p| p.into_inner());
+    let _turn = super::serial::shared();
+    let _one = one_browser();
     let start = Instant::now();
     let mut child = cmd.spawn().map_err(|e| {
         format!("cannot run {node} (install Node.js: scripts/install-deps.sh): {e}")

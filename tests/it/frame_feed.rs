@@ -9,18 +9,18 @@
 //! consumers over REST (list with lag, commit, delete), and bad input before and after the
 //! upgrade.
 
-mod common;
-
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use common::media::*;
-use common::probe::video_pts;
-use common::{Reply, TestServer};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
+
+use crate::common::frames::framecodes;
+use crate::common::media::*;
+use crate::common::probe::video_pts;
+use crate::common::{Reply, TestServer};
 
 /// `x-amzn-producer-start-timestamp` of every ingest (a multiple of every interval used).
 const START_MS: i64 = 1_700_000_000_000;
@@ -88,9 +88,7 @@ async fn until_end(ws: &mut Ws) -> Vec<(Value, Vec<u8>)> {
 }
 
 async fn ingest(s: &TestServer, name: &str) {
-    s.create_active(json!({"StreamName": name, "DataRetentionInHours": 1}))
-        .await;
-    assert_eq!(put_fixture_paced(&s.url, name, H264, START_MS).await, 5);
+    assert_eq!(ingest_fixture(s, name, H264, START_MS).await.len(), 5);
 }
 
 /// The frames the sampling rule picks from `from` (ms offset): the first frame at or after
@@ -145,22 +143,7 @@ fn indexes(pictures: &[(Value, Vec<u8>)], scratch: &Path) -> Vec<u32> {
     }
     let all = scratch.join("all.gray");
     std::fs::write(&all, gray).unwrap();
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/framecode.py");
-    let out = Command::new("python3")
-        .arg(script)
-        .args(["decode", "--width", "320", "--height", "240"])
-        .arg(&all)
-        .output()
-        .expect("python3");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| l.trim().parse().expect("an index per line"))
-        .collect()
+    framecodes(&all, 320, 240)
 }
 
 fn producer_ms(m: &Value) -> i64 {

@@ -4,17 +4,16 @@
 //! on the wrong frame fails. Then every KVS error GetClip can answer, the `[playback]` limits,
 //! a codec change inside the range, and CORS.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::TestServer;
-use common::frames::decoded_indexes;
-use common::media::*;
-use common::probe::{ffprobe, fixture};
 use serde_json::{Value, json};
+
+use crate::common::TestServer;
+use crate::common::frames::decoded_indexes;
+use crate::common::media::*;
+use crate::common::probe::{ffprobe, fixture};
 
 /// `x-amzn-producer-start-timestamp` of every ingest: the fixtures' cluster timecodes count from
 /// here (the 5 s H.264 fixture's clusters are at 0, 999, 1999, 2999, 3999 ms).
@@ -26,16 +25,6 @@ const H265: &str = "gst_h265_320x240_gop30_3s.mkv";
 
 fn secs(ms: i64) -> f64 {
     ms as f64 / 1000.0
-}
-
-/// Creates `name` (retention 1 h) and sends `file` with RELATIVE timecodes from `start_ms`,
-/// paced so that each fragment gets its own server timestamp; returns the persisted numbers.
-async fn ingest(s: &TestServer, name: &str, file: &str, start_ms: i64, create: bool) -> usize {
-    if create {
-        s.create_active(json!({"StreamName": name, "DataRetentionInHours": 1}))
-            .await;
-    }
-    put_fixture_paced(&s.url, name, file, start_ms).await
 }
 
 fn producer_range(start_ms: i64, end_ms: i64) -> Value {
@@ -140,7 +129,7 @@ fn check_video(stream: &Value, codec: &str) {
 async fn h264_clip_starts_and_ends_on_the_requested_frames() {
     let dir = tempfile::tempdir().unwrap();
     let s = TestServer::start(&dir.path().join("data")).await;
-    assert_eq!(ingest(&s, "cam", H264, START_MS, true).await, 5);
+    assert_eq!(ingest_fixture(&s, "cam", H264, START_MS).await.len(), 5);
 
     // 1.5 s is frame 45, between the keyframes 30 (0.999 s) and 60 (1.999 s); 3.5 s is frame
     // 105, the first one left out.
@@ -201,7 +190,7 @@ async fn h264_clip_starts_and_ends_on_the_requested_frames() {
 async fn server_timestamp_selector_uses_listed_server_times() {
     let dir = tempfile::tempdir().unwrap();
     let s = TestServer::start(&dir.path().join("data")).await;
-    ingest(&s, "cam", H264, START_MS, true).await;
+    ingest_fixture(&s, "cam", H264, START_MS).await;
     let listed = s.call("/listFragments", json!({"StreamName": "cam"})).await;
     let fragments = listed.assert_ok()["Fragments"].as_array().unwrap().clone();
     let ms = |f: &Value, k: &str| (f[k].as_f64().unwrap() * 1000.0).round() as i64;
@@ -244,8 +233,8 @@ async fn server_timestamp_selector_uses_listed_server_times() {
 async fn h264_aac_and_h265_clips_play() {
     let dir = tempfile::tempdir().unwrap();
     let s = TestServer::start(&dir.path().join("data")).await;
-    ingest(&s, "av", H264_AAC, START_MS, true).await;
-    ingest(&s, "hevc", H265, START_MS, true).await;
+    ingest_fixture(&s, "av", H264_AAC, START_MS).await;
+    ingest_fixture(&s, "hevc", H265, START_MS).await;
     let range = producer_range(START_MS + 500, START_MS + 2500);
 
     let (path, _) = get_clip(&s, "av", range.clone(), dir.path(), "av.mp4").await;
@@ -281,8 +270,8 @@ async fn h264_aac_and_h265_clips_play() {
 async fn clip_stops_at_a_codec_change() {
     let dir = tempfile::tempdir().unwrap();
     let s = TestServer::start(&dir.path().join("data")).await;
-    ingest(&s, "cam", H264, START_MS, true).await;
-    ingest(&s, "cam", H265, START_MS + 6000, false).await;
+    ingest_fixture(&s, "cam", H264, START_MS).await;
+    put_fixture_paced(&s.url, "cam", H265, START_MS + 6000).await;
     let (path, _) = get_clip(
         &s,
         "cam",
@@ -318,7 +307,7 @@ async fn clip_stops_at_a_codec_change() {
 async fn errors_are_kvs_shaped() {
     let dir = tempfile::tempdir().unwrap();
     let s = TestServer::start(&dir.path().join("data")).await;
-    ingest(&s, "cam", H264, START_MS, true).await;
+    ingest_fixture(&s, "cam", H264, START_MS).await;
     let clip = |stream: &str, selector: Value| json!({"StreamName": stream, "ClipFragmentSelector": selector});
     let ok_range = producer_range(START_MS + 1500, START_MS + 3500);
 
@@ -405,7 +394,7 @@ async fn limits_refuse_clips_that_are_too_large() {
         c.playback.clip_max_bytes = 20_000;
     })
     .await;
-    ingest(&s, "cam", H264, START_MS, true).await;
+    ingest_fixture(&s, "cam", H264, START_MS).await;
     let body = |a: i64, b: i64| json!({"StreamName": "cam", "ClipFragmentSelector": producer_range(START_MS + a, START_MS + b)});
     // Fragments 1, 2 and 3.
     let r = s.call("/getClip", body(1500, 3500)).await;

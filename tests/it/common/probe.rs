@@ -1,7 +1,5 @@
 //! Independent checks with ffprobe, and splitting concatenated MKV documents by their sizes.
 
-#![allow(dead_code)]
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 

@@ -1,9 +1,8 @@
 //! Restart persistence and schema upgrades of a data directory.
 
-mod common;
-
-use common::TestServer;
 use serde_json::json;
+
+use crate::common::TestServer;
 
 #[tokio::test]
 async fn streams_tags_and_versions_survive_restart() {

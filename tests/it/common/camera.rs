@@ -1,8 +1,6 @@
 //! Shared by the camera tests: a real RTSP server (gst-rtsp-server on loopback, in its own glib
 //! main loop thread) and helpers over `/v1/cameras`.
 
-#![allow(dead_code)] // each test binary uses a different subset
-
 use std::path::Path;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -148,14 +146,6 @@ impl RtspServer {
         format!("rtsp://127.0.0.1:{}/cam", self.port)
     }
 
-    /// Drops every client connection (a network cut as the camera sees it); keeps listening.
-    pub fn kick(&self) {
-        let server = self.server.clone();
-        self.ctx.invoke(move || {
-            server.client_filter(Some(&mut |_, _| rtsp::RTSPFilterResult::Remove));
-        });
-    }
-
     /// Closes the listening socket and every client connection, then ends the thread.
     pub fn stop(mut self) {
         let server = self.server.clone();
@@ -183,10 +173,10 @@ impl RtspServer {
 const CHILD_PORT: &str = "VIDSTREAM_TEST_RTSP_CHILD_PORT";
 const CHILD_LAUNCH: &str = "VIDSTREAM_TEST_RTSP_CHILD_LAUNCH";
 
-/// A camera in a process of its own: the test binary re-run as `rtsp_camera_child` (an ignored
-/// test that every binary using this must declare with [`rtsp_camera_child_test!`]). Killing it
-/// with SIGKILL is a camera losing power: no RTSP TEARDOWN, sockets reset by the kernel. Its
-/// memory is not the test process's, so the test's RSS is vidstream's own.
+/// A camera in a process of its own: the test binary re-run as [`rtsp_camera_child`] (an ignored
+/// test of this module). Killing it with SIGKILL is a camera losing power: no RTSP TEARDOWN,
+/// sockets reset by the kernel. Its memory is not the test process's, so the test's RSS is
+/// vidstream's own.
 pub struct CameraProcess {
     port: u16,
     child: std::process::Child,
@@ -197,13 +187,8 @@ impl CameraProcess {
         use std::io::BufRead;
         let exe = std::env::current_exe().expect("test binary path");
         let mut child = std::process::Command::new(exe)
-            .args([
-                "rtsp_camera_child",
-                "--exact",
-                "--ignored",
-                "--nocapture",
-                "--test-threads=1",
-            ])
+            .arg(camera_child_test_name())
+            .args(["--exact", "--ignored", "--nocapture", "--test-threads=1"])
             .env(CHILD_PORT, port.to_string())
             .env(CHILD_LAUNCH, launch)
             .env("RUST_TEST_NOCAPTURE", "1")
@@ -248,13 +233,13 @@ impl Drop for CameraProcess {
 
 /// The body of the `rtsp_camera_child` test: serves until killed when started by
 /// [`CameraProcess`]; returns at once otherwise (a plain `cargo test -- --ignored`).
-pub fn run_camera_child() {
+fn run_camera_child() {
     let (Ok(port), Ok(launch)) = (std::env::var(CHILD_PORT), std::env::var(CHILD_LAUNCH)) else {
         return;
     };
     let server = RtspServer::start(port.parse().expect("port"), &launch, None);
     // Straight to the file descriptor: libtest captures `println!` output of tests. The line
-    // starts with libtest's own "test rtsp_camera_child ... ".
+    // starts with libtest's own "test common::camera::rtsp_camera_child ... ".
     use std::io::Write;
     let mut out = std::io::stdout().lock();
     writeln!(out, "RTSP-READY").expect("stdout");
@@ -266,24 +251,19 @@ pub fn run_camera_child() {
     }
 }
 
-/// Declares the ignored `rtsp_camera_child` test that [`CameraProcess`] runs.
-#[macro_export]
-macro_rules! rtsp_camera_child_test {
-    () => {
-        #[test]
-        #[ignore = "the camera process of CameraProcess; returns at once when run by hand"]
-        fn rtsp_camera_child() {
-            camera_support::run_camera_child();
-        }
-    };
+/// The camera process of [`CameraProcess`]; returns at once when run by hand.
+#[test]
+#[ignore = "the camera process of CameraProcess; returns at once when run by hand"]
+fn rtsp_camera_child() {
+    run_camera_child();
 }
 
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
+/// The libtest name of [`rtsp_camera_child`] (module path without the crate name), which
+/// [`CameraProcess`] passes with `--exact`.
+fn camera_child_test_name() -> String {
+    let module = module_path!();
+    let path = module.split_once("::").map_or(module, |(_, p)| p);
+    format!("{path}::rtsp_camera_child")
 }
 
 pub async fn start_server(dir: &Path) -> TestServer {
@@ -337,18 +317,6 @@ pub fn state(c: &Value) -> &str {
     c["status"]["state"].as_str().unwrap_or("")
 }
 
-pub async fn fragment_numbers(s: &TestServer, stream: &str) -> Vec<String> {
-    let r = s
-        .call("/listFragments", json!({ "StreamName": stream }))
-        .await;
-    r.assert_ok()["Fragments"]
-        .as_array()
-        .expect("Fragments")
-        .iter()
-        .map(|f| f["FragmentNumber"].as_str().expect("number").to_owned())
-        .collect()
-}
-
 pub fn rss_kb() -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").expect("proc status");
     status
@@ -369,17 +337,14 @@ pub fn cpu_ticks() -> u64 {
 /// GetMediaForFragmentList of the stream's `index`-th fragment, probed by ffprobe: one
 /// `codec,width,height` line (or `codec,sample_rate`) per stream.
 pub async fn probe_fragment(s: &TestServer, dir: &Path, stream: &str, index: usize) -> String {
-    let numbers = fragment_numbers(s, stream).await;
+    let numbers = s.fragment_numbers(stream).await;
     assert!(numbers.len() > index, "{numbers:?}");
-    let media = reqwest::Client::new()
-        .post(format!("{}/getMediaForFragmentList", s.url))
-        .body(json!({ "StreamName": stream, "Fragments": [numbers[index]] }).to_string())
-        .send()
-        .await
-        .expect("request")
-        .bytes()
-        .await
-        .expect("body");
+    let media = crate::common::media::media_for_fragments(
+        &s.url,
+        stream,
+        std::slice::from_ref(&numbers[index]),
+    )
+    .await;
     let file = dir.join(format!("{stream}-{index}.mkv"));
     std::fs::write(&file, &media).unwrap();
     let probe = std::process::Command::new("ffprobe")
@@ -396,47 +361,6 @@ pub async fn probe_fragment(s: &TestServer, dir: &Path, stream: &str, index: usi
         .expect("ffprobe runs (apt-get install ffmpeg)");
     assert!(probe.status.success(), "{probe:?}");
     String::from_utf8_lossy(&probe.stdout).trim().to_owned()
-}
-
-pub trait ReplyExt {
-    fn assert_error_free(&self);
-}
-
-impl ReplyExt for Reply {
-    fn assert_error_free(&self) {
-        assert!(
-            (200..300).contains(&self.status),
-            "expected success: {self:?}"
-        );
-    }
-}
-
-pub trait PutExt {
-    async fn client_put(&self, path: &str, body: Value) -> Reply;
-}
-
-impl PutExt for TestServer {
-    async fn client_put(&self, path: &str, body: Value) -> Reply {
-        let resp = reqwest::Client::new()
-            .put(format!("{}{}", self.url, path))
-            .body(body.to_string())
-            .send()
-            .await
-            .expect("request sent");
-        let status = resp.status().as_u16();
-        let error_type = resp
-            .headers()
-            .get("x-amzn-ErrorType")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
-        let bytes = resp.bytes().await.expect("body");
-        Reply {
-            status,
-            error_type,
-            request_id: None,
-            body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-        }
-    }
 }
 
 /// CPU time per thread of this process: (name, ticks).

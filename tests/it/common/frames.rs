@@ -1,8 +1,6 @@
 //! Which frame is this? Decodes MKV with an independent decoder (ffmpeg) and reads the frame
 //! index each fixture frame carries (fixtures/framecode.py).
 
-#![allow(dead_code)]
-
 use std::path::Path;
 use std::process::Command;
 
@@ -31,11 +29,18 @@ pub fn indexes_of(input: &str, scratch: &Path, max: Option<usize>) -> Vec<u32> {
         "ffmpeg: {}",
         String::from_utf8_lossy(&out.stderr)
     );
+    framecodes(scratch, 320, 240)
+}
+
+/// The framecode index of each `width`×`height` 8-bit gray frame in the raw file `gray`
+/// (fixtures/framecode.py decode), in file order.
+pub fn framecodes(gray: &Path, width: u32, height: u32) -> Vec<u32> {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/framecode.py");
     let out = Command::new("python3")
         .arg(script)
-        .args(["decode", "--width", "320", "--height", "240"])
-        .arg(scratch)
+        .args(["decode", "--width", &width.to_string()])
+        .args(["--height", &height.to_string()])
+        .arg(gray)
         .output()
         .expect("python3");
     assert!(

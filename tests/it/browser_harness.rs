@@ -4,8 +4,6 @@
 //! and headless Chromium plays them with hls.js and dash.js. The harness must see real playback
 //! (time advancing, frames presented, the right frames on screen) and must be able to fail.
 
-mod common;
-
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -15,7 +13,8 @@ use axum::Router;
 use axum::body::Body;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
-use common::browser::{self, Kind, PlayOpts, PlayReport};
+
+use crate::common::browser::{self, Kind, PlayOpts, PlayReport};
 
 /// The fixture: 150 frames, 320x240 H.264 at 30 fps, GOP 30; frame i carries framecode i.
 const FIXTURE: &str = "fixtures/gst_h264_320x240_gop30_5s.mkv";

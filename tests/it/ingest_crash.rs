@@ -2,27 +2,20 @@
 //! and check that every fragment acknowledged PERSISTED is there byte for byte, that nothing
 //! torn is visible, and that `vidstream check` passes.
 
-mod common;
-
 use std::collections::HashMap;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use bytes::Bytes;
-use common::media::*;
 use serde_json::json;
 use vidstream::mkv::{Event, TagValue};
 
+use crate::common;
+use crate::common::free_port;
+use crate::common::media::*;
+
 const STREAMS: usize = 3;
 const ROUNDS: usize = 6;
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 struct Server {
     child: Child,
@@ -109,6 +102,8 @@ async fn produce(url: String, stream: String, round: usize) -> Vec<Ack> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn persisted_fragments_survive_kill_9() {
+    // Its servers are child processes, not `TestServer`s: count them in by hand.
+    let _turn = common::serial::shared();
     let dir = tempfile::tempdir().unwrap();
     // PERSISTED fragment number → (stream, fragment index).
     let mut persisted_all: HashMap<String, (String, usize)> = HashMap::new();
@@ -175,15 +170,7 @@ async fn persisted_fragments_survive_kill_9() {
             );
         }
         // Everything listed (acknowledged or not) must be readable whole: nothing torn.
-        let bytes = reqwest::Client::new()
-            .post(format!("{}/getMediaForFragmentList", server.url))
-            .body(json!({"StreamName": stream, "Fragments": listed}).to_string())
-            .send()
-            .await
-            .unwrap()
-            .bytes()
-            .await
-            .unwrap();
+        let bytes = media_for_fragments(&server.url, &stream, &listed).await;
         let mut current: Option<String> = None;
         let mut frames: HashMap<String, Vec<Vec<u8>>> = HashMap::new();
         for e in read_all(&bytes) {

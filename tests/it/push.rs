@@ -2,21 +2,20 @@
 //! an independent demuxer (ffprobe), through a proxy that cuts the upload once, plus SigV4
 //! against botocore.
 
-mod camera_support;
-mod common;
-
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use common::TestServer;
-use common::probe::{ffprobe, fixture, normalized, packets, split_documents};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use vidstream::client::sigv4::{self, Credentials, Signer};
+
+use crate::common;
+use crate::common::TestServer;
+use crate::common::probe::{ffprobe, fixture, normalized, packets, split_documents};
 
 const FIXTURE: &str = "gst_h264_320x240_gop30_5s.mkv";
 
@@ -70,15 +69,7 @@ async fn list(s: &TestServer, stream: &str) -> Vec<(String, i64)> {
 
 /// The fragments' documents, written to `dir` as files.
 async fn fetch_docs(s: &TestServer, stream: &str, numbers: &[String], dir: &Path) -> Vec<PathBuf> {
-    let bytes = reqwest::Client::new()
-        .post(format!("{}/getMediaForFragmentList", s.url))
-        .body(json!({"StreamName": stream, "Fragments": numbers}).to_string())
-        .send()
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap();
+    let bytes = common::media::media_for_fragments(&s.url, stream, numbers).await;
     split_documents(&bytes)
         .iter()
         .enumerate()
@@ -159,14 +150,11 @@ fn h264_320x240_frames(doc: &Path) -> u32 {
 /// without re-encoding (the camera's 320x240 stream, fragments one GOP long).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn push_rtsp_source_stores_the_cameras_h264() {
-    camera_support::require_elements();
+    common::camera::require_elements();
     let dir = tempfile::tempdir().unwrap();
     let s = TestServer::start(dir.path()).await;
-    let cam = camera_support::RtspServer::start(
-        camera_support::free_port(),
-        camera_support::H264_LAUNCH,
-        None,
-    );
+    let cam =
+        common::camera::RtspServer::start(common::free_port(), common::camera::H264_LAUNCH, None);
     let mut child = Command::new(env!("CARGO_BIN_EXE_vidstream"))
         .args([
             "push",

@@ -2,12 +2,11 @@
 //! independent demuxer (ffprobe): same packets, same payload bytes (MD5), same key flags, same
 //! timing. And the malformed fixtures get the right ERROR acks.
 
-mod common;
-
-use common::TestServer;
-use common::media::*;
-use common::probe::{fixture, normalized, packets, split_documents};
 use serde_json::json;
+
+use crate::common::TestServer;
+use crate::common::media::*;
+use crate::common::probe::{fixture, normalized, packets, split_documents};
 
 async fn put_relative(url: &str, stream: &str, body: Vec<u8>) -> Vec<Ack> {
     let resp = reqwest::Client::new()
@@ -51,15 +50,7 @@ async fn fixtures_round_trip_byte_exact_per_ffprobe() {
             .map(|f| (f["ProducerTimestamp"].as_f64().unwrap() * 1000.0).round() as i64)
             .collect();
         assert_eq!(producer[0], 1_700_000_000_000, "{file}: RELATIVE rebased");
-        let bytes = reqwest::Client::new()
-            .post(format!("{}/getMediaForFragmentList", s.url))
-            .body(json!({"StreamName": name, "Fragments": numbers}).to_string())
-            .send()
-            .await
-            .unwrap()
-            .bytes()
-            .await
-            .unwrap();
+        let bytes = media_for_fragments(&s.url, &name, &numbers).await;
         // One standalone document per fragment; ffprobe reads each on its own (ffmpeg stops
         // at the end of a file's first Segment).
         let docs = split_documents(&bytes);

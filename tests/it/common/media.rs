@@ -1,11 +1,10 @@
 //! Building PutMedia bodies and reading acks, for the ingest tests.
 
-#![allow(dead_code)]
-
 use std::time::Duration;
 
+use super::TestServer;
 use bytes::Bytes;
-use serde_json::Value;
+use serde_json::{Value, json};
 use vidstream::mkv::{self, Info, SimpleTag, TagValue, Track, TrackType, VideoSettings};
 
 /// Epoch ms used as the first cluster's ABSOLUTE timecode in tests.
@@ -291,9 +290,32 @@ pub fn channel_body(
     }))
 }
 
+/// Creates `stream` (retention 1 h) and sends fixture `file` to it with [`put_fixture_paced`];
+/// returns the persisted fragment numbers.
+pub async fn ingest_fixture(
+    s: &TestServer,
+    stream: &str,
+    file: &str,
+    start_ms: i64,
+) -> Vec<String> {
+    s.create_active(json!({"StreamName": stream, "DataRetentionInHours": 1}))
+        .await;
+    put_fixture_numbers(&s.url, stream, file, start_ms).await
+}
+
 /// PutMedia of a fixture file with RELATIVE timecodes from `start_ms`, sent in 25 pieces 15 ms
 /// apart so that each fragment gets its own server timestamp; returns the persisted count.
 pub async fn put_fixture_paced(url: &str, stream: &str, file: &str, start_ms: i64) -> usize {
+    put_fixture_numbers(url, stream, file, start_ms).await.len()
+}
+
+/// [`put_fixture_paced`], returning the persisted fragment numbers.
+pub async fn put_fixture_numbers(
+    url: &str,
+    stream: &str,
+    file: &str,
+    start_ms: i64,
+) -> Vec<String> {
     let body = std::fs::read(super::probe::fixture(file)).expect("fixture");
     let pieces: Vec<Bytes> = body
         .chunks(body.len() / 25 + 1)
@@ -317,7 +339,20 @@ pub async fn put_fixture_paced(url: &str, stream: &str, file: &str, start_ms: i6
         .await
         .expect("putMedia");
     assert_eq!(resp.status(), 200);
-    persisted(&parse_acks(&resp.text().await.expect("acks"))).len()
+    persisted(&parse_acks(&resp.text().await.expect("acks")))
+}
+
+/// GetMediaForFragmentList of `numbers` (the whole body: one MKV document per fragment).
+pub async fn media_for_fragments(url: &str, stream: &str, numbers: &[String]) -> Bytes {
+    reqwest::Client::new()
+        .post(format!("{url}/getMediaForFragmentList"))
+        .body(json!({"StreamName": stream, "Fragments": numbers}).to_string())
+        .send()
+        .await
+        .expect("GetMediaForFragmentList sent")
+        .bytes()
+        .await
+        .expect("GetMediaForFragmentList body")
 }
 
 /// Now, epoch ms.
