@@ -17,14 +17,21 @@
 //! (`frames`). Only `store` touches the disk and the index; this module calls it.
 //!
 //! # The tie rule: which fragment is "the fragment at time T"
-//! Fragments are ordered on a timestamp axis (producer or server) by `(start, fragment number)`.
-//! The fragment at `T` is the last fragment in that order that starts at or before `T` and
-//! lasts past it (or starts exactly at `T`). When several fragments start at the same
-//! millisecond, the one with the **highest fragment number** (the newest) wins: this is what
-//! KVS documents for HLS, DASH and GetClip ("duplicate start timestamps keep the highest
-//! fragment number"; a producer that reconnects re-sends fragments with the timestamps it sent
-//! before), and every reader here uses it, GetMedia's timestamp selectors included (tested with
-//! overlapping fragments in `tests`).
+//! Fragments are ordered on a timestamp axis (producer or server) by start. The fragment at `T`
+//! is the last fragment in that order that starts at or before `T` and lasts past it (or starts
+//! exactly at `T`). Fragments that start in the same millisecond:
+//! - on the **producer** axis are copies (a producer that reconnects re-sends media with the
+//!   timestamps it used before): the one with the **highest fragment number** (the newest) is
+//!   kept and the others are skipped, as KVS documents for HLS, DASH and GetClip ("duplicate
+//!   producer timestamps are deduplicated"; KVS-API.md). vidstream's own ingest refuses a
+//!   producer timestamp at or before the stream's last stored frame, so such copies only come
+//!   from data written before that rule or by another writer of the index;
+//! - on the **server** axis are a burst that arrived within one millisecond, distinct media:
+//!   all are kept in number order, and the fragment at that time is the first of them, so a
+//!   GetMedia from `T` reads the burst whole.
+//!
+//! Every reader here uses this rule: GetMedia's timestamp selectors, GetImages, GetClip, the
+//! frame feed, HLS/DASH (tests: `reader::tests`).
 
 pub mod cache;
 pub mod follow;
@@ -37,4 +44,4 @@ pub use live_samples::live_samples;
 pub use model::{
     Codec, Container, MediaError, MediaTrack, Sample, samples, tracks, tracks_element, video_track,
 };
-pub use reader::{Media, Pages, ReadError, from_time, line, stamp};
+pub use reader::{Media, Pages, ReadError, dedup_starts, from_time, line, stamp};

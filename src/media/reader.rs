@@ -72,10 +72,23 @@ fn covers(kind: TimestampKind, f: &FragmentRecord, t: i64, slack_ms: i64) -> boo
                 > t)
 }
 
-/// Orders fragments by `(start, number)` and keeps, of those that start at the same
-/// millisecond, the one with the highest number (the tie rule of the module doc).
-fn dedup_starts(mut rows: Vec<FragmentRecord>, kind: TimestampKind) -> Vec<FragmentRecord> {
+/// The tie-break among fragments that start at the same millisecond (see the module doc): on the
+/// producer axis they are copies (the highest number wins), on the server axis a burst that
+/// arrived within one millisecond (all are kept, the lowest number first).
+fn order_key(kind: TimestampKind, f: &FragmentRecord) -> (i64, i64) {
+    match kind {
+        TimestampKind::Producer => (f.producer_ms, f.number.seq),
+        TimestampKind::Server => (f.server_ms, -f.number.seq),
+    }
+}
+
+/// Orders fragments by start, then by the tie-break of [`order_key`], and on the producer axis
+/// keeps only the highest number of each start (the tie rule of the module doc).
+pub fn dedup_starts(mut rows: Vec<FragmentRecord>, kind: TimestampKind) -> Vec<FragmentRecord> {
     rows.sort_by_key(|f| (stamp(kind, f), f.number.seq));
+    if kind == TimestampKind::Server {
+        return rows;
+    }
     let mut out: Vec<FragmentRecord> = Vec::with_capacity(rows.len());
     for f in rows {
         match out.last_mut() {
@@ -200,8 +213,8 @@ impl Media {
         Ok(rows)
     }
 
-    /// The last fragment (by start, then number) starting at or before `t` on the `kind` axis
-    /// and within the lookback; it may or may not last until `t`.
+    /// The last fragment starting at or before `t` on the `kind` axis (ties: the module doc's
+    /// rule) and within the lookback; it may or may not last until `t`.
     pub async fn latest_starting_by(
         &self,
         stream: StreamId,
@@ -217,9 +230,7 @@ impl Media {
         let mut best: Option<FragmentRecord> = None;
         while let Some(page) = pages.next().await? {
             for f in page {
-                if best.is_none_or(|b| {
-                    (stamp(kind, &f), f.number.seq) > (stamp(kind, &b), b.number.seq)
-                }) {
+                if best.is_none_or(|b| order_key(kind, &f) > order_key(kind, &b)) {
                     best = Some(f);
                 }
             }
@@ -456,6 +467,25 @@ mod tests {
         assert!(!covers(p, &rows[4], 3500, 0));
         assert!(covers(p, &rows[4], 3500, 1));
         assert!(!covers(p, &rows[4], 1999, 0));
+    }
+
+    /// On the server axis, fragments starting in the same millisecond are a burst, not copies:
+    /// all stay, in number order, and the fragment at that time is the first of them (GetMedia
+    /// reads the burst whole).
+    #[test]
+    fn server_axis_bursts_are_all_kept() {
+        let s = TimestampKind::Server;
+        let rows = vec![rec(3, 1000, 1000), rec(1, 0, 1000), rec(2, 1000, 1000)];
+        let seqs = |v: Vec<FragmentRecord>| v.iter().map(|f| f.number.seq).collect::<Vec<_>>();
+        assert_eq!(seqs(dedup_starts(rows.clone(), s)), [1, 2, 3]);
+        assert_eq!(seqs(line(rows.clone(), s, 1500)), [2, 3]);
+        let at = rows.iter().copied().max_by_key(|f| order_key(s, f));
+        assert_eq!(at.map(|f| f.number.seq), Some(2));
+        // The producer axis: the same rows are copies, the highest number stays.
+        let p = TimestampKind::Producer;
+        assert_eq!(seqs(dedup_starts(rows.clone(), p)), [1, 3]);
+        let at = rows.iter().copied().max_by_key(|f| order_key(p, f));
+        assert_eq!(at.map(|f| f.number.seq), Some(3));
     }
 
     /// A fragment `seq` starting at producer `p` ms and server `p + 10_000` ms, 1 s long.

@@ -426,10 +426,9 @@ async fn list_range(
 }
 
 /// Timestamp order for producer-timestamp sessions; duplicate producer timestamps keep the
-/// fragment with the highest number (KVS).
+/// fragment with the highest number (the tie rule of [`crate::media`]).
 fn order_by_timestamp(records: &mut Vec<FragmentRecord>, selector: Selector) {
     if selector == Selector::Producer {
-        records.sort_by_key(|r| (r.producer_ms, std::cmp::Reverse(r.number.seq)));
-        records.dedup_by_key(|r| r.producer_ms);
+        *records = crate::media::dedup_starts(std::mem::take(records), TimestampKind::Producer);
     }
 }
