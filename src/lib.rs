@@ -8,19 +8,28 @@
 //!   behind `vidstream push` and `vidstream gen`; their GStreamer sources in `client::pipeline`.
 //! - [`config`]: `vidstream.toml` + `VIDSTREAM_*` environment overrides.
 //! - [`server`]: open the store, bind, serve, drain, close.
-//! - [`api`]: axum router; KVS JSON in and out, KVS-shaped errors.
-//! - [`ingest`]: PutMedia sessions: MKV body → fragmenter → store, streamed acks.
+//! - [`api`]: HTTP only: each handler parses the wire request once into a typed value, calls one
+//!   function of the modules below, renders KVS JSON or media; KVS-shaped errors
+//!   ([`api::error`], the one table from error kind to status and `__type`).
+//! - [`ingest`]: PutMedia sessions: MKV body → fragmenter → store, typed acks
+//!   ([`ingest::Ack`], rendered as JSON by the API).
 //! - [`cameras`]: RTSP cameras the server pulls: records, supervisor, per-camera status; the
 //!   retina RTSP client and its frame-to-MKV muxer in `cameras::pull`.
-//! - [`live`]: the per-stream live bus: ingest publishes, live readers subscribe.
-//! - [`frames`]: still images from stored video (GetImages): decode a GOP, encode JPEG/PNG;
-//!   GStreamer stays in `frames::decode`. [`frames::hook`]: image generation as media arrives,
-//!   delivered to S3, a directory or a webhook (destinations outside the data directory).
-//! - [`playback`]: the read side, pure where possible: MKV documents and GetMedia (history, then
-//!   the live tail); the media model over stored fragments; fMP4/CMAF, MPEG-TS and clip writers;
-//!   HLS playlists (with LL-HLS), DASH manifests and signed session tokens. The HTTP side of HLS,
-//!   DASH and GetClip is in `api` (`hls`, `dash`, `sessions`, `segments`, `low_latency`, `clip`).
-//! - [`store`]: all durable state (data directory lock, index, media); nothing else touches disk.
+//! - [`playback`]: the read side's use cases: HLS/DASH windows and cursors
+//!   ([`playback::window`]), segments ([`playback::segment`]), LL-HLS parts
+//!   ([`playback::low_latency`]), GetMedia (history, then the live tail), GetClip; and the
+//!   pure formats: fMP4/CMAF, MPEG-TS and clip writers, HLS playlists, DASH manifests, MKV
+//!   documents, signed session tokens.
+//! - [`frames`]: pictures from video: GetImages' picking ([`frames::images`]), the WebSocket
+//!   frame feed, the frame hook ([`frames::hook`]: image generation delivered to S3, a directory
+//!   or a webhook); decoding in `frames::decode` (the only GStreamer), under one process-wide
+//!   decode limit ([`frames::run_pass`]).
+//! - [`media`]: the one door to stored and live media: the media model (tracks, one codec
+//!   vocabulary, samples), the fragment at a time (one tie rule), paging, loading through the
+//!   media cache, the history → live hand-over ([`media::follow`]).
+//! - [`live`]: the per-stream live bus: ingest publishes, [`media::follow`] subscribes.
+//! - [`store`]: all durable state (data directory lock, index, media, secrets); nothing else
+//!   touches the data directory.
 //!   - [`store::index`]: trait `Index` + SQLite backend + the backends' conformance suite.
 //! - [`mkv`]: sans-IO EBML/Matroska reader and writers.
 //! - [`model`]: validated names, ARNs, tags, stream records: the vocabulary of the API.
@@ -28,7 +37,8 @@
 //! - [`error`]: `ErrorKind`, the small set every module's error maps to.
 //! - [`zerocopy`]: payloads in sealed memfds, sent to sockets with `sendfile`.
 //!
-//! Dependencies point one way: `cli → server → api → store → model → {time, error}`.
+//! Dependencies point one way: `cli → server → api → {playback, frames, ingest, cameras} →
+//! media → {store, live} → {mkv, model} → {time, error}`; nothing below `api` imports it.
 
 // `unsafe` is refused everywhere but in `zerocopy` (the mapping of a sealed memfd).
 #![deny(unsafe_code)]

@@ -1,14 +1,14 @@
-//! Still images from stored video: the decode side of GetImages and of the WebSocket frame
-//! feed (`crate::api::feed`).
+//! Pictures from video: GetImages' picking ([`images`]), the frame hook ([`hook`]) and the
+//! WebSocket frame feed, all decoding here under one process-wide limit ([`run_pass`]).
 //!
-//! One job: given one group of pictures (a keyframe and the frames after it, in decode order,
-//! as stored) and the presentation timestamps of the pictures wanted, return each wanted picture
-//! encoded as JPEG or PNG, or as raw packed RGB24 (for ML code that wants pixels without a
-//! JPEG decode), at the asked size. It does not choose frames or read the store (GetImages,
-//! the hook and the feed do), but it holds the rules they share: the frame shown at a time
+//! The decode core: given one group of pictures (a keyframe and the frames after it, in decode
+//! order, as stored) and the presentation timestamps of the pictures wanted, return each wanted
+//! picture encoded as JPEG or PNG, or as raw packed RGB24 (for ML code that wants pixels
+//! without a JPEG decode), at the asked size. The readers above it choose frames (reading
+//! stored media through [`crate::media`]) and share its rules: the frame shown at a time
 //! ([`shown_at`]), the run to decode for a set of frames ([`decode_run`]) and `FormatConfig`'s
-//! JPEG quality ([`jpeg_quality`]). It exposes no GStreamer types: [`decode`] is the only file that sees them
-//! (STYLE.md §2).
+//! JPEG quality ([`jpeg_quality`]). It exposes no GStreamer types: `decode` is the only file
+//! that sees them (STYLE.md §2).
 //!
 //! # Cost model
 //! - Only what is needed is decoded: the caller passes frames from a keyframe up to the last
