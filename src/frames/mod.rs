@@ -1,5 +1,5 @@
 //! Still images from stored video: the decode side of GetImages and of the WebSocket frame
-//! feed (`crate::api::feed`).
+//! feed ([`feed`], whose wire is `crate::api::feed`).
 //!
 //! One job: given one group of pictures (a keyframe and the frames after it, in decode order,
 //! as stored) and the presentation timestamps of the pictures wanted, return each wanted picture
@@ -35,6 +35,7 @@
 //! with `Error: MEDIA_ERROR`.
 
 mod decode;
+pub mod feed;
 pub mod hook;
 pub mod images;
 
