@@ -1,6 +1,7 @@
 //! Frame-feed consumers over REST (a vidstream extension): list a stream's consumers with their
 //! lag behind live, commit a checkpoint, forget a consumer. The WebSocket feed
-//! ([`super::feed`]) commits checkpoints too; both write the same index rows.
+//! ([`super::feed`]) commits checkpoints too; both commit through
+//! [`crate::frames::feed::commit`], and the lag is [`crate::frames::feed::consumer_lags`]'s.
 //!
 //! - `GET /v1/frames/consumers?StreamName=..` →
 //!   `{"Consumers": [{"Consumer", "FragmentNumber", "ProducerTimestamp" (epoch ms of the last
@@ -8,8 +9,8 @@
 //!   "LagFramesExact"}]}`, by name. `LagMillis` is the newest frame's producer timestamp
 //!   (the fragment being written, else the end of the last stored one) minus the checkpoint's;
 //!   `LagFrames` counts the video frames after the checkpoint, reading at most
-//!   [`MAX_LAG_FRAGMENTS`] stored fragments (`LagFramesExact` false when it stopped there: the
-//!   count is then a lower bound).
+//!   [`MAX_LAG_FRAGMENTS`](crate::frames::feed::MAX_LAG_FRAGMENTS) stored fragments
+//!   (`LagFramesExact` false when it stopped there: the count is then a lower bound).
 //! - `POST /v1/frames/consumers/checkpoint` with `{"StreamName", "Consumer", "FragmentNumber",
 //!   "ProducerTimestamp"}` (epoch ms) → `{}`.
 //! - `DELETE /v1/frames/consumers?StreamName=..&Consumer=..` → `{}`;
@@ -26,17 +27,12 @@ use serde_json::{Value, json};
 
 use super::AppState;
 use super::error::ApiError;
-use super::feed::consumer_name;
 use super::json::KvsJson;
 use super::params::stream_ref;
 use crate::error::ErrorKind;
-use crate::media;
+use crate::frames::feed::{commit, consumer_lags, consumer_name};
 use crate::model::StreamRecord;
 use crate::store::fragment::FragmentNumber;
-use crate::store::index::Checkpoint;
-
-/// Stored fragments read to count one consumer's frame lag.
-pub const MAX_LAG_FRAGMENTS: usize = 64;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -59,92 +55,31 @@ fn query(
         .map_err(|e| ApiError::invalid(format!("the query string does not parse: {e}")))
 }
 
-/// The newest producer time of the stream's media, epoch ms.
-async fn live_edge(st: &AppState, stream: &StreamRecord) -> Result<Option<i64>, ApiError> {
-    let snapshot = st.live.subscribe(stream.id).snapshot;
-    let buffered = snapshot
-        .iter()
-        .flat_map(|b| {
-            b.frames
-                .iter()
-                .map(|f| b.start.producer_ms + i64::from(f.rel_ms))
-        })
-        .max();
-    let stored = st
-        .store
-        .last_fragment(stream.id)
-        .await?
-        .map(|f| f.producer_ms + f.duration_ms);
-    Ok(buffered.max(stored))
-}
-
-/// Video frames after the checkpoint: (count, exact).
-async fn frames_after(st: &AppState, cp: &Checkpoint) -> Result<(u64, bool), ApiError> {
-    let after = |seq: i64, s: &media::Sample| (seq, s.pts_ms) > (cp.seq, cp.producer_ms);
-    let mut n = 0u64;
-    let page = st
-        .media
-        .pages(cp.stream, None, Some(cp.seq - 1), MAX_LAG_FRAGMENTS + 1)
-        .next()
-        .await?
-        .unwrap_or_default();
-    let exact = page.len() <= MAX_LAG_FRAGMENTS;
-    let mut last_seq = cp.seq - 1;
-    let _hold = st.store.hold_segments(&page);
-    for rec in page.iter().take(MAX_LAG_FRAGMENTS) {
-        last_seq = rec.number.seq;
-        let Ok(loaded) = st.media.load(rec).await else {
-            continue; // a damaged fragment counts no frames
-        };
-        if let Some((_, video)) = loaded.video() {
-            n += video.iter().filter(|s| after(rec.number.seq, s)).count() as u64;
-        }
-    }
-    if exact {
-        // Fragments not stored yet.
-        for b in st.live.subscribe(cp.stream).snapshot {
-            if b.start.number.seq <= last_seq {
-                continue;
-            }
-            let Ok((tracks, samples)) = media::live_samples(&b) else {
-                continue;
-            };
-            let Some((track, _)) = media::video_track(&tracks) else {
-                continue;
-            };
-            n += samples
-                .iter()
-                .filter(|s| s.track == track && after(b.start.number.seq, s))
-                .count() as u64;
-        }
-    }
-    Ok((n, exact))
-}
-
 async fn list(
     State(st): State<AppState>,
     q: Result<Query<HashMap<String, String>>, QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let q = query(q)?;
     let stream = stream_of(&st, &q).await?;
-    let edge = live_edge(&st, &stream).await?;
-    let mut out = Vec::new();
-    for cp in st.store.list_checkpoints(stream.id).await? {
-        let (frames, exact) = frames_after(&st, &cp).await?;
-        let number = FragmentNumber {
-            stream: stream.id,
-            seq: cp.seq,
-        };
-        out.push(json!({
-            "Consumer": cp.consumer,
-            "FragmentNumber": number.to_string(),
-            "ProducerTimestamp": cp.producer_ms,
-            "UpdatedAt": cp.updated_ms,
-            "LagMillis": edge.map_or(0, |e| (e - cp.producer_ms).max(0)),
-            "LagFrames": frames,
-            "LagFramesExact": exact,
-        }));
-    }
+    let out: Vec<Value> = consumer_lags(&st.media, stream.id)
+        .await?
+        .into_iter()
+        .map(|c| {
+            let number = FragmentNumber {
+                stream: stream.id,
+                seq: c.checkpoint.seq,
+            };
+            json!({
+                "Consumer": c.checkpoint.consumer,
+                "FragmentNumber": number.to_string(),
+                "ProducerTimestamp": c.checkpoint.producer_ms,
+                "UpdatedAt": c.checkpoint.updated_ms,
+                "LagMillis": c.millis,
+                "LagFrames": c.frames,
+                "LagFramesExact": c.exact,
+            })
+        })
+        .collect();
     Ok(Json(json!({ "Consumers": out })))
 }
 
@@ -186,15 +121,7 @@ async fn put(
                 stream.name
             ))
         })?;
-    st.store
-        .put_checkpoint(Checkpoint {
-            stream: stream.id,
-            consumer,
-            seq: number.seq,
-            producer_ms: ms,
-            updated_ms: st.store.now().millis(),
-        })
-        .await?;
+    commit(&st.store, stream.id, consumer, number, ms).await?;
     Ok(Json(json!({})))
 }
 

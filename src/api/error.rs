@@ -170,6 +170,12 @@ impl From<ConfigError> for ApiError {
     }
 }
 
+impl From<crate::frames::feed::FeedError> for ApiError {
+    fn from(e: crate::frames::feed::FeedError) -> Self {
+        ApiError::new(e.kind(), e.to_string())
+    }
+}
+
 impl From<crate::media::ReadError> for ApiError {
     fn from(e: crate::media::ReadError) -> Self {
         ApiError::new(e.kind(), e.to_string())

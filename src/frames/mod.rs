@@ -1,5 +1,6 @@
 //! Pictures from video: GetImages' picking ([`images`]), the frame hook ([`hook`]) and the
-//! WebSocket frame feed, all decoding here under one process-wide limit ([`run_pass`]).
+//! WebSocket frame feed ([`feed`], whose wire is `crate::api::feed`), all decoding here under
+//! one process-wide limit ([`run_pass`]).
 //!
 //! The decode core: given one group of pictures (a keyframe and the frames after it, in decode
 //! order, as stored) and the presentation timestamps of the pictures wanted, return each wanted
@@ -35,6 +36,7 @@
 //! with `Error: MEDIA_ERROR`.
 
 mod decode;
+pub mod feed;
 pub mod hook;
 pub mod images;
 

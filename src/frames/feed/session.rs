@@ -1,6 +1,6 @@
 //! One feed connection: history from the store, then the live bus, sampled, decoded off the
-//! runtime, sent at the client's pace (see the parent module for the protocol and the
-//! back-pressure rules).
+//! runtime, sent at the client's pace (see the parent module for the sampling and back-pressure
+//! rules, and `api::feed` for the wire protocol).
 //!
 //! The hand-over from history to live is [`crate::media::follow`]'s (GetMedia's too). The
 //! [`Sampler`] keeps the position of the last frame taken, so a fragment seen twice (after a
@@ -10,30 +10,120 @@
 //! copy); a sampled frame is decoded from the last keyframe before it in a blocking task
 //! ([`crate::frames`], one pass per sample, at most one pass per core across the server). A
 //! stored fragment is decoded in passes of up to [`BATCH`] samples.
+//!
+//! Two halves run concurrently: [`Session::run`] sends, [`Client::receive`] handles what the
+//! client sent (commits checkpoints) and hands the session the replies to send, so commits are
+//! durable even while the session waits on a slow client.
 
-use axum::extract::ws::{CloseFrame, Message, WebSocket, close_code};
-use bytes::Bytes;
-use futures_util::stream::{SplitSink, SplitStream};
-use futures_util::{SinkExt, StreamExt};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use std::future::Future;
+
 use tokio::sync::mpsc;
 
-use super::{Params, Sampler};
-use crate::api::AppState;
+use super::{FeedError, FeedRequest, Sampler};
 use crate::error::ErrorKind;
 use crate::frames::{self, CodedFrame, FrameError, ImageFormat, Picture};
 use crate::live::LiveFrame;
 use crate::media::follow::{Follow, Item, Mode, Start};
-use crate::media::{self, Codec, ReadError};
+use crate::media::{self, Codec, Media, ReadError};
 use crate::model::{StreamId, StreamRecord};
 use crate::store::fragment::{FragmentNumber, FragmentRecord};
-use crate::store::index::Checkpoint;
 
 /// Samples decoded together from one stored fragment.
 const BATCH: usize = 8;
-/// How long a closing feed waits for the client's Close.
-const CLOSE_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// A message for the client, in the order the session sends it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FeedMessage {
+    /// A sampled frame: its position and shape, then the picture.
+    Frame {
+        /// Where the frame is and how the picture is encoded.
+        meta: FrameMeta,
+        /// The picture.
+        picture: Picture,
+    },
+    /// A sampled frame that could not be decoded: skipped, the feed goes on.
+    FrameError {
+        /// The fragment holding it.
+        fragment_number: FragmentNumber,
+        /// Its producer timestamp, epoch ms.
+        producer_timestamp_ms: i64,
+        /// Why.
+        message: String,
+    },
+    /// A checkpoint the client sent is committed (durable).
+    Checkpointed {
+        /// The checkpoint's fragment.
+        fragment_number: FragmentNumber,
+        /// The checkpoint's producer timestamp, epoch ms.
+        producer_timestamp_ms: i64,
+    },
+    /// A request the feed refuses, or why the feed stops (see [`Outcome`]).
+    Error {
+        /// What kind of error.
+        kind: ErrorKind,
+        /// What went wrong.
+        message: String,
+    },
+    /// `End` was passed: nothing more comes.
+    End,
+}
+
+/// A frame's position and its picture's shape.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FrameMeta {
+    /// The fragment holding the frame.
+    pub fragment_number: FragmentNumber,
+    /// The frame's producer timestamp, epoch ms.
+    pub producer_timestamp_ms: i64,
+    /// The frame's server timestamp, epoch ms (the fragment's, moved by the frame's offset).
+    pub server_timestamp_ms: i64,
+    /// How the picture is encoded.
+    pub format: ImageFormat,
+    /// Live samples skipped since the previous frame sent (see the parent module).
+    pub dropped: u64,
+}
+
+/// A message from the client, as the transport read it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClientMessage {
+    /// The position of the last frame processed, as the frame message gave it: commit it as
+    /// the consumer's checkpoint.
+    Checkpoint {
+        /// The fragment number, as the client sent it.
+        fragment_number: String,
+        /// The frame's producer timestamp, epoch ms.
+        producer_timestamp_ms: i64,
+    },
+    /// Something the transport could not read as a client message (why, for the client): the
+    /// feed refuses it and stops ([`Outcome::Refused`]).
+    Unreadable(String),
+}
+
+/// The client's connection is gone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the client went away")]
+pub struct Gone;
+
+/// Where a session's messages go: the transport to the client.
+pub trait Outbox: Send {
+    /// Hands `m` to the client's connection, returning once the connection took it (written to
+    /// the socket, not queued before it): this wait is the feed's back-pressure.
+    fn send(&mut self, m: FeedMessage) -> impl Future<Output = Result<(), Gone>> + Send;
+}
+
+/// How a session ended; what was sent last is said per case.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// The client went away, or the stream was deleted or the server is closing: nothing more
+    /// was sent.
+    Closed,
+    /// `End` was passed; [`FeedMessage::End`] was sent (a normal close).
+    Ended,
+    /// The feed could not go on; a [`FeedMessage::Error`] was sent (a server error close).
+    Failed,
+    /// A client message was refused; a [`FeedMessage::Error`] was sent (a policy close).
+    Refused,
+}
 
 /// Why a session stops early.
 enum Stop {
@@ -43,6 +133,8 @@ enum Stop {
     Failed(ErrorKind, String),
     /// `End` was passed.
     Ended,
+    /// A client message was refused (the error message is sent).
+    Refused,
 }
 
 impl From<crate::store::StoreError> for Stop {
@@ -92,18 +184,35 @@ impl Current {
     }
 }
 
-/// What the client reader hands the session.
+/// What the client half hands the session.
 enum Control {
     /// A message to send (a checkpoint acknowledgement or a complaint).
-    Reply(Value),
-    /// A client message the feed refuses: reply, then close with 1008.
-    Fatal(Value),
+    Reply(FeedMessage),
+    /// A client message the feed refuses: send, then stop ([`Outcome::Refused`]).
+    Fatal(FeedMessage),
 }
 
-pub(super) struct Session {
-    st: AppState,
+/// The sending half of a feed: what to send, when.
+pub struct Session {
+    state: State,
+    /// Replies from the [`Client`]; closed when it is dropped (the client went away).
+    control: mpsc::Receiver<Control>,
+}
+
+/// The receiving half of a feed: commits the client's checkpoints and hands the session the
+/// replies. Dropping it tells the session the client went away.
+pub struct Client {
+    media: Media,
+    stream: StreamId,
+    consumer: Option<String>,
+    tx: mpsc::Sender<Control>,
+}
+
+/// A session's reading and sampling state.
+struct State {
+    media: Media,
     stream: StreamRecord,
-    p: Params,
+    p: FeedRequest,
     sampler: Sampler,
     /// Seq after which stored fragments are read; None: `Start=NOW`.
     from: Option<i64>,
@@ -111,97 +220,73 @@ pub(super) struct Session {
     ended: bool,
 }
 
-type Sink = SplitSink<WebSocket, Message>;
-
 /// The connection while a session serves it.
-struct Conn {
-    sink: Sink,
+struct Conn<'a, O> {
+    out: &'a mut O,
     control: mpsc::Receiver<Control>,
     /// Live samples skipped since the last frame sent.
     dropped: u64,
 }
 
 impl Session {
+    /// The two halves of a planned feed (see [`super::Feed::open`]).
     pub(super) fn new(
-        st: AppState,
+        media: Media,
         stream: StreamRecord,
-        p: Params,
+        p: FeedRequest,
         sampler: Sampler,
         from: Option<i64>,
-    ) -> Session {
-        Session {
-            st,
+    ) -> (Session, Client) {
+        let (tx, control) = mpsc::channel(16);
+        let client = Client {
+            media: media.clone(),
+            stream: stream.id,
+            consumer: p.consumer.clone(),
+            tx,
+        };
+        let state = State {
+            media,
             stream,
             p,
             sampler,
             from,
             ended: false,
-        }
+        };
+        (Session { state, control }, client)
     }
 
-    pub(super) async fn run(mut self, ws: WebSocket) {
-        let span = tracing::info_span!("feed", stream = %self.stream.name);
-        let (sink, rx) = ws.split();
-        let (tx, control) = mpsc::channel(16);
-        let reader = tokio::spawn(tracing::Instrument::instrument(
-            read_client(
-                self.st.clone(),
-                self.stream.id,
-                self.p.consumer.clone(),
-                rx,
-                tx,
-            ),
-            span.clone(),
-        ));
+    /// Serves the feed into `out` until it ends, the client goes away or the feed fails; the
+    /// transport closes the connection as the [`Outcome`] says.
+    pub async fn run(self, out: &mut impl Outbox) -> Outcome {
+        let Session { mut state, control } = self;
         let mut conn = Conn {
-            sink,
+            out,
             control,
             dropped: 0,
         };
-        let result = tracing::Instrument::instrument(self.serve(&mut conn), span).await;
-        let close = match result {
-            Ok(()) => None,
-            Err(Stop::Gone) => None,
+        match state.serve(&mut conn).await {
+            Ok(()) | Err(Stop::Gone) => Outcome::Closed,
+            Err(Stop::Refused) => Outcome::Refused,
             Err(Stop::Ended) => {
-                let _ = conn.text(json!({"type": "end"})).await;
-                Some((close_code::NORMAL, "end reached"))
+                let _ = conn.send(FeedMessage::End).await;
+                Outcome::Ended
             }
             Err(Stop::Failed(kind, message)) => {
                 tracing::warn!(%message, "feed stopped");
-                let (_, name) = crate::api::error::status_and_name(kind);
-                let _ = conn
-                    .text(json!({"type": "error", "__type": name, "message": message}))
-                    .await;
-                Some((close_code::ERROR, "feed failed"))
+                let _ = conn.send(FeedMessage::Error { kind, message }).await;
+                Outcome::Failed
             }
-        };
-        if let Some((code, reason)) = close {
-            let _ = conn
-                .sink
-                .send(Message::Close(Some(CloseFrame {
-                    code,
-                    reason: reason.into(),
-                })))
-                .await;
-            // The closing handshake: read on until the client's Close (or it goes away), so
-            // the socket is not closed with client messages unread, which makes the kernel
-            // reset the connection and can destroy frames the client has not read yet.
-            drop(conn);
-            let mut reader = reader;
-            let _ = tokio::time::timeout(CLOSE_WAIT, &mut reader).await;
-            reader.abort();
-        } else {
-            let _ = conn.sink.close().await;
-            reader.abort();
         }
     }
+}
 
-    async fn serve(&mut self, conn: &mut Conn) -> Result<(), Stop> {
+impl State {
+    async fn serve<O: Outbox>(&mut self, conn: &mut Conn<'_, O>) -> Result<(), Stop> {
         let start = match self.from {
             None => Start::Now,
             Some(seq) => Start::AfterSeq(seq),
         };
-        let mut follow = Follow::new(self.st.media.clone(), self.stream.id, start, Mode::Frames);
+        let mut follow = Follow::new(self.media.clone(), self.stream.id, start, Mode::Frames);
         // `Start=NOW`: frames already on the bus when the feed subscribed are kept to decode
         // from but not sampled; the first one to arrive after is (see `Sampler::after`).
         let mut now_edge: Option<Option<(i64, i64)>> = (start == Start::Now).then_some(None);
@@ -257,13 +342,17 @@ impl Session {
     }
 
     /// The samples of one stored fragment.
-    async fn stored(&mut self, conn: &mut Conn, rec: &FragmentRecord) -> Result<(), Stop> {
-        let loaded = match self.st.media.load(rec).await {
+    async fn stored<O: Outbox>(
+        &mut self,
+        conn: &mut Conn<'_, O>,
+        rec: &FragmentRecord,
+    ) -> Result<(), Stop> {
+        let loaded = match self.media.load(rec).await {
             Ok(l) => l,
             Err(ReadError::Store(e)) => return Err(e.into()),
             Err(e) => {
                 tracing::warn!(fragment = %rec.number, error = %e, "feed: stored fragment is damaged");
-                conn.text(frame_error(rec.number, rec.producer_ms, &e.to_string()))
+                conn.frame_error(rec.number, rec.producer_ms, e.to_string())
                     .await?;
                 return Ok(());
             }
@@ -303,15 +392,9 @@ impl Session {
                         conn.frame(self.p.spec.format, rec.number, ms, server_ms, pic)
                             .await?
                     }
-                    Ok(Some(Err(e))) => {
-                        conn.text(frame_error(rec.number, ms, &e.to_string()))
-                            .await?
-                    }
+                    Ok(Some(Err(e))) => conn.frame_error(rec.number, ms, e.to_string()).await?,
                     Ok(None) => {}
-                    Err(e) => {
-                        conn.text(frame_error(rec.number, ms, &e.to_string()))
-                            .await?
-                    }
+                    Err(e) => conn.frame_error(rec.number, ms, e.to_string()).await?,
                 }
                 conn.poll_control().await?;
             }
@@ -379,7 +462,11 @@ impl Session {
     }
 
     /// Sends the newest pending live sample; the older ones are dropped (and counted).
-    async fn flush(&mut self, conn: &mut Conn, pending: &mut Vec<Sample>) -> Result<(), Stop> {
+    async fn flush<O: Outbox>(
+        &mut self,
+        conn: &mut Conn<'_, O>,
+        pending: &mut Vec<Sample>,
+    ) -> Result<(), Stop> {
         let Some(s) = pending.pop() else {
             return Ok(());
         };
@@ -392,10 +479,10 @@ impl Session {
                     conn.frame(self.p.spec.format, s.number, ms, s.server_ms, pic)
                         .await?
                 }
-                Some(Err(e)) => conn.text(frame_error(s.number, ms, &e.to_string())).await?,
+                Some(Err(e)) => conn.frame_error(s.number, ms, e.to_string()).await?,
                 None => {}
             },
-            Err(e) => conn.text(frame_error(s.number, ms, &e.to_string())).await?,
+            Err(e) => conn.frame_error(s.number, ms, e.to_string()).await?,
         }
         Ok(())
     }
@@ -415,30 +502,9 @@ async fn render(
         .map_err(|e| Stop::Failed(ErrorKind::Unavailable, e.to_string()))
 }
 
-fn frame_error(n: FragmentNumber, ms: i64, message: &str) -> Value {
-    json!({
-        "type": "frame_error",
-        "fragment_number": n.to_string(),
-        "producer_timestamp_ms": ms,
-        "message": message,
-    })
-}
-
-fn format_name(f: ImageFormat) -> &'static str {
-    match f {
-        ImageFormat::Jpeg { .. } => "JPEG",
-        ImageFormat::Png => "PNG",
-        ImageFormat::Rgb24 => "RGB24",
-    }
-}
-
-impl Conn {
-    async fn send(&mut self, m: Message) -> Result<(), Stop> {
-        self.sink.send(m).await.map_err(|_| Stop::Gone)
-    }
-
-    async fn text(&mut self, v: Value) -> Result<(), Stop> {
-        self.send(Message::Text(v.to_string().into())).await
+impl<O: Outbox> Conn<'_, O> {
+    async fn send(&mut self, m: FeedMessage) -> Result<(), Stop> {
+        self.out.send(m).await.map_err(|Gone| Stop::Gone)
     }
 
     async fn frame(
@@ -447,38 +513,40 @@ impl Conn {
         n: FragmentNumber,
         producer_ms: i64,
         server_ms: i64,
-        pic: Picture,
+        picture: Picture,
     ) -> Result<(), Stop> {
-        let meta = json!({
-            "type": "frame",
-            "fragment_number": n.to_string(),
-            "producer_timestamp_ms": producer_ms,
-            "server_timestamp_ms": server_ms,
-            "format": format_name(format),
-            "width": pic.width,
-            "height": pic.height,
-            "bytes": pic.data.len(),
-            "dropped": self.dropped,
-        });
+        let meta = FrameMeta {
+            fragment_number: n,
+            producer_timestamp_ms: producer_ms,
+            server_timestamp_ms: server_ms,
+            format,
+            dropped: self.dropped,
+        };
         self.dropped = 0;
-        self.text(meta).await?;
-        self.send(Message::Binary(Bytes::from(pic.data))).await
+        self.send(FeedMessage::Frame { meta, picture }).await
+    }
+
+    async fn frame_error(
+        &mut self,
+        n: FragmentNumber,
+        ms: i64,
+        message: String,
+    ) -> Result<(), Stop> {
+        self.send(FeedMessage::FrameError {
+            fragment_number: n,
+            producer_timestamp_ms: ms,
+            message,
+        })
+        .await
     }
 
     async fn on_control(&mut self, c: Option<Control>) -> Result<(), Stop> {
         match c {
             None => Err(Stop::Gone),
-            Some(Control::Reply(v)) => self.text(v).await,
-            Some(Control::Fatal(v)) => {
-                self.text(v).await?;
-                let _ = self
-                    .sink
-                    .send(Message::Close(Some(CloseFrame {
-                        code: close_code::POLICY,
-                        reason: "bad client message".into(),
-                    })))
-                    .await;
-                Err(Stop::Gone)
+            Some(Control::Reply(m)) => self.send(m).await,
+            Some(Control::Fatal(m)) => {
+                self.send(m).await?;
+                Err(Stop::Refused)
             }
         }
     }
@@ -495,98 +563,57 @@ impl Conn {
     }
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ClientMessage {
-    checkpoint: CheckpointMessage,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct CheckpointMessage {
-    fragment_number: String,
-    producer_timestamp_ms: i64,
-}
-
-fn refusal(kind: ErrorKind, message: String) -> Value {
-    let (_, name) = crate::api::error::status_and_name(kind);
-    json!({"type": "error", "__type": name, "message": message})
-}
-
-/// Reads client messages until the client goes away (then `tx` drops, which the session sees).
-async fn read_client(
-    st: AppState,
-    stream: StreamId,
-    consumer: Option<String>,
-    mut rx: SplitStream<WebSocket>,
-    tx: mpsc::Sender<Control>,
-) {
-    while let Some(Ok(msg)) = rx.next().await {
-        let text = match msg {
-            Message::Text(t) => t,
-            Message::Close(_) => return,
-            Message::Ping(_) | Message::Pong(_) => continue,
-            Message::Binary(_) => {
-                let v = refusal(
-                    ErrorKind::InvalidArgument,
-                    "binary client messages are not part of the feed protocol; send {\"checkpoint\": {...}} as text".into(),
-                );
-                let _ = tx.send(Control::Fatal(v)).await;
-                return;
+impl Client {
+    /// Handles one client message: a checkpoint is committed and acknowledged; a message the
+    /// feed refuses is answered with an error and (for an invalid one) stops the session. The
+    /// reply is queued for the session even if it has stopped (the transport reads on to the
+    /// client's close).
+    pub async fn receive(&self, m: ClientMessage) {
+        let reply = match self.commit(m).await {
+            Ok(m) => Control::Reply(m),
+            Err(e) => {
+                let kind = e.kind();
+                let m = FeedMessage::Error {
+                    kind,
+                    message: e.to_string(),
+                };
+                if kind == ErrorKind::InvalidArgument {
+                    Control::Fatal(m)
+                } else {
+                    Control::Reply(m)
+                }
             }
         };
-        let reply = match commit(&st, stream, consumer.as_deref(), text.as_str()).await {
-            Ok(v) => Control::Reply(v),
-            Err((ErrorKind::InvalidArgument, m)) => {
-                Control::Fatal(refusal(ErrorKind::InvalidArgument, m))
-            }
-            Err((kind, m)) => Control::Reply(refusal(kind, m)),
-        };
-        // The session may be closing: keep reading (to the client's Close) all the same.
-        let _ = tx.send(reply).await;
+        // The session may be closing: the transport keeps reading all the same.
+        let _ = self.tx.send(reply).await;
     }
-}
 
-/// Commits a checkpoint message; the acknowledgement to send.
-async fn commit(
-    st: &AppState,
-    stream: StreamId,
-    consumer: Option<&str>,
-    text: &str,
-) -> Result<Value, (ErrorKind, String)> {
-    let invalid = |m: String| (ErrorKind::InvalidArgument, m);
-    let msg: ClientMessage = serde_json::from_str(text).map_err(|e| {
-        invalid(format!(
-            "client message does not parse ({e}); send {{\"checkpoint\": {{\"fragment_number\": \"...\", \"producer_timestamp_ms\": ...}}}}"
-        ))
-    })?;
-    let consumer = consumer.ok_or_else(|| {
-        invalid(
-            "this feed has no Consumer: connect with Consumer=<name> to commit checkpoints".into(),
+    /// Commits a checkpoint message; the acknowledgement to send.
+    async fn commit(&self, m: ClientMessage) -> Result<FeedMessage, FeedError> {
+        let (fragment_number, producer_ms) = match m {
+            ClientMessage::Unreadable(why) => return Err(FeedError::Unreadable(why)),
+            ClientMessage::Checkpoint {
+                fragment_number,
+                producer_timestamp_ms,
+            } => (fragment_number, producer_timestamp_ms),
+        };
+        let consumer = self.consumer.as_ref().ok_or(FeedError::NoConsumer)?;
+        let number = FragmentNumber::parse(&fragment_number)
+            .filter(|n| n.stream == self.stream)
+            .ok_or_else(|| {
+                FeedError::ForeignFragment(fragment_number.chars().take(64).collect())
+            })?;
+        super::commit(
+            self.media.store(),
+            self.stream,
+            consumer.clone(),
+            number,
+            producer_ms,
         )
-    })?;
-    let cp = msg.checkpoint;
-    let number = FragmentNumber::parse(&cp.fragment_number)
-        .filter(|n| n.stream == stream)
-        .ok_or_else(|| {
-            invalid(format!(
-                "fragment_number `{}` is not a fragment of this stream",
-                cp.fragment_number.chars().take(64).collect::<String>()
-            ))
-        })?;
-    st.store
-        .put_checkpoint(Checkpoint {
-            stream,
-            consumer: consumer.to_owned(),
-            seq: number.seq,
-            producer_ms: cp.producer_timestamp_ms,
-            updated_ms: st.store.now().millis(),
+        .await?;
+        Ok(FeedMessage::Checkpointed {
+            fragment_number: number,
+            producer_timestamp_ms: producer_ms,
         })
-        .await
-        .map_err(|e| (e.kind(), e.to_string()))?;
-    Ok(json!({
-        "type": "checkpointed",
-        "fragment_number": number.to_string(),
-        "producer_timestamp_ms": cp.producer_timestamp_ms,
-    }))
+    }
 }
