@@ -63,6 +63,7 @@ use tracing::Instrument;
 use super::AppState;
 use super::error::{ApiError, status_and_name};
 use super::params::{in_range, stream_ref};
+use crate::error::ErrorKind;
 use crate::frames::feed::{
     Client, ClientMessage, Feed, FeedMessage, FeedRequest, FrameMeta, Gone, Outbox, Outcome, Start,
     consumer_name,
@@ -322,7 +323,11 @@ fn message_json(m: FeedMessage) -> Value {
         }),
         FeedMessage::Error { kind, message } => {
             let (_, name) = status_and_name(kind);
-            json!({"type": "error", "__type": name, "message": message})
+            if kind == ErrorKind::Internal {
+                // The detail stays in the log, as for HTTP errors (see `error`).
+                tracing::error!(error = %message, "feed: internal error");
+            }
+            json!({"type": "error", "__type": name, "message": super::error::client_message(kind, &message)})
         }
         FeedMessage::End => json!({"type": "end"}),
     }
@@ -422,7 +427,6 @@ mod tests {
 
     #[test]
     fn messages_render_as_documented() {
-        use crate::error::ErrorKind;
         use crate::model::StreamId;
         use crate::store::fragment::FragmentNumber;
         let n = FragmentNumber {
