@@ -147,14 +147,10 @@ impl Follow {
             if self.history {
                 let page = self
                     .media
-                    .store()
-                    .list_fragments(crate::store::index::FragmentQuery {
-                        stream: self.stream,
-                        range: None,
-                        after_seq: Some(self.done),
-                        limit: PAGE,
-                    })
-                    .await?;
+                    .pages(self.stream, None, Some(self.done), PAGE)
+                    .next()
+                    .await?
+                    .unwrap_or_default();
                 // Retention may expire these segments while the reader reads them.
                 self.hold = Some(self.media.store().hold_segments(&page));
                 self.history = page.len() == PAGE;
