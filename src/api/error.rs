@@ -116,3 +116,15 @@ impl From<crate::media::ReadError> for ApiError {
         ApiError::new(e.kind(), e.to_string())
     }
 }
+
+impl From<crate::playback::clip::ClipError> for ApiError {
+    fn from(e: crate::playback::clip::ClipError) -> Self {
+        ApiError::new(e.kind(), e.to_string())
+    }
+}
+
+impl From<crate::playback::timeline::CoverageError> for ApiError {
+    fn from(e: crate::playback::timeline::CoverageError) -> Self {
+        ApiError::new(e.kind(), e.to_string())
+    }
+}
