@@ -1,12 +1,11 @@
-//! Archived media: ListFragments and GetMediaForFragmentList (botocore
-//! `kinesis-video-archived-media` 2017-09-30).
+//! Archived media's wire: ListFragments and GetMediaForFragmentList (botocore
+//! `kinesis-video-archived-media` 2017-09-30); the documents GetMediaForFragmentList sends are
+//! [`crate::playback::fragment_list`]'s.
 //!
 //! ListFragments returns fragments ordered by fragment number (KVS promises no order; ours is
 //! stable across pages). A fragment matches a `TimestampRange` when its timestamp of the chosen
 //! kind (producer or server; the fragment's start) is within `[StartTimestamp, EndTimestamp]`,
 //! both ends inclusive.
-
-use std::collections::HashMap;
 
 use axum::Json;
 use axum::Router;
@@ -17,7 +16,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -26,9 +24,9 @@ use super::error::ApiError;
 use super::json::KvsJson;
 use super::params::{in_range, stream_ref};
 use crate::error::ErrorKind;
-use crate::playback::mkv_doc;
-use crate::store::SegmentHold;
-use crate::store::fragment::{FragmentNumber, FragmentRecord};
+use crate::media::ReadError;
+use crate::playback::fragment_list;
+use crate::store::fragment::FragmentNumber;
 use crate::store::index::{FragmentQuery, TimestampKind};
 
 pub fn routes() -> Router<AppState> {
@@ -244,76 +242,15 @@ async fn get_media_for_fragment_list(
             _ => return Err(not_found(f)),
         }
     }
-    let records = st.store.fragments_by_number(stream.id, &numbers).await?;
-    // Right after the query: retention must not delete these segments' files until the last
-    // byte is out, even if it removes the fragments from the index meanwhile.
-    let hold = st.store.hold_segments(&records);
-    if records.len() != numbers.len() {
-        let missing = numbers
-            .iter()
-            .find(|n| !records.iter().any(|r| r.number == **n))
-            .map(|n| n.to_string())
-            .unwrap_or_default();
-        return Err(not_found(&missing));
-    }
-    let body = fragment_documents(st, records, Vec::new(), hold);
-    let mut resp = Body::from_stream(body).into_response();
+    let list = match fragment_list::find(&st.media, stream.id, &numbers).await {
+        Ok(list) => list,
+        Err(ReadError::NotFound(n)) => return Err(not_found(&n.to_string())),
+        Err(e) => return Err(e.into()),
+    };
+    let mut resp = Body::from_stream(list.into_body(st.media.clone())).into_response();
     resp.headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static("video/webm"));
     Ok(resp)
-}
-
-/// Streams one standalone MKV document per fragment, reading one fragment at a time. `extra`
-/// holds, per fragment, tags to append after its cluster. A read failure mid-stream ends the
-/// body early (the status line has already gone out), and is logged. `hold` keeps the records'
-/// segment files on disk until the task has read the last fragment.
-pub fn fragment_documents(
-    st: AppState,
-    records: Vec<FragmentRecord>,
-    extra: Vec<Vec<(&'static str, String)>>,
-    hold: SegmentHold,
-) -> impl futures_util::Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static {
-    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(4);
-    tokio::spawn(async move {
-        let _hold = hold;
-        let mut headers: HashMap<i64, Bytes> = HashMap::new();
-        for (i, rec) in records.iter().enumerate() {
-            let tracks = match headers.get(&rec.track_header_id) {
-                Some(t) => t.clone(),
-                None => match st.store.track_header(rec.track_header_id).await {
-                    Ok(h) => {
-                        headers.insert(rec.track_header_id, h.header.tracks.clone());
-                        h.header.tracks
-                    }
-                    Err(e) => {
-                        tracing::error!(fragment = %rec.number, error = %e, "cannot read track header");
-                        let _ = tx.send(Err(std::io::Error::other(e.to_string()))).await;
-                        return;
-                    }
-                },
-            };
-            let (cluster, trailer) = match st.store.read_fragment(rec).await {
-                Ok(x) => x,
-                Err(e) => {
-                    tracing::error!(fragment = %rec.number, error = %e, "cannot read fragment");
-                    let _ = tx.send(Err(std::io::Error::other(e.to_string()))).await;
-                    return;
-                }
-            };
-            let no_extra = Vec::new();
-            let tail = Bytes::from(mkv_doc::document_tail(
-                &trailer.tags,
-                extra.get(i).unwrap_or(&no_extra),
-            ));
-            let head = Bytes::from(mkv_doc::document_head(&tracks, rec, tail.len()));
-            for part in [head, cluster, tail] {
-                if !part.is_empty() && tx.send(Ok(part)).await.is_err() {
-                    return; // the client went away
-                }
-            }
-        }
-    });
-    futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|b| (b, rx)) })
 }
 
 #[cfg(test)]

@@ -188,6 +188,12 @@ impl From<crate::playback::error::PlaybackError> for ApiError {
     }
 }
 
+impl From<crate::playback::clip::ClipError> for ApiError {
+    fn from(e: crate::playback::clip::ClipError) -> Self {
+        ApiError::new(e.kind(), e.to_string())
+    }
+}
+
 impl From<CameraError> for ApiError {
     fn from(e: CameraError) -> Self {
         ApiError::new(e.kind(), e.to_string())
@@ -202,6 +208,12 @@ impl From<fmp4::Fmp4Error> for ApiError {
 
 impl From<ts::TsError> for ApiError {
     fn from(e: ts::TsError) -> Self {
+        ApiError::new(e.kind(), e.to_string())
+    }
+}
+
+impl From<crate::playback::timeline::CoverageError> for ApiError {
+    fn from(e: crate::playback::timeline::CoverageError) -> Self {
         ApiError::new(e.kind(), e.to_string())
     }
 }

@@ -10,6 +10,8 @@
 //!   (below), with the lookback derived from `[ingest] max_fragment_duration_secs`;
 //! - loading a fragment ([`Media::load`]: hold, read, tracks, samples, through the [`cache`])
 //!   and its video frames ([`Fragment::video`]);
+//! - stored fragments as stored ([`raw`]: records by number, the stored Tracks element, the
+//!   cluster bytes and frame table) for readers that send stored bytes on;
 //! - the history → live hand-over ([`follow`]), written once;
 //! - live fragments as samples ([`live_samples`]).
 //!
@@ -37,6 +39,7 @@ pub mod cache;
 pub mod follow;
 mod live_samples;
 mod model;
+mod raw;
 mod reader;
 
 pub use cache::{Fragment, MediaCache};
@@ -44,4 +47,5 @@ pub use live_samples::live_samples;
 pub use model::{
     Codec, Container, MediaError, MediaTrack, Sample, samples, tracks, tracks_element, video_track,
 };
+pub use raw::{Raw, Stored};
 pub use reader::{Media, Pages, ReadError, dedup_starts, from_time, line, stamp};

@@ -11,12 +11,10 @@
 //! `AWS_KINESISVIDEO_ERROR_ID`/`_ERROR_CODE` tags; after a fall-behind the reader resumes from the
 //! store, so that fragment is then sent again, whole.
 
-use std::collections::HashMap;
-
 use bytes::Bytes;
 use tokio::sync::mpsc;
 
-use super::mkv_doc;
+use super::mkv_doc::{self, StoredDocuments};
 use crate::media::Media;
 use crate::media::follow::{Follow, Item, Mode};
 use crate::model::StreamId;
@@ -41,7 +39,8 @@ pub struct GetMedia {
     media: Media,
     stream: StreamId,
     tx: Tx,
-    tracks: HashMap<i64, Bytes>,
+    /// Stored fragments as documents.
+    docs: StoredDocuments,
     /// The live fragment whose document is open.
     current: Option<(FragmentNumber, i64, i64)>,
 }
@@ -50,10 +49,10 @@ impl GetMedia {
     /// A GetMedia for `stream` that writes to `tx`.
     pub fn new(media: Media, stream: StreamId, tx: Tx) -> Self {
         GetMedia {
+            docs: StoredDocuments::new(media.clone()),
             media,
             stream,
             tx,
-            tracks: HashMap::new(),
             current: None,
         }
     }
@@ -85,28 +84,11 @@ impl GetMedia {
         }
     }
 
-    async fn tracks(&mut self, id: i64) -> Result<Bytes, StoreError> {
-        if let Some(t) = self.tracks.get(&id) {
-            return Ok(t.clone());
-        }
-        let t = self.media.store().track_header(id).await?.header.tracks;
-        self.tracks.insert(id, t.clone());
-        Ok(t)
-    }
-
     async fn send_stored(&mut self, rec: &FragmentRecord) -> Result<(), Result<StoreError, Gone>> {
-        let tracks = self.tracks(rec.track_header_id).await.map_err(Ok)?;
-        let (cluster, trailer) = self.media.store().read_fragment(rec).await.map_err(Ok)?;
-        let tail = Bytes::from(mkv_doc::document_tail(
-            &trailer.tags,
-            &self.reader_tags(rec.number, rec.server_ms + rec.duration_ms),
-        ));
-        let head = Bytes::from(mkv_doc::document_head(&tracks, rec, tail.len()));
-        for part in [head, cluster, tail] {
-            self.tx
-                .send(Ok(part))
-                .await
-                .map_err(|e| Err(Gone::from(e)))?;
+        let (tracks, raw) = self.docs.read(rec).await.map_err(Ok)?;
+        let extra = self.reader_tags(rec.number, rec.server_ms + rec.duration_ms);
+        for part in mkv_doc::stored_document(&tracks, rec, raw, &extra) {
+            self.send(part).await?;
         }
         Ok(())
     }

@@ -13,8 +13,17 @@
 //!
 //! Sizing the Segment (KVS leaves it unknown) lets demuxers that read the concatenation, such
 //! as ffmpeg's, tell where one document ends and the next begins.
+//!
+//! A stored fragment becomes its document in one place: [`StoredDocuments`] reads it through
+//! [`Media`] and [`stored_document`] frames it; the other functions here are pure framing.
 
+use std::collections::HashMap;
+
+use bytes::Bytes;
+
+use crate::media::{Media, Raw};
 use crate::mkv::{self, Info, SimpleTag, TagValue};
+use crate::store::StoreError;
 use crate::store::fragment::FragmentRecord;
 
 /// `1726677687.758`: epoch seconds with milliseconds, as KVS writes timestamps in tags.
@@ -126,6 +135,49 @@ pub fn document_tail(producer_tags: &[(String, String)], extra: &[(&str, String)
         mkv::write_tags(&mut buf, &tags);
     }
     buf
+}
+
+/// A stored fragment `f` as one document: its head, the stored cluster byte for byte, and its
+/// tail (the producer's tags from the trailer, then `extra`).
+pub fn stored_document(
+    tracks_element: &[u8],
+    f: &FragmentRecord,
+    raw: Raw,
+    extra: &[(&str, String)],
+) -> [Bytes; 3] {
+    let tail = document_tail(&raw.trailer.tags, extra);
+    let head = document_head(tracks_element, f, tail.len());
+    [Bytes::from(head), raw.cluster, Bytes::from(tail)]
+}
+
+/// Reads stored fragments for their documents, one at a time, remembering the Tracks element
+/// of each track header it has read (a stream has few).
+pub struct StoredDocuments {
+    media: Media,
+    tracks: HashMap<i64, Bytes>,
+}
+
+impl StoredDocuments {
+    /// A reader over `media`.
+    pub fn new(media: Media) -> Self {
+        StoredDocuments {
+            media,
+            tracks: HashMap::new(),
+        }
+    }
+
+    /// The Tracks element and the stored bytes of `f`, for [`stored_document`].
+    pub async fn read(&mut self, f: &FragmentRecord) -> Result<(Bytes, Raw), StoreError> {
+        let tracks = match self.tracks.get(&f.track_header_id) {
+            Some(t) => t.clone(),
+            None => {
+                let t = self.media.tracks_element(f.track_header_id).await?;
+                self.tracks.insert(f.track_header_id, t.clone());
+                t
+            }
+        };
+        Ok((tracks, self.media.read_raw(f).await?))
+    }
 }
 
 #[cfg(test)]
