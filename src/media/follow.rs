@@ -19,7 +19,7 @@
 use std::collections::VecDeque;
 use std::sync::Arc;
 
-use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 
 use super::reader::Media;
 use crate::live::{FragmentEnd, FragmentStart, LiveEvent, LiveFrame, Subscription};
@@ -126,12 +126,32 @@ impl Follow {
         self.done
     }
 
-    /// Whether [`Follow::next`] would return at once (something is buffered or queued): a
-    /// live reader uses it to act on the newest item only.
-    pub fn has_ready(&self) -> bool {
-        !self.replay.is_empty()
-            || !self.page.is_empty()
-            || self.sub.as_ref().is_some_and(|s| !s.rx.is_empty())
+    /// The next item if one is ready without waiting: snapshot replay, or live events already
+    /// queued (events this reader does not need are consumed on the way). None when
+    /// [`Follow::next`] would wait or has to read the store: a live reader drains with it to act
+    /// on the newest item only.
+    pub fn try_next(&mut self) -> Option<Item> {
+        loop {
+            if self.sub.is_none() || self.history || !self.page.is_empty() {
+                return None;
+            }
+            if let Some(item) = self.replay.pop_front() {
+                if let Some(item) = self.accept(item) {
+                    return Some(item);
+                }
+                continue;
+            }
+            let sub = self.sub.as_mut()?;
+            match sub.rx.try_recv() {
+                Ok(ev) => {
+                    if let Some(item) = self.on_event(ev) {
+                        return Some(item);
+                    }
+                }
+                Err(TryRecvError::Lagged(missed)) => return Some(self.lagged(missed)),
+                Err(_) => return None,
+            }
+        }
     }
 
     /// The next item; None once the stream is gone (deleted) or the server is closing.
@@ -280,5 +300,82 @@ impl Follow {
             }
             other => Some(other),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use bytes::Bytes;
+
+    use super::*;
+    use crate::live::LiveBus;
+    use crate::media::MediaCache;
+    use crate::store::{RetentionOptions, Rotation, Store, StoreOptions};
+    use crate::time::{ServerTime, SimClock};
+
+    async fn media(dir: &std::path::Path) -> Media {
+        let opts = StoreOptions {
+            data_dir: dir.to_owned(),
+            region: "eu-west-1".into(),
+            account_id: "42".into(),
+            rotation: Rotation {
+                max_bytes: 1 << 20,
+                max_age_ms: 60_000,
+            },
+            retention: RetentionOptions::default(),
+        };
+        let clock = Arc::new(SimClock::new(ServerTime(1_700_000_000_000)));
+        let store = Store::open(opts, clock).await.unwrap();
+        Media::new(
+            store,
+            Arc::new(LiveBus::default()),
+            Arc::new(MediaCache::new(0)),
+            30_000,
+        )
+    }
+
+    /// A live reader drains what is queued with `try_next`, then waits with `next`: the events
+    /// it does not need (a persisted fragment, in `Frames` mode) are consumed by `try_next`, so
+    /// the reader learns that nothing is left instead of waiting for an event that never comes.
+    #[tokio::test]
+    async fn try_next_drains_queued_events_and_skips_the_unneeded() {
+        let dir = tempfile::tempdir().unwrap();
+        let media = media(dir.path()).await;
+        let stream = StreamId(7);
+        let n = FragmentNumber { stream, seq: 1 };
+        let mut follow = Follow::new(media.clone(), stream, Start::AtSeq(1), Mode::Frames);
+        assert!(matches!(follow.next().await.unwrap(), Some(Item::LiveEdge)));
+        let publisher = media.live().publisher(stream, 0);
+        publisher.start(FragmentStart {
+            number: n,
+            producer_ms: 1000,
+            server_ms: 2000,
+            tracks: Bytes::new(),
+        });
+        publisher.frame(LiveFrame {
+            number: n,
+            track: 1,
+            rel_ms: 0,
+            keyframe: true,
+            data: Bytes::from_static(b"frame"),
+        });
+        publisher.end(FragmentEnd {
+            number: n,
+            duration_ms: 33,
+            tags: Vec::new(),
+        });
+        publisher.persisted(n);
+        assert!(matches!(follow.try_next(), Some(Item::Start(_))));
+        assert!(matches!(follow.try_next(), Some(Item::Frame(_))));
+        assert!(matches!(follow.try_next(), Some(Item::End(_))));
+        assert!(
+            follow.try_next().is_none(),
+            "the persisted event is not the reader's"
+        );
+        assert_eq!(follow.done(), 1);
+        let waited = tokio::time::timeout(Duration::from_millis(50), follow.next()).await;
+        assert!(waited.is_err(), "nothing more to hand out");
     }
 }

@@ -71,21 +71,8 @@ pub struct SessionRequest {
 /// Starts a session: the fragments it starts with must exist (they set its media time base)
 /// and be playable.
 pub async fn start(media: &Media, req: SessionRequest) -> Result<Session, PlaybackError> {
-    let SessionRequest {
-        protocol,
-        stream,
-        mode,
-        selector,
-        start_ms,
-        end_ms,
-        container,
-        discontinuity,
-        display_timestamp,
-        display_number,
-        max_results,
-        expires_s,
-        ..
-    } = req.clone();
+    let (stream, mode, selector) = (&req.stream, req.mode, req.selector);
+    let (start_ms, end_ms) = (req.start_ms, req.end_ms);
     if stream.data_retention_hours == 0 {
         return Err(PlaybackError::refused(
             ErrorKind::NoDataRetention,
@@ -102,7 +89,7 @@ pub async fn start(media: &Media, req: SessionRequest) -> Result<Session, Playba
         PlaybackMode::Live => {
             let last = media
                 .store()
-                .last_fragments(stream.id, max_results as usize)
+                .last_fragments(stream.id, req.max_results as usize)
                 .await?;
             let recent = last
                 .last()
@@ -140,23 +127,23 @@ pub async fn start(media: &Media, req: SessionRequest) -> Result<Session, Playba
     };
     check_media(media, &first).await?;
     Ok(Session {
-        protocol,
+        protocol: req.protocol,
         stream: stream.id.0,
         mode,
         selector,
         start_ms,
         end_ms,
-        container,
-        discontinuity,
-        display_timestamp,
-        display_number,
-        max_results,
+        container: req.container,
+        discontinuity: req.discontinuity,
+        display_timestamp: req.display_timestamp,
+        display_number: req.display_number,
+        max_results: req.max_results,
         low_latency: req.low_latency,
         // An hour of slack before the first fragment: producer clocks may step back a little.
         base_ms: first.producer_ms - 3_600_000,
         anchor_seq: first.number.seq,
         created_ms: now,
-        expires_ms: now + expires_s * 1000,
+        expires_ms: now + req.expires_s * 1000,
     })
 }
 

@@ -303,36 +303,36 @@ impl State {
             let Some(item) = item else {
                 return Ok(()); // the stream was deleted or the server is closing
             };
-            match item {
-                Item::Stored(rec) => {
-                    self.stored(conn, &rec).await?;
-                    continue;
-                }
-                Item::LiveEdge => {
-                    if let Some(Some((seq, ms))) = now_edge.take() {
-                        self.sampler = Sampler::after(self.p.interval, seq, ms);
-                    }
-                }
-                Item::Lagged { .. } => {
-                    tracing::info!("feed fell behind the live bus; resuming from the store");
-                    conn.dropped += pending.len() as u64;
-                    pending.clear();
-                    current = None;
-                    continue;
-                }
-                Item::Frame(f) if now_edge.is_some() => {
-                    if let Some(c) = current.as_mut() {
-                        let pts = c.producer_ms + i64::from(f.rel_ms);
-                        if c.push(&f, pts) {
-                            now_edge = Some(Some((c.number.seq, pts)));
+            // This item, then everything already queued: only the newest sample is worth
+            // sending.
+            let mut next = Some(item);
+            while let Some(item) = next.take() {
+                match item {
+                    Item::Stored(rec) => self.stored(conn, &rec).await?,
+                    Item::LiveEdge => {
+                        if let Some(Some((seq, ms))) = now_edge.take() {
+                            self.sampler = Sampler::after(self.p.interval, seq, ms);
                         }
                     }
-                    continue;
+                    Item::Lagged { .. } => {
+                        tracing::info!("feed fell behind the live bus; resuming from the store");
+                        conn.dropped += pending.len() as u64;
+                        pending.clear();
+                        current = None;
+                    }
+                    Item::Frame(f) if now_edge.is_some() => {
+                        if let Some(c) = current.as_mut() {
+                            let pts = c.producer_ms + i64::from(f.rel_ms);
+                            if c.push(&f, pts) {
+                                now_edge = Some(Some((c.number.seq, pts)));
+                            }
+                        }
+                    }
+                    other => self.apply(other, &mut current, &mut pending),
                 }
-                other => self.apply(other, &mut current, &mut pending),
+                next = follow.try_next();
             }
-            // Everything already queued first: only the newest sample is worth sending.
-            if !follow.has_ready() {
+            if now_edge.is_none() {
                 self.flush(conn, &mut pending).await?;
                 if self.ended {
                     return Err(Stop::Ended);
