@@ -8,22 +8,63 @@ use std::process::Command;
 fn bench(args: &[&str]) -> String {
     // A `vidstream bench` loads the machine: no test that must run alone runs beside it.
     let _turn = crate::common::serial::shared();
+    // gst-rtsp-server 1.22 (the bench's synthetic camera, in the bench process) sometimes aborts
+    // on an assertion in its shared media (`gst_rtsp_media_get_rates`): an upstream bug outside
+    // vidstream, so that one failure is retried.
+    for _ in 0..3 {
+        let (status, stdout, stderr) = bench_once(args);
+        if stderr.contains("gst_rtsp_media_get_rates: assertion failed") && !status.success() {
+            continue;
+        }
+        assert!(
+            !stderr.contains("nginx is not installed"),
+            "nginx is missing: run scripts/install-deps.sh (it installs the Debian package nginx)\n{stderr}"
+        );
+        assert!(status.success(), "{stdout}\n{stderr}");
+        return stdout;
+    }
+    panic!("gst-rtsp-server aborted the bench three times");
+}
+
+/// One `vidstream bench` run: its exit status, stdout and stderr. The output goes to files, not
+/// pipes: a bench that dies leaves its `vidstream serve` children holding whatever it inherited,
+/// and a pipe would then never reach its end. Those children are stopped here.
+fn bench_once(args: &[&str]) -> (std::process::ExitStatus, String, String) {
     let dir = tempfile::tempdir().unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_vidstream"))
+    let out_path = dir.path().join("stdout");
+    let err_path = dir.path().join("stderr");
+    let data = dir.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    let status = Command::new(env!("CARGO_BIN_EXE_vidstream"))
         .arg("bench")
         .args(args)
         .arg("--dir")
-        .arg(dir.path())
-        .output()
+        .arg(&data)
+        .stdout(std::fs::File::create(&out_path).unwrap())
+        .stderr(std::fs::File::create(&err_path).unwrap())
+        .status()
         .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        !stderr.contains("nginx is not installed"),
-        "nginx is missing: run scripts/install-deps.sh (it installs the Debian package nginx)\n{stderr}"
-    );
-    assert!(out.status.success(), "{stdout}\n{stderr}");
-    stdout
+    kill_servers_under(&data);
+    let stdout = std::fs::read_to_string(&out_path).unwrap_or_default();
+    let stderr = std::fs::read_to_string(&err_path).unwrap_or_default();
+    (status, stdout, stderr)
+}
+
+/// Kills every process whose command line names a path under `dir` (a dead bench's servers).
+fn kill_servers_under(dir: &std::path::Path) {
+    let needle = dir.to_string_lossy().into_owned();
+    let Ok(procs) = std::fs::read_dir("/proc") else {
+        return;
+    };
+    for p in procs.flatten() {
+        let Ok(cmdline) = std::fs::read(p.path().join("cmdline")) else {
+            continue;
+        };
+        if String::from_utf8_lossy(&cmdline).contains(&needle) {
+            let pid = p.file_name().to_string_lossy().into_owned();
+            let _ = Command::new("kill").args(["-9", &pid]).status();
+        }
+    }
 }
 
 /// Every one of `rows` appears in `stdout`.
