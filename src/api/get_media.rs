@@ -93,17 +93,7 @@ async fn resolve_start(
                 "AfterFragmentNumber",
                 sel.after_fragment_number.as_deref(),
             )?;
-            let exists = !st
-                .store
-                .fragments_by_number(stream.id, &[n])
-                .await?
-                .is_empty()
-                || st
-                    .live
-                    .subscribe(stream.id)
-                    .snapshot
-                    .iter()
-                    .any(|b| b.start.number == n);
+            let exists = st.media.record(n).await.is_ok() || st.media.live_fragment(n).is_some();
             if !exists {
                 return Err(ApiError::new(
                     ErrorKind::ResourceNotFound,

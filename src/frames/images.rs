@@ -277,16 +277,9 @@ fn plan_pass(video: &[CodedFrame], times: &[i64]) -> Pass {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use bytes::Bytes;
 
     fn frame(pts: i64, key: bool) -> CodedFrame {
-        CodedFrame {
-            pts_ms: pts,
-            dts_ms: pts,
-            duration_ms: 33,
-            key,
-            data: Bytes::new(),
-        }
+        CodedFrame::test(pts, key)
     }
 
     #[test]

@@ -114,6 +114,20 @@ impl From<crate::media::Sample> for CodedFrame {
     }
 }
 
+#[cfg(test)]
+impl CodedFrame {
+    /// A 33 ms test frame with no payload.
+    pub(crate) fn test(pts: i64, key: bool) -> CodedFrame {
+        CodedFrame {
+            pts_ms: pts,
+            dts_ms: pts,
+            duration_ms: 33,
+            key,
+            data: Bytes::new(),
+        }
+    }
+}
+
 /// Why pictures could not be made.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum FrameError {

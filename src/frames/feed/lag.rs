@@ -50,7 +50,7 @@ pub async fn consumer_lags(
 
 /// The newest producer time of the stream's media, epoch ms.
 async fn live_edge(media: &Media, stream: StreamId) -> Result<Option<i64>, StoreError> {
-    let snapshot = media.live().subscribe(stream).snapshot;
+    let snapshot = media.live().snapshot(stream);
     let buffered = snapshot
         .iter()
         .flat_map(|b| {
@@ -90,7 +90,7 @@ async fn frames_after(media: &Media, cp: &Checkpoint) -> Result<(u64, bool), Sto
     }
     if exact {
         // Fragments not stored yet.
-        for b in media.live().subscribe(cp.stream).snapshot {
+        for b in media.live().snapshot(cp.stream) {
             if b.start.number.seq <= last_seq {
                 continue;
             }
