@@ -15,6 +15,9 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+mod auth;
+pub use auth::{AuthSettings, ConfigSecret};
+
 /// Environment variables with this prefix are config keys.
 pub const ENV_PREFIX: &str = "VIDSTREAM_";
 
@@ -61,6 +64,8 @@ pub struct Config {
     pub web_dir: Option<PathBuf>,
     /// `[hook]`: the frame hook (image generation to S3, files, webhooks).
     pub hook: HookSettings,
+    /// `[auth]`: the root key, the master key, SigV4's clock skew and region.
+    pub auth: AuthSettings,
 }
 
 /// `[hook]`: how the frame hook (UpdateImageGenerationConfiguration) delivers pictures.
@@ -81,7 +86,7 @@ pub struct HookSettings {
     /// S3 access key id; empty = the `AWS_ACCESS_KEY_ID` environment variable.
     pub s3_access_key_id: String,
     /// S3 secret access key; empty = the `AWS_SECRET_ACCESS_KEY` environment variable.
-    pub s3_secret_access_key: String,
+    pub s3_secret_access_key: ConfigSecret,
     /// Webhook: longest a POST may take, ms.
     pub webhook_timeout_ms: u64,
     /// Webhook: tries per picture (network errors, timeouts, 429 and 5xx are retried).
@@ -102,7 +107,7 @@ impl Default for HookSettings {
             s3_endpoint: String::new(),
             s3_force_path_style: true,
             s3_access_key_id: String::new(),
-            s3_secret_access_key: String::new(),
+            s3_secret_access_key: ConfigSecret::default(),
             webhook_timeout_ms: 5000,
             webhook_attempts: 3,
             webhook_backoff_ms: 200,
@@ -246,7 +251,7 @@ pub struct PlaybackSettings {
     /// Secret that signs HLS/DASH session tokens (any string of 32+ bytes). Empty: a random one
     /// is created in `DATA_DIR/session.key` on first start. Nodes that share an index must share
     /// this secret, so that a URL made by one node plays from any other.
-    pub session_secret: String,
+    pub session_secret: ConfigSecret,
     /// GetClip: most fragments in one clip (KVS: 200).
     pub clip_max_fragments: usize,
     /// GetClip: most media bytes in one clip (KVS: 100 MB).
@@ -266,7 +271,7 @@ pub struct PlaybackSettings {
 impl Default for PlaybackSettings {
     fn default() -> Self {
         PlaybackSettings {
-            session_secret: String::new(),
+            session_secret: ConfigSecret::default(),
             clip_max_fragments: 200,
             clip_max_bytes: 100_000_000,
             ll_hls_part_target_ms: 333,
@@ -344,6 +349,7 @@ impl Default for Config {
             playback: PlaybackSettings::default(),
             web_dir: None,
             hook: HookSettings::default(),
+            auth: AuthSettings::default(),
         }
     }
 }
@@ -435,10 +441,16 @@ impl Config {
         if !env_names.is_empty() {
             origin = format!("{origin} with {}", env_names.join(", "));
         }
-        Config::deserialize(toml::Value::Table(table)).map_err(|e| ConfigError::Invalid {
-            origin,
-            message: e.to_string(),
-        })
+        let config =
+            Config::deserialize(toml::Value::Table(table)).map_err(|e| ConfigError::Invalid {
+                origin: origin.clone(),
+                message: e.to_string(),
+            })?;
+        config
+            .auth
+            .validate()
+            .map_err(|message| ConfigError::Invalid { origin, message })?;
+        Ok(config)
     }
 }
 
@@ -496,7 +508,7 @@ fn set_path(table: &mut toml::Table, path: &[String], value: toml::Value) -> Res
 mod tests {
     use super::*;
 
-    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    pub(super) fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
         pairs
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -622,7 +634,16 @@ mod tests {
                 None => keys.push(k.clone()),
             }
         }
-        keys.push("public_url".into());
+        // Optional keys without a default (not serialized).
+        keys.extend(
+            [
+                "public_url",
+                "root_access_key_id",
+                "root_secret_access_key",
+                "master_key",
+            ]
+            .map(String::from),
+        );
         for k in keys {
             assert!(
                 text.contains(&format!("{k} =")),

@@ -7,6 +7,8 @@
 //! - [`client`]: a KVS producer client (SigV4, control plane, PutMedia with acks and resends)
 //!   behind `vidstream push` and `vidstream gen`; their GStreamer sources in `client::pipeline`.
 //! - [`config`]: `vidstream.toml` + `VIDSTREAM_*` environment overrides.
+//! - [`auth`]: access control: the access-key store and its lookup cache ([`auth::keys`]), the
+//!   root key, the master key and sealing of secrets at rest ([`auth::seal`]).
 //! - [`server`]: open the store, bind, serve, drain, close.
 //! - [`api`]: HTTP only: each handler parses the wire request once into a typed value, calls one
 //!   function of the modules below, renders KVS JSON or media; KVS-shaped errors

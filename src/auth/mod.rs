@@ -8,3 +8,57 @@
 //!
 //! Secrets (access keys' secret halves, camera passwords) are stored sealed with AES-256-GCM
 //! under the master key ([`seal`]); they are never logged and never returned after creation.
+//!
+//! # Modules built so far
+//! - [`seal`]: the master key (config or `DATA_DIR/master.key`) and AES-256-GCM sealing bound
+//!   to a purpose and a record id.
+//! - [`ids`]: access key ids (`VSRK`/`VSAK`/`VSTK` + 16), secrets, session tokens, key names.
+//! - [`root`]: the root key (config, or generated into `DATA_DIR/root-credentials`).
+//! - [`keys`]: the key store: create/list/get/disable/delete through the index, and the cached
+//!   `lookup` that SigV4 verification calls on every request.
+
+pub mod ids;
+pub mod keys;
+pub mod root;
+pub mod seal;
+
+use zeroize::Zeroizing;
+
+/// A secret string in memory (an access key's secret half, a session token): zeroized on drop,
+/// shown by `Debug` as `<redacted>`, and not comparable with `==` (compare digests, in constant
+/// time, instead).
+#[derive(Clone)]
+pub struct SecretText(Zeroizing<String>);
+
+impl SecretText {
+    /// Wraps a copy of `text`.
+    pub fn new(text: &str) -> SecretText {
+        SecretText(Zeroizing::new(text.to_owned()))
+    }
+
+    /// The secret itself, for signing or for showing it once at creation.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for SecretText {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+/// Store options on a temporary directory, for the tests of this module.
+#[cfg(test)]
+pub(crate) fn test_store_options(dir: &std::path::Path) -> crate::store::StoreOptions {
+    crate::store::StoreOptions {
+        data_dir: dir.to_owned(),
+        region: "us-east-1".into(),
+        account_id: "1".into(),
+        rotation: crate::store::Rotation {
+            max_bytes: 1 << 20,
+            max_age_ms: 60_000,
+        },
+        retention: crate::store::RetentionOptions::default(),
+    }
+}

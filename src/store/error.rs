@@ -46,6 +46,15 @@ pub enum StoreError {
     /// The camera name is taken.
     #[error("camera `{0}` already exists; pick another name or update it with PUT /v1/cameras/{0}")]
     CameraExists(String),
+    /// No access key with that id.
+    #[error("access key `{0}` not found; list the keys with GET /v1/keys")]
+    AccessKeyNotFound(String),
+    /// Another access key has that name.
+    #[error("an access key named `{0}` already exists; pick another name or delete that key first")]
+    AccessKeyNameTaken(String),
+    /// The access key id is taken (a random id collided; making the key again picks another).
+    #[error("access key id `{0}` already exists")]
+    AccessKeyExists(String),
     /// A value broke an API constraint.
     #[error(transparent)]
     Invalid(#[from] Invalid),
@@ -93,10 +102,12 @@ impl StoreError {
     /// The KVS error kind.
     pub fn kind(&self) -> ErrorKind {
         match self {
-            StoreError::StreamNotFound(_) | StoreError::CameraNotFound(_) => {
-                ErrorKind::ResourceNotFound
-            }
-            StoreError::CameraExists(_) => ErrorKind::ResourceInUse,
+            StoreError::StreamNotFound(_)
+            | StoreError::CameraNotFound(_)
+            | StoreError::AccessKeyNotFound(_) => ErrorKind::ResourceNotFound,
+            StoreError::CameraExists(_)
+            | StoreError::AccessKeyNameTaken(_)
+            | StoreError::AccessKeyExists(_) => ErrorKind::ResourceInUse,
             StoreError::StreamExists(_) | StoreError::StreamBusy { .. } => ErrorKind::ResourceInUse,
             StoreError::VersionMismatch { .. } => ErrorKind::VersionMismatch,
             StoreError::TooManyTags { .. } => ErrorKind::TagsPerResourceExceededLimit,

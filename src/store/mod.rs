@@ -12,7 +12,14 @@
 //!                                 `fragment` for the byte layout
 //!   session.key                   secret signing HLS/DASH session tokens (32 bytes, mode 0600;
 //!                                 see `secret`)
+//!   master.key                    key sealing stored secrets, unless configured (32 bytes,
+//!                                 mode 0600; see `auth::seal`)
+//!   root-credentials              the generated root access key, unless configured (AWS
+//!                                 shared-credentials INI, mode 0600; see `auth::root`)
 //! ```
+//! The directory is created with mode 0700 and `index.sqlite` (with its `-wal`/`-shm`) is kept at
+//! 0600, whatever the umask: it holds secrets. An existing directory's mode is the operator's,
+//! and a loose one is only warned about.
 //!
 //! # Invariants (each has a test; `vidstream check` verifies 5–7 offline)
 //! 1. One process owns a data directory at a time: [`Store::open`] takes an exclusive lock on
@@ -64,6 +71,7 @@ pub mod fragment;
 mod holds;
 mod image_generation;
 pub mod index;
+mod keys;
 mod recovery;
 pub mod retention;
 pub mod secret;
@@ -178,8 +186,7 @@ impl Store {
     /// start-up recovery.
     pub async fn open(opts: StoreOptions, clock: Arc<dyn Clock>) -> Result<Store, StoreError> {
         let dir = opts.data_dir.clone();
-        std::fs::create_dir_all(dir.join("media"))
-            .map_err(|e| StoreError::io(format!("creating {}", dir.join("media").display()), e))?;
+        secret::create_data_dir(&dir)?;
         let lock_path = dir.join("LOCK");
         let lock = File::options()
             .create(true)

@@ -59,6 +59,41 @@ async fn data_dir_is_exclusive() {
     }
 }
 
+/// The data directory holds secrets (sealed access keys, master.key): it is made 0700 and the
+/// index 0600 whatever the umask (the defaults were 0755 and 0644).
+#[cfg(unix)]
+#[tokio::test]
+async fn data_dir_and_index_are_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &Path| {
+        format!(
+            "{:o}",
+            std::fs::metadata(p).unwrap().permissions().mode() & 0o777
+        )
+    };
+    let parent = tempfile::tempdir().unwrap();
+    let dir = parent.path().join("nested").join("data");
+    let store = Store::open(opts(&dir), clock()).await.unwrap();
+    assert_eq!(mode(&dir), "700", "data directory");
+    let index = dir.join("index.sqlite");
+    assert_eq!(mode(&index), "600", "index");
+    let mut seen_wal = false;
+    for companion in ["index.sqlite-wal", "index.sqlite-shm"] {
+        if let Ok(m) = std::fs::metadata(dir.join(companion)) {
+            seen_wal = true;
+            assert_eq!(m.permissions().mode() & 0o777, 0o600, "{companion}");
+        }
+    }
+    assert!(seen_wal, "a WAL index has its -wal/-shm files while open");
+    drop(store);
+    // A looser index left by an older build is tightened on open; the directory is left alone.
+    std::fs::set_permissions(&index, std::fs::Permissions::from_mode(0o644)).unwrap();
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o750)).unwrap();
+    let _store = Store::open(opts(&dir), clock()).await.unwrap();
+    assert_eq!(mode(&index), "600", "index after reopening");
+    assert_eq!(mode(&dir), "750", "an existing directory keeps its mode");
+}
+
 #[tokio::test]
 async fn create_becomes_active_with_media_dir_and_arn() {
     let dir = tempfile::tempdir().unwrap();

@@ -7,6 +7,7 @@
 //! (unique names, version compare-and-swap, the tag limit); the [`Store`](super::Store) facade
 //! owns the rest of the lifecycle rules.
 
+mod access_key;
 mod camera;
 pub mod sqlite;
 #[doc(hidden)] // public so that every backend's tests, including ones under tests/, can run it
@@ -22,6 +23,7 @@ use crate::model::{
 };
 use crate::time::ServerTime;
 
+pub use access_key::{AccessKeyRow, AccessKeyStatus};
 pub use camera::CameraRow;
 
 /// A stream to insert.
@@ -295,6 +297,30 @@ pub trait Index: Send + Sync + 'static {
     /// Removes the checkpoint of `(stream, consumer)`; false if there was none.
     async fn delete_checkpoint(&self, stream: StreamId, consumer: &str)
     -> Result<bool, StoreError>;
+
+    /// Inserts an access key. [`StoreError::AccessKeyNameTaken`] if another key has that name,
+    /// [`StoreError::AccessKeyExists`] if the id is taken; nothing is inserted then.
+    async fn insert_access_key(&self, key: AccessKeyRow) -> Result<(), StoreError>;
+
+    /// The access key with this id, if any.
+    async fn access_key(&self, access_key_id: &str) -> Result<Option<AccessKeyRow>, StoreError>;
+
+    /// Every access key, ordered by name.
+    async fn list_access_keys(&self) -> Result<Vec<AccessKeyRow>, StoreError>;
+
+    /// Sets the key's status; [`StoreError::AccessKeyNotFound`] if there is no such key.
+    async fn set_access_key_status(
+        &self,
+        access_key_id: &str,
+        status: AccessKeyStatus,
+    ) -> Result<(), StoreError>;
+
+    /// Removes the key; [`StoreError::AccessKeyNotFound`] if there is no such key.
+    async fn delete_access_key(&self, access_key_id: &str) -> Result<(), StoreError>;
+
+    /// Removes every key whose `expires_ms` is at or before `now_ms` (expired temporary keys);
+    /// returns their ids, ordered.
+    async fn delete_expired_access_keys(&self, now_ms: i64) -> Result<Vec<String>, StoreError>;
 
     /// Flushes and closes; called once at shutdown.
     async fn close(&self) -> Result<(), StoreError>;

@@ -1,6 +1,8 @@
 //! The conformance suite every [`Index`] backend must pass (quickwit's metastore test suite
 //! pattern): the SQLite tests call [`run`], and so will the PostgreSQL ones.
 
+mod access_keys;
+
 use super::{
     CameraRow, Checkpoint, FragmentQuery, ImageGenerationRow, Index, NewStream, SegmentUsage,
 };
@@ -60,6 +62,7 @@ pub async fn run(index: &dyn Index) {
     cameras_crud(index).await;
     image_generation_rows(index).await;
     checkpoints_crud(index).await;
+    access_keys::access_keys_crud(index).await;
 }
 
 /// Image generation configuration: set, replace, list, remove, refused for a missing stream,

@@ -20,13 +20,15 @@ use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::{
-    CameraRow, Checkpoint, FragmentQuery, Garbage, ImageGenerationRow, Index, NewStream,
-    SegmentUsage, TimestampKind,
+    AccessKeyRow, AccessKeyStatus, CameraRow, Checkpoint, FragmentQuery, Garbage,
+    ImageGenerationRow, Index, NewStream, SegmentUsage, TimestampKind,
 };
 
 mod cameras;
 mod consumers;
 mod image_generation;
+mod keys;
+mod open;
 mod segments;
 use crate::model::{
     DeviceName, KmsKeyId, MediaType, StorageTier, StreamChanges, StreamId, StreamName,
@@ -35,22 +37,8 @@ use crate::model::{
 use crate::store::StoreError;
 use crate::store::fragment::{FragmentNumber, FragmentRecord, StoredTrackHeader, TrackHeader};
 use crate::time::ServerTime;
-
-/// The schema version this build writes.
-pub const SCHEMA_VERSION: i64 = 4;
-
-const SCHEMA: &str = include_str!("schema.sql");
-
-/// `UPGRADES[i]` takes a database from version `i + 1` to `i + 2`.
-const UPGRADES: &[&str] = &[
-    include_str!("upgrade/v1_to_v2.sql"),
-    include_str!("upgrade/v2_to_v3.sql"),
-    include_str!("upgrade/v3_to_v4.sql"),
-];
-
-/// The version-1 schema, for upgrade tests.
-#[doc(hidden)]
-pub const SCHEMA_V1: &str = include_str!("upgrade/v1.sql");
+pub use open::{SCHEMA_V1, SCHEMA_VERSION};
+use open::{configure, migrate};
 
 const FRAGMENT_COLUMNS: &str = "stream_id, seq, producer_ms, server_ms, duration_ms, \
      track_header_id, segment, offset, cluster_len, trailer_len";
@@ -65,8 +53,10 @@ pub struct SqliteIndex {
 }
 
 impl SqliteIndex {
-    /// Opens (creating or upgrading as needed) the index at `path`.
+    /// Opens (creating or upgrading as needed) the index at `path`. The file and its `-wal` and
+    /// `-shm` companions are made private to the owner (mode 0600) whatever the umask.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
+        open::make_private(path)?;
         let mut conn = Connection::open(path).map_err(db)?;
         configure(&conn)?;
         migrate(&mut conn)?;
@@ -111,64 +101,6 @@ impl SqliteIndex {
         .await
         .map_err(|e| StoreError::internal(format!("index task failed: {e}")))?
     }
-}
-
-fn configure(conn: &Connection) -> Result<(), StoreError> {
-    conn.busy_timeout(std::time::Duration::from_secs(5))
-        .map_err(db)?;
-    conn.execute_batch(
-        "PRAGMA journal_mode = WAL;
-         PRAGMA synchronous = FULL;
-         PRAGMA foreign_keys = ON;",
-    )
-    .map_err(db)?;
-    Ok(())
-}
-
-/// Brings the database to [`SCHEMA_VERSION`].
-fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
-    let version: i64 = conn
-        .query_row("PRAGMA user_version", [], |r| r.get(0))
-        .map_err(db)?;
-    if version > SCHEMA_VERSION {
-        return Err(StoreError::SchemaTooNew {
-            found: version,
-            supported: SCHEMA_VERSION,
-        });
-    }
-    if version == 0 {
-        let tables: i64 = conn
-            .query_row(
-                "SELECT count(*) FROM sqlite_master WHERE type = 'table'",
-                [],
-                |r| r.get(0),
-            )
-            .map_err(db)?;
-        if tables != 0 {
-            return Err(StoreError::Database(
-                "index has tables but no schema version; it was not written by vidstream".into(),
-            ));
-        }
-        let tx = conn.transaction().map_err(db)?;
-        tx.execute_batch(SCHEMA).map_err(db)?;
-        tx.pragma_update(None, "user_version", SCHEMA_VERSION)
-            .map_err(db)?;
-        tx.commit().map_err(db)?;
-        tracing::info!(version = SCHEMA_VERSION, "created index schema");
-        return Ok(());
-    }
-    for from in version..SCHEMA_VERSION {
-        let step = UPGRADES.get((from - 1) as usize).ok_or_else(|| {
-            StoreError::Database(format!("no upgrade from schema version {from}"))
-        })?;
-        let tx = conn.transaction().map_err(db)?;
-        tx.execute_batch(step).map_err(db)?;
-        tx.pragma_update(None, "user_version", from + 1)
-            .map_err(db)?;
-        tx.commit().map_err(db)?;
-        tracing::info!(from, to = from + 1, "upgraded index schema");
-    }
-    Ok(())
 }
 
 fn db(e: rusqlite::Error) -> StoreError {
@@ -800,6 +732,39 @@ impl Index for SqliteIndex {
     ) -> Result<bool, StoreError> {
         let consumer = consumer.to_owned();
         self.call(move |conn| consumers::delete(conn, stream, &consumer))
+            .await
+    }
+
+    async fn insert_access_key(&self, key: AccessKeyRow) -> Result<(), StoreError> {
+        self.call(move |conn| keys::insert(conn, key)).await
+    }
+
+    async fn access_key(&self, access_key_id: &str) -> Result<Option<AccessKeyRow>, StoreError> {
+        let id = access_key_id.to_owned();
+        self.call(move |conn| keys::get(conn, &id)).await
+    }
+
+    async fn list_access_keys(&self) -> Result<Vec<AccessKeyRow>, StoreError> {
+        self.call(keys::list).await
+    }
+
+    async fn set_access_key_status(
+        &self,
+        access_key_id: &str,
+        status: AccessKeyStatus,
+    ) -> Result<(), StoreError> {
+        let id = access_key_id.to_owned();
+        self.call(move |conn| keys::set_status(conn, &id, status))
+            .await
+    }
+
+    async fn delete_access_key(&self, access_key_id: &str) -> Result<(), StoreError> {
+        let id = access_key_id.to_owned();
+        self.call(move |conn| keys::delete(conn, &id)).await
+    }
+
+    async fn delete_expired_access_keys(&self, now_ms: i64) -> Result<Vec<String>, StoreError> {
+        self.call(move |conn| keys::delete_expired(conn, now_ms))
             .await
     }
 

@@ -128,3 +128,74 @@ fn refuses_newer_schema_and_foreign_databases() {
         other => panic!("expected Corruption, got {:?}", other.err()),
     }
 }
+
+/// The step this build adds (v4 → v5, access keys): a database of the previous version keeps
+/// its rows, ends with the fresh schema, and takes access keys.
+#[test]
+fn upgrade_from_previous_version_keeps_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let old = dir.path().join("v4.sqlite");
+    {
+        let conn = Connection::open(&old).unwrap();
+        conn.execute_batch(SCHEMA_V1).unwrap();
+        for step in &open::UPGRADES[..3] {
+            conn.execute_batch(step).unwrap();
+        }
+        conn.execute_batch(
+            "INSERT INTO streams (id, name, arn, kms_key_id, version, status, creation_time_ms,
+                 data_retention_hours)
+               VALUES (3, 'cam3', 'arn:aws:kinesisvideo:us-east-1:1:stream/cam3/5',
+                 'aws/kinesisvideo', 'v', 'ACTIVE', 5, 1);
+             INSERT INTO cameras VALUES ('door', 'rtsp://10.0.0.2/s', 'u', 'p', 'cam3', 'tcp', 1);
+             INSERT INTO consumers VALUES (3, 'ml', 42, 1000, 2000);
+             PRAGMA user_version = 4;",
+        )
+        .unwrap();
+    }
+    assert_eq!(
+        SCHEMA_VERSION, 5,
+        "this test upgrades from the version before this one"
+    );
+    let fresh = dir.path().join("fresh.sqlite");
+    drop(SqliteIndex::open(&fresh).unwrap());
+    let upgraded = SqliteIndex::open(&old).unwrap();
+    {
+        let conn = upgraded.conn.lock().unwrap();
+        let version: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, SCHEMA_VERSION);
+        assert_eq!(
+            describe(&conn),
+            describe(&Connection::open(&fresh).unwrap())
+        );
+    }
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let s = upgraded
+            .stream_by_name(&StreamName::parse("cam3").unwrap())
+            .await
+            .unwrap()
+            .expect("stream kept");
+        assert_eq!(s.id, StreamId(3));
+        let cam = upgraded.camera("door").await.unwrap().expect("camera kept");
+        assert_eq!(cam.password.as_deref(), Some("p"));
+        let cp = upgraded.checkpoint(s.id, "ml").await.unwrap();
+        assert_eq!(cp.map(|c| c.seq), Some(42), "checkpoint kept");
+        let key = AccessKeyRow {
+            access_key_id: "VSAKAAAAAAAAAAAAAAAA".into(),
+            name: "after-upgrade".into(),
+            sealed_secret: vec![1; 40],
+            status: AccessKeyStatus::Active,
+            policy: "{}".into(),
+            created_ms: 1,
+            expires_ms: None,
+            session_token_sha256: None,
+            created_by: "root".into(),
+        };
+        upgraded.insert_access_key(key.clone()).await.unwrap();
+        assert_eq!(upgraded.list_access_keys().await.unwrap(), vec![key]);
+    });
+}
