@@ -30,6 +30,19 @@ pub enum ErrorKind {
     NoDataRetention,
     /// The caller is not allowed to do this (`NotAuthorizedException`).
     NotAuthorized,
+    /// The caller is not allowed to do this, for operations whose model names
+    /// `AccessDeniedException` instead.
+    AccessDenied,
+    /// The request carries no signature (`MissingAuthenticationTokenException`).
+    MissingAuthenticationToken,
+    /// The signature is malformed (`IncompleteSignatureException`).
+    IncompleteSignature,
+    /// The signature does not match, or has expired (`InvalidSignatureException`).
+    InvalidSignature,
+    /// The access key is not known, or not active (`UnrecognizedClientException`).
+    UnrecognizedClient,
+    /// Temporary credentials past their expiry (`ExpiredTokenException`).
+    ExpiredToken,
     /// The operation is not part of the API (`UnknownOperationException`).
     UnknownOperation,
     /// The operation exists in the API but vidstream does not implement it yet.

@@ -128,7 +128,21 @@ async fn update(
         Some(t) => Transport::parse(&t)?,
         None => old.transport,
     };
-    // A new URL without userinfo keeps the stored credentials unless they are given too.
+    // Stored credentials stay bound to the host they were given for: a URL that moves the
+    // camera to another host:port must come with its password (an empty one: none), or the
+    // server would hand the old camera's password to whoever answers at the new address.
+    if let Some(url) = input.url.as_deref()
+        && old.password.is_some()
+        && input.password.is_none()
+        && url::Url::parse(url).ok().and_then(|u| u.password().map(drop)).is_none()
+        && crate::cameras::authority(url) != crate::cameras::authority(&old.url)
+    {
+        return Err(ApiError::invalid(
+            "the new url points at another host or port than the stored password was given for; \
+             send `password` with it (\"\" to connect without one)",
+        ));
+    }
+    // A new URL on the same host keeps the stored credentials unless they are given too.
     let camera = Camera::new(
         &name,
         input.url.as_deref().unwrap_or(&old.url),

@@ -70,6 +70,16 @@ pub fn status_and_name(kind: ErrorKind) -> (StatusCode, &'static str) {
         ),
         ErrorKind::NoDataRetention => (StatusCode::BAD_REQUEST, "NoDataRetentionException"),
         ErrorKind::NotAuthorized => (StatusCode::UNAUTHORIZED, "NotAuthorizedException"),
+        ErrorKind::AccessDenied => (StatusCode::UNAUTHORIZED, "AccessDeniedException"),
+        // Authentication failures: AWS's status and names (not in the KVS models; botocore
+        // raises them as ClientError with these codes).
+        ErrorKind::MissingAuthenticationToken => {
+            (StatusCode::FORBIDDEN, "MissingAuthenticationTokenException")
+        }
+        ErrorKind::IncompleteSignature => (StatusCode::FORBIDDEN, "IncompleteSignatureException"),
+        ErrorKind::InvalidSignature => (StatusCode::FORBIDDEN, "InvalidSignatureException"),
+        ErrorKind::UnrecognizedClient => (StatusCode::FORBIDDEN, "UnrecognizedClientException"),
+        ErrorKind::ExpiredToken => (StatusCode::FORBIDDEN, "ExpiredTokenException"),
         ErrorKind::UnknownOperation => (StatusCode::NOT_FOUND, "UnknownOperationException"),
         ErrorKind::NotImplemented => (StatusCode::NOT_IMPLEMENTED, "NotImplementedException"),
         ErrorKind::Unavailable => (

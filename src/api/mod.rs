@@ -6,6 +6,7 @@
 //! paths, malformed bodies and panics; an internal one shows the client only its request id
 //! (the log has the detail, see [`error`]).
 
+mod access;
 mod archived;
 mod cameras;
 mod clip;
@@ -192,60 +193,9 @@ async fn healthz() -> impl IntoResponse {
     axum::Json(serde_json::json!({ "status": "ok" }))
 }
 
-/// KVS operations this build does not serve yet: they answer `501 NotImplementedException`
-/// (rather than `UnknownOperationException`), so a client can tell "not yet" from "no such thing".
-const NOT_YET: &[(&str, &str)] = &[
-    (
-        "/updateNotificationConfiguration",
-        "UpdateNotificationConfiguration",
-    ),
-    (
-        "/describeNotificationConfiguration",
-        "DescribeNotificationConfiguration",
-    ),
-    (
-        "/updateStreamStorageConfiguration",
-        "UpdateStreamStorageConfiguration",
-    ),
-    (
-        "/describeStreamStorageConfiguration",
-        "DescribeStreamStorageConfiguration",
-    ),
-    (
-        "/updateMediaStorageConfiguration",
-        "UpdateMediaStorageConfiguration",
-    ),
-    (
-        "/describeMediaStorageConfiguration",
-        "DescribeMediaStorageConfiguration",
-    ),
-    (
-        "/describeMappedResourceConfiguration",
-        "DescribeMappedResourceConfiguration",
-    ),
-    (
-        "/startEdgeConfigurationUpdate",
-        "StartEdgeConfigurationUpdate",
-    ),
-    ("/describeEdgeConfiguration", "DescribeEdgeConfiguration"),
-    ("/deleteEdgeConfiguration", "DeleteEdgeConfiguration"),
-    (
-        "/listEdgeAgentConfigurations",
-        "ListEdgeAgentConfigurations",
-    ),
-    ("/createSignalingChannel", "CreateSignalingChannel"),
-    ("/deleteSignalingChannel", "DeleteSignalingChannel"),
-    ("/describeSignalingChannel", "DescribeSignalingChannel"),
-    ("/listSignalingChannels", "ListSignalingChannels"),
-    ("/updateSignalingChannel", "UpdateSignalingChannel"),
-    (
-        "/getSignalingChannelEndpoint",
-        "GetSignalingChannelEndpoint",
-    ),
-];
-
 fn not_implemented_routes() -> Router<AppState> {
-    NOT_YET.iter().fold(Router::new(), |router, &(path, op)| {
+    access::NOT_YET.iter().fold(Router::new(), |router, &(path, action)| {
+        let op = action.trim_start_matches("kinesisvideo:");
         router.route(
             path,
             axum::routing::post(move || async move {

@@ -89,7 +89,7 @@ async fn init_for(
     protocol: Protocol,
 ) -> Result<Response, ApiError> {
     let sq = SegmentQuery::parse(&st, &q, protocol)?;
-    let init = segment::init_segment(&st.media, sq.number, sq.track).await?;
+    let init = segment::init_segment(&st.media, &sq.session, sq.number, sq.track).await?;
     Ok(media_response(vec![init].into(), "video/mp4"))
 }
 

@@ -252,6 +252,9 @@ pub(super) fn fragment_number(
         .ok_or_else(|| ApiError::invalid("the FragmentNumber parameter is missing"))?;
     FragmentNumber::parse(text)
         .filter(|n| n.stream.0 == s.stream)
+        // A LIVE token covers its stream from its anchor on (a fragment still being written is
+        // served before it has a record to check).
+        .filter(|n| s.mode != PlaybackMode::Live || n.seq >= s.anchor_seq)
         .ok_or_else(|| {
             ApiError::invalid(format!("{text} is not a fragment of this session's stream"))
         })

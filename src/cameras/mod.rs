@@ -190,6 +190,14 @@ impl Camera {
     }
 }
 
+/// Where a camera URL connects: its lowercase host and port (554 when absent, RTSP's default).
+/// Stored credentials belong to one authority: they are never sent to another.
+pub fn authority(url: &str) -> Option<(String, u16)> {
+    let u = url::Url::parse(url).ok()?;
+    let host = u.host_str()?.to_ascii_lowercase();
+    Some((host, u.port().unwrap_or(554)))
+}
+
 /// Camera names follow the stream name rules: `[a-zA-Z0-9_.-]{1,256}`.
 pub fn validate_name(name: &str) -> Result<(), CameraError> {
     let ok = (1..=256).contains(&name.len())

@@ -69,3 +69,10 @@ fn init_tracing() -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+/// Writes `text` and a newline to stdout (a command's output; logs go to stderr).
+fn print(text: &str) -> anyhow::Result<()> {
+    use anyhow::Context;
+    use std::io::Write;
+    writeln!(std::io::stdout().lock(), "{text}").context("writing to stdout")
+}

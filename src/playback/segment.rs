@@ -36,11 +36,15 @@ pub struct SegmentSpec {
 /// The tracks of fragment `number`: stored, or (LL-HLS) of the fragment still being written.
 pub async fn init_segment(
     media: &Media,
+    s: &Session,
     number: FragmentNumber,
     track: Option<u64>,
 ) -> Result<Bytes, PlaybackError> {
     let tracks = match media.record(number).await {
-        Ok(rec) => media.tracks(rec.track_header_id).await?,
+        Ok(rec) => {
+            check_admitted(s, &rec)?;
+            media.tracks(rec.track_header_id).await?
+        }
         Err(e) if e.kind() == ErrorKind::ResourceNotFound => {
             let b = media.live_fragment(number).ok_or(e)?;
             media::tracks_element(&b.start.tracks)
@@ -61,6 +65,7 @@ pub async fn stored_segment(
     spec: SegmentSpec,
 ) -> Result<Arc<[Bytes]>, PlaybackError> {
     let (slot, f) = media.load_number(number).await?;
+    check_admitted(s, &f.record)?;
     let key = VariantKey {
         base_ms: s.base_ms,
         container: spec.container,
@@ -68,6 +73,20 @@ pub async fn stored_segment(
         part: spec.part,
     };
     media.cache().variant(&slot, &f, key, build_segment(key))
+}
+
+/// Refuses a fragment the session's token does not grant ([`Session::admits`]).
+fn check_admitted(
+    s: &Session,
+    rec: &crate::store::fragment::FragmentRecord,
+) -> Result<(), PlaybackError> {
+    if s.admits(rec) {
+        return Ok(());
+    }
+    Err(PlaybackError::refused(
+        ErrorKind::ResourceNotFound,
+        format!("fragment {} is not part of this streaming session", rec.number),
+    ))
 }
 
 /// Only track `n` of `tracks`, if a track is asked for.

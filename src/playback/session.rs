@@ -155,6 +155,27 @@ pub struct SessionKey {
 /// Verified tokens remembered by one key.
 const VERIFIED_TOKENS: usize = 4096;
 
+impl Session {
+    /// Whether the session's token grants `rec`: a fragment of its stream that its playlists
+    /// could list (LIVE: from the anchor on; LIVE_REPLAY and ON_DEMAND: timestamp in the range).
+    /// A token is scoped to what it was minted for, not to the whole stream.
+    pub fn admits(&self, rec: &crate::store::fragment::FragmentRecord) -> bool {
+        if rec.number.stream.0 != self.stream {
+            return false;
+        }
+        match self.mode {
+            PlaybackMode::Live => rec.number.seq >= self.anchor_seq,
+            PlaybackMode::LiveReplay | PlaybackMode::OnDemand => {
+                let ts = match self.selector {
+                    Selector::Producer => rec.producer_ms,
+                    Selector::Server => rec.server_ms,
+                };
+                ts >= self.start_ms.unwrap_or(i64::MIN) && ts <= self.end_ms.unwrap_or(i64::MAX)
+            }
+        }
+    }
+}
+
 impl std::fmt::Debug for SessionKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("SessionKey(..)")

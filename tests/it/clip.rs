@@ -4,6 +4,7 @@
 //! on the wrong frame fails. Then every KVS error GetClip can answer, the `[playback]` limits,
 //! a codec change inside the range, and CORS.
 
+use crate::common::sign::SendSigned;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -47,7 +48,7 @@ async fn get_clip(
     let resp = reqwest::Client::new()
         .post(format!("{}/getClip", s.url))
         .body(json!({"StreamName": stream, "ClipFragmentSelector": selector}).to_string())
-        .send()
+        .send_signed()
         .await
         .unwrap();
     let status = resp.status();
@@ -434,7 +435,7 @@ async fn cors_preflight_is_answered() {
             "Access-Control-Request-Headers",
             "content-type,authorization",
         )
-        .send()
+        .send_signed()
         .await
         .unwrap();
     assert!(resp.status().is_success(), "{}", resp.status());
@@ -479,7 +480,7 @@ async fn a_clip_being_sent_keeps_its_segments_through_retention() {
                 format!("{:.3}", secs(START_MS + k * 5000)),
             )
             .body(body.clone())
-            .send()
+            .send_signed()
             .await
             .unwrap();
         let acks = parse_acks(&resp.text().await.unwrap());
@@ -495,7 +496,7 @@ async fn a_clip_being_sent_keeps_its_segments_through_retention() {
     let expected = client
         .post(format!("{}/getClip", s.url))
         .body(request.clone())
-        .send()
+        .send_signed()
         .await
         .unwrap()
         .bytes()
@@ -514,7 +515,7 @@ async fn a_clip_being_sent_keeps_its_segments_through_retention() {
     let mut resp = client
         .post(format!("{}/getClip", s.url))
         .body(request.clone())
-        .send()
+        .send_signed()
         .await
         .unwrap();
     assert_eq!(resp.status(), 200);

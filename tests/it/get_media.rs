@@ -2,6 +2,7 @@
 //! fixture's framecode), the history-to-live hand-over has no gap and no duplicate, frames of the
 //! fragment being written arrive before it is sealed, and CONTINUATION_TOKEN resumes exactly.
 
+use crate::common::sign::SendSigned;
 use std::path::Path;
 use std::time::Duration;
 
@@ -182,7 +183,7 @@ async fn produce_live(
         .header("x-amzn-stream-name", stream)
         .header("x-amzn-fragment-timecode-type", "ABSOLUTE")
         .body(channel_body(rx))
-        .send()
+        .send_signed()
         .await
         .unwrap();
     let text = resp.text().await.unwrap();

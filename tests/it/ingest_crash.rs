@@ -2,6 +2,7 @@
 //! and check that every fragment acknowledged PERSISTED is there byte for byte, that nothing
 //! torn is visible, and that `vidstream check` passes.
 
+use crate::common::sign::SendSigned;
 use std::collections::HashMap;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -55,7 +56,7 @@ async fn call(url: &str, path: &str, body: serde_json::Value) -> serde_json::Val
     let r = reqwest::Client::new()
         .post(format!("{url}{path}"))
         .body(body.to_string())
-        .send()
+        .send_signed()
         .await
         .unwrap();
     assert_eq!(r.status(), 200, "{path}");
@@ -82,7 +83,7 @@ async fn produce(url: String, stream: String, round: usize) -> Vec<Ack> {
         .header("x-amzn-stream-name", stream)
         .header("x-amzn-fragment-timecode-type", "ABSOLUTE")
         .body(channel_body(rx))
-        .send()
+        .send_signed()
         .await;
     let mut text = Vec::new();
     if let Ok(mut resp) = resp {

@@ -2,6 +2,7 @@
 //! independent demuxer (ffprobe): same packets, same payload bytes (MD5), same key flags, same
 //! timing. And the malformed fixtures get the right ERROR acks.
 
+use crate::common::sign::SendSigned;
 use serde_json::json;
 
 use crate::common::TestServer;
@@ -15,7 +16,7 @@ async fn put_relative(url: &str, stream: &str, body: Vec<u8>) -> Vec<Ack> {
         .header("x-amzn-fragment-timecode-type", "RELATIVE")
         .header("x-amzn-producer-start-timestamp", "1700000000.000")
         .body(body)
-        .send()
+        .send_signed()
         .await
         .unwrap();
     assert_eq!(resp.status(), 200);

@@ -1,6 +1,7 @@
 //! PutMedia end to end against a real server: acks, ListFragments boundaries,
 //! GetMediaForFragmentList round trip, the KVS producer SDK exchange, takeover, bad input.
 
+use crate::common::sign::SendSigned;
 use std::time::Duration;
 
 use serde_json::{Value, json};
@@ -118,7 +119,7 @@ async fn acks_list_fragments_and_round_trip() {
     let resp = reqwest::Client::new()
         .post(format!("{}/getMediaForFragmentList", s.url))
         .body(json!({"StreamName": "cam", "Fragments": asked}).to_string())
-        .send()
+        .send_signed()
         .await
         .unwrap();
     assert_eq!(resp.status(), 200);
@@ -302,7 +303,7 @@ async fn put_media_header_errors() {
         for (k, v) in &headers {
             req = req.header(*k, *v);
         }
-        let resp = req.send().await.unwrap();
+        let resp = req.send_signed().await.unwrap();
         assert_eq!(resp.status().as_u16(), status, "{headers:?}");
         assert_eq!(resp.headers()["x-amzn-ErrorType"], name, "{headers:?}");
     }
@@ -351,20 +352,21 @@ async fn kvs_producer_sdk_exchange() {
     assert_eq!(endpoint, s.url, "PutMedia goes to the DataEndpoint");
     // PutMedia right away: the stream may still be CREATING.
     let mut sock = tokio::net::TcpStream::connect(&addr).await.unwrap();
-    let head = "POST /putMedia HTTP/1.1\r\n\
+    let (date, authorization) = sdk_signature("/putMedia", b"");
+    let head = format!("POST /putMedia HTTP/1.1\r\n\
         Host: 127.0.0.1\r\n\
         Accept: */*\r\n\
-        Authorization: AWS4-HMAC-SHA256 Credential=AKID/20261126/us-east-1/kinesisvideo/aws4_request, SignedHeaders=host;user-agent;x-amz-date, Signature=0\r\n\
+        Authorization: {authorization}\r\n\
         connection: keep-alive\r\n\
         content-type: application/json\r\n\
         transfer-encoding: chunked\r\n\
-        user-agent: AWS-SDK-KVS-CPP-CLIENT/3.5.0/1.5.0 GCC/12.2.0 Linux/6.1 x86_64\r\n\
-        X-Amz-Date: 20261126T120000Z\r\n\
+        user-agent: {SDK_AGENT}\r\n\
+        X-Amz-Date: {date}\r\n\
         x-amzn-fragment-acknowledgment-required: 1\r\n\
         x-amzn-fragment-timecode-type: ABSOLUTE\r\n\
         x-amzn-producer-start-timestamp: 1700000000.000\r\n\
         x-amzn-stream-name: sdk\r\n\
-        Expect: 100-continue\r\n\r\n";
+        Expect: 100-continue\r\n\r\n");
     sock.write_all(head.as_bytes()).await.unwrap();
     let mut got = Vec::new();
     let mut buf = [0u8; 4096];
@@ -446,13 +448,40 @@ async fn retention_zero_is_received_but_not_persisted() {
 }
 
 /// One control-plane request the way kvssink (libcurl) sends it; returns (status, body).
+/// The user agent of the KVS producer SDK.
+const SDK_AGENT: &str = "AWS-SDK-KVS-CPP-CLIENT/3.5.0/1.5.0 GCC/12.2.0 Linux/6.1 x86_64";
+
+/// `X-Amz-Date` and `Authorization` as the producer SDK signs a request: `host` (without the
+/// port), `user-agent` and `x-amz-date`, the body's SHA-256 (the empty body's for PutMedia).
+fn sdk_signature(path: &str, body: &[u8]) -> (String, String) {
+    use sha2::Digest;
+    let date = vidstream::auth::sigv4::amz_date_now();
+    let payload = hex::encode(sha2::Sha256::digest(body));
+    let sig = crate::common::sign::root_signer().sign(
+        &vidstream::auth::sigv4::Request {
+            method: "POST",
+            path,
+            query: &[],
+            headers: &[
+                ("host", "127.0.0.1"),
+                ("user-agent", SDK_AGENT),
+                ("x-amz-date", &date),
+            ],
+            payload_sha256: &payload,
+        },
+        &date,
+    );
+    (date, sig.authorization)
+}
+
 async fn sdk_call(addr: &str, path: &str, body: &str) -> (u16, String) {
     let mut sock = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (date, authorization) = sdk_signature(path, body.as_bytes());
     let req = format!(
         "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: */*\r\n\
-         Authorization: AWS4-HMAC-SHA256 Credential=AKID/20261126/us-east-1/kinesisvideo/aws4_request, SignedHeaders=host;user-agent;x-amz-date, Signature=0\r\n\
-         content-type: application/json\r\nuser-agent: AWS-SDK-KVS-CPP-CLIENT/3.5.0\r\n\
-         X-Amz-Date: 20261126T120000Z\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+         Authorization: {authorization}\r\n\
+         content-type: application/json\r\nuser-agent: {SDK_AGENT}\r\n\
+         X-Amz-Date: {date}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
         body.len()
     );
     sock.write_all(req.as_bytes()).await.unwrap();
@@ -582,7 +611,7 @@ async fn newer_connection_takes_over() {
         .header("x-amzn-stream-name", "cam")
         .header("x-amzn-fragment-timecode-type", "ABSOLUTE")
         .body(channel_body(rx))
-        .send();
+        .send_signed();
     let first = tokio::spawn(first);
     let mut b = body_head(&[h264_track(1)]);
     b.extend(cluster(0, 3));
@@ -639,7 +668,7 @@ async fn stalled_producer_is_disconnected() {
         .header("x-amzn-stream-name", "cam")
         .header("x-amzn-fragment-timecode-type", "ABSOLUTE")
         .body(channel_body(rx))
-        .send()
+        .send_signed()
         .await
         .unwrap();
     let text = tokio::time::timeout(Duration::from_secs(10), resp.text())

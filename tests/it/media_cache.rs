@@ -4,6 +4,7 @@
 //! fragment once; a small budget is never exceeded; fragments removed by retention or
 //! DeleteStream are not served from it. Payloads reach the socket with sendfile.
 
+use crate::common::sign::SendSigned;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -89,7 +90,7 @@ async fn get(s: &TestServer, path: &str) -> (u16, Vec<u8>) {
     let resp = reqwest::Client::new()
         .get(format!("{}{path}", s.url))
         .timeout(Duration::from_secs(30))
-        .send()
+        .send_signed()
         .await
         .expect("sent");
     let status = resp.status().as_u16();
@@ -121,7 +122,7 @@ async fn cached_media_equals_uncached_per_session_track_and_part_within_budget()
         .header("x-amzn-fragment-timecode-type", "RELATIVE")
         .header("x-amzn-producer-start-timestamp", format!("{T0:.3}"))
         .body(std::fs::read(fixture("gst_h264_aac_320x240_3s.mkv")).unwrap())
-        .send()
+        .send_signed()
         .await
         .unwrap();
     assert_eq!(resp.status(), 200);

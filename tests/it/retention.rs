@@ -4,6 +4,7 @@
 //! job's interval; a reader streaming an expiring segment gets every byte; the data directory
 //! passes `vidstream check` afterwards.
 
+use crate::common::sign::SendSigned;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -74,7 +75,7 @@ fn media_request(s: &TestServer, stream: &str, numbers: &[String]) -> reqwest::R
 
 async fn media(s: &TestServer, stream: &str, numbers: &[String]) -> (u16, Vec<u8>) {
     let resp = media_request(s, stream, numbers)
-        .send()
+        .send_signed()
         .await
         .expect("sent");
     let status = resp.status().as_u16();
@@ -298,7 +299,7 @@ async fn a_reader_inside_an_expiring_segment_gets_every_byte() {
     assert!(expected.len() > 6_000_000, "{}", expected.len());
 
     let mut resp = media_request(&s, "cam", &numbers)
-        .send()
+        .send_signed()
         .await
         .expect("sent");
     assert_eq!(resp.status(), 200);

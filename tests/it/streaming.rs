@@ -3,6 +3,7 @@
 //! framecode), hls.js and dash.js in headless Chromium (ON_DEMAND and LIVE), LL-HLS with its
 //! player latency — and the session errors (forged, expired, bad parameters) in the KVS shape.
 
+use crate::common::sign::SendSigned;
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
@@ -26,7 +27,7 @@ async fn put_fixture(s: &TestServer, stream: &str, file: &str) {
         .header("x-amzn-fragment-timecode-type", "RELATIVE")
         .header("x-amzn-producer-start-timestamp", format!("{T0:.3}"))
         .body(std::fs::read(fixture(file)).unwrap())
-        .send()
+        .send_signed()
         .await
         .unwrap();
     assert_eq!(resp.status(), 200);
@@ -357,6 +358,38 @@ async fn sessions_refuse_bad_requests_and_tokens() {
         .unwrap();
     assert!(pre.status().is_success());
     assert_eq!(pre.headers()["access-control-allow-origin"], "*");
+    s.stop().await;
+}
+
+/// A session token is scoped to what it was minted for: an ON_DEMAND token for the first second
+/// of a stream serves that fragment's media and init segments, and no other fragment's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn on_demand_tokens_serve_only_their_range() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = TestServer::start(dir.path()).await;
+    put_fixture(&s, "cam", "gst_h264_320x240_gop30_5s.mkv").await;
+    let numbers = s.fragment_numbers("cam").await;
+    assert!(numbers.len() >= 3, "{numbers:?}");
+    let mut body = on_demand("cam", "FRAGMENTED_MP4");
+    body["HLSFragmentSelector"]["TimestampRange"] =
+        json!({"StartTimestamp": T0 - 1.0, "EndTimestamp": T0 + 0.5});
+    let url = hls_url(&s, body).await;
+    let token = url.split("SessionToken=").nth(1).unwrap();
+    let get = |file: &str, n: &str| {
+        reqwest::get(format!(
+            "{}/hls/v1/{file}?SessionToken={token}&FragmentNumber={n}",
+            s.url
+        ))
+    };
+    for file in ["getMP4MediaFragment.mp4", "getMP4InitFragment.mp4"] {
+        assert_eq!(get(file, &numbers[0]).await.unwrap().status(), 200, "{file}");
+        for n in &numbers[1..] {
+            let r = get(file, n).await.unwrap();
+            assert_eq!(r.status(), 404, "{file} {n} is outside the token's range");
+            let body: Value = r.json().await.unwrap();
+            assert_eq!(body["__type"], "ResourceNotFoundException", "{body}");
+        }
+    }
     s.stop().await;
 }
 
@@ -696,7 +729,7 @@ async fn codec_change_gets_a_new_init_segment_and_a_discontinuity() {
             format!("{:.3}", T0 + 10.0),
         )
         .body(std::fs::read(fixture("gst_h265_320x240_gop30_3s.mkv")).unwrap())
-        .send()
+        .send_signed()
         .await
         .unwrap();
     assert!(!persisted(&parse_acks(&resp.text().await.unwrap())).is_empty());

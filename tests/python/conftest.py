@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import make_client
+from helpers import ACCESS_KEY, SECRET_KEY, make_client
 
 STARTUP_TIMEOUT_S = 30.0
 SHUTDOWN_TIMEOUT_S = 10.0
@@ -111,6 +111,8 @@ class VidstreamServer:
                 for k, v in os.environ.items()
                 if not k.startswith("VIDSTREAM_") or k in ("VIDSTREAM_LOG", "VIDSTREAM_LOG_FORMAT")
             }
+            env["VIDSTREAM_AUTH__ROOT_ACCESS_KEY_ID"] = ACCESS_KEY
+            env["VIDSTREAM_AUTH__ROOT_SECRET_ACCESS_KEY"] = SECRET_KEY
             env.setdefault("VIDSTREAM_LOG", "info")
             env.setdefault("RUST_BACKTRACE", "1")
             env.setdefault("NO_COLOR", "1")  # plain logs in the files quoted by failures

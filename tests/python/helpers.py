@@ -12,8 +12,11 @@ from botocore.config import Config
 
 REGION = "us-east-1"
 ACCOUNT = "000000000000"
-ACCESS_KEY = "AKIDEXAMPLE"
-SECRET_KEY = "secret"
+# The root key every test server is configured with (conftest passes it as
+# VIDSTREAM_AUTH__ROOT_ACCESS_KEY_ID / _SECRET_ACCESS_KEY): access control is on in every test.
+ACCESS_KEY = "VSRKPYTESTROOT000001"
+SECRET_KEY = "py-test-root-secret-00000000000000000000000"
+EMPTY_SHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 
 # arn:aws:kinesisvideo:<region>:<account>:stream/<name>/<creation epoch ms>
 ARN_RE = re.compile(
@@ -25,7 +28,7 @@ STATUS_TIMEOUT_S = 5.0
 
 
 def make_client(endpoint_url: str):
-    """A kinesisvideo control-plane client for `endpoint_url` (signatures are not checked yet)."""
+    """A kinesisvideo control-plane client for `endpoint_url`, signing with the tests' root key."""
     return boto3.client(
         "kinesisvideo",
         endpoint_url=endpoint_url,
@@ -39,6 +42,22 @@ def make_client(endpoint_url: str):
             read_timeout=30,
         ),
     )
+
+
+def sign(method: str, url: str, body: bytes = b"", headers: dict | None = None,
+         access_key: str = ACCESS_KEY, secret_key: str = SECRET_KEY, token: str | None = None) -> dict:
+    """The headers that sign a request as boto3 would (botocore's SigV4Auth, service kinesisvideo).
+
+    `body` is what the signature covers: a streaming PutMedia is signed with an empty body, as the
+    KVS producers sign it. Returns `headers` plus Host, X-Amz-Date, Authorization (and the token).
+    """
+    from botocore.auth import SigV4Auth  # noqa: PLC0415
+    from botocore.awsrequest import AWSRequest  # noqa: PLC0415
+    from botocore.credentials import Credentials  # noqa: PLC0415
+
+    req = AWSRequest(method=method, url=url, data=body, headers=dict(headers or {}))
+    SigV4Auth(Credentials(access_key, secret_key, token), "kinesisvideo", REGION).add_auth(req)
+    return dict(req.headers.items())
 
 
 API_NAMES = [

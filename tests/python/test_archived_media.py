@@ -14,7 +14,7 @@ import boto3
 import pytest
 from botocore.config import Config
 
-from helpers import ACCESS_KEY, REGION, SECRET_KEY, assert_kvs_error, create_active, unique_name
+from helpers import ACCESS_KEY, REGION, SECRET_KEY, assert_kvs_error, create_active, sign, unique_name
 
 FIXTURE = Path(__file__).resolve().parents[2] / "fixtures" / "gst_h264_320x240_gop30_5s.mkv"
 START_MS = 1_700_000_000_000  # x-amzn-producer-start-timestamp; the fixture's clusters are 0, 999, ...
@@ -44,11 +44,16 @@ def put_media(endpoint: str, stream: str, body: bytes) -> list[dict]:
         f"{endpoint}/putMedia",
         data=paced(body),
         method="POST",
-        headers={
-            "x-amzn-stream-name": stream,
-            "x-amzn-fragment-timecode-type": "RELATIVE",
-            "x-amzn-producer-start-timestamp": f"{START_MS / 1000:.3f}",
-        },
+        # Streaming PutMedia is signed as if its body were empty, as the KVS producers sign it.
+        headers=sign(
+            "POST",
+            f"{endpoint}/putMedia",
+            headers={
+                "x-amzn-stream-name": stream,
+                "x-amzn-fragment-timecode-type": "RELATIVE",
+                "x-amzn-producer-start-timestamp": f"{START_MS / 1000:.3f}",
+            },
+        ),
     )
     with urllib.request.urlopen(req, timeout=30) as resp:
         assert resp.status == 200

@@ -16,7 +16,7 @@ import ebmlite
 import pytest
 from botocore.config import Config
 
-from helpers import ACCESS_KEY, REGION, SECRET_KEY, create_active, unique_name
+from helpers import ACCESS_KEY, REGION, SECRET_KEY, create_active, sign, unique_name
 from test_archived_media import FIXTURE, START_MS, put_media
 
 REPO = Path(__file__).resolve().parents[2]
@@ -189,11 +189,16 @@ def put_media_paced(endpoint: str, stream: str, body: bytes, seconds: float) -> 
         f"{endpoint}/putMedia",
         data=gen(),
         method="POST",
-        headers={
-            "x-amzn-stream-name": stream,
-            "x-amzn-fragment-timecode-type": "RELATIVE",
-            "x-amzn-producer-start-timestamp": f"{START_MS / 1000:.3f}",
-        },
+        # Streaming PutMedia is signed as if its body were empty, as the KVS producers sign it.
+        headers=sign(
+            "POST",
+            f"{endpoint}/putMedia",
+            headers={
+                "x-amzn-stream-name": stream,
+                "x-amzn-fragment-timecode-type": "RELATIVE",
+                "x-amzn-producer-start-timestamp": f"{START_MS / 1000:.3f}",
+            },
+        ),
     )
     with urllib.request.urlopen(req, timeout=60) as r:
         r.read()

@@ -10,7 +10,7 @@ import urllib.parse
 
 import pytest
 
-from helpers import ARN_RE, create_active, describe, unique_name, wait_status
+from helpers import ARN_RE, create_active, describe, sign, unique_name, wait_status
 
 
 def raw_post(url: str, path: str, payload: bytes, content_type: str = "application/json", timeout: float = 30):
@@ -22,11 +22,11 @@ def raw_post(url: str, path: str, payload: bytes, content_type: str = "applicati
     parsed = urllib.parse.urlsplit(url)
     conn = http.client.HTTPConnection(parsed.hostname, parsed.port, timeout=timeout)
     conn.connect()
+    signed = sign("POST", url + path, payload, {"Content-Type": content_type})
     head = (
         f"POST {path} HTTP/1.1\r\n"
-        f"Host: {parsed.netloc}\r\n"
-        f"Content-Type: {content_type}\r\n"
-        f"Content-Length: {len(payload)}\r\n"
+        + "".join(f"{k}: {v}\r\n" for k, v in signed.items())
+        + f"Content-Length: {len(payload)}\r\n"
         "Connection: close\r\n\r\n"
     ).encode()
     sock = conn.sock
@@ -51,7 +51,7 @@ def raw_post(url: str, path: str, payload: bytes, content_type: str = "applicati
 def raw_get(url: str, path: str, timeout: float = 10):
     parsed = urllib.parse.urlsplit(url)
     conn = http.client.HTTPConnection(parsed.hostname, parsed.port, timeout=timeout)
-    conn.request("GET", path)
+    conn.request("GET", path, headers=sign("GET", url + path))
     resp = conn.getresponse()
     data = resp.read()
     conn.close()

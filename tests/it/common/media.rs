@@ -1,5 +1,6 @@
 //! Building PutMedia bodies and reading acks, for the ingest tests.
 
+use super::sign::SendSigned;
 use std::time::Duration;
 
 use super::TestServer;
@@ -140,7 +141,7 @@ pub async fn put_media(url: &str, stream: &str, body: Vec<u8>, chunk: usize) -> 
             chunks,
         )))
         .timeout(Duration::from_secs(60))
-        .send()
+        .send_signed()
         .await
         .expect("putMedia sent");
     let status = resp.status().as_u16();
@@ -273,7 +274,7 @@ pub async fn get_media(url: &str, stream: &str, selector: Value) -> reqwest::Res
     let resp = reqwest::Client::new()
         .post(format!("{url}/getMedia"))
         .body(serde_json::json!({"StreamName": stream, "StartSelector": selector}).to_string())
-        .send()
+        .send_signed()
         .await
         .expect("getMedia sent");
     assert_eq!(resp.status(), 200, "getMedia");
@@ -335,7 +336,7 @@ pub async fn put_fixture_numbers(
             format!("{:.3}", start_ms as f64 / 1000.0),
         )
         .body(reqwest::Body::wrap_stream(paced))
-        .send()
+        .send_signed()
         .await
         .expect("putMedia");
     assert_eq!(resp.status(), 200);
@@ -347,7 +348,7 @@ pub async fn media_for_fragments(url: &str, stream: &str, numbers: &[String]) ->
     reqwest::Client::new()
         .post(format!("{url}/getMediaForFragmentList"))
         .body(json!({"StreamName": stream, "Fragments": numbers}).to_string())
-        .send()
+        .send_signed()
         .await
         .expect("GetMediaForFragmentList sent")
         .bytes()
@@ -442,7 +443,7 @@ pub async fn realtime_producer(url: String, stream: String, t0: i64, from_ms: i6
             format!("{:.3}", (t0 + from_ms) as f64 / 1000.0),
         )
         .body(channel_body(rx))
-        .send()
+        .send_signed()
         .await
         .expect("putMedia");
     let _ = resp.text().await;

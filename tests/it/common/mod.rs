@@ -6,7 +6,9 @@ pub mod frames;
 pub mod media;
 pub mod probe;
 pub mod serial;
+pub mod sign;
 
+use super::sign::SendSigned;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -134,7 +136,7 @@ impl TestServer {
             .client
             .post(format!("{}{}", self.url, path))
             .body(body)
-            .send()
+            .send_signed()
             .await
             .expect("request sent");
         decode(resp).await
@@ -151,7 +153,7 @@ impl TestServer {
             .client
             .put(format!("{}{}", self.url, path))
             .body(body.to_string())
-            .send()
+            .send_signed()
             .await
             .expect("request sent");
         decode(resp).await
@@ -162,7 +164,7 @@ impl TestServer {
         let resp = self
             .client
             .request(method, format!("{}{}", self.url, path))
-            .send()
+            .send_signed()
             .await
             .expect("request sent");
         decode(resp).await

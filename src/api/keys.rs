@@ -1,0 +1,207 @@
+//! The access-key admin API (`/v1/keys`, camelCase JSON): create, list, show, enable/disable,
+//! delete. `vidstream keys ...` talks to it. A key's secret (and a temporary key's session
+//! token) is in the answer to its creation and nowhere else.
+//!
+//! A key's policy is a built-in by name (`admin`, `producer`, `viewer`, `ml-consumer`, scoped
+//! to the streams matching `streams`, default `*`) or an IAM-style policy document; it is
+//! validated before it is stored.
+
+use axum::extract::{Extension, Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::AppState;
+use super::error::ApiError;
+use super::json::KvsJson;
+use crate::auth::Principal;
+use crate::auth::keys::{KeyInfo, KeySpec, KeyStatus};
+use crate::auth::policy::{self, Policy};
+use crate::error::ErrorKind;
+use crate::time::ServerTime;
+
+/// Longest life of a temporary key (12 h, as AWS STS's default session limit for roles).
+const MAX_TEMPORARY_SECS: u64 = 12 * 3600;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/v1/keys", get(list).post(create))
+        .route("/v1/keys/rotate-session-key", post(rotate_session_key))
+        .route("/v1/keys/{id}", get(show).put(update).delete(remove))
+}
+
+/// A key as the API shows it (never its secret).
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct KeyView<'a> {
+    access_key_id: &'a str,
+    name: &'a str,
+    status: &'static str,
+    policy: Value,
+    created_ms: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    expires_ms: Option<i64>,
+    temporary: bool,
+    created_by: &'a str,
+}
+
+fn view(k: &KeyInfo) -> KeyView<'_> {
+    KeyView {
+        access_key_id: &k.access_key_id,
+        name: &k.name,
+        status: k.status.as_str(),
+        policy: serde_json::from_str(&k.policy_json).unwrap_or(Value::Null),
+        created_ms: k.created_ms,
+        expires_ms: k.expires_ms,
+        temporary: k.temporary,
+        created_by: &k.created_by,
+    }
+}
+
+/// `POST /v1/keys` body.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct CreateInput {
+    name: String,
+    /// A built-in policy's name, or a policy document.
+    policy: Value,
+    /// Stream-name pattern a built-in policy is scoped to.
+    streams: Option<String>,
+    /// A temporary key (with a session token) living this long.
+    expires_in_seconds: Option<u64>,
+}
+
+/// The policy a request asks for, validated, as the JSON text to store.
+fn policy_text(policy: &Value, streams: Option<&str>) -> Result<String, ApiError> {
+    let parsed = match policy {
+        Value::String(name) => policy::builtin(name, streams.unwrap_or("*"))?,
+        Value::Object(_) => {
+            if streams.is_some() {
+                return Err(ApiError::invalid(
+                    "`streams` scopes a built-in policy; write the stream ARNs into a policy document's Resource instead",
+                ));
+            }
+            Policy::parse(&policy.to_string())?
+        }
+        _ => {
+            return Err(ApiError::invalid(
+                "`policy` is a built-in policy's name (admin, producer, viewer, ml-consumer) or an IAM policy document",
+            ));
+        }
+    };
+    Ok(parsed.json().to_owned())
+}
+
+async fn create(
+    State(st): State<AppState>,
+    Extension(caller): Extension<Principal>,
+    KvsJson(input): KvsJson<CreateInput>,
+) -> Result<Response, ApiError> {
+    let policy_json = policy_text(&input.policy, input.streams.as_deref())?;
+    let expires = match input.expires_in_seconds {
+        None => None,
+        Some(s) if (60..=MAX_TEMPORARY_SECS).contains(&s) => Some(ServerTime(
+            st.store.now().millis() + i64::try_from(s * 1000).unwrap_or(i64::MAX),
+        )),
+        Some(s) => {
+            return Err(ApiError::invalid(format!(
+                "expiresInSeconds must be between 60 and {MAX_TEMPORARY_SECS}, got {s}"
+            )));
+        }
+    };
+    let new = st
+        .auth
+        .keys()
+        .create(KeySpec {
+            name: input.name,
+            policy_json,
+            temporary: expires.is_some(),
+            expires,
+            created_by: caller.name.clone(),
+        })
+        .await?;
+    tracing::info!(
+        target: "audit",
+        principal = %caller.name,
+        key = %new.info.access_key_id,
+        name = %new.info.name,
+        "access key created"
+    );
+    let mut body = serde_json::to_value(view(&new.info)).unwrap_or_default();
+    body["secretAccessKey"] = Value::String(new.secret_access_key.expose().to_owned());
+    if let Some(t) = &new.session_token {
+        body["sessionToken"] = Value::String(t.expose().to_owned());
+    }
+    Ok((StatusCode::CREATED, Json(body)).into_response())
+}
+
+async fn list(State(st): State<AppState>) -> Result<Response, ApiError> {
+    let keys = st.auth.keys().list().await?;
+    let views: Vec<KeyView<'_>> = keys.iter().map(view).collect();
+    Ok(Json(serde_json::json!({ "keys": views })).into_response())
+}
+
+async fn show(State(st): State<AppState>, Path(id): Path<String>) -> Result<Response, ApiError> {
+    let key = st.auth.keys().get(&id).await?;
+    Ok(Json(view(&key)).into_response())
+}
+
+/// `PUT /v1/keys/{id}` body.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct UpdateInput {
+    /// `Active` or `Inactive`.
+    status: String,
+}
+
+async fn update(
+    State(st): State<AppState>,
+    Extension(caller): Extension<Principal>,
+    Path(id): Path<String>,
+    KvsJson(input): KvsJson<UpdateInput>,
+) -> Result<Response, ApiError> {
+    let status = KeyStatus::parse(&input.status).ok_or_else(|| {
+        ApiError::invalid(format!(
+            "status `{}` is invalid: use Active or Inactive",
+            input.status
+        ))
+    })?;
+    st.auth.keys().set_status(&id, status).await?;
+    tracing::info!(target: "audit", principal = %caller.name, key = %id, status = status.as_str(), "access key status changed");
+    let key = st.auth.keys().get(&id).await?;
+    Ok(Json(view(&key)).into_response())
+}
+
+async fn remove(
+    State(st): State<AppState>,
+    Extension(caller): Extension<Principal>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    st.auth.keys().delete(&id).await?;
+    tracing::info!(target: "audit", principal = %caller.name, key = %id, "access key deleted");
+    Ok(Json(serde_json::json!({})).into_response())
+}
+
+async fn rotate_session_key(
+    State(st): State<AppState>,
+    Extension(caller): Extension<Principal>,
+) -> Result<Response, ApiError> {
+    st.rotate_session_key().await?;
+    tracing::info!(target: "audit", principal = %caller.name, "playback session key rotated");
+    Ok(Json(serde_json::json!({})).into_response())
+}
+
+impl From<crate::auth::keys::KeyError> for ApiError {
+    fn from(e: crate::auth::keys::KeyError) -> Self {
+        ApiError::new(e.kind(), e.to_string())
+    }
+}
+
+impl From<crate::auth::policy::PolicyError> for ApiError {
+    fn from(e: crate::auth::policy::PolicyError) -> Self {
+        ApiError::new(ErrorKind::InvalidArgument, e.to_string())
+    }
+}
