@@ -36,6 +36,9 @@ pub enum ServerError {
     /// The session signing key could not be loaded or created.
     #[error("playback session key: {0}")]
     SessionKey(#[from] crate::playback::session::KeyError),
+    /// The access keys could not be opened (root key, master key).
+    #[error("access keys: {0}")]
+    Keys(String),
 }
 
 /// A bound, not yet serving server.
@@ -52,6 +55,7 @@ impl Server {
     pub async fn bind(config: &Config, clock: Arc<dyn Clock>) -> Result<Server, ServerError> {
         // Connections, fragment files and shared media payloads all take descriptors.
         crate::zerocopy::raise_fd_limit();
+        let auth_clock = Arc::clone(&clock);
         let store = Store::open(
             StoreOptions {
                 data_dir: config.data_dir.clone(),
@@ -68,6 +72,20 @@ impl Server {
             clock,
         )
         .await?;
+        let keys = crate::auth::keys::KeyStore::open(
+            store.clone(),
+            config.auth.key_store_options().map_err(ServerError::Keys)?,
+        )
+        .await
+        .map_err(|e| ServerError::Keys(e.to_string()))?;
+        let auth = crate::auth::Auth::new(
+            keys,
+            auth_clock,
+            crate::auth::sigv4::verify::Rules {
+                skew_secs: i64::try_from(config.auth.clock_skew_secs).unwrap_or(300),
+                region: config.auth.region.clone(),
+            },
+        );
         let live = std::sync::Arc::new(crate::live::LiveBus::default());
         let session_key =
             crate::playback::session::SessionKey::load(&config.playback.session_secret, || {
@@ -111,6 +129,13 @@ impl Server {
             .unwrap_or(i64::MAX),
         );
         let hooks = crate::frames::hook::Hooks::new(media.clone(), config.hook.to_options());
+        let mut allowed_hosts = config.auth.allowed_hosts.clone();
+        if let Some(host) = url::Url::parse(&public_url)
+            .ok()
+            .and_then(|u| u.host_str().map(str::to_owned))
+        {
+            allowed_hosts.push(host);
+        }
         Ok(Server {
             listener,
             state: AppState::new(crate::api::Services {
@@ -126,6 +151,11 @@ impl Server {
                 web_dir: config.resolved_web_dir(),
                 hooks,
                 media,
+                auth: std::sync::Arc::new(auth),
+                gate: crate::api::GateSettings {
+                    allowed_hosts,
+                    cors_allowed_origins: config.auth.cors_allowed_origins.clone(),
+                },
             }),
             grace: Duration::from_secs(config.shutdown_grace_secs),
             retention_interval: Duration::from_secs(config.retention.interval_secs),

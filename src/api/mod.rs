@@ -45,7 +45,7 @@ use tower_http::trace::TraceLayer;
 use crate::error::ErrorKind;
 
 use error::ApiError;
-pub use state::{AppState, Services};
+pub use state::{AppState, GateSettings, Services};
 
 /// The request id header KVS sends on every response.
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-amzn-requestid");

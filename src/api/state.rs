@@ -49,6 +49,19 @@ pub struct Services {
     /// The one door to stored and live media (finding, loading, following fragments; the media
     /// cache).
     pub media: crate::media::Media,
+    /// Who is calling: signatures checked against the access keys.
+    pub auth: std::sync::Arc<crate::auth::Auth>,
+    /// What the gate accepts besides credentials (host names, CORS origins).
+    pub gate: GateSettings,
+}
+
+/// What the gate ([`super::guard`]) accepts besides credentials.
+#[derive(Debug, Clone, Default)]
+pub struct GateSettings {
+    /// Host names the server answers to (besides IP literals and `localhost`).
+    pub allowed_hosts: Vec<String>,
+    /// Origins allowed to call the API from a browser.
+    pub cors_allowed_origins: Vec<String>,
 }
 
 impl Services {

@@ -16,11 +16,15 @@
 //! - [`root`]: the root key (config, or generated into `DATA_DIR/root-credentials`).
 //! - [`keys`]: the key store: create/list/get/disable/delete through the index, and the cached
 //!   `lookup` that SigV4 verification calls on every request.
+//! - [`Auth`] (`gate.rs`): a presented signature → the [`Principal`] it proves and its policy.
 
+mod gate;
 pub mod ids;
 pub mod keys;
 pub mod root;
 pub mod seal;
+
+pub use gate::{Auth, AuthError, Grant, Principal};
 
 use zeroize::Zeroizing;
 

@@ -64,6 +64,15 @@ pub struct AuthSettings {
     /// Accept signatures only for this region (the credential scope's); unset = any region.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub region: Option<String>,
+    /// Host names the server answers to, besides IP addresses, `localhost` and the host of
+    /// `public_url` (a defence against DNS rebinding): exact names or `*.suffix`; `["*"]`
+    /// accepts any name.
+    pub allowed_hosts: Vec<String>,
+    /// Origins whose pages may call the API from a browser (CORS), e.g.
+    /// `["https://console.example"]`; `["*"]` any origin. Empty (the default): no cross-origin
+    /// API calls. Playback URLs (HLS/DASH), which carry their own token, answer any origin
+    /// (`[playback] cors_allowed_origins`).
+    pub cors_allowed_origins: Vec<String>,
 }
 
 impl Default for AuthSettings {
@@ -74,6 +83,8 @@ impl Default for AuthSettings {
             master_key: None,
             clock_skew_secs: 300,
             region: None,
+            allowed_hosts: Vec::new(),
+            cors_allowed_origins: Vec::new(),
         }
     }
 }
