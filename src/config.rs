@@ -260,8 +260,10 @@ pub struct PlaybackSettings {
     pub ll_hls_part_target_ms: u64,
     /// Longest a blocking playlist or part request waits for media that does not exist yet, ms.
     pub blocking_request_timeout_ms: u64,
-    /// Origins allowed to call the API from a browser (CORS). `["*"]` allows any origin, as KVS
-    /// does; `[]` sends no CORS headers at all.
+    /// Origins whose pages may load playback URLs (HLS/DASH playlists and segments, which
+    /// carry their own session token) from a browser (CORS). `["*"]` (the default) allows any
+    /// origin, as KVS does, so players on other sites work; `[]` sends no CORS headers. The
+    /// API's own origins are `[auth] cors_allowed_origins`.
     pub cors_allowed_origins: Vec<String>,
     /// Memory for the media cache: stored fragments HLS/DASH segments were built from, and the
     /// segments' generated headers, shared by all sessions (bytes; 0 disables it).

@@ -15,10 +15,12 @@ mod dash;
 pub mod error;
 mod feed;
 mod get_media;
+mod guard;
 mod hls;
 mod image_generation;
 mod images;
 mod json;
+mod keys;
 mod params;
 mod put_media;
 mod segments;
@@ -77,7 +79,10 @@ impl MakeRequestId for RandomRequestId {
 
 /// Builds the whole HTTP application.
 pub fn app(state: AppState) -> Router {
-    let cors = cors_layer(&state.playback.cors_allowed_origins);
+    let cors = cors_layer(
+        &state.gate.cors_allowed_origins,
+        &state.playback.cors_allowed_origins,
+    );
     let router = Router::new()
         .route("/healthz", get(healthz))
         .merge(streams::routes())
@@ -94,16 +99,17 @@ pub fn app(state: AppState) -> Router {
         .merge(hls::routes())
         .merge(dash::routes())
         .merge(timeline::routes())
+        .merge(keys::routes())
         .merge(ui::routes(state.web_dir.clone()))
         .merge(not_implemented_routes())
         .fallback(unknown_operation)
         .method_not_allowed_fallback(unknown_operation)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            guard::guard,
+        ))
         .with_state(state);
-    let router = edge_layers(router);
-    match cors {
-        Some(cors) => router.layer(cors),
-        None => router,
-    }
+    edge_layers(router).layer(cors)
 }
 
 /// The layers every request goes through, innermost first: panics become internal errors,
@@ -149,42 +155,44 @@ fn edge_layers(router: Router) -> Router {
         .layer(SetRequestIdLayer::new(REQUEST_ID, RandomRequestId))
 }
 
-/// CORS for browsers on other origins (a player page, the web UI served elsewhere), as KVS
-/// allows: every method the API uses, any request header (SigV4 signs several), and the
-/// response headers a player or SDK reads. `None` when no origin is allowed.
-fn cors_layer(origins: &[String]) -> Option<tower_http::cors::CorsLayer> {
+/// CORS. Pages on other origins may call the API only from the origins in `api` (`[auth]
+/// cors_allowed_origins`, none by default: a foreign page cannot even ask), while playback URLs
+/// (`/hls/v1/...`, `/dash/v1/...`), which carry their own token, answer the origins in
+/// `playback` (`[playback] cors_allowed_origins`, any by default, as KVS: players on other
+/// sites must keep working). `["*"]` allows any origin. Every method the API uses, any request
+/// header (SigV4 signs several), and the response headers a player or SDK reads.
+fn cors_layer(api: &[String], playback: &[String]) -> tower_http::cors::CorsLayer {
     use tower_http::cors::{AllowOrigin, Any, CorsLayer};
-    if origins.is_empty() {
-        return None;
-    }
-    let allow = if origins.iter().any(|o| o == "*") {
-        AllowOrigin::any()
-    } else {
-        let list: Vec<axum::http::HeaderValue> = origins
-            .iter()
-            .filter_map(|o| axum::http::HeaderValue::from_str(o).ok())
-            .collect();
-        AllowOrigin::list(list)
+    let allows = |list: &[String], origin: &axum::http::HeaderValue| {
+        list.iter()
+            .any(|o| o == "*" || o.as_bytes() == origin.as_bytes())
     };
-    Some(
-        CorsLayer::new()
-            .allow_origin(allow)
-            .allow_methods([
-                Method::GET,
-                Method::POST,
-                Method::PUT,
-                Method::DELETE,
-                Method::OPTIONS,
-            ])
-            .allow_headers(Any)
-            .expose_headers([
-                REQUEST_ID,
-                axum::http::header::CONTENT_TYPE,
-                axum::http::header::CONTENT_LENGTH,
-                HeaderName::from_static("x-amzn-errortype"),
-            ])
-            .max_age(Duration::from_secs(600)),
-    )
+    let (api, playback) = (api.to_vec(), playback.to_vec());
+    let allow = AllowOrigin::predicate(move |origin, parts| {
+        let path = parts.uri.path();
+        if path.starts_with("/hls/v1/") || path.starts_with("/dash/v1/") {
+            allows(&playback, origin)
+        } else {
+            allows(&api, origin)
+        }
+    });
+    CorsLayer::new()
+        .allow_origin(allow)
+        .allow_methods([
+            Method::GET,
+            Method::POST,
+            Method::PUT,
+            Method::DELETE,
+            Method::OPTIONS,
+        ])
+        .allow_headers(Any)
+        .expose_headers([
+            REQUEST_ID,
+            axum::http::header::CONTENT_TYPE,
+            axum::http::header::CONTENT_LENGTH,
+            HeaderName::from_static("x-amzn-errortype"),
+        ])
+        .max_age(Duration::from_secs(600))
 }
 
 /// `GET /healthz`: 200 once the server is serving (the router is only bound after the store has

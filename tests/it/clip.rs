@@ -423,24 +423,35 @@ async fn limits_refuse_clips_that_are_too_large() {
     s.stop().await;
 }
 
+/// A page on an origin listed in `[auth] cors_allowed_origins` may call the API (its
+/// preflight is answered); a page on any other origin may not.
 #[tokio::test]
-async fn cors_preflight_is_answered() {
+async fn cors_preflight_is_answered_for_configured_origins_only() {
     let dir = tempfile::tempdir().unwrap();
-    let s = TestServer::start(&dir.path().join("data")).await;
-    let resp = reqwest::Client::new()
-        .request(reqwest::Method::OPTIONS, format!("{}/getClip", s.url))
-        .header("Origin", "http://example.com")
-        .header("Access-Control-Request-Method", "POST")
-        .header(
-            "Access-Control-Request-Headers",
-            "content-type,authorization",
-        )
-        .send_signed()
-        .await
-        .unwrap();
-    assert!(resp.status().is_success(), "{}", resp.status());
-    let allow = resp.headers().get("access-control-allow-origin");
-    assert!(allow.is_some(), "{:?}", resp.headers());
+    let s = TestServer::start_with(&dir.path().join("data"), |c| {
+        c.auth.cors_allowed_origins = vec!["http://console.example".into()];
+    })
+    .await;
+    for (origin, allowed) in [("http://console.example", true), ("http://evil.example", false)] {
+        let resp = reqwest::Client::new()
+            .request(reqwest::Method::OPTIONS, format!("{}/getClip", s.url))
+            .header("Origin", origin)
+            .header("Access-Control-Request-Method", "POST")
+            .header(
+                "Access-Control-Request-Headers",
+                "content-type,authorization,x-amz-date",
+            )
+            .send()
+            .await
+            .unwrap();
+        let allow = resp.headers().get("access-control-allow-origin");
+        assert_eq!(
+            allow.map(|v| v.to_str().unwrap().to_owned()),
+            allowed.then(|| origin.to_owned()),
+            "{origin}: {:?}",
+            resp.headers()
+        );
+    }
     s.stop().await;
 }
 

@@ -341,23 +341,32 @@ async fn sessions_refuse_bad_requests_and_tokens() {
     )
     .await;
 
-    // Playback URLs answer CORS preflights and carry CORS headers.
-    let pre = reqwest::Client::new()
-        .request(
-            reqwest::Method::OPTIONS,
-            format!("{}/getHLSStreamingSessionURL", s.url),
-        )
-        .header("Origin", "http://player.example")
-        .header("Access-Control-Request-Method", "POST")
-        .header(
-            "Access-Control-Request-Headers",
-            "content-type,authorization",
-        )
-        .send()
-        .await
-        .unwrap();
+    // Playback URLs answer CORS preflights from any origin (players on other sites); the API
+    // answers none by default ([auth] cors_allowed_origins is empty).
+    let preflight = |path: String| {
+        reqwest::Client::new()
+            .request(reqwest::Method::OPTIONS, format!("{}{path}", s.url))
+            .header("Origin", "http://player.example")
+            .header("Access-Control-Request-Method", "GET")
+            .header(
+                "Access-Control-Request-Headers",
+                "content-type,authorization",
+            )
+            .send()
+    };
+    let playlist = url.trim_start_matches(&s.url).to_owned();
+    let pre = preflight(playlist).await.unwrap();
     assert!(pre.status().is_success());
-    assert_eq!(pre.headers()["access-control-allow-origin"], "*");
+    assert_eq!(
+        pre.headers()["access-control-allow-origin"],
+        "http://player.example"
+    );
+    let pre = preflight("/getHLSStreamingSessionURL".into()).await.unwrap();
+    assert!(
+        !pre.headers().contains_key("access-control-allow-origin"),
+        "{:?}",
+        pre.headers()
+    );
     s.stop().await;
 }
 
