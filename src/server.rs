@@ -84,6 +84,7 @@ impl Server {
             crate::auth::sigv4::verify::Rules {
                 skew_secs: i64::try_from(config.auth.clock_skew_secs).unwrap_or(300),
                 region: config.auth.region.clone(),
+                ..Default::default()
             },
         );
         let live = std::sync::Arc::new(crate::live::LiveBus::default());

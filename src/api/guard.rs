@@ -53,7 +53,7 @@ async fn admit(st: &AppState, req: Request) -> Result<Request, ApiError> {
         require_json(req.headers())?;
     }
     let (parts, body) = req.into_parts();
-    let presented = sig::presented(&parts.method, &parts.uri, &parts.headers)
+    let presented = sig::presented(&parts.uri, &parts.headers)
         .map_err(|e| auth_error(AuthError::Signature(e)))?
         .ok_or_else(|| auth_error(AuthError::Missing))?;
     let (payload, bytes, body) = match op.body {
@@ -87,7 +87,7 @@ async fn admit(st: &AppState, req: Request) -> Result<Request, ApiError> {
     };
     let principal = st
         .auth
-        .authenticate(&presented, &parts.method, &parts.uri, &parts.headers, &payload)
+        .authenticate(&presented, (&parts).into(), &payload)
         .await
         .map_err(auth_error)?;
     let resource = resource_of(st, op, &parts, bytes.as_deref()).await?;

@@ -9,12 +9,11 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use axum::http::{HeaderMap, Method, Uri};
 use sha2::{Digest, Sha256};
 
 use super::keys::{KeyPolicy, KeyStore};
 use super::policy::{Decision, Policy};
-use super::sigv4::verify::{self as sig, Presented, SigError};
+use super::sigv4::verify::{Presented, Received, Rules, SigError, Verifier};
 use crate::error::ErrorKind;
 use crate::time::Clock;
 
@@ -93,18 +92,18 @@ impl AuthError {
 pub struct Auth {
     keys: KeyStore,
     clock: Arc<dyn Clock>,
-    rules: sig::Rules,
+    verifier: Verifier,
     /// Parsed policies by the SHA-256 of their text: parsing once per key, not per request.
     policies: Mutex<HashMap<[u8; 32], Arc<Policy>>>,
 }
 
 impl Auth {
     /// Checks signatures against `keys`, with `rules` (clock skew, region).
-    pub fn new(keys: KeyStore, clock: Arc<dyn Clock>, rules: sig::Rules) -> Auth {
+    pub fn new(keys: KeyStore, clock: Arc<dyn Clock>, rules: Rules) -> Auth {
         Auth {
             keys,
             clock,
-            rules,
+            verifier: Verifier::new(rules),
             policies: Mutex::default(),
         }
     }
@@ -119,14 +118,12 @@ impl Auth {
     pub async fn authenticate(
         &self,
         presented: &Presented,
-        method: &Method,
-        uri: &Uri,
-        headers: &HeaderMap,
+        req: Received<'_>,
         payload_sha256: &str,
     ) -> Result<Principal, AuthError> {
         let key = self
             .keys
-            .lookup(&presented.access_key)
+            .lookup(&presented.access_key_id)
             .await
             .map_err(|e| AuthError::Store(e.to_string()))?
             .ok_or(AuthError::UnknownKey)?;
@@ -137,22 +134,19 @@ impl Auth {
         if key.expired_at(now_ms) {
             return Err(AuthError::Expired);
         }
-        sig::verify(
+        self.verifier.verify(
             presented,
-            method,
-            uri,
-            headers,
+            req,
             payload_sha256,
             key.secret(),
             now_ms.div_euclid(1000),
-            &self.rules,
         )?;
         let policy = match &key.policy {
             KeyPolicy::Admin => Grant::Root,
             KeyPolicy::Json(text) => Grant::Policy(self.policy(text)),
         };
         Ok(Principal {
-            id: presented.access_key.clone(),
+            id: presented.access_key_id.clone(),
             name: key.name.clone(),
             policy,
         })
