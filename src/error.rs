@@ -39,6 +39,8 @@ pub enum ErrorKind {
     IncompleteSignature,
     /// The signature does not match, or has expired (`InvalidSignatureException`).
     InvalidSignature,
+    /// A presigned URL past its expiry (`RequestExpired`).
+    RequestExpired,
     /// The access key is not known, or not active (`UnrecognizedClientException`).
     UnrecognizedClient,
     /// Temporary credentials past their expiry (`ExpiredTokenException`).

@@ -76,7 +76,8 @@ pub fn status_and_name(kind: ErrorKind) -> (StatusCode, &'static str) {
         ErrorKind::MissingAuthenticationToken => {
             (StatusCode::FORBIDDEN, "MissingAuthenticationTokenException")
         }
-        ErrorKind::IncompleteSignature => (StatusCode::FORBIDDEN, "IncompleteSignatureException"),
+        ErrorKind::IncompleteSignature => (StatusCode::BAD_REQUEST, "IncompleteSignatureException"),
+        ErrorKind::RequestExpired => (StatusCode::BAD_REQUEST, "RequestExpired"),
         ErrorKind::InvalidSignature => (StatusCode::FORBIDDEN, "InvalidSignatureException"),
         ErrorKind::UnrecognizedClient => (StatusCode::FORBIDDEN, "UnrecognizedClientException"),
         ErrorKind::ExpiredToken => (StatusCode::FORBIDDEN, "ExpiredTokenException"),

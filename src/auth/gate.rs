@@ -79,7 +79,17 @@ impl AuthError {
     pub fn kind(&self) -> ErrorKind {
         match self {
             AuthError::Missing => ErrorKind::MissingAuthenticationToken,
-            AuthError::Signature(e) => e.kind(),
+            AuthError::Signature(e) => match e {
+                SigError::MissingAuthenticationToken => ErrorKind::MissingAuthenticationToken,
+                SigError::IncompleteSignature(_) => ErrorKind::IncompleteSignature,
+                SigError::RequestExpired { .. } => ErrorKind::RequestExpired,
+                SigError::UnrecognizedClient => ErrorKind::UnrecognizedClient,
+                SigError::ExpiredToken => ErrorKind::ExpiredToken,
+                SigError::WrongScope(_)
+                | SigError::InvalidSignature
+                | SigError::SignatureExpired { .. }
+                | SigError::SignatureNotYetCurrent { .. } => ErrorKind::InvalidSignature,
+            },
             AuthError::BodyHash => ErrorKind::InvalidSignature,
             AuthError::UnknownKey | AuthError::BadToken => ErrorKind::UnrecognizedClient,
             AuthError::Expired => ErrorKind::ExpiredToken,
