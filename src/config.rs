@@ -12,8 +12,11 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
+
+use crate::egress::{HostPattern, Keys, Network, Policy};
 
 mod auth;
 pub use auth::{AuthSettings, ConfigSecret};
@@ -93,10 +96,24 @@ pub struct HookSettings {
     pub webhook_attempts: u32,
     /// Webhook: wait before the first retry, ms; it doubles on each retry.
     pub webhook_backoff_ms: u64,
-    /// Webhook: the only hosts (names or IP literals) webhooks may go to; empty = any host but
-    /// link-local addresses such as cloud metadata services (see `frames::hook::webhook`).
-    pub webhook_allowed_hosts: Vec<String>,
+    /// Webhook: networks whose addresses webhooks may go to (CIDRs, single addresses, or
+    /// `public` for any address on the public internet). Checked on every address a host name
+    /// resolves to, at each connection; the always-denied list (`egress`) wins over it.
+    pub webhook_allowed_networks: Vec<Network>,
+    /// Webhook: host names (`hooks.lan`, or `*.example.com` for the names under it) webhooks may
+    /// go to whatever they resolve to, except the always-denied addresses.
+    pub webhook_allowed_hosts: Vec<HostPattern>,
+    /// `s3://` destinations are written with this server's own credentials, so only these
+    /// buckets may be named; empty = `s3://` destinations are refused.
+    pub allowed_s3_buckets: Vec<String>,
 }
+
+/// Where the `[hook]` keys of the webhook policy are, for its messages.
+const WEBHOOK_KEYS: Keys = Keys {
+    networks: "[hook] webhook_allowed_networks",
+    hosts: "[hook] webhook_allowed_hosts",
+    ports: "",
+};
 
 impl Default for HookSettings {
     fn default() -> Self {
@@ -111,14 +128,27 @@ impl Default for HookSettings {
             webhook_timeout_ms: 5000,
             webhook_attempts: 3,
             webhook_backoff_ms: 200,
+            webhook_allowed_networks: vec![Network::Public],
             webhook_allowed_hosts: Vec::new(),
+            allowed_s3_buckets: Vec::new(),
         }
     }
 }
 
 impl HookSettings {
-    /// The hook's options (environment credentials filled in).
-    pub fn to_options(&self) -> crate::frames::hook::HookOptions {
+    /// Where webhooks may go.
+    pub fn webhook_policy(&self) -> Policy {
+        Policy::new(
+            self.webhook_allowed_networks.clone(),
+            self.webhook_allowed_hosts.clone(),
+            Vec::new(),
+            WEBHOOK_KEYS,
+        )
+    }
+
+    /// The hook's options (environment credentials filled in); fails only if the webhook HTTP
+    /// client cannot be built (TLS setup).
+    pub fn to_options(&self) -> Result<crate::frames::hook::HookOptions, reqwest::Error> {
         let non_empty = |s: &str| (!s.is_empty()).then(|| s.to_owned());
         let or_env = |s: &str, var: &str| {
             non_empty(s)
@@ -126,12 +156,9 @@ impl HookSettings {
                 .unwrap_or_default()
         };
         let timeout = std::time::Duration::from_millis(self.webhook_timeout_ms.max(1));
-        let http = crate::frames::hook::webhook::client(timeout, &self.webhook_allowed_hosts)
-            .unwrap_or_else(|e| {
-                tracing::error!(error = %e, "hook: webhook client settings refused; using defaults");
-                reqwest::Client::new()
-            });
-        crate::frames::hook::HookOptions {
+        let webhook_egress = Arc::new(self.webhook_policy());
+        let http = crate::frames::hook::webhook::client(timeout, Arc::clone(&webhook_egress))?;
+        Ok(crate::frames::hook::HookOptions {
             queue_capacity: self.queue_capacity.max(1),
             decode_threads: self.decode_threads.max(1),
             file_root: non_empty(&self.file_root).map(PathBuf::from),
@@ -141,9 +168,10 @@ impl HookSettings {
             s3_secret_access_key: or_env(&self.s3_secret_access_key, "AWS_SECRET_ACCESS_KEY"),
             webhook_attempts: self.webhook_attempts.max(1),
             webhook_backoff: std::time::Duration::from_millis(self.webhook_backoff_ms),
-            webhook_allowed_hosts: self.webhook_allowed_hosts.clone(),
+            webhook_egress,
+            allowed_s3_buckets: self.allowed_s3_buckets.clone(),
             http,
-        }
+        })
     }
 }
 

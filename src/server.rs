@@ -36,6 +36,9 @@ pub enum ServerError {
     /// The session signing key could not be loaded or created.
     #[error("playback session key: {0}")]
     SessionKey(#[from] crate::playback::session::KeyError),
+    /// The frame hook's webhook HTTP client could not be built.
+    #[error("frame hook webhook client: {0}")]
+    WebhookClient(reqwest::Error),
 }
 
 /// A bound, not yet serving server.
@@ -110,7 +113,11 @@ impl Server {
             )
             .unwrap_or(i64::MAX),
         );
-        let hooks = crate::frames::hook::Hooks::new(media.clone(), config.hook.to_options());
+        let hook_options = config
+            .hook
+            .to_options()
+            .map_err(ServerError::WebhookClient)?;
+        let hooks = crate::frames::hook::Hooks::new(media.clone(), hook_options);
         Ok(Server {
             listener,
             state: AppState::new(crate::api::Services {
