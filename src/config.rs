@@ -16,7 +16,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use crate::egress::{HostPattern, Keys, Network, Policy};
+use crate::egress::{self, HostPattern, Keys, Network, Policy};
 
 mod auth;
 pub use auth::{AuthSettings, ConfigSecret};
@@ -115,6 +115,13 @@ const WEBHOOK_KEYS: Keys = Keys {
     ports: "",
 };
 
+/// Where the `[cameras]` keys of the camera policy are, for its messages.
+const CAMERA_KEYS: Keys = Keys {
+    networks: "[cameras] allowed_networks",
+    hosts: "[cameras] allowed_hosts",
+    ports: "[cameras] allowed_ports",
+};
+
 impl Default for HookSettings {
     fn default() -> Self {
         HookSettings {
@@ -190,9 +197,28 @@ pub struct CameraSettings {
     /// A connection that has not produced media this long after it started is given up (and
     /// retried), in ms; so is a streaming one that stops producing media for this long.
     pub stall_timeout_ms: u64,
+    /// Networks whose addresses cameras may be pulled from (CIDRs, single addresses, or
+    /// `public`). Checked when a camera is added or changed and on every address its host
+    /// resolves to at each connection; the always-denied list (`egress`) wins over it.
+    pub allowed_networks: Vec<Network>,
+    /// Camera host names (`cam1.lan`, or `*.cams.example.com`) allowed whatever they resolve
+    /// to, except the always-denied addresses.
+    pub allowed_hosts: Vec<HostPattern>,
+    /// Ports cameras may use; empty = any port (cameras use 554, 8554 and many vendor ports).
+    pub allowed_ports: Vec<u16>,
 }
 
 impl CameraSettings {
+    /// Where cameras may be pulled from.
+    pub fn egress_policy(&self) -> Policy {
+        Policy::new(
+            self.allowed_networks.clone(),
+            self.allowed_hosts.clone(),
+            self.allowed_ports.clone(),
+            CAMERA_KEYS,
+        )
+    }
+
     /// The supervisor's options.
     pub fn to_options(&self) -> crate::cameras::CameraOptions {
         use std::time::Duration;
@@ -200,6 +226,7 @@ impl CameraSettings {
             backoff_initial: Duration::from_millis(self.backoff_initial_ms.max(1)),
             backoff_max: Duration::from_millis(self.backoff_max_ms.max(self.backoff_initial_ms)),
             stall_timeout: Duration::from_millis(self.stall_timeout_ms.max(1000)),
+            egress: Arc::new(self.egress_policy()),
         }
     }
 }
@@ -211,6 +238,10 @@ impl Default for CameraSettings {
             backoff_max_ms: 30_000,
             latency_ms: 200,
             stall_timeout_ms: 20_000,
+            // Cameras live on LANs; loopback so that a local test camera works out of the box.
+            allowed_networks: egress::networks(&[egress::PRIVATE, egress::LOOPBACK].concat()),
+            allowed_hosts: Vec::new(),
+            allowed_ports: Vec::new(),
         }
     }
 }
@@ -640,6 +671,62 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("VIDSTREAM_LISTEN"), "{e}");
+    }
+
+    #[test]
+    fn egress_lists_from_file_and_environment_are_strict() {
+        let d = Config::default();
+        let cam = d.cameras.egress_policy();
+        assert!(cam.check_ip("c", "192.168.1.20".parse().unwrap()).is_ok());
+        assert!(cam.check_ip("c", "127.0.0.1".parse().unwrap()).is_ok());
+        assert!(cam.check_ip("c", "8.8.8.8".parse().unwrap()).is_err());
+        let hook = d.hook.webhook_policy();
+        assert!(hook.check_ip("h", "8.8.8.8".parse().unwrap()).is_ok());
+        assert!(hook.check_ip("h", "192.168.1.20".parse().unwrap()).is_err());
+        assert!(d.hook.allowed_s3_buckets.is_empty());
+
+        let c = Config::load(
+            None,
+            env(&[
+                (
+                    "VIDSTREAM_CAMERAS__ALLOWED_NETWORKS",
+                    r#"["192.168.10.0/24", "public"]"#,
+                ),
+                ("VIDSTREAM_CAMERAS__ALLOWED_PORTS", "[554, 8554]"),
+                ("VIDSTREAM_HOOK__WEBHOOK_ALLOWED_HOSTS", r#"["*.lan"]"#),
+                ("VIDSTREAM_HOOK__ALLOWED_S3_BUCKETS", r#"["cam-images"]"#),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(
+            c.cameras.allowed_networks,
+            vec!["192.168.10.0/24".parse().unwrap(), egress::Network::Public]
+        );
+        assert_eq!(c.cameras.allowed_ports, vec![554, 8554]);
+        assert_eq!(c.hook.webhook_allowed_hosts, vec!["*.lan".parse().unwrap()]);
+        assert_eq!(c.hook.allowed_s3_buckets, vec!["cam-images".to_owned()]);
+
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("v.toml");
+        for (text, want) in [
+            (
+                "[cameras]\nallowed_networks = [\"10.0.0.0/33\"]\n",
+                "10.0.0.0/33",
+            ),
+            (
+                "[cameras]\nallowed_networks = [\"10.1.2.3/8\"]\n",
+                "10.0.0.0/8",
+            ),
+            (
+                "[hook]\nwebhook_allowed_hosts = [\"10.0.0.1\"]\n",
+                "allowed_networks",
+            ),
+            ("[cameras]\nallowed_hosts = [\"a b\"]\n", "not a host name"),
+        ] {
+            std::fs::write(&f, text).unwrap();
+            let e = Config::load(Some(&f), env(&[])).unwrap_err().to_string();
+            assert!(e.contains(want) && e.contains("v.toml"), "{text}: {e}");
+        }
     }
 
     /// The reference config in docker/ must parse and mention every key.
