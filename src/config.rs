@@ -12,8 +12,11 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
+
+use crate::egress::{self, HostPattern, Keys, Network, Policy};
 
 mod auth;
 pub use auth::{AuthSettings, ConfigSecret};
@@ -93,10 +96,31 @@ pub struct HookSettings {
     pub webhook_attempts: u32,
     /// Webhook: wait before the first retry, ms; it doubles on each retry.
     pub webhook_backoff_ms: u64,
-    /// Webhook: the only hosts (names or IP literals) webhooks may go to; empty = any host but
-    /// link-local addresses such as cloud metadata services (see `frames::hook::webhook`).
-    pub webhook_allowed_hosts: Vec<String>,
+    /// Webhook: networks whose addresses webhooks may go to (CIDRs, single addresses, or
+    /// `public` for any address on the public internet). Checked on every address a host name
+    /// resolves to, at each connection; the always-denied list (`egress`) wins over it.
+    pub webhook_allowed_networks: Vec<Network>,
+    /// Webhook: host names (`hooks.lan`, or `*.example.com` for the names under it) webhooks may
+    /// go to whatever they resolve to, except the always-denied addresses.
+    pub webhook_allowed_hosts: Vec<HostPattern>,
+    /// `s3://` destinations are written with this server's own credentials, so only these
+    /// buckets may be named; empty = `s3://` destinations are refused.
+    pub allowed_s3_buckets: Vec<String>,
 }
+
+/// Where the `[hook]` keys of the webhook policy are, for its messages.
+const WEBHOOK_KEYS: Keys = Keys {
+    networks: "[hook] webhook_allowed_networks",
+    hosts: "[hook] webhook_allowed_hosts",
+    ports: "",
+};
+
+/// Where the `[cameras]` keys of the camera policy are, for its messages.
+const CAMERA_KEYS: Keys = Keys {
+    networks: "[cameras] allowed_networks",
+    hosts: "[cameras] allowed_hosts",
+    ports: "[cameras] allowed_ports",
+};
 
 impl Default for HookSettings {
     fn default() -> Self {
@@ -111,14 +135,27 @@ impl Default for HookSettings {
             webhook_timeout_ms: 5000,
             webhook_attempts: 3,
             webhook_backoff_ms: 200,
+            webhook_allowed_networks: vec![Network::Public],
             webhook_allowed_hosts: Vec::new(),
+            allowed_s3_buckets: Vec::new(),
         }
     }
 }
 
 impl HookSettings {
-    /// The hook's options (environment credentials filled in).
-    pub fn to_options(&self) -> crate::frames::hook::HookOptions {
+    /// Where webhooks may go.
+    pub fn webhook_policy(&self) -> Policy {
+        Policy::new(
+            self.webhook_allowed_networks.clone(),
+            self.webhook_allowed_hosts.clone(),
+            Vec::new(),
+            WEBHOOK_KEYS,
+        )
+    }
+
+    /// The hook's options (environment credentials filled in); fails only if the webhook HTTP
+    /// client cannot be built (TLS setup).
+    pub fn to_options(&self) -> Result<crate::frames::hook::HookOptions, reqwest::Error> {
         let non_empty = |s: &str| (!s.is_empty()).then(|| s.to_owned());
         let or_env = |s: &str, var: &str| {
             non_empty(s)
@@ -126,12 +163,9 @@ impl HookSettings {
                 .unwrap_or_default()
         };
         let timeout = std::time::Duration::from_millis(self.webhook_timeout_ms.max(1));
-        let http = crate::frames::hook::webhook::client(timeout, &self.webhook_allowed_hosts)
-            .unwrap_or_else(|e| {
-                tracing::error!(error = %e, "hook: webhook client settings refused; using defaults");
-                reqwest::Client::new()
-            });
-        crate::frames::hook::HookOptions {
+        let webhook_egress = Arc::new(self.webhook_policy());
+        let http = crate::frames::hook::webhook::client(timeout, Arc::clone(&webhook_egress))?;
+        Ok(crate::frames::hook::HookOptions {
             queue_capacity: self.queue_capacity.max(1),
             decode_threads: self.decode_threads.max(1),
             file_root: non_empty(&self.file_root).map(PathBuf::from),
@@ -141,9 +175,10 @@ impl HookSettings {
             s3_secret_access_key: or_env(&self.s3_secret_access_key, "AWS_SECRET_ACCESS_KEY"),
             webhook_attempts: self.webhook_attempts.max(1),
             webhook_backoff: std::time::Duration::from_millis(self.webhook_backoff_ms),
-            webhook_allowed_hosts: self.webhook_allowed_hosts.clone(),
+            webhook_egress,
+            allowed_s3_buckets: self.allowed_s3_buckets.clone(),
             http,
-        }
+        })
     }
 }
 
@@ -162,9 +197,28 @@ pub struct CameraSettings {
     /// A connection that has not produced media this long after it started is given up (and
     /// retried), in ms; so is a streaming one that stops producing media for this long.
     pub stall_timeout_ms: u64,
+    /// Networks whose addresses cameras may be pulled from (CIDRs, single addresses, or
+    /// `public`). Checked when a camera is added or changed and on every address its host
+    /// resolves to at each connection; the always-denied list (`egress`) wins over it.
+    pub allowed_networks: Vec<Network>,
+    /// Camera host names (`cam1.lan`, or `*.cams.example.com`) allowed whatever they resolve
+    /// to, except the always-denied addresses.
+    pub allowed_hosts: Vec<HostPattern>,
+    /// Ports cameras may use; empty = any port (cameras use 554, 8554 and many vendor ports).
+    pub allowed_ports: Vec<u16>,
 }
 
 impl CameraSettings {
+    /// Where cameras may be pulled from.
+    pub fn egress_policy(&self) -> Policy {
+        Policy::new(
+            self.allowed_networks.clone(),
+            self.allowed_hosts.clone(),
+            self.allowed_ports.clone(),
+            CAMERA_KEYS,
+        )
+    }
+
     /// The supervisor's options.
     pub fn to_options(&self) -> crate::cameras::CameraOptions {
         use std::time::Duration;
@@ -172,6 +226,7 @@ impl CameraSettings {
             backoff_initial: Duration::from_millis(self.backoff_initial_ms.max(1)),
             backoff_max: Duration::from_millis(self.backoff_max_ms.max(self.backoff_initial_ms)),
             stall_timeout: Duration::from_millis(self.stall_timeout_ms.max(1000)),
+            egress: Arc::new(self.egress_policy()),
         }
     }
 }
@@ -183,6 +238,10 @@ impl Default for CameraSettings {
             backoff_max_ms: 30_000,
             latency_ms: 200,
             stall_timeout_ms: 20_000,
+            // Cameras live on LANs; loopback so that a local test camera works out of the box.
+            allowed_networks: egress::networks(&[egress::PRIVATE, egress::LOOPBACK].concat()),
+            allowed_hosts: Vec::new(),
+            allowed_ports: Vec::new(),
         }
     }
 }
@@ -614,6 +673,62 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("VIDSTREAM_LISTEN"), "{e}");
+    }
+
+    #[test]
+    fn egress_lists_from_file_and_environment_are_strict() {
+        let d = Config::default();
+        let cam = d.cameras.egress_policy();
+        assert!(cam.check_ip("c", "192.168.1.20".parse().unwrap()).is_ok());
+        assert!(cam.check_ip("c", "127.0.0.1".parse().unwrap()).is_ok());
+        assert!(cam.check_ip("c", "8.8.8.8".parse().unwrap()).is_err());
+        let hook = d.hook.webhook_policy();
+        assert!(hook.check_ip("h", "8.8.8.8".parse().unwrap()).is_ok());
+        assert!(hook.check_ip("h", "192.168.1.20".parse().unwrap()).is_err());
+        assert!(d.hook.allowed_s3_buckets.is_empty());
+
+        let c = Config::load(
+            None,
+            env(&[
+                (
+                    "VIDSTREAM_CAMERAS__ALLOWED_NETWORKS",
+                    r#"["192.168.10.0/24", "public"]"#,
+                ),
+                ("VIDSTREAM_CAMERAS__ALLOWED_PORTS", "[554, 8554]"),
+                ("VIDSTREAM_HOOK__WEBHOOK_ALLOWED_HOSTS", r#"["*.lan"]"#),
+                ("VIDSTREAM_HOOK__ALLOWED_S3_BUCKETS", r#"["cam-images"]"#),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(
+            c.cameras.allowed_networks,
+            vec!["192.168.10.0/24".parse().unwrap(), egress::Network::Public]
+        );
+        assert_eq!(c.cameras.allowed_ports, vec![554, 8554]);
+        assert_eq!(c.hook.webhook_allowed_hosts, vec!["*.lan".parse().unwrap()]);
+        assert_eq!(c.hook.allowed_s3_buckets, vec!["cam-images".to_owned()]);
+
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("v.toml");
+        for (text, want) in [
+            (
+                "[cameras]\nallowed_networks = [\"10.0.0.0/33\"]\n",
+                "10.0.0.0/33",
+            ),
+            (
+                "[cameras]\nallowed_networks = [\"10.1.2.3/8\"]\n",
+                "10.0.0.0/8",
+            ),
+            (
+                "[hook]\nwebhook_allowed_hosts = [\"10.0.0.1\"]\n",
+                "allowed_networks",
+            ),
+            ("[cameras]\nallowed_hosts = [\"a b\"]\n", "not a host name"),
+        ] {
+            std::fs::write(&f, text).unwrap();
+            let e = Config::load(Some(&f), env(&[])).unwrap_err().to_string();
+            assert!(e.contains(want) && e.contains("v.toml"), "{text}: {e}");
+        }
     }
 
     /// The reference config in docker/ must parse and mention every key.

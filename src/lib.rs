@@ -37,10 +37,13 @@
 //! - [`model`]: validated names, ARNs, tags, stream records: the vocabulary of the API.
 //! - [`time`]: typed timestamps and an injectable clock.
 //! - [`error`]: `ErrorKind`, the small set every module's error maps to.
+//! - [`egress`]: the egress guard: where the server may connect for an API caller (camera and
+//!   webhook destinations, checked after DNS resolution; SSRF).
 //! - [`zerocopy`]: payloads in sealed memfds, sent to sockets with `sendfile`.
 //!
 //! Dependencies point one way: `cli → server → api → {playback, frames, ingest, cameras} →
 //! media → {store, live} → {mkv, model} → {time, error}`; nothing below `api` imports it.
+//! `cameras` and `frames` check their destinations with [`egress`], which imports only `error`.
 
 // `unsafe` is refused everywhere but in `zerocopy` (the mapping of a sealed memfd).
 #![deny(unsafe_code)]
@@ -53,6 +56,7 @@ pub mod cameras;
 pub mod cli;
 pub mod client;
 pub mod config;
+pub mod egress;
 pub mod error;
 pub mod frames;
 pub mod ingest;

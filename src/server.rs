@@ -39,6 +39,9 @@ pub enum ServerError {
     /// The access keys could not be opened (root key, master key).
     #[error("access keys: {0}")]
     Keys(String),
+    /// The frame hook's webhook HTTP client could not be built.
+    #[error("frame hook webhook client: {0}")]
+    WebhookClient(reqwest::Error),
 }
 
 /// A bound, not yet serving server.
@@ -129,7 +132,11 @@ impl Server {
             )
             .unwrap_or(i64::MAX),
         );
-        let hooks = crate::frames::hook::Hooks::new(media.clone(), config.hook.to_options());
+        let hook_options = config
+            .hook
+            .to_options()
+            .map_err(ServerError::WebhookClient)?;
+        let hooks = crate::frames::hook::Hooks::new(media.clone(), hook_options);
         let mut allowed_hosts = config.auth.allowed_hosts.clone();
         if let Some(host) = url::Url::parse(&public_url)
             .ok()

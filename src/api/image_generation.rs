@@ -69,6 +69,7 @@ async fn update(
             let c = ImageGenerationConfig::from_kvs(v).map_err(ApiError::invalid)?;
             st.hooks
                 .check_destination(&c.uri)
+                .await
                 .map_err(ApiError::invalid)?;
             Some(c)
         }

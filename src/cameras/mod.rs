@@ -10,6 +10,11 @@
 //!
 //! Credentials are stored (the server must replay them) but never logged, never in `Debug`
 //! output and never in API responses: views say `hasPassword` and show the URL without userinfo.
+//!
+//! Where cameras may be is the `[cameras]` egress policy ([`crate::egress`]): a camera whose
+//! host is refused is refused when added or changed (a clear `InvalidArgumentException` naming
+//! the key to change), and every connection checks again (`pull::connect`), because a name's
+//! answer can change.
 
 pub mod pull;
 mod runner;
@@ -43,6 +48,9 @@ pub enum CameraError {
         /// The camera feeding it.
         camera: String,
     },
+    /// The egress guard refuses the camera's address (`[cameras] allowed_*`).
+    #[error("camera url: {0}")]
+    Egress(#[from] crate::egress::EgressError),
     /// The store failed or refused (not found, exists...).
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -54,6 +62,7 @@ impl CameraError {
         match self {
             CameraError::Invalid(_) => ErrorKind::InvalidArgument,
             CameraError::StreamTaken { .. } => ErrorKind::ResourceInUse,
+            CameraError::Egress(e) => e.kind(),
             CameraError::Store(e) => e.kind(),
         }
     }

@@ -25,7 +25,7 @@ use tokio::sync::{mpsc, watch};
 
 use super::Camera;
 use super::pull::mux::Muxer;
-use super::pull::{Connection, PullFailure, PullOptions, Pulled};
+use super::pull::{Connection, PullFailure, PullOptions, Pulled, connect};
 use super::status::{Backoff, CameraState, CameraStatus, RateMeter};
 use crate::ingest::fragmenter::TimecodeType;
 use crate::ingest::{Ack, BodyStream, Ingest, PutMediaRequest};
@@ -43,6 +43,8 @@ pub struct CameraOptions {
     pub backoff_max: Duration,
     /// No media for this long fails the attempt.
     pub stall_timeout: Duration,
+    /// Where cameras may be (`[cameras] allowed_*`), checked at every connection.
+    pub egress: Arc<crate::egress::Policy>,
 }
 
 /// The status plus when the next attempt is due (turned into `nextAttemptInMs` when read).
@@ -208,13 +210,17 @@ impl Runner {
         // The connection's frame times count from when it opened; so does the session start.
         let mut conn = tokio::select! {
             _ = stopped(stop) => return (None, false),
-            r = tokio::time::timeout(stall, Connection::open(&opts)) => match r {
+            r = tokio::time::timeout(stall, Connection::open(&opts, &self.opts.egress)) => match r {
                 Ok(Ok(c)) => c,
                 Ok(Err(f)) => return (Some(f.into()), false),
-                Err(_) => return (
-                    Some(PullFailure::Unreachable(format!("no rtsp answer within {} ms", stall.as_millis())).into()),
-                    false,
-                ),
+                Err(_) => {
+                    // The same words as a refused connection (see `pull::connect`).
+                    tracing::info!(timeout_ms = stall.as_millis(), "no rtsp session within the stall timeout");
+                    return (
+                        Some(PullFailure::CannotConnect(connect::target(&self.camera.url)).into()),
+                        false,
+                    );
+                }
             },
         };
         let start_ms = self.store.now().0;

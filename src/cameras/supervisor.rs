@@ -90,18 +90,25 @@ impl Supervisor {
         })
     }
 
-    /// Adds a camera (its target stream must exist) and starts it if enabled.
+    /// Adds a camera (its target stream must exist, its host must be allowed) and starts it if
+    /// enabled.
     pub async fn add(&self, camera: Camera) -> Result<CameraStatus, CameraError> {
         self.check_stream(&camera).await?;
+        self.check_egress(&camera).await?;
         self.inner.store.insert_camera(camera.to_row()).await?;
         tracing::info!(camera = %camera.name, stream = %camera.stream, "camera added");
         self.restart(&camera).await;
         Ok(self.status(&camera))
     }
 
-    /// Replaces a camera and restarts it.
+    /// Replaces a camera and restarts it. Its host is checked unless the change only disables
+    /// it (so that a camera the policy no longer allows can still be switched off).
     pub async fn update(&self, camera: Camera) -> Result<CameraStatus, CameraError> {
         self.check_stream(&camera).await?;
+        let old = self.inner.store.camera(&camera.name).await?;
+        if camera.enabled || camera.url != old.url {
+            self.check_egress(&camera).await?;
+        }
         self.inner.store.update_camera(camera.to_row()).await?;
         tracing::info!(camera = %camera.name, stream = %camera.stream, "camera updated");
         self.restart(&camera).await;
@@ -174,6 +181,22 @@ impl Supervisor {
             }),
             None => Ok(()),
         }
+    }
+
+    /// The camera's host must be allowed by `[cameras] allowed_*`: an IP literal by itself, a
+    /// name by what it resolves to now (a name that does not resolve passes; each connection
+    /// checks again).
+    async fn check_egress(&self, camera: &Camera) -> Result<(), CameraError> {
+        let url = url::Url::parse(&camera.url)
+            .map_err(|e| CameraError::Invalid(format!("url `{}` is invalid: {e}", camera.url)))?;
+        let Some((host, port)) = super::pull::connect::host_port(&url) else {
+            return Err(CameraError::Invalid(format!(
+                "url `{}` has no host; use rtsp://host[:port]/path",
+                camera.url
+            )));
+        };
+        self.inner.opts.egress.precheck(&host, port).await?;
+        Ok(())
     }
 
     /// Stops the camera's runner if any, then starts a new one if it is enabled.

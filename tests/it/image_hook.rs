@@ -21,6 +21,18 @@ use crate::common;
 use crate::common::media::put_fixture_paced;
 use crate::common::probe::{shown_index, video_pts};
 use crate::common::{Reply, TestServer};
+use vidstream::egress;
+
+/// The webhook receivers of these tests listen on loopback, which webhooks may not reach
+/// unless the admin allows it (`[hook] webhook_allowed_networks`).
+fn allow_loopback_webhooks(c: &mut vidstream::config::Config) {
+    c.hook.webhook_allowed_networks = egress::networks(egress::LOOPBACK);
+}
+
+/// The bucket of the `s3://` configurations: an API caller may only name listed buckets.
+fn allow_bucket(c: &mut vidstream::config::Config, bucket: &str) {
+    c.hook.allowed_s3_buckets = vec![bucket.to_owned()];
+}
 
 /// `x-amzn-producer-start-timestamp` of every ingest (a multiple of every interval used).
 const START_MS: i64 = 1_700_000_000_000;
@@ -142,6 +154,7 @@ async fn file_and_webhook_destinations_get_the_frames_on_the_grid() {
     let s = TestServer::start_with(&dir.path().join("data"), move |c| {
         c.hook.file_root = r.to_string_lossy().into_owned();
         c.hook.queue_capacity = 64;
+        allow_loopback_webhooks(c);
     })
     .await;
     let (url, hits) = webhook(Duration::ZERO).await;
@@ -263,6 +276,7 @@ async fn a_slow_webhook_does_not_slow_ingest() {
         c.hook.queue_capacity = 2;
         c.hook.webhook_timeout_ms = 30_000;
         c.hook.webhook_attempts = 1;
+        allow_loopback_webhooks(c);
     })
     .await;
     // Every POST takes 3 s: the 25 pictures below would take 75 s to deliver.
@@ -387,6 +401,7 @@ async fn s3_destination_puts_objects_on_a_real_s3_server() {
         c.hook.s3_endpoint = endpoint;
         c.hook.s3_access_key_id = "hookkey".into();
         c.hook.s3_secret_access_key = "hooksecret".into();
+        allow_bucket(c, "hook-bucket");
     })
     .await;
     create(&s, "hook-s3").await;
@@ -428,6 +443,7 @@ async fn bad_configurations_get_kvs_errors() {
     let r = root.clone();
     let s = TestServer::start_with(&dir.path().join("data"), move |c| {
         c.hook.file_root = r.to_string_lossy().into_owned();
+        allow_bucket(c, "bucket");
     })
     .await;
     create(&s, "hook-bad").await;
@@ -506,7 +522,7 @@ async fn bad_configurations_get_kvs_errors() {
     // The configuration survives a restart.
     set(&s, "hook-bad", good.clone()).await.assert_ok();
     s.stop().await;
-    let s = TestServer::start(&dir.path().join("data")).await;
+    let s = TestServer::start_with(&dir.path().join("data"), |c| allow_bucket(c, "bucket")).await;
     let d = s
         .call(
             "/describeImageGenerationConfiguration",
@@ -556,6 +572,7 @@ async fn webhook_retries_and_server_timestamp_sampling() {
         c.hook.webhook_attempts = 2;
         c.hook.webhook_backoff_ms = 10;
         c.hook.queue_capacity = 64;
+        allow_loopback_webhooks(c);
     })
     .await;
     let (url, hits) = flaky_webhook().await;

@@ -15,6 +15,7 @@ mod camera_cycles;
 mod cameras;
 mod clip;
 mod dash_manifest;
+mod egress;
 mod frame_feed;
 mod get_media;
 mod image_hook;

@@ -215,7 +215,11 @@ def server(vidstream_bin, tmp_path_factory) -> VidstreamServer:
     base = tmp_path_factory.mktemp("shared-server")
     data_dir = base / "data"
     data_dir.mkdir()
-    srv = VidstreamServer(vidstream_bin, data_dir, base).start()
+    # The one S3 bucket the image generation tests name: s3:// destinations are written with the
+    # server's own credentials, so API callers may only name buckets the admin listed.
+    config = base / "vidstream.toml"
+    config.write_text('[hook]\nallowed_s3_buckets = ["vidstream-images"]\n')
+    srv = VidstreamServer(vidstream_bin, data_dir, base, ("--config", str(config))).start()
     yield srv
     if srv.running:
         srv.stop()

@@ -76,6 +76,10 @@ def test_jpeg_quality_defaults_to_80(kvs):
         {"DestinationConfig": {"Uri": "gopher://x/y", "DestinationRegion": "us-east-1"}},
         {"DestinationConfig": {"Uri": "s3://b/p", "DestinationRegion": "mars"}},
         {"DestinationConfig": {"Uri": "file:///etc", "DestinationRegion": "us-east-1"}},
+        # Egress: an unlisted bucket, loopback and cloud metadata webhooks.
+        {"DestinationConfig": {"Uri": "s3://not-listed-bucket/p", "DestinationRegion": "us-east-1"}},
+        {"DestinationConfig": {"Uri": "http://127.0.0.1:9/hook", "DestinationRegion": "us-east-1"}},
+        {"DestinationConfig": {"Uri": "http://169.254.169.254/latest", "DestinationRegion": "us-east-1"}},
     ],
     ids=lambda c: ",".join(f"{k}={v}" for k, v in c.items()),
 )

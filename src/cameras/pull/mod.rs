@@ -16,9 +16,12 @@
 //!
 //! Errors become [`PullFailure`]s an operator can act on; retina's context lines (connection
 //! addresses, byte positions) are logged at debug level, not shown. Credentials go to retina
-//! only (it answers Basic and Digest challenges) and never appear in a message.
+//! only (it answers Basic and Digest challenges) and never appear in a message. Where a
+//! camera may be and how it is reached under the egress guard, and why every failure before
+//! the first RTSP answer reads the same: [`connect`].
 
 pub mod clock;
+pub mod connect;
 pub mod mux;
 
 use std::time::Instant;
@@ -33,6 +36,7 @@ use retina::codec::{
 };
 
 use super::Transport;
+use crate::egress::Policy;
 use clock::FrameClock;
 use mux::{AUDIO_TRACK, TrackSpec, VIDEO_TRACK};
 
@@ -63,9 +67,14 @@ impl std::fmt::Debug for PullOptions {
 /// Why a pull failed, in words an operator can act on.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PullFailure {
-    /// TCP connect failed or timed out.
-    #[error("camera unreachable: {0}; check the host, port and network")]
-    Unreachable(String),
+    /// No RTSP answer from `HOST:PORT`: the name did not resolve, or the connection was refused,
+    /// timed out or reset, or the peer does not speak RTSP. Deliberately one message for all (see
+    /// [`connect`]); the log has the detail.
+    #[error("could not connect to the camera at {0}")]
+    CannotConnect(String),
+    /// The egress guard refuses the camera's address (the message names the config key).
+    #[error("{0}")]
+    NotAllowed(String),
     /// The camera answered 401.
     #[error("401 unauthorized: the camera refused the username/password")]
     Unauthorized,
@@ -104,6 +113,7 @@ impl PullFailure {
         matches!(
             self,
             PullFailure::Unauthorized
+                | PullFailure::NotAllowed(_)
                 | PullFailure::NotFound(_)
                 | PullFailure::BadUrl(_)
                 | PullFailure::UnsupportedCodec(_)
@@ -111,7 +121,8 @@ impl PullFailure {
         )
     }
 
-    /// Words for a retina error: its first line (the rest is connection context).
+    /// Words for a retina error once the camera has answered RTSP: its first line (the rest is
+    /// connection context).
     fn from_retina(e: &retina::Error) -> PullFailure {
         let text = e.to_string();
         tracing::debug!(error = %text, "rtsp client error");
@@ -119,7 +130,6 @@ impl PullFailure {
         match e.status_code() {
             Some(401) => PullFailure::Unauthorized,
             Some(404) => PullFailure::NotFound(first),
-            _ if first.starts_with("Unable to connect") => PullFailure::Unreachable(first),
             _ => PullFailure::Protocol(first),
         }
     }
@@ -165,9 +175,9 @@ pub enum Pulled {
 }
 
 impl Connection {
-    /// Connects, picks the streams and starts playing. Not bounded in time: the caller wraps
-    /// it in a timeout.
-    pub async fn open(opts: &PullOptions) -> Result<Connection, PullFailure> {
+    /// Connects to an address `egress` allows (see [`connect`]), picks the streams and starts
+    /// playing. Not bounded in time: the caller wraps it in a timeout.
+    pub async fn open(opts: &PullOptions, egress: &Policy) -> Result<Connection, PullFailure> {
         let url = url::Url::parse(&opts.url)
             .map_err(|e| PullFailure::BadUrl(format!("{}: {e}", opts.url)))?;
         if url.scheme() != "rtsp" {
@@ -176,16 +186,16 @@ impl Connection {
                 url.scheme()
             )));
         }
-        let creds = opts.username.as_ref().map(|u| Credentials {
-            username: u.clone(),
-            password: opts.password.clone().unwrap_or_default(),
-        });
-        let options = SessionOptions::default()
-            .creds(creds)
-            .user_agent(format!("vidstream/{}", env!("CARGO_PKG_VERSION")));
-        let mut session = client::Session::describe(url, options)
-            .await
-            .map_err(|e| PullFailure::from_retina(&e))?;
+        let options = || {
+            let creds = opts.username.as_ref().map(|u| Credentials {
+                username: u.clone(),
+                password: opts.password.clone().unwrap_or_default(),
+            });
+            SessionOptions::default()
+                .creds(creds)
+                .user_agent(format!("vidstream/{}", env!("CARGO_PKG_VERSION")))
+        };
+        let (mut session, peer) = connect::describe(&url, egress, options).await?;
 
         let streams = session.streams();
         let mut video = None;
@@ -231,6 +241,9 @@ impl Connection {
                 )
                 .await
                 .map_err(|e| PullFailure::from_retina(&e))?;
+            if opts.transport == Transport::Udp {
+                connect::check_udp_source(session.streams()[i].ctx(), peer, egress)?;
+            }
         }
         let session = session
             // Frame times come from arrival-anchored clocks (see `clock`), so the RTP-Info

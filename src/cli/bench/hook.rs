@@ -54,6 +54,8 @@ async fn measure(work: &Path, seconds: u64) -> anyhow::Result<Vec<Row>> {
     config.hook.queue_capacity = 8;
     config.hook.webhook_attempts = 1;
     config.hook.webhook_timeout_ms = 30_000;
+    // The slow webhook listens on loopback, which webhooks may not reach by default.
+    config.hook.webhook_allowed_networks = crate::egress::networks(crate::egress::LOOPBACK);
     let server = crate::server::Server::bind(&config, Arc::new(crate::time::SystemClock))
         .await
         .context("starting the server")?;

@@ -10,12 +10,21 @@
 //! - **Webhook**: `POST` with the picture as the body (`Content-Type: image/jpeg|png`) and the
 //!   metadata in `x-vidstream-*` headers. A network error, a timeout, 429 or 5xx is retried
 //!   with doubling backoff up to `[hook] webhook_attempts` tries; another status fails at once.
+//!   Where webhooks may go is the `[hook]` webhook egress policy ([`super::webhook`]).
+//!
+//! Who may name what: an `s3://` destination is written with this server's own credentials,
+//! so only the buckets in `[hook] allowed_s3_buckets` may be named (none by default). The S3
+//! endpoint, addressing style and credentials come from the server configuration alone; the
+//! caller's `DestinationRegion` only picks the AWS region when no endpoint is configured (the
+//! host stays under AWS's S3 domain), so the S3 client needs no egress check of its own.
 
 use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::HookOptions;
 use super::queue::Picture;
+use crate::egress::Policy;
 
 /// A parsed, allowed destination.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,6 +55,16 @@ pub fn parse_uri(uri: &str, opts: &HookOptions) -> Result<Target, String> {
                 "DestinationConfig Uri `{uri}` has no valid bucket name: use s3://bucket/prefix with a 3-63 character lowercase bucket"
             ));
         }
+        if opts.allowed_s3_buckets.is_empty() {
+            return Err(
+                "s3:// destinations are disabled on this server: they are written with its own credentials; list the buckets API callers may name in [hook] allowed_s3_buckets".to_owned(),
+            );
+        }
+        if !opts.allowed_s3_buckets.iter().any(|b| b == bucket) {
+            return Err(format!(
+                "bucket `{bucket}` is not in this server's [hook] allowed_s3_buckets (s3:// destinations are written with the server's own credentials); add it there to allow it"
+            ));
+        }
         return Ok(Target::S3 {
             bucket: bucket.to_owned(),
             prefix: prefix.trim_matches('/').to_owned(),
@@ -72,12 +91,11 @@ pub fn parse_uri(uri: &str, opts: &HookOptions) -> Result<Target, String> {
     }
     if uri.starts_with("http://") || uri.starts_with("https://") {
         return match reqwest::Url::parse(uri) {
-            Ok(u) => match u.host_str() {
-                Some(host) => super::webhook::check_host(host, &opts.webhook_allowed_hosts)
+            Ok(u) if u.host_str().is_some() => {
+                super::webhook::check_literal(&opts.webhook_egress, &u)
                     .map(|()| Target::Http(uri.to_owned()))
-                    .map_err(|e| format!("DestinationConfig Uri `{uri}`: {e}")),
-                None => Err(format!("DestinationConfig Uri `{uri}` is not a valid URL")),
-            },
+                    .map_err(|e| format!("DestinationConfig Uri `{uri}`: {e}"))
+            }
             _ => Err(format!("DestinationConfig Uri `{uri}` is not a valid URL")),
         };
     }
@@ -101,8 +119,10 @@ pub enum Destination {
     File(PathBuf),
     /// See [`Target::Http`].
     Http {
-        /// Shared client.
+        /// Shared client (names resolved under the webhook policy).
         client: reqwest::Client,
+        /// The webhook policy, for IP-literal URLs (which the client does not resolve).
+        egress: Arc<Policy>,
         /// URL.
         url: String,
         /// Tries per picture.
@@ -137,6 +157,7 @@ impl Destination {
             Target::File(dir) => Destination::File(dir),
             Target::Http(url) => Destination::Http {
                 client: opts.http.clone(),
+                egress: Arc::clone(&opts.webhook_egress),
                 url,
                 attempts: opts.webhook_attempts.max(1),
                 backoff: opts.webhook_backoff,
@@ -174,10 +195,18 @@ impl Destination {
             Destination::File(dir) => write_file(dir, p).await,
             Destination::Http {
                 client,
+                egress,
                 url,
                 attempts,
                 backoff,
-            } => post(client, url, *attempts, *backoff, p).await,
+            } => {
+                // Checked when the destination was made, and again here: the check that counts
+                // is the one before connecting.
+                let parsed = reqwest::Url::parse(url).map_err(|e| format!("webhook {url}: {e}"))?;
+                super::webhook::check_literal(egress, &parsed)
+                    .map_err(|e| format!("webhook {url}: {e}"))?;
+                post(client, url, *attempts, *backoff, p).await
+            }
         }
     }
 }
@@ -270,7 +299,7 @@ async fn post(
                     return Err(last);
                 }
             }
-            Err(e) => last = format!("webhook {url}: {}", error_chain(&e)),
+            Err(e) => last = super::webhook::describe_error(url, &e),
         }
         if attempt < attempts {
             tracing::debug!(attempt, error = %last, "hook: webhook retry");
@@ -288,6 +317,7 @@ mod tests {
     #[test]
     fn uris() {
         let mut opts = HookOptions::for_tests();
+        opts.allowed_s3_buckets = vec!["my-bucket".into()];
         let ok = |u: &str, o: &HookOptions| parse_uri(u, o).unwrap();
         assert_eq!(
             ok("s3://my-bucket/a/b/", &opts),
@@ -311,21 +341,25 @@ mod tests {
             "s3://",
             "s3://UPPER/x",
             "s3://ab",
+            "s3://other-bucket/x",
             "ftp://x/y",
             "http://",
             "http://169.254.169.254/latest/meta-data/",
             "http://[fd00:ec2::254]/",
+            "http://127.0.0.1:8080/in",
+            "http://192.168.1.10/in",
             "file:///tmp/x",
             "nope",
         ] {
             assert!(parse_uri(bad, &opts).is_err(), "{bad}");
         }
-        // With an allow-list, only its hosts.
-        let mut listed = HookOptions::for_tests();
-        listed.webhook_allowed_hosts = vec!["ml.lan".into()];
-        assert!(parse_uri("http://ml.lan:8080/in", &listed).is_ok());
-        let e = parse_uri("http://127.0.0.1/in", &listed).unwrap_err();
-        assert!(e.contains("webhook_allowed_hosts"), "{e}");
+        let e = parse_uri("s3://other-bucket/x", &opts).unwrap_err();
+        assert!(e.contains("[hook] allowed_s3_buckets"), "{e}");
+        let e = parse_uri("http://127.0.0.1/in", &opts).unwrap_err();
+        assert!(e.contains("[hook] webhook_allowed_networks"), "{e}");
+        // No bucket listed: s3:// is off.
+        let e = parse_uri("s3://my-bucket/x", &HookOptions::for_tests()).unwrap_err();
+        assert!(e.contains("allowed_s3_buckets"), "{e}");
         opts.file_root = Some(PathBuf::from("/srv/images"));
         assert_eq!(
             ok("file:///srv/images/cam1", &opts),

@@ -237,29 +237,29 @@ pub struct HookOptions {
     pub webhook_attempts: u32,
     /// First wait between webhook tries (doubles).
     pub webhook_backoff: Duration,
-    /// Webhook hosts allowed (empty: any but link-local addresses; see [`webhook`]).
-    pub webhook_allowed_hosts: Vec<String>,
-    /// The webhook client (its timeout is `[hook] webhook_timeout_ms`; see [`webhook::client`]).
+    /// Where webhooks may go (`[hook] webhook_allowed_*`; see [`webhook`]).
+    pub webhook_egress: Arc<crate::egress::Policy>,
+    /// Buckets `s3://` destinations may name (`[hook] allowed_s3_buckets`; empty: none).
+    pub allowed_s3_buckets: Vec<String>,
+    /// The webhook client (its timeout is `[hook] webhook_timeout_ms`; names are resolved under
+    /// `webhook_egress`; see [`webhook::client`]).
     pub http: reqwest::Client,
 }
 
 impl HookOptions {
-    /// Options with small defaults and no file root, for unit tests.
+    /// Options with small defaults, no file root and the default egress rules (public
+    /// webhooks, no S3 bucket), for unit tests.
     #[doc(hidden)]
     pub fn for_tests() -> HookOptions {
-        HookOptions {
+        let settings = crate::config::HookSettings {
             queue_capacity: 4,
-            decode_threads: 1,
-            file_root: None,
-            s3_endpoint: None,
-            s3_force_path_style: true,
-            s3_access_key_id: String::new(),
-            s3_secret_access_key: String::new(),
             webhook_attempts: 1,
-            webhook_backoff: Duration::from_millis(10),
-            webhook_allowed_hosts: Vec::new(),
-            http: reqwest::Client::new(),
-        }
+            webhook_backoff_ms: 10,
+            ..Default::default()
+        };
+        settings
+            .to_options()
+            .expect("the default webhook client builds")
     }
 }
 
@@ -307,10 +307,19 @@ impl Hooks {
         }
     }
 
-    /// Checks a destination URI against this server's settings; the error is the message of an
+    /// Checks a destination URI against this server's settings, a webhook's host name by what
+    /// it resolves to now (each connection checks again); the error is the message of an
     /// `InvalidArgumentException`.
-    pub fn check_destination(&self, uri: &str) -> Result<(), String> {
-        dest::parse_uri(uri, &self.inner.opts).map(|_| ())
+    pub async fn check_destination(&self, uri: &str) -> Result<(), String> {
+        match dest::parse_uri(uri, &self.inner.opts)? {
+            dest::Target::Http(url) => {
+                let parsed = reqwest::Url::parse(&url).map_err(|e| e.to_string())?;
+                webhook::check_url(&self.inner.opts.webhook_egress, &parsed)
+                    .await
+                    .map_err(|e| format!("DestinationConfig Uri `{uri}`: {e}"))
+            }
+            _ => Ok(()),
+        }
     }
 
     /// Starts the hooks of every enabled configuration in the index (server start). A

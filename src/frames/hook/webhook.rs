@@ -1,149 +1,209 @@
-//! Where webhooks may go. A webhook URL comes from an API caller
-//! (UpdateImageGenerationConfiguration), and the server POSTs to it from inside its network, so
-//! an unchecked URL would let a caller make the server reach what only the server can reach
-//! (server-side request forgery). The classic target is the cloud instance-metadata service at
-//! a link-local address (`169.254.169.254`, `fd00:ec2::254`), which hands out credentials.
+//! How webhooks are reached, under the egress guard. A webhook URL comes from an API caller
+//! (UpdateImageGenerationConfiguration) and the server POSTs to it from inside its network, so
+//! every connection goes through the `[hook]` webhook policy ([`crate::egress`]; by default the
+//! public internet only, never the cloud metadata services):
 //!
-//! The policy, from `[hook] webhook_allowed_hosts`:
-//! - empty (the default): any host, except link-local addresses (`169.254.0.0/16`, `fe80::/10`,
-//!   `fd00:ec2::254`); LAN and loopback consumers, the usual self-hosted case, work;
-//! - non-empty: only those host names or IP literals (case-insensitive), link-local included
-//!   if listed.
+//! - when the configuration is set, the URL is checked ([`check_literal`] for an IP literal,
+//!   [`check_url`] resolves a name): a clear `InvalidArgumentException` early;
+//! - at every connection, host names are resolved by the client's resolver (`Resolver`), which
+//!   hands reqwest only checked addresses (every address of the answer must pass) and reqwest
+//!   connects to those without a second lookup, so a DNS answer that changes after the check
+//!   (rebinding) is checked again rather than trusted;
+//! - reqwest does not ask a resolver about IP-literal URLs, so [`check_literal`] runs before
+//!   each request too;
+//! - redirects are not followed (a redirect is a new URL nobody checked), and proxies from the
+//!   environment are not used (a proxy would resolve and connect on its own).
 //!
-//! It is enforced three times: on the URL when the configuration is set (a clear
-//! `InvalidArgument`), on every address a host name resolves to when connecting (so a name
-//! that resolves to a link-local address, or changes to one later, is refused), and by not
-//! following redirects (a redirect is a new URL the caller chose).
+//! Errors an API caller sees (DeliveryStatus `LastError`) do not tell a refused connection from
+//! a timeout, a reset or a peer that does not speak HTTP: all read "could not connect to the
+//! webhook at HOST:PORT", so the hook is no port scanner ([`describe_error`]); the log keeps
+//! the detail. HTTP answers (statuses) and refusals by the guard are shown as they are.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
+use reqwest::Url;
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 
-/// Whether `ip` is never a webhook target unless its host is listed.
-pub fn link_local(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(v4) => v4.is_link_local(),
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => v4.is_link_local(),
-            None => {
-                let s = v6.segments();
-                (s[0] & 0xffc0) == 0xfe80 || s == [0xfd00, 0x0ec2, 0, 0, 0, 0, 0, 0x0254]
-            }
-        },
+use crate::egress::{EgressError, Policy};
+
+/// Checks a URL whose host is an IP literal (a name passes: it is checked when resolved).
+pub fn check_literal(policy: &Policy, url: &Url) -> Result<(), EgressError> {
+    let ip = match url.host() {
+        Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip),
+        Some(url::Host::Ipv6(ip)) => IpAddr::V6(ip),
+        _ => return Ok(()),
+    };
+    policy.check_ip(url.host_str().unwrap_or_default(), ip)
+}
+
+/// The configuration-time check of a webhook URL: the literal, or what the name resolves to
+/// now (a name that does not resolve passes: it is checked at each connection).
+pub async fn check_url(policy: &Policy, url: &Url) -> Result<(), EgressError> {
+    check_literal(policy, url)?;
+    match (url.host_str(), url.port_or_known_default()) {
+        (Some(host), Some(port)) => policy.precheck(host, port).await,
+        _ => Ok(()),
     }
 }
 
-/// Whether a webhook may go to `host` (a URL's host: a name or an IP literal, IPv6 in
-/// brackets) under the allow-list; the error says why not.
-pub fn check_host(host: &str, allowed: &[String]) -> Result<(), String> {
-    let listed = allowed.iter().any(|a| a.eq_ignore_ascii_case(host));
-    if !allowed.is_empty() && !listed {
-        return Err(format!(
-            "webhook host `{host}` is not in this server's [hook] webhook_allowed_hosts"
-        ));
+/// `host:port` of a URL, for messages.
+fn host_port(url: &str) -> String {
+    match Url::parse(url) {
+        Ok(u) => format!(
+            "{}:{}",
+            u.host_str().unwrap_or_default(),
+            u.port_or_known_default().unwrap_or_default()
+        ),
+        Err(_) => url.to_owned(),
     }
-    let literal = host.trim_start_matches('[').trim_end_matches(']');
-    if let Ok(ip) = literal.parse::<IpAddr>()
-        && link_local(ip)
-        && !listed
-    {
-        return Err(format!(
-            "webhook host `{host}` is a link-local address (such as a cloud metadata service); list it in [hook] webhook_allowed_hosts to allow it"
-        ));
-    }
-    Ok(())
 }
 
-/// Resolves with the system resolver, then drops link-local addresses of hosts that are not
-/// listed.
+/// What a failed request (no HTTP answer) says to an API caller: the guard's refusal as it is,
+/// anything else as one message. The detail goes to the log.
+pub fn describe_error(url: &str, e: &reqwest::Error) -> String {
+    let mut chain = e.to_string();
+    let mut refusal = None;
+    let mut src = std::error::Error::source(e);
+    while let Some(x) = src {
+        chain.push_str(": ");
+        chain.push_str(&x.to_string());
+        if let Some(g) = x.downcast_ref::<EgressError>() {
+            refusal.get_or_insert_with(|| g.to_string());
+        }
+        src = x.source();
+    }
+    tracing::debug!(url, error = %chain, "hook: webhook request failed");
+    match refusal {
+        Some(r) => format!("webhook {url}: {r}"),
+        None => format!("could not connect to the webhook at {}", host_port(url)),
+    }
+}
+
+/// Resolves with the system resolver and returns the addresses only if the policy allows them
+/// all (see [`Policy::lookup`]).
 struct Resolver {
-    allowed: Arc<[String]>,
+    policy: Arc<Policy>,
 }
 
 impl Resolve for Resolver {
     fn resolve(&self, name: Name) -> Resolving {
-        let allowed = Arc::clone(&self.allowed);
+        let policy = Arc::clone(&self.policy);
         Box::pin(async move {
-            let host = name.as_str().to_owned();
-            let listed = allowed.iter().any(|a| a.eq_ignore_ascii_case(&host));
-            let found: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
-                .await?
-                .filter(|a| listed || !link_local(a.ip()))
-                .collect();
-            if found.is_empty() {
-                return Err(format!(
-                    "webhook host `{host}` resolves to no allowed address (link-local addresses are refused unless listed in [hook] webhook_allowed_hosts)"
-                )
-                .into());
-            }
-            let addrs: Addrs = Box::new(found.into_iter());
+            let ips = policy.lookup(name.as_str()).await?;
+            let addrs: Addrs = Box::new(ips.into_iter().map(|ip| SocketAddr::new(ip, 0)));
             Ok(addrs)
         })
     }
 }
 
-/// The HTTP client for webhooks: `timeout` per request, the address filter above, no
-/// redirects.
-pub fn client(timeout: Duration, allowed: &[String]) -> reqwest::Result<reqwest::Client> {
+/// The HTTP client for webhooks: `timeout` per request, names resolved under `policy`, no
+/// redirects, no proxy.
+pub fn client(timeout: Duration, policy: Arc<Policy>) -> reqwest::Result<reqwest::Client> {
     reqwest::Client::builder()
         .timeout(timeout)
         .redirect(reqwest::redirect::Policy::none())
-        .dns_resolver(Arc::new(Resolver {
-            allowed: allowed.iter().map(|h| h.to_ascii_lowercase()).collect(),
-        }))
+        .no_proxy()
+        .dns_resolver(Arc::new(Resolver { policy }))
         .build()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::HookSettings;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-    #[test]
-    fn link_local_addresses_need_a_listing() {
-        for ip in [
-            "169.254.169.254",
-            "fe80::1",
-            "fd00:ec2::254",
-            "::ffff:169.254.1.1",
-        ] {
-            assert!(link_local(ip.parse().unwrap()), "{ip}");
-        }
-        for ip in [
-            "127.0.0.1",
-            "10.0.0.5",
-            "192.168.1.2",
-            "::1",
-            "fd00::1",
-            "8.8.8.8",
-        ] {
-            assert!(!link_local(ip.parse().unwrap()), "{ip}");
-        }
-        assert!(check_host("hooks.example", &[]).is_ok());
-        assert!(check_host("127.0.0.1", &[]).is_ok());
-        assert!(check_host("169.254.169.254", &[]).is_err());
-        assert!(check_host("[fd00:ec2::254]", &[]).is_err());
-        let list = vec!["Hooks.Example".to_owned(), "169.254.10.10".to_owned()];
-        assert!(check_host("hooks.example", &list).is_ok());
-        assert!(check_host("169.254.10.10", &list).is_ok());
-        let e = check_host("other.example", &list).unwrap_err();
-        assert!(e.contains("webhook_allowed_hosts"), "{e}");
+    fn policy(networks: &[&str], hosts: &[&str]) -> Arc<Policy> {
+        let settings = HookSettings {
+            webhook_allowed_networks: networks.iter().map(|n| n.parse().unwrap()).collect(),
+            webhook_allowed_hosts: hosts.iter().map(|h| h.parse().unwrap()).collect(),
+            ..HookSettings::default()
+        };
+        Arc::new(settings.webhook_policy())
     }
 
-    /// A name resolving only to link-local addresses is refused at connect time; a listed one
-    /// is not filtered. (`localhost` stands in for a name: it resolves to loopback, which
-    /// passes; the filter itself is checked on the addresses above.)
+    #[test]
+    fn literals_are_checked() {
+        let public = policy(&["public"], &[]);
+        let url = |u: &str| Url::parse(u).unwrap();
+        assert!(check_literal(&public, &url("https://8.8.8.8/in")).is_ok());
+        assert!(check_literal(&public, &url("https://hooks.example/in")).is_ok());
+        for bad in [
+            "http://127.0.0.1/in",
+            "http://169.254.169.254/latest/meta-data/",
+            "http://[fd00:ec2::254]/",
+            "http://[::ffff:127.0.0.1]/",
+            "http://2130706433/", // 127.0.0.1 as a number: the URL parser makes it a literal
+            "http://10.0.0.1:8080/",
+        ] {
+            let e = check_literal(&public, &url(bad)).unwrap_err();
+            assert!(e.to_string().contains("allowed"), "{bad}: {e}");
+        }
+        let lan = policy(&["public", "127.0.0.0/8"], &[]);
+        assert!(check_literal(&lan, &url("http://127.0.0.1:9/")).is_ok());
+        assert!(check_literal(&lan, &url("http://169.254.169.254/")).is_err());
+    }
+
+    /// A name is refused when it resolves outside the policy; a listed one is not.
     #[tokio::test]
-    async fn resolver_keeps_allowed_addresses() {
-        let r = Resolver {
-            allowed: Arc::from(Vec::<String>::new()),
+    async fn the_resolver_returns_only_checked_addresses() {
+        let name = || -> Name { "localhost".parse().unwrap() };
+        let refused = Resolver {
+            policy: policy(&["public"], &[]),
         };
-        let name: Name = "localhost".parse().unwrap();
-        let addrs: Vec<SocketAddr> = r.resolve(name).await.unwrap().collect();
-        assert!(addrs.iter().all(|a| a.ip().is_loopback()), "{addrs:?}");
-        assert!(!addrs.is_empty());
+        let e = refused.resolve(name()).await.err().expect("refused");
+        assert!(
+            e.to_string().contains("[hook] webhook_allowed_networks"),
+            "{e}"
+        );
+        let listed = Resolver {
+            policy: policy(&["public"], &["localhost"]),
+        };
+        let addrs: Vec<SocketAddr> = listed.resolve(name()).await.unwrap().collect();
+        assert!(!addrs.is_empty() && addrs.iter().all(|a| a.ip().is_loopback()));
+    }
+
+    /// A request to a name the guard refuses says so; any other failure without an HTTP answer
+    /// reads the same whether the port is closed or silent.
+    #[tokio::test]
+    async fn errors_tell_refusals_but_not_ports() {
+        let c = client(Duration::from_millis(500), policy(&["public"], &[])).unwrap();
+        let url = "http://localhost:9/hook";
+        let e = c.post(url).body("x").send().await.unwrap_err();
+        let text = describe_error(url, &e);
+        assert!(text.contains("webhook_allowed_networks"), "{text}");
+
+        let c = client(Duration::from_millis(500), policy(&["127.0.0.0/8"], &[])).unwrap();
+        let closed = format!("http://127.0.0.1:{}/hook", free_port());
+        let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let silent_url = format!("http://{}/hook", silent.local_addr().unwrap());
+        tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((s, _)) = silent.accept().await {
+                held.push(s); // accepted, never answered
+            }
+        });
+        let mut texts = Vec::new();
+        for u in [&closed, &silent_url] {
+            let e = c.post(u.as_str()).body("x").send().await.unwrap_err();
+            let port = Url::parse(u).unwrap().port().unwrap();
+            texts.push(describe_error(u, &e).replace(&port.to_string(), "PORT"));
+        }
+        assert_eq!(texts[0], texts[1]);
+        assert_eq!(
+            texts[0],
+            "could not connect to the webhook at 127.0.0.1:PORT"
+        );
+    }
+
+    fn free_port() -> u16 {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
     }
 
     /// A webhook answering with a redirect to the metadata address is not followed: the 302
@@ -162,7 +222,7 @@ mod tests {
                 )
                 .await;
         });
-        let c = client(Duration::from_secs(5), &[]).unwrap();
+        let c = client(Duration::from_secs(5), policy(&["127.0.0.0/8"], &[])).unwrap();
         let r = c
             .post(format!("http://{addr}/hook"))
             .body("x")

@@ -268,6 +268,8 @@ fn camera_child_test_name() -> String {
 
 pub async fn start_server(dir: &Path) -> TestServer {
     TestServer::start_with(dir, |c| {
+        // The test cameras are on loopback: allowed by default, and said so here.
+        c.cameras.allowed_networks = vidstream::egress::networks(vidstream::egress::LOOPBACK);
         c.cameras.backoff_initial_ms = 200;
         c.cameras.backoff_max_ms = 1000;
         c.cameras.stall_timeout_ms = 5000;
