@@ -16,6 +16,7 @@
 //! - [`root`]: the root key (config, or generated into `DATA_DIR/root-credentials`).
 //! - [`keys`]: the key store: create/list/get/disable/delete through the index, and the cached
 //!   `lookup` that SigV4 verification calls on every request.
+//! - [`sigv4`]: AWS Signature Version 4, signing (the clients) and verifying (the server).
 //! - [`Auth`] (`gate.rs`): a presented signature → the [`Principal`] it proves and its policy.
 
 mod gate;
@@ -23,6 +24,7 @@ pub mod ids;
 pub mod keys;
 pub mod root;
 pub mod seal;
+pub mod sigv4;
 
 pub use gate::{Auth, AuthError, Grant, Principal};
 

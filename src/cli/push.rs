@@ -15,8 +15,8 @@ use bytes::Bytes;
 use tokio::io::AsyncReadExt;
 use tokio::sync::{mpsc, watch};
 
+use crate::auth::sigv4::{self, Credentials, Signer};
 use crate::client::pipeline::{Pipeline, Source, TestPattern};
-use crate::client::sigv4::{self, Credentials, Signer};
 use crate::client::{self, Api, ClientError, Progress, PushOptions, http::Endpoint};
 
 /// Connection and credential flags shared by `push` and `gen`.

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use super::ClientError;
 use super::http::{self, Endpoint};
-use super::sigv4::Signer;
+use crate::auth::sigv4::Signer;
 
 /// Timeout of one control-plane call.
 const CALL_TIMEOUT: Duration = Duration::from_secs(15);

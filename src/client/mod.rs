@@ -1,7 +1,8 @@
 //! A small KVS producer client: what `vidstream push` and `vidstream gen` use to send video to
 //! vidstream (or to anything speaking the KVS wire API).
 //!
-//! - [`sigv4`]: AWS Signature Version 4 (pure; checked against AWS's test vectors and botocore).
+//! - Requests are signed with [`crate::auth::sigv4::Signer`] (AWS Signature Version 4), the same
+//!   canonicalization the server verifies with.
 //! - [`http`]: the bit of HTTP/1.1 we need, on a tokio `TcpStream` or TLS over it (rustls) for
 //!   `https://`.
 //! - [`control`]: describeStream → createStream → getDataEndpoint, as kvssink calls them, and
@@ -25,7 +26,6 @@ pub mod control;
 pub mod http;
 pub mod pipeline;
 pub mod remux;
-pub mod sigv4;
 pub mod uploader;
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};

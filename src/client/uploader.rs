@@ -35,7 +35,7 @@ use tracing::{debug, info, warn};
 use super::ClientError;
 use super::control::Api;
 use super::http::{self, ChunkedDecoder, Endpoint};
-use super::sigv4::EMPTY_PAYLOAD_SHA256;
+use crate::auth::sigv4::EMPTY_PAYLOAD_SHA256;
 
 /// One fragment ready to send.
 #[derive(Debug, Clone)]

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use vidstream::client::sigv4::{self, Credentials, Signer};
+use vidstream::auth::sigv4::{self, Credentials, Signer};
 
 use crate::common;
 use crate::common::TestServer;
