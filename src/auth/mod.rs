@@ -17,11 +17,13 @@
 //! - [`keys`]: the key store: create/list/get/disable/delete through the index, and the cached
 //!   `lookup` that SigV4 verification calls on every request.
 //! - [`sigv4`]: AWS Signature Version 4, signing (the clients) and verifying (the server).
+//! - [`policy`]: IAM-style policy documents, their evaluation, the built-in policies.
 //! - [`Auth`] (`gate.rs`): a presented signature → the [`Principal`] it proves and its policy.
 
 mod gate;
 pub mod ids;
 pub mod keys;
+pub mod policy;
 pub mod root;
 pub mod seal;
 pub mod sigv4;
