@@ -16,4 +16,18 @@ for target in mkv_reader mkv_roundtrip; do
     done
   done
 done
-echo "seeded $(ls corpus/mkv_reader | wc -l) inputs per target"
+echo "seeded $(ls corpus/mkv_reader | wc -l) inputs per mkv target"
+
+# policy_parse: documents, then \0 ACTION \0 RESOURCE.
+mkdir -p corpus/policy_parse
+arn='arn:aws:kinesisvideo:us-east-1:123456789012:stream/cam-1/1700000000000'
+printf '%s\0kinesisvideo:PutMedia\0%s' \
+  '{"Version":"2012-10-17","Statement":[{"Sid":"P","Effect":"Allow","Action":["kinesisvideo:PutMedia","kinesisvideo:Describe*"],"Resource":"arn:aws:kinesisvideo:*:*:stream/cam-*/*"}]}' \
+  "$arn" >corpus/policy_parse/producer
+printf '%s\0kinesisvideo:GetMedia\0%s' \
+  '{"Statement":{"Effect":"Deny","NotAction":"kinesisvideo:Get*","NotResource":["arn:aws:kinesisvideo:*:*:stream/lobby/*","*"]}}' \
+  "$arn" >corpus/policy_parse/not_elements
+printf '%s\0vidstream:ListCameras\0*' \
+  '{"Version":"2008-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"},{"Effect":"Deny","Action":"vidstream:?ist*","Resource":"arn:vidstream:*:*:camera/*a*a*b"}]}' \
+  >corpus/policy_parse/admin_with_deny
+echo "seeded $(ls corpus/policy_parse | wc -l) policy inputs"

@@ -8,3 +8,5 @@
 //!
 //! Secrets (access keys' secret halves, camera passwords) are stored sealed with AES-256-GCM
 //! under the master key ([`seal`]); they are never logged and never returned after creation.
+
+pub mod policy;
