@@ -12,6 +12,9 @@
 //! - `large_10x10_not_matched`: 10 statements of 10 ARN globs each (near the 6144-byte document
 //!   limit), none matching: a ceiling, not a typical policy.
 //! - `parse_viewer`: parsing the viewer document (done once per policy, not per request).
+//! - `arn_eq_baseline`: comparing the request's stream ARN with an equal copy, the least any
+//!   resource check costs, measured in the same run so the figures above read as ratios of it
+//!   (this 2-core machine is often shared: absolute numbers move with its load).
 
 use std::hint::black_box;
 
@@ -71,6 +74,10 @@ fn bench(c: &mut Criterion) {
     });
     group.bench_function("large_10x10_not_matched", |b| {
         b.iter(|| black_box(&large).decide(black_box(Action::GetMedia.as_str()), black_box(&cam)))
+    });
+    let cam_copy = cam.clone();
+    group.bench_function("arn_eq_baseline", |b| {
+        b.iter(|| black_box(cam.as_str()) == black_box(cam_copy.as_str()))
     });
     group.bench_function("parse_viewer", |b| {
         b.iter(|| Policy::parse(black_box(viewer.json())))

@@ -91,10 +91,12 @@ impl Server {
             },
         );
         let live = std::sync::Arc::new(crate::live::LiveBus::default());
-        let session_key =
+        let session_key = crate::playback::session::SessionKeys::new(
             crate::playback::session::SessionKey::load(&config.playback.session_secret, || {
                 store.secret(crate::store::Secret::SessionKey)
-            })?;
+            })?,
+            !config.playback.session_secret.is_empty(),
+        );
         let listener =
             TcpListener::bind(config.listen)
                 .await

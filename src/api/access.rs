@@ -1,9 +1,10 @@
 //! What each route needs: the one table from a request's method and path to the policy action
 //! it performs, where its resource is named, and the denial error its API models.
 //!
-//! [`classify`] answers for every route the router serves; a route missing here is refused
-//! (the test `every_route_is_classified` walks the router's paths). Actions are the IAM names
-//! (`kinesisvideo:*`, and `vidstream:*` for our own surfaces, see [`crate::auth::policy`]).
+//! [`classify`] answers for every route the router serves. A route missing here is refused
+//! before its handler runs (`UnknownOperationException`), so none can be reached unguarded.
+//! Actions are the IAM names (`kinesisvideo:*`, and `vidstream:*` for our own surfaces, see
+//! [`crate::auth::policy`]).
 
 use axum::http::Method;
 
@@ -228,7 +229,8 @@ pub fn classify(method: &Method, path: &str) -> Option<Access> {
 }
 
 /// Every action [`classify`] can name (for the test that checks them against the catalog).
-pub fn actions() -> Vec<&'static str> {
+#[cfg(test)]
+fn actions() -> Vec<&'static str> {
     let mut all: Vec<&'static str> = KVS
         .iter()
         .filter_map(|(_, a)| match a {
@@ -268,4 +270,48 @@ pub fn actions() -> Vec<&'static str> {
     all.sort_unstable();
     all.dedup();
     all
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_action_is_in_the_policy_catalog() {
+        let all = actions();
+        assert!(all.len() > 40, "{all:?}");
+        for a in all {
+            assert!(
+                crate::auth::policy::Action::from_name(a).is_some(),
+                "{a} is not a policy action"
+            );
+        }
+    }
+
+    #[test]
+    fn routes_need_what_they_should() {
+        use Access::*;
+        assert_eq!(classify(&Method::GET, "/healthz"), Some(Public));
+        assert_eq!(classify(&Method::GET, "/ui/js/app.js"), Some(Public));
+        assert_eq!(
+            classify(&Method::GET, "/hls/v1/getHLSMasterPlaylist.m3u8"),
+            Some(PlaybackToken)
+        );
+        let op = |m: Method, p: &str| match classify(&m, p) {
+            Some(Op(op)) => op,
+            other => panic!("{m} {p}: {other:?}"),
+        };
+        assert_eq!(op(Method::POST, "/putMedia").body, BodyKind::Streaming);
+        assert_eq!(op(Method::POST, "/deleteStream").denial, ErrorKind::NotAuthorized);
+        assert_eq!(op(Method::POST, "/createStream").denial, ErrorKind::AccessDenied);
+        assert_eq!(op(Method::GET, "/v1/cameras/c1").resource, ResourceOf::CameraInPath);
+        assert_eq!(
+            op(Method::POST, "/describeNotificationConfiguration").action,
+            "kinesisvideo:DescribeNotificationConfiguration"
+        );
+        // Unknown paths and methods are refused, never let through.
+        assert_eq!(classify(&Method::GET, "/describeStream"), None);
+        assert_eq!(classify(&Method::POST, "/v1/streams"), None);
+        assert_eq!(classify(&Method::GET, "/nope"), None);
+    }
 }

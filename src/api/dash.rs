@@ -72,7 +72,7 @@ async fn session_url(
         },
     )
     .await?;
-    let token = st.session_key.seal(&s);
+    let token = st.session_key.current().seal(&s);
     let url = format!(
         "{}/dash/v1/getDASHManifest.mpd?SessionToken={token}",
         st.public_url.trim_end_matches('/')

@@ -20,7 +20,7 @@ use super::access::{Access, BodyKind, Op, ResourceOf, classify};
 use super::error::ApiError;
 use crate::auth::policy::resource;
 use crate::auth::sigv4::{self, verify as sig};
-use crate::auth::{AuthError, Principal};
+use crate::auth::AuthError;
 use crate::error::ErrorKind;
 use crate::model::{Arn, StreamName};
 use crate::store::StreamRef;
@@ -247,19 +247,20 @@ fn stream_ref(name: Option<&str>, arn: Option<&str>) -> Option<StreamRef> {
     }
 }
 
-/// The ARN of the stream `r` names: as given, or looked up by name; a stream that does not
-/// exist (yet: CreateStream) is `stream/NAME/*`.
+/// The ARN of the stream `r` names: as given, or looked up by name.
 async fn stream_arn(st: &AppState, r: StreamRef) -> Result<String, ApiError> {
     match r {
         StreamRef::Arn(a) | StreamRef::Both(_, a) => Ok(a.to_string()),
-        StreamRef::Name(n) => match st.store.stream_by_name(&n).await? {
-            Some(rec) => Ok(rec.arn.to_string()),
-            None => Ok(resource::stream(
+        StreamRef::Name(n) => match st.store.describe(&StreamRef::Name(n.clone())).await {
+            Ok(rec) => Ok(rec.arn.to_string()),
+            // Not there (yet: CreateStream): the ARN it would have if created now.
+            Err(e) if e.kind() == ErrorKind::ResourceNotFound => Ok(resource::stream(
                 st.store.region(),
                 st.store.account_id(),
                 n.as_str(),
-                "*",
+                u64::try_from(st.store.now().millis()).unwrap_or(0),
             )),
+            Err(e) => Err(e.into()),
         },
     }
 }

@@ -85,7 +85,7 @@ async fn session_url(
         },
     )
     .await?;
-    let token = st.session_key.seal(&s);
+    let token = st.session_key.current().seal(&s);
     let url = format!(
         "{}/hls/v1/getHLSMasterPlaylist.m3u8?SessionToken={token}",
         st.public_url.trim_end_matches('/')

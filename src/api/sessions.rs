@@ -225,6 +225,7 @@ pub(super) fn open(
     })?;
     let s = st
         .session_key
+        .current()
         .open(token, st.store.now().millis())
         .map_err(|e| match e {
             SessionError::Invalid => ApiError::new(

@@ -39,7 +39,7 @@ pub struct Services {
     /// `[playback]` settings: clip limits, LL-HLS, CORS.
     pub playback: std::sync::Arc<crate::config::PlaybackSettings>,
     /// Signs and checks HLS/DASH session tokens.
-    pub session_key: crate::playback::session::SessionKey,
+    pub session_key: crate::playback::session::SessionKeys,
     /// Live playlist numbering cache (see `sessions`).
     pub cursors: std::sync::Arc<crate::playback::window::Cursors>,
     /// The web UI's files, served at `/` (None: no UI).
@@ -65,6 +65,27 @@ pub struct GateSettings {
 }
 
 impl Services {
+    /// Replaces the playback session key (`POST /v1/keys/rotate-session-key`): every session
+    /// URL handed out before stops working.
+    pub async fn rotate_session_key(&self) -> Result<(), super::error::ApiError> {
+        if self.session_key.configured() {
+            return Err(super::error::ApiError::invalid(
+                "the session key comes from [playback] session_secret: change it there and restart",
+            ));
+        }
+        let store = self.store.clone();
+        let secret = tokio::task::spawn_blocking(move || {
+            store.rotate_secret(crate::store::Secret::SessionKey)
+        })
+        .await
+        .map_err(|e| {
+            super::error::ApiError::new(crate::error::ErrorKind::Internal, e.to_string())
+        })??;
+        self.session_key
+            .replace(crate::playback::session::SessionKey::new(&secret));
+        Ok(())
+    }
+
     /// The LL-HLS settings.
     pub fn low_latency(&self) -> crate::playback::low_latency::LowLatencySettings {
         crate::playback::low_latency::LowLatencySettings {

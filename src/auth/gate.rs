@@ -13,7 +13,7 @@ use sha2::{Digest, Sha256};
 
 use super::keys::{KeyPolicy, KeyStore};
 use super::policy::{Decision, Policy};
-use super::sigv4::verify::{Presented, Received, Rules, SigError, Verifier};
+use super::sigv4::{Presented, Received, Rules, SigError, Verifier};
 use crate::error::ErrorKind;
 use crate::time::Clock;
 
@@ -35,6 +35,8 @@ pub enum Grant {
     Root,
     /// What its policy document allows.
     Policy(Arc<Policy>),
+    /// Nothing (a stored policy this build cannot read).
+    Nothing,
 }
 
 impl Principal {
@@ -44,6 +46,7 @@ impl Principal {
         match &self.policy {
             Grant::Root => true,
             Grant::Policy(p) => p.decide(action, resource) == Decision::Allow,
+            Grant::Nothing => false,
         }
     }
 }
@@ -153,7 +156,7 @@ impl Auth {
         )?;
         let policy = match &key.policy {
             KeyPolicy::Admin => Grant::Root,
-            KeyPolicy::Json(text) => Grant::Policy(self.policy(text)),
+            KeyPolicy::Json(text) => self.policy(text),
         };
         Ok(Principal {
             id: presented.access_key_id.clone(),
@@ -162,22 +165,26 @@ impl Auth {
         })
     }
 
-    fn policy(&self, text: &str) -> Arc<Policy> {
+    /// The grant of a stored policy document, parsed once per distinct text.
+    fn policy(&self, text: &str) -> Grant {
         let id: [u8; 32] = Sha256::digest(text.as_bytes()).into();
         let mut cache = self.policies.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(p) = cache.get(&id) {
-            return Arc::clone(p);
+            return Grant::Policy(Arc::clone(p));
         }
         // Stored policies were validated when they were attached; one that no longer parses
         // (a newer build's syntax) grants nothing.
-        let p = Arc::new(Policy::parse(text).unwrap_or_else(|e| {
-            tracing::warn!(error = %e, "a stored policy does not parse; it grants nothing");
-            Policy::deny_all()
-        }));
+        let p = match Policy::parse(text) {
+            Ok(p) => Arc::new(p),
+            Err(e) => {
+                tracing::warn!(error = %e, "a stored policy does not parse; it grants nothing");
+                return Grant::Nothing;
+            }
+        };
         if cache.len() > 4096 {
             cache.clear();
         }
         cache.insert(id, Arc::clone(&p));
-        p
+        Grant::Policy(p)
     }
 }

@@ -15,7 +15,7 @@ use anyhow::Context;
 use bytes::Bytes;
 use tokio::sync::{mpsc, watch};
 
-use super::push::Target;
+use super::target::Target;
 use crate::client::pipeline::{Pipeline, Source, TestPattern};
 use crate::client::remux::{Output, Remuxer, SourceFragment};
 use crate::client::{self, Fragment, Progress, UploadConfig, uploader};

@@ -6,8 +6,10 @@ mod cameras;
 mod check;
 #[path = "gen.rs"]
 mod generate;
+mod keys;
 mod push;
 mod serve;
+mod target;
 
 use clap::{Parser, Subcommand};
 
@@ -30,6 +32,8 @@ enum Command {
     Check(check::Args),
     /// Add, list and remove the RTSP cameras a running server pulls.
     Cameras(cameras::Args),
+    /// Create, list, disable and delete the access keys of a running server.
+    Keys(keys::Args),
     /// Send a file, RTSP camera, test pattern or V4L2 camera to a KVS endpoint with PutMedia.
     Push(push::Args),
     /// Run N synthetic cameras (one shared encoded test pattern) against a KVS endpoint.
@@ -44,6 +48,7 @@ pub fn run() -> anyhow::Result<()> {
         Command::Serve(args) => serve::run(args),
         Command::Check(args) => check::run(args),
         Command::Cameras(args) => cameras::run(args),
+        Command::Keys(args) => keys::run(args),
         Command::Bench(args) => bench::run(args),
         Command::Push(args) => push::run(args),
         Command::Gen(args) => generate::run(args),

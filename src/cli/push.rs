@@ -15,50 +15,9 @@ use bytes::Bytes;
 use tokio::io::AsyncReadExt;
 use tokio::sync::{mpsc, watch};
 
-use crate::auth::sigv4::{self, Credentials, Signer};
 use crate::client::pipeline::{Pipeline, Source, TestPattern};
-use crate::client::{self, Api, ClientError, Progress, PushOptions, http::Endpoint};
-
-/// Connection and credential flags shared by `push` and `gen`.
-#[derive(Debug, Clone, clap::Args)]
-pub struct Target {
-    /// Control-plane endpoint, e.g. http://127.0.0.1:8080 (http only).
-    #[arg(long, env = "VIDSTREAM_ENDPOINT")]
-    pub endpoint: String,
-    /// Signing region.
-    #[arg(long, env = "AWS_REGION", default_value = "us-east-1")]
-    pub region: String,
-    /// Access key id; without it requests are not signed.
-    #[arg(long, env = "AWS_ACCESS_KEY_ID")]
-    pub access_key: Option<String>,
-    /// Secret access key.
-    #[arg(long, env = "AWS_SECRET_ACCESS_KEY", hide_env_values = true)]
-    pub secret_key: Option<String>,
-    /// Session token of temporary credentials.
-    #[arg(long, env = "AWS_SESSION_TOKEN", hide_env_values = true)]
-    pub session_token: Option<String>,
-}
-
-impl Target {
-    /// The API client for these flags.
-    pub fn api(&self) -> anyhow::Result<Api> {
-        let endpoint = Endpoint::parse(&self.endpoint)?;
-        let signer = match (&self.access_key, &self.secret_key) {
-            (Some(a), Some(s)) => Some(Signer {
-                credentials: Credentials {
-                    access_key: a.clone(),
-                    secret_key: s.clone(),
-                    session_token: self.session_token.clone(),
-                },
-                region: self.region.clone(),
-                service: sigv4::SERVICE.into(),
-            }),
-            (None, None) => None,
-            _ => bail!("give both --access-key and --secret-key (or neither)"),
-        };
-        Ok(Api { endpoint, signer })
-    }
-}
+use super::target::Target;
+use crate::client::{self, ClientError, Progress, PushOptions};
 
 /// Flags of `vidstream push`.
 #[derive(Debug, clap::Args)]

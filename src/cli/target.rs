@@ -17,26 +17,31 @@ use crate::client::{Api, http::Endpoint};
 /// Connection and credential flags.
 #[derive(Debug, Clone, clap::Args)]
 pub struct Target {
-    /// Server endpoint, e.g. http://127.0.0.1:8080.
-    #[arg(long, env = "VIDSTREAM_ENDPOINT")]
+    /// Server endpoint.
+    #[arg(
+        long,
+        env = "VIDSTREAM_ENDPOINT",
+        default_value = "http://127.0.0.1:8080",
+        global = true
+    )]
     pub endpoint: String,
     /// Signing region.
-    #[arg(long, env = "AWS_REGION", default_value = "us-east-1")]
+    #[arg(long, env = "AWS_REGION", default_value = "us-east-1", global = true)]
     pub region: String,
     /// Access key id (else the credentials file's).
-    #[arg(long, env = "AWS_ACCESS_KEY_ID")]
+    #[arg(long, env = "AWS_ACCESS_KEY_ID", global = true)]
     pub access_key: Option<String>,
     /// Secret access key.
-    #[arg(long, env = "AWS_SECRET_ACCESS_KEY", hide_env_values = true)]
+    #[arg(long, env = "AWS_SECRET_ACCESS_KEY", hide_env_values = true, global = true)]
     pub secret_key: Option<String>,
     /// Session token of temporary credentials.
-    #[arg(long, env = "AWS_SESSION_TOKEN", hide_env_values = true)]
+    #[arg(long, env = "AWS_SESSION_TOKEN", hide_env_values = true, global = true)]
     pub session_token: Option<String>,
     /// An AWS shared-credentials file (INI), e.g. the server's DATA_DIR/root-credentials.
-    #[arg(long, env = "AWS_SHARED_CREDENTIALS_FILE")]
+    #[arg(long, env = "AWS_SHARED_CREDENTIALS_FILE", global = true)]
     pub credentials_file: Option<PathBuf>,
     /// The profile to read from the credentials file.
-    #[arg(long, env = "AWS_PROFILE", default_value = "default")]
+    #[arg(long, env = "AWS_PROFILE", default_value = "default", global = true)]
     pub profile: String,
 }
 

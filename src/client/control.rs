@@ -48,23 +48,26 @@ pub struct ListedFragment {
 impl Api {
     /// Builds the request head (signed when a signer is set) for a JSON POST.
     pub fn json_head(&self, path: &str, body: &[u8]) -> String {
+        self.head("POST", path, body)
+    }
+
+    /// Builds the request head (signed when a signer is set) of a `method` request with a JSON
+    /// `body` (empty: none).
+    pub fn head(&self, method: &str, path: &str, body: &[u8]) -> String {
         let path = self.endpoint.path(path);
         let host = self.endpoint.host_header();
         let mut head = format!(
-            "POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\nUser-Agent: vidstream-push/{}\r\n",
+            "{method} {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\nUser-Agent: vidstream/{}\r\n",
             body.len(),
             env!("CARGO_PKG_VERSION")
         );
         if let Some(signer) = &self.signer {
-            let hash = {
-                use sha2::Digest;
-                hex::encode(sha2::Sha256::digest(body))
-            };
+            let hash = crate::auth::sigv4::payload_sha256(body);
             let signed = [
                 ("content-type", "application/json"),
                 ("host", host.as_str()),
             ];
-            head.push_str(&signer.post_auth_lines(&path, &signed, &hash));
+            head.push_str(&signer.auth_lines(method, &path, &signed, &hash));
         }
         head.push_str("\r\n");
         head
@@ -76,11 +79,22 @@ impl Api {
         path: &str,
         body: Value,
     ) -> Result<Result<Value, ApiFailure>, ClientError> {
-        let body = body.to_string().into_bytes();
-        let head = self.json_head(path, &body);
+        self.rest("POST", path, Some(body)).await
+    }
+
+    /// A `method` request to `path` with an optional JSON body: the JSON of a 2xx answer, or
+    /// `Ok(Err(..))` for an error reply (status, KVS error type, message).
+    pub async fn rest(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<Result<Value, ApiFailure>, ClientError> {
+        let body = body.map(|b| b.to_string().into_bytes()).unwrap_or_default();
+        let head = self.head(method, path, &body);
         let resp = http::send(&self.endpoint, &head, &body, CALL_TIMEOUT).await?;
         let json: Value = serde_json::from_slice(&resp.body).unwrap_or(Value::Null);
-        if resp.status == 200 {
+        if (200..300).contains(&resp.status) {
             return Ok(Ok(json));
         }
         let error_type = resp

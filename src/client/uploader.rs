@@ -491,7 +491,7 @@ impl Uploader {
                 ("x-amzn-fragment-timecode-type", "ABSOLUTE"),
                 ("x-amzn-stream-name", stream.as_str()),
             ];
-            h.push_str(&signer.post_auth_lines(&path, &signed, EMPTY_PAYLOAD_SHA256));
+            h.push_str(&signer.auth_lines("POST", &path, &signed, EMPTY_PAYLOAD_SHA256));
         }
         h.push_str("\r\n");
         h

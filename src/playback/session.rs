@@ -176,6 +176,39 @@ impl Session {
     }
 }
 
+/// The session key in use, replaceable while the server runs (`vidstream keys
+/// rotate-session-key`): tokens signed with the key before are refused from then on.
+pub struct SessionKeys {
+    current: std::sync::RwLock<Arc<SessionKey>>,
+    configured: bool,
+}
+
+impl SessionKeys {
+    /// Starts with `key`; `configured` when it comes from the config (then it is not rotated
+    /// here, but in the config).
+    pub fn new(key: SessionKey, configured: bool) -> SessionKeys {
+        SessionKeys {
+            current: std::sync::RwLock::new(Arc::new(key)),
+            configured,
+        }
+    }
+
+    /// The key in use.
+    pub fn current(&self) -> Arc<SessionKey> {
+        Arc::clone(&self.current.read().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// Puts `key` in use.
+    pub fn replace(&self, key: SessionKey) {
+        *self.current.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(key);
+    }
+
+    /// Whether the key comes from the config.
+    pub fn configured(&self) -> bool {
+        self.configured
+    }
+}
+
 impl std::fmt::Debug for SessionKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("SessionKey(..)")

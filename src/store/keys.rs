@@ -7,6 +7,13 @@ use crate::store::Secret;
 use crate::store::index::{AccessKeyRow, AccessKeyStatus};
 
 impl Store {
+    /// Replaces a random secret of the data directory with a new one and returns it (e.g. the
+    /// playback session key: every URL signed with the old one stops working). Blocking file
+    /// I/O.
+    pub fn rotate_secret(&self, which: Secret) -> Result<Vec<u8>, StoreError> {
+        secret::replace(self.data_dir(), which)
+    }
+
     /// A secret kept in the data directory; on first use `make`'s bytes (at least
     /// [`secret::SECRET_BYTES`]) are written, mode 0600, atomically. For secrets that are not
     /// plain random bytes (the root credentials). Blocking file I/O: call it at start-up.

@@ -254,6 +254,16 @@ impl Store {
         self.inner.clock.now()
     }
 
+    /// The region in ARNs.
+    pub fn region(&self) -> &str {
+        &self.inner.opts.region
+    }
+
+    /// The account id in ARNs.
+    pub fn account_id(&self) -> &str {
+        &self.inner.opts.account_id
+    }
+
     /// The data directory.
     pub fn data_dir(&self) -> &Path {
         &self.inner.opts.data_dir

@@ -97,6 +97,30 @@ pub(super) fn load_or_create_with(
             secret.len()
         )));
     }
+    write_atomically(data_dir, which, &secret)?;
+    tracing::info!(path = %path.display(), "created a new secret");
+    Ok(secret)
+}
+
+/// Replaces a random secret with a new one (rotation: everything signed with the old one stops
+/// being accepted), written the same crash-safe way.
+pub(super) fn replace(data_dir: &Path, which: Secret) -> Result<Vec<u8>, StoreError> {
+    if which == Secret::RootCredentials || which == Secret::MasterKey {
+        return Err(StoreError::internal(format!(
+            "{} is not rotated by replacing it",
+            which.file_name()
+        )));
+    }
+    let secret: [u8; SECRET_BYTES] = rand::random();
+    write_atomically(data_dir, which, &secret)?;
+    tracing::info!(secret = which.file_name(), "replaced a secret");
+    Ok(secret.to_vec())
+}
+
+/// Writes `secret` to a temporary file (0600, fsynced), renames it into place and fsyncs the
+/// directory: a crash leaves the old secret or the new one, never a short one.
+fn write_atomically(data_dir: &Path, which: Secret, secret: &[u8]) -> Result<(), StoreError> {
+    let path = data_dir.join(which.file_name());
     let tmp = data_dir.join(format!("{}.tmp", which.file_name()));
     let write = || -> std::io::Result<()> {
         let mut opts = std::fs::OpenOptions::new();
@@ -107,14 +131,12 @@ pub(super) fn load_or_create_with(
         // The mode above is masked by the umask and ignored for a leftover tmp file: set it.
         #[cfg(unix)]
         f.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
-        f.write_all(&secret)?;
+        f.write_all(secret)?;
         f.sync_all()?;
         std::fs::rename(&tmp, &path)?;
         std::fs::File::open(data_dir)?.sync_all()
     };
-    write().map_err(|e| StoreError::io(format!("creating {}", path.display()), e))?;
-    tracing::info!(path = %path.display(), "created a new secret");
-    Ok(secret)
+    write().map_err(|e| StoreError::io(format!("writing {}", path.display()), e))
 }
 
 /// Creates the data directory with mode 0700 (whatever the umask) and its `media/`, or checks an

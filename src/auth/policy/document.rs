@@ -481,7 +481,7 @@ fn patterns(at: &str, node: Node) -> Result<Vec<(Option<usize>, String)>, Policy
 
 fn unknown_action(at: &str, text: &str, pattern: &Pattern) -> PolicyError {
     let problem = match pattern {
-        Pattern::Glob(_) => format!(
+        Pattern::Glob { .. } => format!(
             "`{}` matches no known action; actions are named like kinesisvideo:Get* or vidstream:*",
             shown(text)
         ),

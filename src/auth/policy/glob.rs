@@ -17,16 +17,27 @@ pub(super) enum Pattern {
     Any,
     /// No wildcard: an (in the action case, case-insensitive) string comparison.
     Literal(Box<str>),
-    /// Has `*` or `?`.
-    Glob(Box<str>),
+    /// Has `*` or `?`; `prefix` and `suffix` are the lengths of its literal ends (before the
+    /// first and after the last wildcard), compared as slices before the glob loop runs on the
+    /// rest: ARN patterns share long literal heads (`arn:aws:kinesisvideo:`).
+    Glob {
+        text: Box<str>,
+        prefix: usize,
+        suffix: usize,
+    },
 }
 
 impl Pattern {
     pub(super) fn new(text: &str) -> Pattern {
         if text == "*" {
             Pattern::Any
-        } else if text.contains(['*', '?']) {
-            Pattern::Glob(text.into())
+        } else if let Some(first) = text.find(['*', '?']) {
+            let last = text.rfind(['*', '?']).unwrap_or(first);
+            Pattern::Glob {
+                text: text.into(),
+                prefix: first,
+                suffix: text.len() - last - 1,
+            }
         } else {
             Pattern::Literal(text.into())
         }
@@ -39,8 +50,31 @@ impl Pattern {
             Pattern::Any => true,
             Pattern::Literal(l) if FOLD => l.eq_ignore_ascii_case(text),
             Pattern::Literal(l) => **l == *text,
-            Pattern::Glob(g) => glob::<FOLD>(g, text),
+            Pattern::Glob {
+                text: pattern,
+                prefix,
+                suffix,
+            } => {
+                let (p, t) = (pattern.as_bytes(), text.as_bytes());
+                let (prefix, suffix) = (*prefix, *suffix);
+                t.len() >= prefix + suffix
+                    && same_bytes::<FOLD>(&p[..prefix], &t[..prefix])
+                    && same_bytes::<FOLD>(&p[p.len() - suffix..], &t[t.len() - suffix..])
+                    && glob_bytes::<FOLD>(
+                        &p[prefix..p.len() - suffix],
+                        &t[prefix..t.len() - suffix],
+                    )
+            }
         }
+    }
+}
+
+#[inline]
+fn same_bytes<const FOLD: bool>(a: &[u8], b: &[u8]) -> bool {
+    if FOLD {
+        a.eq_ignore_ascii_case(b)
+    } else {
+        a == b
     }
 }
 
@@ -65,9 +99,16 @@ fn char_len(lead: u8) -> usize {
     }
 }
 
-/// Whether `pattern` (with `*` and `?`) matches all of `text`.
-pub(super) fn glob<const FOLD: bool>(pattern: &str, text: &str) -> bool {
-    let (p, t) = (pattern.as_bytes(), text.as_bytes());
+/// [`glob_bytes`] on strings, for the tests.
+#[cfg(test)]
+fn glob<const FOLD: bool>(pattern: &str, text: &str) -> bool {
+    glob_bytes::<FOLD>(pattern.as_bytes(), text.as_bytes())
+}
+
+/// Whether pattern `p` (with `*` and `?`) matches all of text `t`: UTF-8 bytes that start and
+/// end on character boundaries (the literal ends a [`Pattern::Glob`] cuts off are whole
+/// characters, and the text matched them byte for byte).
+fn glob_bytes<const FOLD: bool>(p: &[u8], t: &[u8]) -> bool {
     let (mut pi, mut ti) = (0, 0);
     // The last `*` seen: the pattern position after it and the text position it now starts at
     // (what it absorbs is `t[start_of_star..ti_resume]`).
@@ -229,6 +270,7 @@ mod tests {
         for _ in 0..10 {
             assert!(!glob::<false>(&pattern, &text));
             assert!(!glob::<true>(&pattern, &text));
+            assert!(!Pattern::new(&pattern).matches::<false>(&text));
         }
         let text = text + "b";
         assert!(glob::<false>(&pattern, &text));

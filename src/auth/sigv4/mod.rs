@@ -107,11 +107,12 @@ pub struct Signature {
 }
 
 impl Signer {
-    /// The header lines that sign a POST now: `X-Amz-Security-Token` (with a session token),
-    /// `X-Amz-Date` and `Authorization`. `signed` holds the request's other signed headers
-    /// (lowercase names, `host` among them).
-    pub fn post_auth_lines(
+    /// The header lines that sign a request made now: `X-Amz-Security-Token` (with a session
+    /// token), `X-Amz-Date` and `Authorization`. `path` is not yet URI-encoded and has no query;
+    /// `signed` holds the request's other signed headers (lowercase names, `host` among them).
+    pub fn auth_lines(
         &self,
+        method: &str,
         path: &str,
         signed: &[(&str, &str)],
         payload_sha256: &str,
@@ -126,7 +127,7 @@ impl Signer {
         }
         let sig = self.sign(
             &Request {
-                method: "POST",
+                method,
                 path,
                 query: &[],
                 headers: &headers,
@@ -393,10 +394,11 @@ mod tests {
     /// The header lines of a signed POST name every signed header and match `sign` for the
     /// same request and date.
     #[test]
-    fn post_auth_lines_sign_the_given_headers_and_the_token() {
+    fn auth_lines_sign_the_given_headers_and_the_token() {
         let mut signer = example_signer("kinesisvideo");
         signer.credentials.session_token = Some("TOKEN".into());
-        let lines = signer.post_auth_lines(
+        let lines = signer.auth_lines(
+            "POST",
             "/putMedia",
             &[("host", "h"), ("x-amzn-stream-name", "s")],
             EMPTY_PAYLOAD_SHA256,

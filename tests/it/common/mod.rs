@@ -8,7 +8,7 @@ pub mod probe;
 pub mod serial;
 pub mod sign;
 
-use super::sign::SendSigned;
+use sign::SendSigned;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -96,6 +96,9 @@ impl TestServer {
             data_dir: data_dir.to_owned(),
             ..Config::default()
         };
+        // Access control is on in every test, with a root key the test configures.
+        config.auth.root_access_key_id = Some(sign::ACCESS_KEY.to_owned());
+        config.auth.root_secret_access_key = Some(sign::SECRET_KEY.into());
         tweak(&mut config);
         let server = Server::bind(&config, clock).await.expect("server binds");
         let store = server.store().clone();
