@@ -152,7 +152,7 @@ impl Auth {
             req,
             payload_sha256,
             key.secret(),
-            now_ms.div_euclid(1000),
+            wall_clock_secs(),
         )?;
         let policy = match &key.policy {
             KeyPolicy::Admin => Grant::Root,
@@ -187,4 +187,13 @@ impl Auth {
         cache.insert(id, Arc::clone(&p));
         Grant::Policy(p)
     }
+}
+
+/// Now on the wall clock, Unix seconds. A signature's time is the client's wall clock, so its
+/// freshness is judged against the real time, not the server's [`Clock`] (simulated in tests,
+/// where it drives retention and key expiry).
+fn wall_clock_secs() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }

@@ -21,8 +21,8 @@
 //! Every change made through this `KeyStore` (create, status, delete, purge) drops the entry at
 //! once, and a read that raced with a change is not cached. A change made by another node (or
 //! another `KeyStore`) is seen here within the TTL: **a key disabled or deleted elsewhere may
-//! still be accepted here for up to 10 s**. Expiry is exact: it is checked against the clock on
-//! every lookup, cached or not. The cache holds at most [`DEFAULT_CACHE_CAPACITY`] entries
+//! still be accepted here for up to 10 s**. Expiry is exact: the caller checks it against the clock on
+//! every request, cached or not ([`Resolved::expired_at`]). The cache holds at most [`DEFAULT_CACHE_CAPACITY`] entries
 //! (unknown ids are cached too, as absent, so a client repeating a bad id costs one index read
 //! per TTL); when full, stale entries go first, then arbitrary ones.
 
@@ -464,10 +464,12 @@ impl KeyStore {
         Ok(gone)
     }
 
-    /// The key a request names, if it may sign now: the root key, or a stored key that is active
-    /// and not expired. `None` for unknown, inactive and expired keys alike (the caller answers
-    /// all of them the same way). From memory when cached (see the module doc for the window);
-    /// errors are the index's, or a secret that does not open (never cached, logged).
+    /// The key a request names: the root key, or a stored key that is active. `None` for unknown
+    /// and inactive keys alike (the caller answers both the same way). An expired key is
+    /// returned: the caller checks [`Resolved::expired_at`] and answers `ExpiredToken`, as AWS
+    /// does for expired temporary credentials. From memory when cached (see the module doc for
+    /// the window); errors are the index's, or a secret that does not open (never cached,
+    /// logged).
     pub async fn lookup(&self, access_key_id: &str) -> Result<Option<Arc<Resolved>>, KeyError> {
         if access_key_id == self.inner.root.access_key_id {
             return Ok(Some(Arc::clone(&self.inner.root)));
@@ -493,8 +495,7 @@ impl KeyStore {
                 v
             }
         };
-        let now = self.inner.store.now().millis();
-        Ok(resolved.filter(|r| !r.expired_at(now)))
+        Ok(resolved)
     }
 
     fn resolve(&self, row: AccessKeyRow) -> Result<Resolved, KeyError> {

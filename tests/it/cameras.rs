@@ -376,6 +376,8 @@ async fn cameras_persist_and_the_api_checks_its_input() {
         tokio::task::spawn_blocking(move || {
             std::process::Command::new(env!("CARGO_BIN_EXE_vidstream"))
                 .args(args)
+                .env("AWS_ACCESS_KEY_ID", crate::common::sign::ACCESS_KEY)
+                .env("AWS_SECRET_ACCESS_KEY", crate::common::sign::SECRET_KEY)
                 .output()
                 .expect("vidstream runs")
         })

@@ -37,12 +37,32 @@ enum Event {
     Closed(Option<u16>),
 }
 
+/// A WebSocket handshake to `url`, signed with the tests' root key (SigV4 headers).
+fn signed_ws_request(url: &str) -> tokio_tungstenite::tungstenite::handshake::client::Request {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let mut req = url.into_client_request().expect("ws url");
+    let http_url = url::Url::parse(&url.replacen("ws://", "http://", 1)).expect("url");
+    for (name, value) in crate::common::sign::auth_headers(
+        &crate::common::sign::root_signer(),
+        "GET",
+        &http_url,
+        &[],
+        None,
+    ) {
+        req.headers_mut().insert(
+            reqwest::header::HeaderName::from_bytes(name.as_bytes()).expect("name"),
+            value.parse().expect("value"),
+        );
+    }
+    req
+}
+
 async fn connect(s: &TestServer, query: &str) -> Ws {
     let url = format!(
         "{}/v1/frames/feed?{query}",
         s.url.replace("http://", "ws://")
     );
-    let (ws, resp) = tokio_tungstenite::connect_async(url)
+    let (ws, resp) = tokio_tungstenite::connect_async(signed_ws_request(&url))
         .await
         .expect("websocket upgrade");
     assert_eq!(resp.status(), 101);

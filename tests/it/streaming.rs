@@ -434,6 +434,8 @@ async fn hls_js_plays_on_demand_and_live() {
         .await;
     let mut push = Command::new(env!("CARGO_BIN_EXE_vidstream"))
         .args(["push", "--endpoint", &s.url, "--stream", "live"])
+        .env("AWS_ACCESS_KEY_ID", common::sign::ACCESS_KEY)
+        .env("AWS_SECRET_ACCESS_KEY", common::sign::SECRET_KEY)
         .arg("testsrc://?width=320&height=240&fps=30&gop=30&duration=40")
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())

@@ -155,7 +155,7 @@ async fn names_policies_and_expiries_are_checked() {
 }
 
 #[tokio::test]
-async fn temporary_keys_expire_in_lookup_and_are_purged() {
+async fn temporary_keys_expire_and_are_purged() {
     let dir = tempfile::tempdir().unwrap();
     let clock = SimClock::new(ServerTime(1_700_000_000_000));
     let keys = KeyStore::open(
@@ -188,11 +188,13 @@ async fn temporary_keys_expire_in_lookup_and_are_purged() {
     assert!(!format!("{t:?} {r:?}").contains(token.expose()));
 
     clock.advance_ms(59_999);
-    assert!(keys.lookup(&id).await.unwrap().is_some());
+    let r = keys.lookup(&id).await.unwrap().expect("still valid");
+    assert!(!r.expired_at(crate::time::Clock::now(&clock).millis()));
     clock.advance_ms(1);
+    let r = keys.lookup(&id).await.unwrap().expect("an expired key is still found");
     assert!(
-        keys.lookup(&id).await.unwrap().is_none(),
-        "expired, though still cached"
+        r.expired_at(crate::time::Clock::now(&clock).millis()),
+        "expired, though still cached: the caller answers ExpiredToken"
     );
     assert_eq!(keys.list().await.unwrap().len(), 1, "kept until purged");
     let long = keys.create(spec("long")).await.unwrap();

@@ -15,8 +15,10 @@ use super::rtsp_source::SyntheticCamera;
 /// GETs `path` and returns the body.
 async fn get(addr: std::net::SocketAddr, path: &str) -> anyhow::Result<String> {
     let mut s = TcpStream::connect(addr).await?;
+    let auth = super::client::auth_lines("GET", addr, path, &[], None);
     s.write_all(
-        format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes(),
+        format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n{auth}\r\n")
+            .as_bytes(),
     )
     .await?;
     let mut out = Vec::new();

@@ -12,13 +12,57 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 
+use crate::auth::sigv4::{self, Credentials, Signer};
 use crate::mkv::{self, Info, SimpleTag, TagValue, Track, TrackType, VideoSettings};
+
+/// The root access key the benchmarks' servers are started with (access control stays on, as
+/// in production: the figures include verifying every request).
+pub const ACCESS_KEY: &str = "VSRKBENCHROOT0000001";
+/// Its secret.
+pub const SECRET_KEY: &str = "bench-root-secret-0000000000000000000000";
+
+/// The signer of the benchmarks' root key.
+pub fn signer() -> Signer {
+    Signer {
+        credentials: Credentials {
+            access_key: ACCESS_KEY.into(),
+            secret_key: SECRET_KEY.into(),
+            session_token: None,
+        },
+        region: "us-east-1".into(),
+        service: sigv4::SERVICE.into(),
+    }
+}
+
+/// The header lines that sign a request to `addr` (`X-Amz-Date`, `Authorization`): `host`
+/// and `extra` (lowercase names) are signed, and `body`'s hash (None: signed as if empty, as
+/// streaming PutMedia is).
+pub fn auth_lines(
+    method: &str,
+    addr: SocketAddr,
+    path: &str,
+    extra: &[(&str, &str)],
+    body: Option<&[u8]>,
+) -> String {
+    let host = addr.to_string();
+    let mut signed = vec![("host", host.as_str())];
+    signed.extend_from_slice(extra);
+    let hash = sigv4::payload_sha256(body.unwrap_or_default());
+    signer().auth_lines(method, path, &signed, &hash)
+}
 
 /// Sends one request and returns the whole response body (for control-plane calls).
 pub async fn post_json(addr: SocketAddr, path: &str, body: &str) -> anyhow::Result<String> {
     let mut s = TcpStream::connect(addr).await?;
+    let auth = auth_lines(
+        "POST",
+        addr,
+        path,
+        &[("content-type", "application/json")],
+        Some(body.as_bytes()),
+    );
     let req = format!(
-        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n{auth}\r\n{body}",
         body.len()
     );
     s.write_all(req.as_bytes()).await?;
@@ -106,8 +150,18 @@ impl Producer {
             .with_context(|| format!("connecting to {addr}"))?;
         s.set_nodelay(true)?;
         let (rx, mut tx) = s.into_split();
+        let auth = auth_lines(
+            "POST",
+            addr,
+            "/putMedia",
+            &[
+                ("x-amzn-fragment-timecode-type", "ABSOLUTE"),
+                ("x-amzn-stream-name", stream),
+            ],
+            None,
+        );
         let head = format!(
-            "POST /putMedia HTTP/1.1\r\nHost: {addr}\r\nTransfer-Encoding: chunked\r\nx-amzn-stream-name: {stream}\r\nx-amzn-fragment-timecode-type: ABSOLUTE\r\n\r\n"
+            "POST /putMedia HTTP/1.1\r\nHost: {addr}\r\nTransfer-Encoding: chunked\r\nx-amzn-stream-name: {stream}\r\nx-amzn-fragment-timecode-type: ABSOLUTE\r\n{auth}\r\n"
         );
         tx.write_all(head.as_bytes()).await?;
         let log = Arc::new(Mutex::new(AckLog::default()));
@@ -181,4 +235,36 @@ async fn read_acks(mut rx: OwnedReadHalf, log: Arc<Mutex<AckLog>>) {
             pending.clear();
         }
     }
+}
+
+/// Signs a request the benchmark builds itself (a WebSocket handshake): `Host`, `X-Amz-Date`
+/// and `Authorization`, over its path and query, with an empty body.
+pub fn sign_request<B>(req: &mut axum::http::Request<B>, addr: SocketAddr) -> anyhow::Result<()> {
+    use axum::http::HeaderValue;
+    let host = addr.to_string();
+    let path = req.uri().path().to_owned();
+    let query: Vec<(String, String)> =
+        form_urlencoded::parse(req.uri().query().unwrap_or("").as_bytes())
+            .into_owned()
+            .collect();
+    let query_refs: Vec<(&str, &str)> = query
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let date = sigv4::amz_date_now();
+    let sig = signer().sign(
+        &sigv4::Request {
+            method: req.method().as_str(),
+            path: &path,
+            query: &query_refs,
+            headers: &[("host", host.as_str()), ("x-amz-date", date.as_str())],
+            payload_sha256: sigv4::EMPTY_PAYLOAD_SHA256,
+        },
+        &date,
+    );
+    let h = req.headers_mut();
+    h.insert("host", HeaderValue::from_str(&host)?);
+    h.insert("x-amz-date", HeaderValue::from_str(&date)?);
+    h.insert("authorization", HeaderValue::from_str(&sig.authorization)?);
+    Ok(())
 }

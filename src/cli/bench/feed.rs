@@ -96,8 +96,13 @@ async fn scenario(
     track: &Track,
     frames: &[InFrame],
 ) -> anyhow::Result<(Vec<f64>, u64, usize)> {
-    let url = format!("ws://{addr}/v1/frames/feed?StreamName={stream}&Start=NOW&{query}");
-    let (mut ws, _) = tokio_tungstenite::connect_async(url)
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let path = format!("/v1/frames/feed?StreamName={stream}&Start=NOW&{query}");
+    let mut req = format!("ws://{addr}{path}")
+        .into_client_request()
+        .context("the feed URL")?;
+    super::client::sign_request(&mut req, addr)?;
+    let (mut ws, _) = tokio_tungstenite::connect_async(req)
         .await
         .context("connecting to the frame feed")?;
     let sent: Arc<Mutex<HashMap<i64, Instant>>> = Arc::default();

@@ -90,8 +90,15 @@ async fn read_live(
     s.set_nodelay(true)?;
     let body =
         format!(r#"{{"StreamName":"{stream}","StartSelector":{{"StartSelectorType":"NOW"}}}}"#);
+    let auth = super::client::auth_lines(
+        "POST",
+        addr,
+        "/getMedia",
+        &[("content-type", "application/json")],
+        Some(body.as_bytes()),
+    );
     let req = format!(
-        "POST /getMedia HTTP/1.1\r\nHost: {addr}\r\nContent-Length: {}\r\n\r\n{body}",
+        "POST /getMedia HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n{auth}\r\n{body}",
         body.len()
     );
     s.write_all(req.as_bytes()).await?;

@@ -289,6 +289,8 @@ impl ServerProcess {
         let child = Command::new(std::env::current_exe()?)
             .args(["serve", "--listen", &addr.to_string(), "--data-dir"])
             .arg(data_dir)
+            .env("VIDSTREAM_AUTH__ROOT_ACCESS_KEY_ID", client::ACCESS_KEY)
+            .env("VIDSTREAM_AUTH__ROOT_SECRET_ACCESS_KEY", client::SECRET_KEY)
             .env(
                 "VIDSTREAM_LOG",
                 std::env::var("BENCH_SERVER_LOG").unwrap_or_else(|_| "error".into()),
