@@ -534,6 +534,8 @@ async fn gen_fans_one_pattern_out_to_every_camera() {
                 "30",
             ])
             .args(["--duration-secs", "2", "--prefix", "cam"])
+            .env("AWS_ACCESS_KEY_ID", crate::common::sign::ACCESS_KEY)
+            .env("AWS_SECRET_ACCESS_KEY", crate::common::sign::SECRET_KEY)
             .output()
             .expect("the vidstream binary runs")
     })
