@@ -454,10 +454,18 @@ const SDK_AGENT: &str = "AWS-SDK-KVS-CPP-CLIENT/3.5.0/1.5.0 GCC/12.2.0 Linux/6.1
 /// `X-Amz-Date` and `Authorization` as the producer SDK signs a request: `host` (without the
 /// port), `user-agent` and `x-amz-date`, the body's SHA-256 (the empty body's for PutMedia).
 fn sdk_signature(path: &str, body: &[u8]) -> (String, String) {
+    sdk_signature_by(&crate::common::sign::root_signer(), path, body)
+}
+
+fn sdk_signature_by(
+    signer: &vidstream::auth::sigv4::Signer,
+    path: &str,
+    body: &[u8],
+) -> (String, String) {
     use sha2::Digest;
     let date = vidstream::auth::sigv4::amz_date_now();
     let payload = hex::encode(sha2::Sha256::digest(body));
-    let sig = crate::common::sign::root_signer().sign(
+    let sig = signer.sign(
         &vidstream::auth::sigv4::Request {
             method: "POST",
             path,
@@ -475,8 +483,17 @@ fn sdk_signature(path: &str, body: &[u8]) -> (String, String) {
 }
 
 async fn sdk_call(addr: &str, path: &str, body: &str) -> (u16, String) {
+    sdk_call_by(&crate::common::sign::root_signer(), addr, path, body).await
+}
+
+async fn sdk_call_by(
+    signer: &vidstream::auth::sigv4::Signer,
+    addr: &str,
+    path: &str,
+    body: &str,
+) -> (u16, String) {
     let mut sock = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let (date, authorization) = sdk_signature(path, body.as_bytes());
+    let (date, authorization) = sdk_signature_by(signer, path, body.as_bytes());
     let req = format!(
         "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: */*\r\n\
          Authorization: {authorization}\r\n\
@@ -491,6 +508,47 @@ async fn sdk_call(addr: &str, path: &str, body: &str) -> (u16, String) {
     let status = text[9..12].parse().unwrap();
     let body = text.split("\r\n\r\n").nth(1).unwrap_or("").to_owned();
     (status, body)
+}
+
+/// The producer SDK's exact requests (Host without the port, `host;user-agent;x-amz-date`
+/// signed) are refused when signed with a wrong secret or an unknown key.
+#[tokio::test]
+async fn kvs_producer_sdk_exchange_with_a_wrong_key_is_refused() {
+    let (s, _d) = server().await;
+    let addr = s.url.trim_start_matches("http://").to_owned();
+    s.create_active(json!({"StreamName": "sdk"})).await;
+    let (status, body) = sdk_call(&addr, "/describeStream", r#"{"StreamName":"sdk"}"#).await;
+    assert_eq!(status, 200, "{body}");
+    for (signer, error) in [
+        (
+            crate::common::sign::signer(crate::common::sign::ACCESS_KEY, "wrong-secret-000000000", None),
+            "InvalidSignatureException",
+        ),
+        (
+            crate::common::sign::signer("VSAKNOSUCHKEY0000000", "wrong-secret-000000000", None),
+            "UnrecognizedClientException",
+        ),
+    ] {
+        let (status, body) = sdk_call_by(&signer, &addr, "/describeStream", r#"{"StreamName":"sdk"}"#).await;
+        assert_eq!(status, 403, "{body}");
+        assert!(body.contains(error), "{body}");
+        // PutMedia with the SDK's headers: refused before any media is read.
+        let mut sock = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        let (date, authorization) = sdk_signature_by(&signer, "/putMedia", b"");
+        let head = format!(
+            "POST /putMedia HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: {authorization}\r\n\
+             content-type: application/json\r\ntransfer-encoding: chunked\r\nuser-agent: {SDK_AGENT}\r\n\
+             X-Amz-Date: {date}\r\nx-amzn-fragment-timecode-type: ABSOLUTE\r\nx-amzn-stream-name: sdk\r\n\
+             connection: close\r\n\r\n0\r\n\r\n"
+        );
+        sock.write_all(head.as_bytes()).await.unwrap();
+        let mut out = Vec::new();
+        sock.read_to_end(&mut out).await.unwrap();
+        let text = String::from_utf8_lossy(&out);
+        assert!(text.starts_with("HTTP/1.1 403"), "{text}");
+        assert!(text.contains(error), "{text}");
+    }
+    s.stop().await;
 }
 
 /// A bad body gets the right ERROR ack, earlier fragments stay, other streams keep flowing.

@@ -9,6 +9,7 @@ mod common;
 mod api_bad_input;
 mod api_control;
 mod api_restart;
+mod auth;
 mod bench_smoke;
 mod browser_harness;
 mod camera_cycles;
