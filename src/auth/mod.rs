@@ -16,11 +16,21 @@
 //! - [`root`]: the root key (config, or generated into `DATA_DIR/root-credentials`).
 //! - [`keys`]: the key store: create/list/get/disable/delete through the index, and the cached
 //!   `lookup` that SigV4 verification calls on every request.
+//! - [`users`]: web UI users (argon2id password hashes), the login check with per-user lock-out
+//!   and per-address rate limit.
+//! - [`ui_session`]: web UI sessions (cookie + CSRF token) and the cached check the gate calls
+//!   on every UI request; [`ui_permissions`]: a user's policy as the UI's controls see it.
 
 pub mod ids;
 pub mod keys;
+// Stand-in until `auth::policy` (branch h-policy) lands: same API; delete at the merge.
+#[path = "policy_shim.rs"]
+pub mod policy;
 pub mod root;
 pub mod seal;
+pub mod ui_permissions;
+pub mod ui_session;
+pub mod users;
 
 use zeroize::Zeroizing;
 
