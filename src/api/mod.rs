@@ -18,6 +18,7 @@ mod hls;
 mod image_generation;
 mod images;
 mod json;
+mod login;
 mod params;
 mod put_media;
 mod segments;
@@ -27,6 +28,7 @@ mod streams;
 mod tags;
 mod timeline;
 mod ui;
+mod users;
 
 use std::time::Duration;
 
@@ -93,6 +95,8 @@ pub fn app(state: AppState) -> Router {
         .merge(hls::routes())
         .merge(dash::routes())
         .merge(timeline::routes())
+        .merge(login::routes())
+        .merge(users::routes())
         .merge(ui::routes(state.web_dir.clone()))
         .merge(not_implemented_routes())
         .fallback(unknown_operation)

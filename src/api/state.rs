@@ -49,6 +49,8 @@ pub struct Services {
     /// The one door to stored and live media (finding, loading, following fragments; the media
     /// cache).
     pub media: crate::media::Media,
+    /// Web UI users and their sessions (login, cookie + CSRF checks).
+    pub ui: crate::auth::ui_session::UiSessions,
 }
 
 impl Services {
