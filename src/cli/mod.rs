@@ -8,6 +8,7 @@ mod check;
 mod generate;
 mod push;
 mod serve;
+mod users;
 
 use clap::{Parser, Subcommand};
 
@@ -30,6 +31,8 @@ enum Command {
     Check(check::Args),
     /// Add, list and remove the RTSP cameras a running server pulls.
     Cameras(cameras::Args),
+    /// Create, list, change and delete the web UI users of a running server.
+    Users(users::Args),
     /// Send a file, RTSP camera, test pattern or V4L2 camera to a KVS endpoint with PutMedia.
     Push(push::Args),
     /// Run N synthetic cameras (one shared encoded test pattern) against a KVS endpoint.
@@ -44,6 +47,7 @@ pub fn run() -> anyhow::Result<()> {
         Command::Serve(args) => serve::run(args),
         Command::Check(args) => check::run(args),
         Command::Cameras(args) => cameras::run(args),
+        Command::Users(args) => users::run(args),
         Command::Bench(args) => bench::run(args),
         Command::Push(args) => push::run(args),
         Command::Gen(args) => generate::run(args),
