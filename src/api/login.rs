@@ -13,6 +13,11 @@
 //! ClientLimitExceededException` with `Retry-After` (KVS answers that exception with 400; a login
 //! is not a KVS operation, and 429 is what browsers and proxies understand). Answers carrying the
 //! CSRF token are `Cache-Control: no-store`.
+//!
+//! A login must be sent as `application/json`: a page on another site can make a browser POST a
+//! form or `text/plain` without asking first, and would otherwise log the browser in to the
+//! attacker's account (login CSRF); `application/json` from another origin needs a CORS
+//! preflight, which fails.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
@@ -99,11 +104,27 @@ fn login_error(e: LoginError) -> Response {
     }
 }
 
+/// Whether the request says its body is JSON (`application/json`, with parameters).
+fn is_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|ct| ct.split(';').next())
+        .is_some_and(|essence| essence.trim().eq_ignore_ascii_case("application/json"))
+}
+
 async fn login(
     State(st): State<AppState>,
     ClientAddr(client): ClientAddr,
+    headers: HeaderMap,
     KvsJson(input): KvsJson<LoginInput>,
 ) -> Response {
+    if !is_json(&headers) {
+        return ApiError::invalid(
+            "send the login as Content-Type: application/json ({\"user\": ..., \"password\": ...})",
+        )
+        .into_response();
+    }
     let mut given = input.password;
     let password = SecretText::new(&given);
     zeroize::Zeroize::zeroize(&mut given);

@@ -25,7 +25,10 @@
 //!    are counted and locked the same way in memory, so a lock does not tell which names exist.
 //! 3. **Same answer, same time**: an unknown name, a wrong password and an inactive user all
 //!    answer [`LoginError::BadCredentials`], and all verify one argon2id hash (for an unknown
-//!    name, a dummy hash made at start-up with the same parameters).
+//!    name, a dummy hash made at start-up with the same parameters). Counting a known user's
+//!    failure writes the index (an fsync) and an unknown name's does not, so a refusal is
+//!    answered no sooner than [`FAILURE_FLOOR`] after the attempt began, which hides that
+//!    difference (and slows guessing a little more).
 //!
 //! Every outcome is logged on the `audit` target with the user and the client address, never
 //! the password.
@@ -56,6 +59,8 @@ pub const MAX_PASSWORD_CHARS: usize = 1024;
 pub const LOGIN_BURST: u32 = 10;
 /// Login attempts one client address regains per minute.
 pub const LOGIN_ATTEMPTS_PER_MINUTE: u32 = 10;
+/// A refused login is answered no sooner than this after it began (see the module doc).
+pub const FAILURE_FLOOR: Duration = Duration::from_millis(250);
 /// Largest policy document accepted for a user.
 pub const MAX_POLICY_BYTES: usize = 16 * 1024;
 
@@ -98,6 +103,8 @@ pub struct UserStoreOptions {
     pub burst: u32,
     /// Attempts per address regained per minute.
     pub per_minute: u32,
+    /// Refusals are answered no sooner than this after the attempt began.
+    pub failure_floor: Duration,
 }
 
 impl Default for UserStoreOptions {
@@ -108,6 +115,7 @@ impl Default for UserStoreOptions {
             lockout: Duration::from_secs(900),
             burst: LOGIN_BURST,
             per_minute: LOGIN_ATTEMPTS_PER_MINUTE,
+            failure_floor: FAILURE_FLOOR,
         }
     }
 }
@@ -477,6 +485,11 @@ impl UserStore {
         password: &SecretText,
         client: IpAddr,
     ) -> Result<UserInfo, LoginError> {
+        let started = tokio::time::Instant::now();
+        let refused = || async move {
+            tokio::time::sleep_until(started + self.inner.options.failure_floor).await;
+            LoginError::BadCredentials
+        };
         let now = self.now_ms();
         let o = &self.inner.options;
         let audit = |outcome: &str| {
@@ -489,7 +502,7 @@ impl UserStore {
             });
         }
         let lock_until = now.saturating_add(ms(o.lockout));
-        // Absurd names or passwords are not worth a hash; they are wrong all the same.
+        // Absurd names or passwords are not looked up; they are wrong all the same.
         let plausible = super::ids::check_name(name).is_ok()
             && password.expose().len() <= 4 * MAX_PASSWORD_CHARS;
         let row = match plausible {
@@ -515,7 +528,7 @@ impl UserStore {
             } else {
                 audit("failure");
             }
-            return Err(LoginError::BadCredentials);
+            return Err(refused().await);
         };
         if let Some(until) = row.locked_until_ms.filter(|&u| u > now) {
             audit("locked");
@@ -536,11 +549,11 @@ impl UserStore {
             } else {
                 audit("failure");
             }
-            return Err(LoginError::BadCredentials);
+            return Err(refused().await);
         }
         if row.status != UserStatus::Active {
             audit("inactive");
-            return Err(LoginError::BadCredentials);
+            return Err(refused().await);
         }
         let params = self.inner.hash_params();
         let rehash = needs_rehash(&row.password_hash, params);

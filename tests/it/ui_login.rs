@@ -125,6 +125,20 @@ async fn login_cookie_csrf_lockout_and_logout() {
         (401, "NotAuthorizedException")
     );
 
+    // Only JSON: a cross-site form cannot log a browser in.
+    let form = send(
+        reqwest::Client::new()
+            .post(format!("{}/v1/login", s.url))
+            .header("content-type", "text/plain")
+            .body(json!({"user": "ann", "password": PASSWORD}).to_string()),
+    )
+    .await;
+    assert_eq!(
+        (form.status, form.error_type()),
+        (400, "InvalidArgumentException")
+    );
+    assert!(form.headers.get(SET_COOKIE).is_none());
+
     // A wrong password: 401, no cookie. The right one: the cookie and the token.
     let wrong = login(&s, "ann", "not the password at all").await;
     assert_eq!(

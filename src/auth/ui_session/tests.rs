@@ -50,6 +50,7 @@ async fn node(store: &Store) -> UiSessions {
                 t: 1,
                 p: 1,
             },
+            failure_floor: Duration::ZERO,
             ..Default::default()
         },
     )

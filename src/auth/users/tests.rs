@@ -25,6 +25,7 @@ async fn users_at(dir: &Path, clock: SimClock, options: UserStoreOptions) -> Use
 fn cheap() -> UserStoreOptions {
     UserStoreOptions {
         hash: CHEAP,
+        failure_floor: std::time::Duration::ZERO,
         ..Default::default()
     }
 }
@@ -384,6 +385,8 @@ async fn unknown_users_take_as_long_as_wrong_passwords() {
             hash: params,
             max_failures: 1000,
             burst: 1000,
+            // Without the floor: this is about the hash alone.
+            failure_floor: std::time::Duration::ZERO,
             ..Default::default()
         },
     )
@@ -415,4 +418,42 @@ async fn unknown_users_take_as_long_as_wrong_passwords() {
         (0.33..3.0).contains(&ratio),
         "unknown {unknown:?} vs wrong password {known:?}"
     );
+}
+
+/// Refusals take at least the floor, whichever way they are wrong; successes do not wait.
+#[tokio::test]
+async fn refusals_are_answered_after_the_floor() {
+    let dir = tempfile::tempdir().unwrap();
+    let floor = std::time::Duration::from_millis(300);
+    let users = users_at(
+        dir.path(),
+        SimClock::new(ServerTime(0)),
+        UserStoreOptions {
+            failure_floor: floor,
+            ..cheap()
+        },
+    )
+    .await;
+    users
+        .create(new_user("ann", "the right password"))
+        .await
+        .unwrap();
+    for (name, password) in [
+        ("ann", "the wrong password"),
+        ("nobody", "the right password"),
+    ] {
+        let start = Instant::now();
+        let e = users
+            .authenticate(name, &secret(password), ip("192.0.2.11"))
+            .await
+            .unwrap_err();
+        assert!(matches!(e, LoginError::BadCredentials));
+        assert!(start.elapsed() >= floor, "{name}: {:?}", start.elapsed());
+    }
+    let start = Instant::now();
+    users
+        .authenticate("ann", &secret("the right password"), ip("192.0.2.11"))
+        .await
+        .unwrap();
+    assert!(start.elapsed() < floor, "a success does not wait");
 }
