@@ -23,6 +23,14 @@
 //! or a user disabled or changed, on another node is still accepted here for up to 10 s** (the
 //! access keys' window), and nodes may see a session's idle expiry up to a minute apart. Changes
 //! made through this node take effect at once.
+//!
+//! # For the gate
+//! A request without a SigV4 signature that carries [`session_cookie`] is a UI request: call
+//! [`UiSessions::principal`]`(cookie, headers[`[`CSRF_HEADER`]`], `[`is_state_changing`]`(method))`
+//! and make its principal `Principal { id: "user/NAME", name: NAME, policy: Grant::Policy(the
+//! parsed policy_json) }`. Refusals are [`UiAuthError::kind`] (`NotAuthorized`). The login
+//! routes (`/v1/login`, `/v1/logout`, `/v1/whoami`) are public: they check the session
+//! themselves.
 
 #[cfg(test)]
 mod tests;
