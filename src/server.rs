@@ -42,6 +42,9 @@ pub enum ServerError {
     /// The frame hook's webhook HTTP client could not be built.
     #[error("frame hook webhook client: {0}")]
     WebhookClient(reqwest::Error),
+    /// The web UI users could not be set up.
+    #[error("web UI users: {0}")]
+    Users(#[from] crate::auth::users::UserError),
 }
 
 /// A bound, not yet serving server.
@@ -146,6 +149,18 @@ impl Server {
         {
             allowed_hosts.push(host);
         }
+        let users =
+            crate::auth::users::UserStore::new(store.clone(), config.auth.user_store_options())
+                .await?;
+        // TLS hook: until the server terminates TLS itself, the cookie is `Secure` when the UI
+        // is reached through an https:// public URL (a TLS proxy in front). The TLS listener
+        // will mark its own connections instead.
+        let secure_cookies = public_url.starts_with("https://");
+        let ui = crate::auth::ui_session::UiSessions::new(
+            store.clone(),
+            users,
+            config.auth.ui_session_options(secure_cookies),
+        );
         Ok(Server {
             listener,
             state: AppState::new(crate::api::Services {
@@ -166,6 +181,7 @@ impl Server {
                     allowed_hosts,
                     cors_allowed_origins: config.auth.cors_allowed_origins.clone(),
                 },
+                ui,
             }),
             grace: Duration::from_secs(config.shutdown_grace_secs),
             retention_interval: Duration::from_secs(config.retention.interval_secs),
@@ -252,7 +268,14 @@ impl Server {
                         }
                     };
                     let _ = stream.set_nodelay(true);
-                    let svc = TowerToHyperService::new(app.clone());
+                    // Handlers see the client's address (the login limits, the audit log).
+                    let svc = TowerToHyperService::new(tower::ServiceExt::map_request(
+                        app.clone(),
+                        move |mut req: axum::http::Request<_>| {
+                            req.extensions_mut().insert(axum::extract::ConnectInfo(peer));
+                            req
+                        },
+                    ));
                     let io = TokioIo::new(crate::zerocopy::ZeroCopyStream::new(stream));
                     let conn = builder.serve_connection_with_upgrades(io, svc);
                     let conn = graceful.watch(conn.into_owned());

@@ -228,3 +228,15 @@ impl From<crate::playback::timeline::CoverageError> for ApiError {
         ApiError::new(e.kind(), e.to_string())
     }
 }
+
+impl From<crate::auth::users::UserError> for ApiError {
+    fn from(e: crate::auth::users::UserError) -> Self {
+        ApiError::new(e.kind(), e.to_string())
+    }
+}
+
+impl From<crate::auth::ui_session::UiAuthError> for ApiError {
+    fn from(e: crate::auth::ui_session::UiAuthError) -> Self {
+        ApiError::new(e.kind(), e.to_string())
+    }
+}

@@ -21,6 +21,7 @@ mod image_generation;
 mod images;
 mod json;
 mod keys;
+mod login;
 mod params;
 mod put_media;
 mod segments;
@@ -30,6 +31,7 @@ mod streams;
 mod tags;
 mod timeline;
 mod ui;
+mod users;
 
 use std::time::Duration;
 
@@ -100,6 +102,8 @@ pub fn app(state: AppState) -> Router {
         .merge(dash::routes())
         .merge(timeline::routes())
         .merge(keys::routes())
+        .merge(login::routes())
+        .merge(users::routes())
         .merge(ui::routes(state.web_dir.clone()))
         .merge(not_implemented_routes())
         .fallback(unknown_operation)

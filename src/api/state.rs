@@ -49,6 +49,8 @@ pub struct Services {
     /// The one door to stored and live media (finding, loading, following fragments; the media
     /// cache).
     pub media: crate::media::Media,
+    /// Web UI users and their sessions (login, cookie + CSRF checks).
+    pub ui: crate::auth::ui_session::UiSessions,
     /// Who is calling: signatures checked against the access keys.
     pub auth: std::sync::Arc<crate::auth::Auth>,
     /// What the gate accepts besides credentials (host names, CORS origins).

@@ -4,8 +4,9 @@
 //! prefixes so that a leaked id tells what it is: [`ROOT_PREFIX`] (`VSRK`, the root key),
 //! [`LONG_TERM_PREFIX`] (`VSAK`) and [`TEMPORARY_PREFIX`] (`VSTK`). Its 16 random characters
 //! carry 80 bits. A secret access key is 40 characters of base64url (240 bits); a temporary
-//! key's session token is `VSST` + 64 characters of base64url (384 bits). All come from the OS
-//! random generator.
+//! key's session token is `VSST` + 64 characters of base64url (384 bits); a web UI session id
+//! or CSRF token is 43 characters of base64url (256 bits). All come from the OS random
+//! generator.
 
 use base64::Engine;
 use rand::TryRngCore;
@@ -109,6 +110,17 @@ pub fn new_session_token() -> Result<Zeroizing<String>, RandomError> {
     token.push_str(SESSION_TOKEN_PREFIX);
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode_string(&bytes[..], &mut token);
     Ok(token)
+}
+
+/// Length of a web UI session id or CSRF token ([`new_ui_token`]).
+pub const UI_TOKEN_LEN: usize = 43;
+
+/// A new web UI session id or CSRF token: 43 characters of base64url (256 bits).
+pub fn new_ui_token() -> Result<Zeroizing<String>, RandomError> {
+    let bytes = os_random::<32>()?;
+    let token = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&bytes[..]);
+    debug_assert_eq!(token.len(), UI_TOKEN_LEN);
+    Ok(Zeroizing::new(token))
 }
 
 /// Checks a key name: 1–128 characters of `A–Z a–z 0–9 _ . @ -`.

@@ -19,6 +19,10 @@
 //! - [`sigv4`]: AWS Signature Version 4, signing (the clients) and verifying (the server).
 //! - [`policy`]: IAM-style policy documents, their evaluation, the built-in policies.
 //! - [`Auth`] (`gate.rs`): a presented signature → the [`Principal`] it proves and its policy.
+//! - [`users`]: web UI users (argon2id password hashes), the login check with per-user lock-out
+//!   and per-address rate limit.
+//! - [`ui_session`]: web UI sessions (cookie + CSRF token) and the cached check the gate calls
+//!   on every UI request; [`ui_permissions`]: a user's policy as the UI's controls see it.
 
 mod gate;
 pub mod ids;
@@ -27,6 +31,9 @@ pub mod policy;
 pub mod root;
 pub mod seal;
 pub mod sigv4;
+pub mod ui_permissions;
+pub mod ui_session;
+pub mod users;
 
 pub use gate::{Auth, AuthError, Grant, Principal};
 

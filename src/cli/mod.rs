@@ -10,6 +10,7 @@ mod keys;
 mod push;
 mod serve;
 mod target;
+mod users;
 
 use clap::{Parser, Subcommand};
 
@@ -34,6 +35,8 @@ enum Command {
     Cameras(cameras::Args),
     /// Create, list, disable and delete the access keys of a running server.
     Keys(keys::Args),
+    /// Create, list, change and delete the web UI users of a running server.
+    Users(users::Args),
     /// Send a file, RTSP camera, test pattern or V4L2 camera to a KVS endpoint with PutMedia.
     Push(push::Args),
     /// Run N synthetic cameras (one shared encoded test pattern) against a KVS endpoint.
@@ -49,6 +52,7 @@ pub fn run() -> anyhow::Result<()> {
         Command::Check(args) => check::run(args),
         Command::Cameras(args) => cameras::run(args),
         Command::Keys(args) => keys::run(args),
+        Command::Users(args) => users::run(args),
         Command::Bench(args) => bench::run(args),
         Command::Push(args) => push::run(args),
         Command::Gen(args) => generate::run(args),

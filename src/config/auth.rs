@@ -43,8 +43,9 @@ impl std::fmt::Debug for ConfigSecret {
     }
 }
 
-/// `[auth]`: access control (issue 14). Keys themselves live in the index (`auth::keys`); these
-/// settings say where the root key and the master key come from and how strict SigV4 is.
+/// `[auth]`: access control (issue 14). Keys and web UI users themselves live in the index
+/// (`auth::keys`, `auth::users`); these settings say where the root key and the master key come
+/// from, how strict SigV4 is, how long web UI sessions last and when failed logins lock a user.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AuthSettings {
@@ -73,6 +74,14 @@ pub struct AuthSettings {
     /// API calls. Playback URLs (HLS/DASH), which carry their own token, answer any origin
     /// (`[playback] cors_allowed_origins`).
     pub cors_allowed_origins: Vec<String>,
+    /// A web UI session unused this long ends, seconds.
+    pub ui_session_idle_secs: u64,
+    /// A web UI session ends this long after its login however busy, seconds.
+    pub ui_session_max_secs: u64,
+    /// Consecutive failed logins that lock a web UI user.
+    pub login_max_failures: u32,
+    /// How long such a lock lasts, seconds.
+    pub login_lockout_secs: u64,
 }
 
 impl Default for AuthSettings {
@@ -85,6 +94,10 @@ impl Default for AuthSettings {
             region: None,
             allowed_hosts: Vec::new(),
             cors_allowed_origins: Vec::new(),
+            ui_session_idle_secs: 30 * 60,
+            ui_session_max_secs: 12 * 3600,
+            login_max_failures: 5,
+            login_lockout_secs: 900,
         }
     }
 }
@@ -123,11 +136,44 @@ impl AuthSettings {
         std::time::Duration::from_secs(self.clock_skew_secs)
     }
 
+    /// The user store's login limits (hash parameters and per-address limits are built in).
+    pub fn user_store_options(&self) -> crate::auth::users::UserStoreOptions {
+        crate::auth::users::UserStoreOptions {
+            max_failures: self.login_max_failures,
+            lockout: std::time::Duration::from_secs(self.login_lockout_secs),
+            ..Default::default()
+        }
+    }
+
+    /// The web UI sessions' lifetimes; `secure_cookies` when the UI is reached over TLS.
+    pub fn ui_session_options(
+        &self,
+        secure_cookies: bool,
+    ) -> crate::auth::ui_session::UiSessionOptions {
+        crate::auth::ui_session::UiSessionOptions {
+            idle: std::time::Duration::from_secs(self.ui_session_idle_secs),
+            max_age: std::time::Duration::from_secs(self.ui_session_max_secs),
+            secure_cookies,
+        }
+    }
+
     /// Checks every key.
     pub(super) fn validate(&self) -> Result<(), String> {
         self.key_store_options()?;
         if self.clock_skew_secs == 0 || self.clock_skew_secs > 86_400 {
             return Err("auth.clock_skew_secs must be 1 to 86400".into());
+        }
+        if !(60..=30 * 86_400).contains(&self.ui_session_max_secs) {
+            return Err("auth.ui_session_max_secs must be 60 to 2592000 (30 days)".into());
+        }
+        if !(60..=self.ui_session_max_secs).contains(&self.ui_session_idle_secs) {
+            return Err("auth.ui_session_idle_secs must be 60 to auth.ui_session_max_secs".into());
+        }
+        if !(1..=100).contains(&self.login_max_failures) {
+            return Err("auth.login_max_failures must be 1 to 100".into());
+        }
+        if !(1..=86_400).contains(&self.login_lockout_secs) {
+            return Err("auth.login_lockout_secs must be 1 to 86400".into());
         }
         if let Some(r) = &self.region
             && (r.is_empty()
@@ -175,6 +221,11 @@ mod tests {
         )
         .unwrap();
         assert_eq!(c.auth.clock_skew(), std::time::Duration::from_secs(60));
+        let ui = c.auth.ui_session_options(false);
+        assert_eq!(ui.idle, std::time::Duration::from_secs(1800));
+        assert_eq!(ui.max_age, std::time::Duration::from_secs(43_200));
+        let u = c.auth.user_store_options();
+        assert_eq!((u.max_failures, u.lockout.as_secs()), (5, 900));
         assert_eq!(c.auth.region.as_deref(), Some("eu-west-1"));
         let o = c.auth.key_store_options().unwrap();
         let root = o.root.expect("configured root");
@@ -211,6 +262,14 @@ mod tests {
         assert!(e.contains("clock_skew_secs"), "{e}");
         let e = bad(&[("VIDSTREAM_AUTH__REGION", "US East")]);
         assert!(e.contains("auth.region"), "{e}");
+        let e = bad(&[("VIDSTREAM_AUTH__UI_SESSION_IDLE_SECS", "50000")]);
+        assert!(e.contains("ui_session_idle_secs"), "{e}");
+        let e = bad(&[("VIDSTREAM_AUTH__UI_SESSION_MAX_SECS", "10")]);
+        assert!(e.contains("ui_session_max_secs"), "{e}");
+        let e = bad(&[("VIDSTREAM_AUTH__LOGIN_MAX_FAILURES", "0")]);
+        assert!(e.contains("login_max_failures"), "{e}");
+        let e = bad(&[("VIDSTREAM_AUTH__LOGIN_LOCKOUT_SECS", "0")]);
+        assert!(e.contains("login_lockout_secs"), "{e}");
         let e = bad(&[("VIDSTREAM_AUTH__NOPE", "1")]);
         assert!(e.contains("VIDSTREAM_AUTH__NOPE"), "{e}");
     }

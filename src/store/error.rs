@@ -55,6 +55,14 @@ pub enum StoreError {
     /// The access key id is taken (a random id collided; making the key again picks another).
     #[error("access key id `{0}` already exists")]
     AccessKeyExists(String),
+    /// No web UI user of that name.
+    #[error("user `{0}` not found; list the users with GET /v1/users")]
+    UserNotFound(String),
+    /// The user name is taken.
+    #[error(
+        "a user named `{0}` already exists; pick another name or change that user with PUT /v1/users/{0}"
+    )]
+    UserExists(String),
     /// A value broke an API constraint.
     #[error(transparent)]
     Invalid(#[from] Invalid),
@@ -104,10 +112,12 @@ impl StoreError {
         match self {
             StoreError::StreamNotFound(_)
             | StoreError::CameraNotFound(_)
-            | StoreError::AccessKeyNotFound(_) => ErrorKind::ResourceNotFound,
+            | StoreError::AccessKeyNotFound(_)
+            | StoreError::UserNotFound(_) => ErrorKind::ResourceNotFound,
             StoreError::CameraExists(_)
             | StoreError::AccessKeyNameTaken(_)
-            | StoreError::AccessKeyExists(_) => ErrorKind::ResourceInUse,
+            | StoreError::AccessKeyExists(_)
+            | StoreError::UserExists(_) => ErrorKind::ResourceInUse,
             StoreError::StreamExists(_) | StoreError::StreamBusy { .. } => ErrorKind::ResourceInUse,
             StoreError::VersionMismatch { .. } => ErrorKind::VersionMismatch,
             StoreError::TooManyTags { .. } => ErrorKind::TagsPerResourceExceededLimit,

@@ -17,6 +17,8 @@
 //!   root-credentials              the generated root access key, unless configured (AWS
 //!                                 shared-credentials INI, mode 0600; see `auth::root`)
 //! ```
+//! The index also holds the access keys (secrets sealed under the master key) and the web UI
+//! users (argon2id password hashes) and sessions (SHA-256 of the session id only).
 //! The directory is created with mode 0700 and `index.sqlite` (with its `-wal`/`-shm`) is kept at
 //! 0600, whatever the umask: it holds secrets. An existing directory's mode is the operator's,
 //! and a loose one is only warned about.
@@ -76,6 +78,7 @@ mod recovery;
 pub mod retention;
 pub mod secret;
 pub mod segment;
+mod users;
 mod writer;
 
 use std::collections::HashMap;
@@ -267,6 +270,16 @@ impl Store {
     /// The data directory.
     pub fn data_dir(&self) -> &Path {
         &self.inner.opts.data_dir
+    }
+
+    /// The region in ARNs.
+    pub fn region(&self) -> &str {
+        &self.inner.opts.region
+    }
+
+    /// The account id in ARNs.
+    pub fn account_id(&self) -> &str {
+        &self.inner.opts.account_id
     }
 
     /// A secret kept in the data directory, created (random, mode 0600) on first use. Blocking

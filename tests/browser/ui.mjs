@@ -3,14 +3,18 @@
 // through playwright-core) against a running vidstream whose stream NAME has real video with a
 // burnt-in frame index (fixtures/framecode.py).
 //
-//   node tests/browser/ui.mjs --base URL --stream NAME --out DIR --goto-ms T --clip A,B
+//   node tests/browser/ui.mjs --base URL --stream NAME --out DIR --goto-ms T --clip A,B \
+//     --user ADMIN --password P --viewer VIEWER --viewer-password Q
 //
-// Walks every view at 1280×800 and then at 390×844 (phone), saving a screenshot of each in DIR,
-// and does what a person would: reads the stream list, watches the live view, reads the archive
-// timeline, hovers for a thumbnail, seeks by clicking, by "Go to" (time T) and by keyboard, drags
-// a selection A..B and exports it as a clip (saved as DIR/clip.mp4), previews frames. Prints ONE
-// JSON object with what it saw; the Rust test judges it. Exit 0 when the walk completed, 2 when
-// the harness failed (the JSON's `failure` says where).
+// Logs in through the login page (after a wrong password, whose error it reads), then walks every
+// view at 1280×800 and then at 390×844 (phone), saving a screenshot of each in DIR, and does what a
+// person would: reads the stream list, watches the live view, reads the archive timeline, hovers
+// for a thumbnail, seeks by clicking, by "Go to" (time T) and by keyboard, drags a selection A..B
+// and exports it as a clip (saved as DIR/clip.mp4), previews frames. Then logs out (the login
+// page at phone width), logs in as the viewer and records what the viewer sees: the streams, live
+// video, and which admin controls are on the page, next to what /v1/whoami says they may do.
+// Prints ONE JSON object with what it saw; the Rust test judges it. Exit 0 when the walk
+// completed, 2 when the harness failed (the JSON's `failure` says where).
 
 import { writeFile, mkdir, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
@@ -24,7 +28,7 @@ const started = Date.now();
 const log = (msg) => process.stderr.write(`ui.mjs +${Date.now() - started}ms: ${msg}\n`);
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-const report = { ok: false, step: null, failure: null, pageErrors: [], desktop: {}, phone: {} };
+const report = { ok: false, step: null, failure: null, pageErrors: [], login: {}, desktop: {}, phone: {}, viewer: {} };
 
 // The value a datetime-local input reports back for `ms` (local time): Chromium normalizes it to
 // the shortest form (".110" -> ".11", ".000" and then ":00" seconds dropped), and Playwright's fill
@@ -90,6 +94,80 @@ async function canvasX(page, ms) {
     const b = Number(c.dataset.endMs);
     return { x: r.left + ((t - a) / (b - a)) * r.width, y: r.top + r.height * 0.7 };
   }, ms);
+}
+
+// The login page: a wrong password shows an error (and keeps focus in the form), the right one
+// opens the app.
+async function logIn(page, o, out, user, password, { wrong = null, shotName = null } = {}) {
+  const r = {};
+  await page.waitForSelector('form[aria-label="Log in"]', { timeout: STEP_TIMEOUT_MS });
+  r.focused = await page.evaluate(() => document.activeElement && document.activeElement.id);
+  if (shotName) r.shot = await shot(page, out, shotName);
+  if (wrong) {
+    await page.fill('#login-user', user);
+    await page.fill('#login-password', wrong);
+    await page.click('form[aria-label="Log in"] button[type=submit]');
+    await page.waitForFunction(() => {
+      const e = document.querySelector('[data-role=login-error]');
+      return e && e.textContent.trim().length > 0;
+    }, null, { timeout: STEP_TIMEOUT_MS });
+    r.error = await page.$eval('[data-role=login-error]', (e) => ({ text: e.textContent, role: e.getAttribute('role') }));
+    r.focusedAfterError = await page.evaluate(() => document.activeElement && document.activeElement.id);
+    if (shotName) r.errorShot = await shot(page, out, `${shotName}-error`);
+  }
+  await page.fill('#login-user', user);
+  await page.fill('#login-password', password);
+  await page.click('form[aria-label="Log in"] button[type=submit]');
+  // The app opens where the address says (the streams, or the page before a logout).
+  await page.waitForFunction(() => {
+    const v = document.body.dataset.view;
+    return v && v !== 'login' && !document.querySelector('form[aria-label="Log in"]');
+  }, null, { timeout: STEP_TIMEOUT_MS });
+  r.headerUser = await page.$eval('#session [data-role=user]', (e) => e.textContent);
+  return r;
+}
+
+// Logs out with the header's control: the login page comes back.
+async function logOut(page) {
+  await page.click('#logout');
+  await page.waitForSelector('form[aria-label="Log in"]', { timeout: STEP_TIMEOUT_MS });
+}
+
+// A viewer: sees the streams and live video, none of the admin controls; and what whoami says.
+async function viewer(page, o, out) {
+  const r = report.viewer;
+  const name = encodeURIComponent(o.stream);
+  report.step = 'viewer login';
+  await page.setViewportSize({ width: 1280, height: 800 });
+  r.login = await logIn(page, o, out, o.viewer, o.viewerPassword);
+  report.step = 'viewer streams';
+  await open(page, o.base, '#/', `tr[data-stream="${o.stream}"]`);
+  r.streams = await page.$$eval('tr[data-stream]', (rows) => rows.map((e) => e.dataset.stream));
+  r.createStreamForms = await page.$$eval('form[aria-label="Create a stream"]', (f) => f.length);
+  r.deleteButtons = await page.$$eval('button[aria-label^="Delete stream"]', (b) => b.length);
+  r.camerasNav = await page.$eval('[data-nav=cameras]', (a) => !a.hidden);
+  r.streamsShot = await shot(page, out, 'viewer-streams');
+  report.step = 'viewer live';
+  await open(page, o.base, `#/stream/${name}/live`, 'video');
+  await page.waitForFunction(() => document.querySelector('video').currentTime > 0, null, { timeout: 30_000 });
+  const t0 = await page.evaluate(() => document.querySelector('video').currentTime);
+  await sleep(2000);
+  r.liveAdvancedSecs = (await page.evaluate(() => document.querySelector('video').currentTime)) - t0;
+  r.tabs = await page.$$eval('nav.tabs a', (as) => as.map((a) => a.textContent));
+  r.liveShot = await shot(page, out, 'viewer-live');
+  report.step = 'viewer archive';
+  await open(page, o.base, `#/stream/${name}/archive`, '.timeline-canvas[data-spans]');
+  r.exportClipButtons = await page.$$eval('button', (bs) => bs.filter((b) => b.textContent === 'Export clip').length);
+  report.step = 'viewer cameras';
+  await open(page, o.base, '#/cameras', 'table[aria-label=Cameras] tbody tr');
+  r.cameraRows = await page.$$eval('tr[data-camera]', (rows) => rows.map((e) => e.dataset.camera));
+  r.addCameraForms = await page.$$eval('form[aria-label="Add a camera"]', (f) => f.length);
+  r.removeCameraButtons = await page.$$eval('button[aria-label^="Remove camera"]', (b) => b.length);
+  r.camerasShot = await shot(page, out, 'viewer-cameras');
+  r.whoami = await page.evaluate(async () => (await fetch('/v1/whoami')).json());
+  report.step = 'viewer logout';
+  await logOut(page);
+  r.loggedOut = await page.evaluate(async () => (await fetch('/v1/whoami')).status);
 }
 
 async function desktop(page, o, out) {
@@ -258,6 +336,10 @@ async function main() {
       out: { type: 'string' },
       'goto-ms': { type: 'string' },
       clip: { type: 'string' },
+      user: { type: 'string' },
+      password: { type: 'string' },
+      viewer: { type: 'string' },
+      'viewer-password': { type: 'string' },
       chromium: { type: 'string', default: process.env.CHROMIUM || '/usr/bin/chromium' },
     },
     strict: true,
@@ -267,21 +349,33 @@ async function main() {
     stream: values.stream,
     gotoMs: Number(values['goto-ms']),
     clip: (values.clip || '').split(',').map(Number),
+    user: values.user,
+    password: values.password,
+    viewer: values.viewer,
+    viewerPassword: values['viewer-password'],
   };
   await mkdir(values.out, { recursive: true });
   const watchdog = setTimeout(() => {
     report.failure = `watchdog at step ${report.step}`;
     process.stdout.write(JSON.stringify(report) + '\n');
     process.exit(2);
-  }, 150_000);
+  }, 210_000);
   let browser;
   try {
     browser = await launchChromium(values.chromium, { width: 1280, height: 800 }, log);
     const page = browser.context.pages()[0] || (await browser.context.newPage());
     page.on('pageerror', (e) => report.pageErrors.push(String(e.message || e)));
     page.on('console', (m) => m.type() === 'error' && report.pageErrors.push(`console: ${m.text()}`));
+    report.step = 'login';
+    await page.goto(`${o.base}/ui/`);
+    report.login = await logIn(page, o, values.out, o.user, o.password, { wrong: 'not the password, sorry', shotName: 'desktop-login' });
     await desktop(page, o, values.out);
     await phone(page, o, values.out);
+    report.step = 'phone logout';
+    await logOut(page);
+    report.phone.loginOverflowPx = await overflow(page);
+    report.phone.loginShot = await shot(page, values.out, 'phone-login');
+    await viewer(page, o, values.out);
     report.ok = true;
   } catch (e) {
     report.failure = `step ${report.step}: ${String(e && e.message ? e.message : e).split('\n')[0]}`;

@@ -28,4 +28,5 @@ mod media_cache;
 mod push;
 mod retention;
 mod streaming;
+mod ui_login;
 mod web_ui;

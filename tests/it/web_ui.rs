@@ -1,6 +1,11 @@
 //! The web UI end to end: real headless Chromium (tests/browser/ui.mjs, playwright-core)
 //! against a real server with really ingested video whose frames carry their index.
 //!
+//! The walk logs in through the login page first (a wrong password shows an error), as an admin
+//! user; at the end it logs out and logs in as a viewer, who sees the streams and live video but
+//! none of the admin controls (as `/v1/whoami` says). The users are made through `/v1/users`
+//! (unsigned on `main`, which has no gate yet; the lead signs these calls with `send_signed()`).
+//!
 //! The stream `yard` has 12 s of history, a 13 s gap where the producer paused, then live
 //! media sent in real time for the rest of the test. The walk checks the stream list, that the
 //! live view plays, that the timeline shows the gap, that seeking (click, "Go to", keyboard)
@@ -21,6 +26,8 @@ use crate::common::media::{framecode_index_at, now_ms, realtime_producer};
 use crate::common::probe::ffprobe;
 
 const HISTORY_END_MS: i64 = 12_000;
+const ADMIN_PASSWORD: &str = "admin password for the walk";
+const VIEWER_PASSWORD: &str = "viewer password for the walk";
 const LIVE_FROM_MS: i64 = 25_000;
 
 fn artifacts() -> PathBuf {
@@ -47,6 +54,18 @@ async fn web_ui_lists_plays_seeks_exports_and_fits_a_phone() {
         .await
         .unwrap();
     assert_eq!(cam.status(), 201);
+    for (name, password, policy) in [
+        ("walker", ADMIN_PASSWORD, "admin"),
+        ("watcher", VIEWER_PASSWORD, "viewer"),
+    ] {
+        let r = reqwest::Client::new()
+            .post(format!("{}/v1/users", s.url))
+            .json(&json!({"name": name, "password": password, "policy": policy}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201, "{:?}", r.text().await);
+    }
 
     // History [t0, t0+12 s) at once, then live from t0+25 s (now) in real time.
     let t0 = now_ms() - LIVE_FROM_MS;
@@ -87,6 +106,8 @@ async fn web_ui_lists_plays_seeks_exports_and_fits_a_phone() {
             .arg(&outdir)
             .args(["--goto-ms", &goto_ms.to_string()])
             .args(["--clip", &format!("{},{}", clip.0, clip.1)])
+            .args(["--user", "walker", "--password", ADMIN_PASSWORD])
+            .args(["--viewer", "watcher", "--viewer-password", VIEWER_PASSWORD])
             .output()
             .expect("node runs")
     })
@@ -107,6 +128,18 @@ async fn web_ui_lists_plays_seeks_exports_and_fits_a_phone() {
         String::from_utf8_lossy(&run.stderr)
     );
     let d = &report["desktop"];
+
+    // The login page: a wrong password shows an error as an alert, focus back on the password;
+    // the right one opens the app with the user in the header.
+    let login = &report["login"];
+    assert_eq!(login["focused"], "login-user", "{login}");
+    assert_eq!(login["error"]["role"], "alert", "{login}");
+    assert_eq!(
+        login["error"]["text"], "Wrong user name or password.",
+        "{login}"
+    );
+    assert_eq!(login["focusedAfterError"], "login-password", "{login}");
+    assert_eq!(login["headerUser"], "walker", "{login}");
 
     // Stream list: both streams, yard live, porch offline.
     let states: Vec<(String, String)> = d["streams"]
@@ -238,6 +271,40 @@ async fn web_ui_lists_plays_seeks_exports_and_fits_a_phone() {
         d["frames"]
     );
 
+    // The viewer: streams and live video, no admin controls, as whoami says.
+    let v = &report["viewer"];
+    assert_eq!(v["login"]["headerUser"], "watcher", "{v}");
+    assert!(
+        v["streams"].as_array().unwrap().contains(&json!("yard")),
+        "{v}"
+    );
+    assert!(v["liveAdvancedSecs"].as_f64().unwrap() >= 1.0, "{v}");
+    for control in [
+        "createStreamForms",
+        "deleteButtons",
+        "addCameraForms",
+        "removeCameraButtons",
+    ] {
+        assert_eq!(v[control], 0, "the viewer sees {control}: {v}");
+    }
+    assert_eq!(v["exportClipButtons"], 1, "a viewer may export clips: {v}");
+    assert_eq!(v["cameraRows"], json!(["porch-cam"]), "{v}");
+    let allowed = &v["whoami"]["allowed"];
+    for action in [
+        "kinesisvideo:CreateStream",
+        "kinesisvideo:DeleteStream",
+        "vidstream:PutCamera",
+        "vidstream:DeleteCamera",
+    ] {
+        assert_eq!(allowed[action], false, "whoami: {action}: {allowed}");
+    }
+    assert_eq!(allowed["kinesisvideo:GetHLSStreamingSessionURL"], true);
+    assert_eq!(v["loggedOut"], 401, "logout ended the session: {v}");
+    // The admin saw the controls the viewer does not (the walk used them).
+    assert!(
+        d["deleted"].as_bool().unwrap_or(false) && d["cameraRemoved"].as_bool().unwrap_or(false)
+    );
+
     // Phone: no view scrolls sideways.
     for (view, px) in report["phone"]["overflowPx"].as_object().unwrap() {
         assert!(
@@ -245,9 +312,14 @@ async fn web_ui_lists_plays_seeks_exports_and_fits_a_phone() {
             "phone {view} overflows by {px} px"
         );
     }
+    assert!(
+        report["phone"]["loginOverflowPx"].as_i64().unwrap() <= 1,
+        "the phone login page overflows: {}",
+        report["phone"]
+    );
     // Every view was captured at both sizes.
     for prefix in ["desktop", "phone"] {
-        for view in ["streams", "live", "archive", "frames", "cameras"] {
+        for view in ["streams", "live", "archive", "frames", "cameras", "login"] {
             let f = out.join(format!("{prefix}-{view}.png"));
             let len = std::fs::metadata(&f).map(|m| m.len()).unwrap_or(0);
             assert!(len > 5_000, "{} missing or empty", f.display());

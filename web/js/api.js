@@ -1,6 +1,11 @@
 // Calls to the server's public API: the KVS operations (POST /Operation, JSON) and vidstream's
 // REST extensions under /v1. Errors come back in the KVS shape ({__type, message}); they are
 // thrown as ApiError with that name and message, so views can show them as they are.
+//
+// Every request goes through `send`: the session cookie rides along (same origin), and every
+// state-changing request (anything but GET/HEAD/OPTIONS) carries the session's CSRF token in
+// x-csrf-token. A 401/403 that comes from a missing or ended session (whoami says so) fires
+// `vidstream:login-required` on window, and the app shows its login page.
 
 export class ApiError extends Error {
   constructor(status, type, message) {
@@ -23,21 +28,81 @@ async function failure(resp) {
   return new ApiError(resp.status, type.split(':')[0], message);
 }
 
-// A KVS operation: POST /<operation> with a JSON body; the JSON answer.
-export async function kvs(operation, body = {}) {
-  const resp = await fetch(`/${operation}`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify(body),
-  });
+let csrfToken = null;
+const SAFE = new Set(['GET', 'HEAD', 'OPTIONS']);
+
+// The token the login (or whoami) handed out; null when logged out.
+export function setCsrfToken(token) {
+  csrfToken = token || null;
+}
+
+async function send(path, init = {}) {
+  const method = (init.method || 'GET').toUpperCase();
+  const headers = { ...(init.headers || {}) };
+  if (!SAFE.has(method) && csrfToken) headers['x-csrf-token'] = csrfToken;
+  const resp = await fetch(path, { ...init, method, headers, credentials: 'same-origin' });
+  if ((resp.status === 401 || resp.status === 403) && !path.startsWith('/v1/login')) {
+    // Refused: because the session is gone (log in again), or because this user may not?
+    if (!(await whoami())) window.dispatchEvent(new CustomEvent('vidstream:login-required'));
+  }
+  return resp;
+}
+
+async function json(resp) {
   if (!resp.ok) throw await failure(resp);
   const text = await resp.text();
   return text ? JSON.parse(text) : {};
 }
 
+// The logged-in user and what the UI may show them ({user, csrfToken, expiresMs, policy,
+// allowed, streams, cameras, truncated}); null when not logged in.
+export async function whoami() {
+  const resp = await fetch('/v1/whoami', { credentials: 'same-origin' });
+  if (resp.status === 401) {
+    setCsrfToken(null);
+    return null;
+  }
+  const me = await json(resp);
+  setCsrfToken(me.csrfToken);
+  return me;
+}
+
+// Logs in: the server sets the session cookie; the answer carries the CSRF token.
+export async function login(user, password) {
+  const r = await json(await send('/v1/login', {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ user, password }),
+  }));
+  setCsrfToken(r.csrfToken);
+  return r;
+}
+
+// Ends the session (the cookie is cleared by the server).
+export async function logout() {
+  try {
+    await json(await fetch('/v1/logout', {
+      method: 'POST',
+      headers: csrfToken ? { 'x-csrf-token': csrfToken } : {},
+      credentials: 'same-origin',
+    }));
+  } finally {
+    setCsrfToken(null);
+  }
+}
+
+// A KVS operation: POST /<operation> with a JSON body; the JSON answer.
+export async function kvs(operation, body = {}) {
+  return json(await send(`/${operation}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  }));
+}
+
 // A KVS operation whose answer is media (GetClip): the Blob.
 export async function kvsBlob(operation, body) {
-  const resp = await fetch(`/${operation}`, {
+  const resp = await send(`/${operation}`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
     body: JSON.stringify(body),
@@ -53,10 +118,7 @@ export async function rest(method, path, body) {
     init.headers['content-type'] = 'application/json';
     init.body = JSON.stringify(body);
   }
-  const resp = await fetch(path, init);
-  if (!resp.ok) throw await failure(resp);
-  const text = await resp.text();
-  return text ? JSON.parse(text) : {};
+  return json(await send(path, init));
 }
 
 // KVS timestamps are epoch seconds (fractional) in JSON.

@@ -1,4 +1,5 @@
-// Archive: the coverage timeline, a player for any time, and clip export of a selection.
+// Archive: the coverage timeline, a player for any time, and clip export of a selection (for
+// users whose policy allows GetClip on the stream).
 //
 // Seeking to a time plays an ON_DEMAND HLS session around it (a minute before, so the fragment
 // covering the time is in it, to half an hour after) and moves the player to the frame shown at
@@ -6,6 +7,7 @@
 // producer time is on the video element as `data-position-ms` and in the position readout.
 
 import * as api from './api.js';
+import { can } from './session.js';
 import { Player } from './player.js';
 import { Timeline } from './timeline.js';
 import { h, toast, errorText, dateTime, duration, toLocalInput, fromLocalInput } from './dom.js';
@@ -70,7 +72,8 @@ export async function archiveView(box, name, { signal }) {
       ),
       timeline.el,
     ),
-    h('div', { class: 'selection-bar' }, selInfo, playSelBtn, clipBtn),
+    h('div', { class: 'selection-bar' }, selInfo, playSelBtn,
+      can('kinesisvideo:GetClip', { stream: name }) && clipBtn),
     status,
   );
 

@@ -1,6 +1,8 @@
-// Cameras the server pulls over RTSP (/v1/cameras): state, last error, add and remove.
+// Cameras the server pulls over RTSP (/v1/cameras): state, last error, add and remove (adding
+// and removing only for users whose policy allows them).
 
 import * as api from './api.js';
+import { can } from './session.js';
 import { h, toast, errorText, bitrate, ago } from './dom.js';
 
 export async function camerasView(main, { signal }) {
@@ -13,7 +15,7 @@ export async function camerasView(main, { signal }) {
           ...['Camera', 'State', 'Stream', 'URL', 'Bitrate', 'Last frame', 'Reconnects', 'Last error', '']
             .map((t) => h('th', { scope: 'col' }, t)))),
         list),
-      addForm(() => refresh()),
+      can('vidstream:PutCamera') ? addForm(() => refresh()) : null,
     ),
   );
 
@@ -21,7 +23,8 @@ export async function camerasView(main, { signal }) {
     try {
       const { cameras } = await api.rest('GET', '/v1/cameras');
       list.replaceChildren(...(cameras.length ? cameras.map((c) => row(c, refresh))
-        : [h('tr', {}, h('td', { colspan: 9, class: 'muted' }, 'No cameras. Add one below.'))]));
+        : [h('tr', {}, h('td', { colspan: 9, class: 'muted' },
+          can('vidstream:PutCamera') ? 'No cameras. Add one below.' : 'No cameras.'))]));
     } catch (e) {
       list.replaceChildren(h('tr', {}, h('td', { colspan: 9, class: 'error' }, errorText(e))));
     }
@@ -43,7 +46,7 @@ function row(c, refresh) {
     h('td', { 'data-label': 'Reconnects' }, String(s.reconnects)),
     h('td', { 'data-label': 'Last error', class: 'error small' }, s.lastError || ''),
     h('td', { class: 'actions' },
-      h('button', {
+      can('vidstream:DeleteCamera', { camera: c.name }) && h('button', {
         type: 'button', class: 'danger', 'aria-label': `Remove camera ${c.name}`,
         onclick: async () => {
           if (!confirm(`Remove camera ${c.name}? Its recordings stay in stream ${c.stream}.`)) return;

@@ -1,6 +1,7 @@
 // One stream: its summary, and the Live / Archive / Frames tabs.
 
 import * as api from './api.js';
+import { can } from './session.js';
 import { h, errorText, bitrate, bytes } from './dom.js';
 import { liveView } from './live.js';
 import { archiveView } from './archive.js';
@@ -22,7 +23,8 @@ export async function streamView(main, { signal, params }) {
         h('h1', {}, h('a', { href: '#/', class: 'crumb' }, 'Streams'), ' / ', name),
         info),
       h('nav', { class: 'tabs', 'aria-label': 'Stream views' },
-        ...TABS.map(([id, label]) => h('a', {
+        ...TABS.filter(([id]) => id !== 'frames' || can('kinesisvideo:GetImages', { stream: name }))
+          .map(([id, label]) => h('a', {
           href: `#/stream/${encodeURIComponent(name)}/${id}`,
           'aria-current': id === tab ? 'page' : false,
         }, label))),

@@ -1,12 +1,14 @@
 // The stream list: state, codec, resolution, bitrate, retention, storage; create and delete;
-// the cameras feeding each stream with their state and last error.
+// the cameras feeding each stream with their state and last error. Controls the user's policy
+// does not allow (creating, deleting) are not shown.
 
 import * as api from './api.js';
+import { can } from './session.js';
 import { h, toast, errorText, bytes, bitrate, ago, duration } from './dom.js';
 
 export async function streamsView(main, { signal }) {
   const table = h('tbody');
-  const form = createForm(() => refresh());
+  const form = can('kinesisvideo:CreateStream') ? createForm(() => refresh()) : null;
   main.replaceChildren(
     h('section', { class: 'page' },
       h('div', { class: 'page-head' },
@@ -27,7 +29,9 @@ export async function streamsView(main, { signal }) {
     try {
       [streams, cameras] = await Promise.all([
         api.streams(),
-        api.rest('GET', '/v1/cameras').then((r) => r.cameras).catch(() => []),
+        can('vidstream:ListCameras')
+          ? api.rest('GET', '/v1/cameras').then((r) => r.cameras).catch(() => [])
+          : [],
       ]);
     } catch (e) {
       table.replaceChildren(h('tr', {}, h('td', { colspan: 9, class: 'error' }, errorText(e))));
@@ -35,7 +39,9 @@ export async function streamsView(main, { signal }) {
     }
     if (!streams.length) {
       table.replaceChildren(h('tr', {}, h('td', { colspan: 9, class: 'muted' },
-        'No streams yet: create one below, add a camera, or push media with `vidstream push`.')));
+        form
+          ? 'No streams yet: create one below, add a camera, or push media with `vidstream push`.'
+          : 'No streams to show.')));
       return;
     }
     table.replaceChildren(...streams.map((s) => row(s, cameras.filter((c) => c.stream === s.streamName), refresh)));
@@ -69,7 +75,7 @@ function row(s, cameras, refresh) {
       : h('span', { class: 'muted' }, '–')),
     h('td', { class: 'actions' },
       h('a', { href, class: 'button' }, 'Open'),
-      h('button', {
+      can('kinesisvideo:DeleteStream', { stream: s.streamName }) && h('button', {
         type: 'button', class: 'danger',
         'aria-label': `Delete stream ${s.streamName}`,
         onclick: async () => {

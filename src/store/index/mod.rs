@@ -12,6 +12,7 @@ mod camera;
 pub mod sqlite;
 #[doc(hidden)] // public so that every backend's tests, including ones under tests/, can run it
 pub mod testsuite;
+mod user;
 
 use async_trait::async_trait;
 
@@ -25,6 +26,7 @@ use crate::time::ServerTime;
 
 pub use access_key::{AccessKeyRow, AccessKeyStatus};
 pub use camera::CameraRow;
+pub use user::{LoginFailures, UiSessionRow, UserChanges, UserIndex, UserRow, UserStatus};
 
 /// A stream to insert.
 #[derive(Debug, Clone)]
@@ -129,8 +131,11 @@ pub struct Checkpoint {
 }
 
 /// Storage for stream metadata. Implementations must be safe to call concurrently.
+///
+/// Web UI users and sessions are the [`UserIndex`] part, a trait of its own so that each
+/// backend keeps them in a file of their own.
 #[async_trait]
-pub trait Index: Send + Sync + 'static {
+pub trait Index: UserIndex + Send + Sync + 'static {
     /// Inserts a stream and its tags atomically. Fails with [`StoreError::StreamExists`] if the
     /// name is taken by any stream, whatever its status.
     async fn create_stream(&self, new: NewStream) -> Result<StreamRecord, StoreError>;

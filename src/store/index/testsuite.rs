@@ -2,6 +2,7 @@
 //! pattern): the SQLite tests call [`run`], and so will the PostgreSQL ones.
 
 mod access_keys;
+mod users;
 
 use super::{
     CameraRow, Checkpoint, FragmentQuery, ImageGenerationRow, Index, NewStream, SegmentUsage,
@@ -63,6 +64,9 @@ pub async fn run(index: &dyn Index) {
     image_generation_rows(index).await;
     checkpoints_crud(index).await;
     access_keys::access_keys_crud(index).await;
+    users::users_crud(index).await;
+    users::login_failures_lock_at_the_limit(index).await;
+    users::ui_sessions_lifecycle(index).await;
 }
 
 /// Image generation configuration: set, replace, list, remove, refused for a missing stream,

@@ -30,6 +30,7 @@ mod image_generation;
 mod keys;
 mod open;
 mod segments;
+mod users;
 use crate::model::{
     DeviceName, KmsKeyId, MediaType, StorageTier, StreamChanges, StreamId, StreamName,
     StreamRecord, StreamStatus, TagKey, TagValue, Tags, Version,

@@ -3,6 +3,7 @@ use std::collections::BTreeMap;
 use rusqlite::Connection;
 
 use super::*;
+use crate::store::index::{UiSessionRow, UserIndex, UserRow, UserStatus};
 
 #[tokio::test]
 async fn conformance() {
@@ -129,16 +130,17 @@ fn refuses_newer_schema_and_foreign_databases() {
     }
 }
 
-/// The step this build adds (v4 → v5, access keys): a database of the previous version keeps
-/// its rows, ends with the fresh schema, and takes access keys.
+/// The step this build adds (v5 → v6, web UI users and sessions): a database of the previous
+/// version keeps its rows (streams, cameras, checkpoints, access keys), ends with the fresh
+/// schema, and takes users and sessions.
 #[test]
 fn upgrade_from_previous_version_keeps_data() {
     let dir = tempfile::tempdir().unwrap();
-    let old = dir.path().join("v4.sqlite");
+    let old = dir.path().join("v5.sqlite");
     {
         let conn = Connection::open(&old).unwrap();
         conn.execute_batch(SCHEMA_V1).unwrap();
-        for step in &open::UPGRADES[..3] {
+        for step in &open::UPGRADES[..4] {
             conn.execute_batch(step).unwrap();
         }
         conn.execute_batch(
@@ -148,12 +150,14 @@ fn upgrade_from_previous_version_keeps_data() {
                  'aws/kinesisvideo', 'v', 'ACTIVE', 5, 1);
              INSERT INTO cameras VALUES ('door', 'rtsp://10.0.0.2/s', 'u', 'p', 'cam3', 'tcp', 1);
              INSERT INTO consumers VALUES (3, 'ml', 42, 1000, 2000);
-             PRAGMA user_version = 4;",
+             INSERT INTO access_keys VALUES ('VSAKAAAAAAAAAAAAAAAA', 'before-upgrade', x'0101',
+               'Active', '{}', 1, NULL, NULL, 'root');
+             PRAGMA user_version = 5;",
         )
         .unwrap();
     }
     assert_eq!(
-        SCHEMA_VERSION, 5,
+        SCHEMA_VERSION, 6,
         "this test upgrades from the version before this one"
     );
     let fresh = dir.path().join("fresh.sqlite");
@@ -184,18 +188,32 @@ fn upgrade_from_previous_version_keeps_data() {
         assert_eq!(cam.password.as_deref(), Some("p"));
         let cp = upgraded.checkpoint(s.id, "ml").await.unwrap();
         assert_eq!(cp.map(|c| c.seq), Some(42), "checkpoint kept");
-        let key = AccessKeyRow {
-            access_key_id: "VSAKAAAAAAAAAAAAAAAA".into(),
+        let key = upgraded
+            .access_key("VSAKAAAAAAAAAAAAAAAA")
+            .await
+            .unwrap()
+            .expect("access key kept");
+        assert_eq!(key.name, "before-upgrade");
+        let user = UserRow {
             name: "after-upgrade".into(),
-            sealed_secret: vec![1; 40],
-            status: AccessKeyStatus::Active,
+            password_hash: "$argon2id$x".into(),
             policy: "{}".into(),
+            status: UserStatus::Active,
             created_ms: 1,
-            expires_ms: None,
-            session_token_sha256: None,
-            created_by: "root".into(),
+            failed_logins: 0,
+            locked_until_ms: None,
         };
-        upgraded.insert_access_key(key.clone()).await.unwrap();
-        assert_eq!(upgraded.list_access_keys().await.unwrap(), vec![key]);
+        upgraded.insert_user(user.clone()).await.unwrap();
+        assert_eq!(upgraded.list_users().await.unwrap(), vec![user]);
+        let session = UiSessionRow {
+            id_sha256: [3; 32],
+            user: "after-upgrade".into(),
+            csrf_token: "t".into(),
+            created_ms: 1,
+            last_seen_ms: 1,
+            expires_ms: 2,
+        };
+        upgraded.insert_ui_session(session.clone()).await.unwrap();
+        assert_eq!(upgraded.ui_session([3; 32]).await.unwrap(), Some(session));
     });
 }

@@ -1,0 +1,188 @@
+//! The web UI users admin API (`/v1/users`, camelCase JSON): create, list, change (password,
+//! policy, status), delete. `vidstream users ...` talks to it. Password hashes are never
+//! returned; a password is accepted, never shown.
+//!
+//! | method | path | does |
+//! |---|---|---|
+//! | GET | `/v1/users` | `{"users": [user…]}` by name |
+//! | POST | `/v1/users` | `{name, password, policy, streams?}` → the user (201) |
+//! | PUT | `/v1/users/{name}` | `{password?, policy?, streams?, status?}` → the user |
+//! | DELETE | `/v1/users/{name}` | deletes the user and ends their sessions |
+//!
+//! A policy is a built-in by name (`admin`, `producer`, `viewer`, `ml-consumer`, scoped to the
+//! streams matching `streams`, default `*`) or an IAM-style policy document; it is validated
+//! before it is stored. A new password or `status: Inactive` ends the user's sessions; a new
+//! password or `status: Active` clears a lock-out.
+
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, put};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use super::AppState;
+use super::error::ApiError;
+use super::json::KvsJson;
+use crate::auth::SecretText;
+use crate::auth::policy::{self, Policy};
+use crate::auth::users::{NewUser, UserInfo, UserStatus, UserUpdate};
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/v1/users", get(list).post(create))
+        .route("/v1/users/{name}", put(update).delete(remove))
+}
+
+/// A user as the API shows it (never the password hash).
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct UserView<'a> {
+    name: &'a str,
+    status: &'static str,
+    policy: Value,
+    created_ms: i64,
+    failed_logins: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    locked_until_ms: Option<i64>,
+}
+
+fn view(u: &UserInfo) -> UserView<'_> {
+    UserView {
+        name: &u.name,
+        status: u.status.as_str(),
+        policy: serde_json::from_str(&u.policy_json).unwrap_or(Value::Null),
+        created_ms: u.created_ms,
+        failed_logins: u.failed_logins,
+        locked_until_ms: u.locked_until_ms,
+    }
+}
+
+/// The policy a request asks for, validated, as the JSON text to store. (The same rule as the
+/// access keys' `/v1/keys`: one place for both once they meet.)
+fn policy_text(policy: &Value, streams: Option<&str>) -> Result<String, ApiError> {
+    let invalid = |e: policy::PolicyError| ApiError::new(e.kind(), e.to_string());
+    let parsed = match policy {
+        Value::String(name) => policy::builtin(name, streams.unwrap_or("*")).map_err(invalid)?,
+        Value::Object(_) => {
+            if streams.is_some() {
+                return Err(ApiError::invalid(
+                    "`streams` scopes a built-in policy; write the stream ARNs into a policy document's Resource instead",
+                ));
+            }
+            Policy::parse(&policy.to_string()).map_err(invalid)?
+        }
+        _ => {
+            return Err(ApiError::invalid(
+                "`policy` is a built-in policy's name (admin, producer, viewer, ml-consumer) or an IAM policy document",
+            ));
+        }
+    };
+    Ok(parsed.json().to_owned())
+}
+
+/// Takes a password out of a request body into a [`SecretText`], wiping the body's copy.
+fn take_password(mut given: String) -> SecretText {
+    let secret = SecretText::new(&given);
+    zeroize::Zeroize::zeroize(&mut given);
+    secret
+}
+
+/// `POST /v1/users` body. Not `Debug`: it holds a password.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct CreateInput {
+    name: String,
+    password: String,
+    /// A built-in policy's name, or a policy document.
+    policy: Value,
+    /// Stream-name pattern a built-in policy is scoped to.
+    streams: Option<String>,
+}
+
+async fn create(
+    State(st): State<AppState>,
+    KvsJson(input): KvsJson<CreateInput>,
+) -> Result<Response, ApiError> {
+    let password = take_password(input.password);
+    let policy_json = policy_text(&input.policy, input.streams.as_deref())?;
+    let user = st
+        .ui
+        .users()
+        .create(NewUser {
+            name: input.name,
+            password,
+            policy_json,
+        })
+        .await?;
+    Ok((StatusCode::CREATED, axum::Json(view(&user))).into_response())
+}
+
+async fn list(State(st): State<AppState>) -> Result<Response, ApiError> {
+    let users = st.ui.users().list().await?;
+    let views: Vec<UserView<'_>> = users.iter().map(view).collect();
+    Ok(axum::Json(json!({ "users": views })).into_response())
+}
+
+/// `PUT /v1/users/{name}` body: the fields to change. Not `Debug`: it may hold a password.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct UpdateInput {
+    password: Option<String>,
+    policy: Option<Value>,
+    streams: Option<String>,
+    /// `Active` or `Inactive`.
+    status: Option<String>,
+}
+
+async fn update(
+    State(st): State<AppState>,
+    Path(name): Path<String>,
+    KvsJson(input): KvsJson<UpdateInput>,
+) -> Result<Response, ApiError> {
+    let password = input.password.map(take_password);
+    let policy_json = match (&input.policy, &input.streams) {
+        (Some(p), s) => Some(policy_text(p, s.as_deref())?),
+        (None, Some(_)) => {
+            return Err(ApiError::invalid(
+                "`streams` scopes a built-in policy: send it with `policy`",
+            ));
+        }
+        (None, None) => None,
+    };
+    let status = input
+        .status
+        .map(|s| {
+            UserStatus::parse(&s).ok_or_else(|| {
+                ApiError::invalid(format!("status `{s}` is invalid: use Active or Inactive"))
+            })
+        })
+        .transpose()?;
+    if password.is_none() && policy_json.is_none() && status.is_none() {
+        return Err(ApiError::invalid(
+            "nothing to change: send password, policy (with streams) or status",
+        ));
+    }
+    let user = st
+        .ui
+        .users()
+        .update(
+            &name,
+            UserUpdate {
+                password,
+                policy_json,
+                status,
+            },
+        )
+        .await?;
+    Ok(axum::Json(view(&user)).into_response())
+}
+
+async fn remove(
+    State(st): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Response, ApiError> {
+    st.ui.users().delete(&name).await?;
+    Ok(axum::Json(json!({})).into_response())
+}

@@ -1,0 +1,262 @@
+//! `vidstream users ...`: manage the web UI users through a running server's `/v1/users` API.
+//!
+//! Passwords are never flags (flags show in `ps`): they come from `VIDSTREAM_USER_PASSWORD`, or
+//! are read from standard input, without echo when it is a terminal (asked twice).
+//!
+//! The requests go out through [`call`], unsigned: the lead's SigV4 client flags
+//! (`cli/target.rs`, `Api::rest`, as `vidstream keys` uses them) replace [`Conn`] and [`call`]
+//! when they land, and then the API wants an admin's credentials.
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use serde_json::{Value, json};
+
+use crate::client::http::{self, Endpoint};
+
+/// Flags of `vidstream users`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    conn: Conn,
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Where the server is.
+#[derive(Debug, Clone, clap::Args)]
+struct Conn {
+    /// Server endpoint, e.g. http://127.0.0.1:8080.
+    #[arg(long, env = "VIDSTREAM_ENDPOINT")]
+    endpoint: String,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum Command {
+    /// Create a user; the password comes from VIDSTREAM_USER_PASSWORD or standard input.
+    Create {
+        /// Login name (1-128 characters of [A-Za-z0-9_.@-]).
+        name: String,
+        /// A built-in policy: admin, producer, viewer or ml-consumer.
+        #[arg(long, conflicts_with = "policy_file")]
+        policy: Option<String>,
+        /// The stream-name pattern a built-in policy is scoped to (`*` = every stream).
+        #[arg(long, requires = "policy")]
+        streams: Option<String>,
+        /// An IAM-style policy document (JSON file) instead of a built-in.
+        #[arg(long)]
+        policy_file: Option<std::path::PathBuf>,
+    },
+    /// List the users, their status and lock-outs.
+    List,
+    /// Set a user's password (ends their sessions, clears a lock-out).
+    Passwd {
+        /// Login name.
+        name: String,
+    },
+    /// Stop a user from logging in and end their sessions.
+    Disable {
+        /// Login name.
+        name: String,
+    },
+    /// Let a disabled (or locked-out) user log in again.
+    Enable {
+        /// Login name.
+        name: String,
+    },
+    /// Delete a user for good.
+    Delete {
+        /// Login name.
+        name: String,
+    },
+}
+
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the tokio runtime")?;
+    let endpoint = Endpoint::parse(&args.conn.endpoint)?;
+    let call = |method: &'static str, path: String, body: Option<Value>| {
+        let endpoint = endpoint.clone();
+        async move { call(&endpoint, method, &path, body).await }
+    };
+    rt.block_on(async move {
+        match args.command {
+            Command::Create {
+                name,
+                policy,
+                streams,
+                policy_file,
+            } => {
+                let policy = match (policy, policy_file) {
+                    (Some(p), None) => Value::String(p),
+                    (None, Some(f)) => {
+                        let text = std::fs::read_to_string(&f)
+                            .with_context(|| format!("reading {}", f.display()))?;
+                        serde_json::from_str(&text)
+                            .with_context(|| format!("{} is not JSON", f.display()))?
+                    }
+                    _ => bail!("give --policy NAME or --policy-file FILE"),
+                };
+                let password = password(&format!("password for {name}"))?;
+                let mut body = json!({ "name": name, "password": password, "policy": policy });
+                if let Some(s) = streams {
+                    body["streams"] = json!(s);
+                }
+                let user = call("POST", "/v1/users".into(), Some(body)).await?;
+                print(&format!("created {}", summary(&user)))
+            }
+            Command::List => {
+                let v = call("GET", "/v1/users".into(), None).await?;
+                let users = v["users"].as_array().cloned().unwrap_or_default();
+                if users.is_empty() {
+                    return print("no users");
+                }
+                let lines: Vec<String> = users.iter().map(summary).collect();
+                print(&lines.join("\n"))
+            }
+            Command::Passwd { name } => {
+                let password = password(&format!("new password for {name}"))?;
+                let body = json!({ "password": password });
+                call("PUT", user_path(&name), Some(body)).await?;
+                print(&format!("password of {name} changed; their sessions ended"))
+            }
+            Command::Disable { name } => {
+                let body = json!({ "status": "Inactive" });
+                call("PUT", user_path(&name), Some(body)).await?;
+                print(&format!("disabled {name}; their sessions ended"))
+            }
+            Command::Enable { name } => {
+                let body = json!({ "status": "Active" });
+                call("PUT", user_path(&name), Some(body)).await?;
+                print(&format!("enabled {name}"))
+            }
+            Command::Delete { name } => {
+                call("DELETE", user_path(&name), None).await?;
+                print(&format!("deleted {name}"))
+            }
+        }
+    })
+}
+
+/// Writes `text` and a newline to stdout (a command's output; logs go to stderr).
+fn print(text: &str) -> anyhow::Result<()> {
+    writeln!(std::io::stdout().lock(), "{text}").context("writing to stdout")
+}
+
+fn user_path(name: &str) -> String {
+    let encoded: String = form_urlencoded::byte_serialize(name.as_bytes()).collect();
+    format!("/v1/users/{encoded}")
+}
+
+/// One line per user: name, status, lock-out, failed logins.
+fn summary(u: &Value) -> String {
+    let mut line = format!(
+        "{}\t{}",
+        u["name"].as_str().unwrap_or("?"),
+        u["status"].as_str().unwrap_or("?")
+    );
+    if let Some(until) = u["lockedUntilMs"].as_i64() {
+        line.push_str(&format!(
+            "\tlocked until {}",
+            crate::time::rfc3339_ms(until)
+        ));
+    }
+    if let Some(n) = u["failedLogins"].as_u64().filter(|&n| n > 0) {
+        line.push_str(&format!("\t{n} failed logins"));
+    }
+    line
+}
+
+/// A password: `VIDSTREAM_USER_PASSWORD`, else a line of standard input (asked twice, without
+/// echo, on a terminal).
+fn password(prompt: &str) -> anyhow::Result<String> {
+    if let Ok(p) = std::env::var("VIDSTREAM_USER_PASSWORD") {
+        return Ok(p);
+    }
+    let stdin = std::io::stdin();
+    if !stdin.is_terminal() {
+        let mut line = String::new();
+        stdin
+            .lock()
+            .read_line(&mut line)
+            .context("reading the password from standard input")?;
+        return Ok(line.trim_end_matches(['\r', '\n']).to_owned());
+    }
+    let first = read_hidden(&format!("{prompt}: "))?;
+    let again = read_hidden("again: ")?;
+    if first != again {
+        bail!("the two passwords differ");
+    }
+    Ok(first)
+}
+
+/// Reads a line from the terminal with echo off (restored afterwards, also on error).
+fn read_hidden(prompt: &str) -> anyhow::Result<String> {
+    use rustix::termios::{LocalModes, OptionalActions, tcgetattr, tcsetattr};
+    let stdin = std::io::stdin();
+    let mut err = std::io::stderr().lock();
+    write!(err, "{prompt}")?;
+    err.flush()?;
+    let saved = tcgetattr(&stdin).context("reading the terminal's settings")?;
+    let mut quiet = saved.clone();
+    quiet.local_modes.remove(LocalModes::ECHO);
+    tcsetattr(&stdin, OptionalActions::Now, &quiet).context("turning echo off")?;
+    let mut line = String::new();
+    let read = stdin.lock().read_line(&mut line);
+    let restored = tcsetattr(&stdin, OptionalActions::Now, &saved);
+    writeln!(err)?;
+    read.context("reading the password")?;
+    restored.context("turning echo back on")?;
+    Ok(line.trim_end_matches(['\r', '\n']).to_owned())
+}
+
+/// One request; the JSON body of a 2xx answer, or the KVS error as an `anyhow` error.
+async fn call(
+    endpoint: &Endpoint,
+    method: &str,
+    path: &str,
+    body: Option<Value>,
+) -> anyhow::Result<Value> {
+    let body = body.map(|b| b.to_string()).unwrap_or_default();
+    let head = format!(
+        "{method} {} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\nUser-Agent: vidstream-users/{}\r\n\r\n",
+        endpoint.path(path),
+        endpoint.host_header(),
+        body.len(),
+        env!("CARGO_PKG_VERSION"),
+    );
+    let resp = http::send(endpoint, &head, body.as_bytes(), Duration::from_secs(15)).await?;
+    let json: Value = serde_json::from_slice(&resp.body).unwrap_or(Value::Null);
+    if !(200..300).contains(&resp.status) {
+        bail!(
+            "{} {}: {}",
+            resp.status,
+            json["__type"].as_str().unwrap_or("error"),
+            json["message"].as_str().unwrap_or("(no message)")
+        );
+    }
+    Ok(json)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn user_lines_and_paths() {
+        let u = json!({"name": "ann", "status": "Active", "failedLogins": 2,
+                       "lockedUntilMs": 1_700_000_000_000i64});
+        assert_eq!(
+            summary(&u),
+            "ann\tActive\tlocked until 2023-11-14T22:13:20.000Z\t2 failed logins"
+        );
+        assert_eq!(
+            summary(&json!({"name": "bo", "status": "Inactive"})),
+            "bo\tInactive"
+        );
+        assert_eq!(user_path("a.b@c"), "/v1/users/a.b%40c");
+    }
+}
