@@ -174,6 +174,14 @@ pub fn classify(method: &Method, path: &str) -> Option<Access> {
     if path == "/healthz" || path == "/" || path == "/ui" || path.starts_with("/ui/") {
         return Some(Access::Public);
     }
+    // The web UI's login: its handlers check the password, the session cookie and (logout) the
+    // CSRF token themselves.
+    if matches!(
+        (method, path),
+        (&Method::POST, "/v1/login") | (&Method::POST, "/v1/logout") | (&Method::GET, "/v1/whoami")
+    ) {
+        return Some(Access::Public);
+    }
     if path.starts_with("/hls/v1/") || path.starts_with("/dash/v1/") {
         return Some(Access::PlaybackToken);
     }
@@ -220,6 +228,7 @@ pub fn classify(method: &Method, path: &str) -> Option<Access> {
         ["v1", "keys", _] if m == Method::DELETE => empty("vidstream:DeleteKey", KeyInPath),
         ["v1", "users"] if m == Method::GET => empty("vidstream:ListUsers", Any),
         ["v1", "users"] if m == Method::POST => json("vidstream:CreateUser", Any, AD),
+        ["v1", "users", _] if m == Method::GET => empty("vidstream:ListUsers", UserInPath),
         ["v1", "users", _] if m == Method::PUT => json("vidstream:UpdateUser", UserInPath, AD),
         ["v1", "users", _] if m == Method::DELETE => empty("vidstream:DeleteUser", UserInPath),
         ["v1", "audit"] if m == Method::GET => empty("vidstream:GetAuditLog", Any),

@@ -20,7 +20,8 @@ use super::access::{Access, BodyKind, Op, ResourceOf, classify};
 use super::error::ApiError;
 use crate::auth::policy::resource;
 use crate::auth::sigv4::{self, verify as sig};
-use crate::auth::AuthError;
+use crate::auth::ui_session::{CSRF_HEADER, is_state_changing, session_cookie};
+use crate::auth::{AuthError, Principal};
 use crate::error::ErrorKind;
 use crate::model::{Arn, StreamName};
 use crate::store::StreamRef;
@@ -54,17 +55,10 @@ async fn admit(st: &AppState, req: Request) -> Result<Request, ApiError> {
     }
     let (parts, body) = req.into_parts();
     let presented = sig::presented(&parts.uri, &parts.headers)
-        .map_err(|e| auth_error(AuthError::Signature(e)))?
-        .ok_or_else(|| auth_error(AuthError::Missing))?;
-    let (payload, bytes, body) = match op.body {
-        BodyKind::Streaming => {
-            let claimed = sig::claimed_payload_hash(&parts.headers);
-            let payload = match claimed {
-                Some(h) => h.to_owned(),
-                None => sigv4::EMPTY_PAYLOAD_SHA256.to_owned(),
-            };
-            (payload, None, body)
-        }
+        .map_err(|e| auth_error(AuthError::Signature(e)))?;
+    // A JSON body is read whole (bounded): SigV4 covers its hash, and it names the resource.
+    let (bytes, body) = match op.body {
+        BodyKind::Streaming => (None, body),
         BodyKind::Json | BodyKind::Empty => {
             let bytes = axum::body::to_bytes(body, st.max_request_body_bytes)
                 .await
@@ -74,22 +68,35 @@ async fn admit(st: &AppState, req: Request) -> Result<Request, ApiError> {
                         st.max_request_body_bytes
                     ))
                 })?;
-            let computed = hex::encode(Sha256::digest(&bytes));
-            let payload = match sig::claimed_payload_hash(&parts.headers) {
-                Some(h) if h == sigv4::UNSIGNED_PAYLOAD => h.to_owned(),
-                Some(h) if !h.eq_ignore_ascii_case(&computed) => {
-                    return Err(auth_error(AuthError::BodyHash));
-                }
-                _ => computed,
-            };
-            (payload, Some(bytes.clone()), Body::from(bytes))
+            (Some(bytes.clone()), Body::from(bytes))
         }
     };
-    let principal = st
-        .auth
-        .authenticate(&presented, (&parts).into(), &payload)
-        .await
-        .map_err(auth_error)?;
+    let principal = match (presented, session_cookie(&parts.headers)) {
+        (Some(presented), _) => {
+            let payload = payload_hash(&parts.headers, bytes.as_deref())?;
+            st.auth
+                .authenticate(&presented, (&parts).into(), &payload)
+                .await
+                .map_err(auth_error)?
+        }
+        // The web UI: its session cookie, and for a state-changing request its CSRF token.
+        (None, Some(cookie)) => {
+            let csrf = parts
+                .headers
+                .get(CSRF_HEADER)
+                .and_then(|v| v.to_str().ok());
+            let ui = st
+                .ui
+                .principal(cookie, csrf, is_state_changing(&parts.method))
+                .await?;
+            Principal {
+                id: format!("user/{}", ui.user),
+                name: ui.user,
+                policy: st.auth.grant(&ui.policy_json),
+            }
+        }
+        (None, None) => return Err(auth_error(AuthError::Missing)),
+    };
     let resource = resource_of(st, op, &parts, bytes.as_deref()).await?;
     if !principal.allows(op.action, &resource) {
         tracing::info!(principal = %principal.name, action = op.action, resource, "denied");
@@ -104,6 +111,22 @@ async fn admit(st: &AppState, req: Request) -> Result<Request, ApiError> {
     let mut req = Request::from_parts(parts, body);
     req.extensions_mut().insert(principal);
     Ok(req)
+}
+
+/// The payload hash a signature must cover: the body's SHA-256 (checked against a claimed
+/// `x-amz-content-sha256`), `UNSIGNED-PAYLOAD` when claimed, and for a streaming body (None:
+/// PutMedia) the claimed hash or the empty body's, as KVS's producers sign it.
+fn payload_hash(headers: &HeaderMap, body: Option<&[u8]>) -> Result<String, ApiError> {
+    let claimed = sig::claimed_payload_hash(headers);
+    let Some(body) = body else {
+        return Ok(claimed.unwrap_or(sigv4::EMPTY_PAYLOAD_SHA256).to_owned());
+    };
+    let computed = hex::encode(Sha256::digest(body));
+    match claimed {
+        Some(h) if h == sigv4::UNSIGNED_PAYLOAD => Ok(h.to_owned()),
+        Some(h) if !h.eq_ignore_ascii_case(&computed) => Err(auth_error(AuthError::BodyHash)),
+        _ => Ok(computed),
+    }
 }
 
 /// DNS rebinding: a page on another site whose name is made to resolve to this server sends

@@ -35,8 +35,6 @@ pub enum Grant {
     Root,
     /// What its policy document allows.
     Policy(Arc<Policy>),
-    /// Nothing (a stored policy this build cannot read).
-    Nothing,
 }
 
 impl Principal {
@@ -46,7 +44,6 @@ impl Principal {
         match &self.policy {
             Grant::Root => true,
             Grant::Policy(p) => p.decide(action, resource) == Decision::Allow,
-            Grant::Nothing => false,
         }
     }
 }
@@ -156,7 +153,7 @@ impl Auth {
         )?;
         let policy = match &key.policy {
             KeyPolicy::Admin => Grant::Root,
-            KeyPolicy::Json(text) => self.policy(text),
+            KeyPolicy::Json(text) => self.grant(text),
         };
         Ok(Principal {
             id: presented.access_key_id.clone(),
@@ -165,8 +162,9 @@ impl Auth {
         })
     }
 
-    /// The grant of a stored policy document, parsed once per distinct text.
-    fn policy(&self, text: &str) -> Grant {
+    /// The grant of a stored policy document (a key's, a UI user's), parsed once per distinct
+    /// text.
+    pub fn grant(&self, text: &str) -> Grant {
         let id: [u8; 32] = Sha256::digest(text.as_bytes()).into();
         let mut cache = self.policies.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(p) = cache.get(&id) {
@@ -178,7 +176,7 @@ impl Auth {
             Ok(p) => Arc::new(p),
             Err(e) => {
                 tracing::warn!(error = %e, "a stored policy does not parse; it grants nothing");
-                return Grant::Nothing;
+                Arc::new(Policy::deny_all())
             }
         };
         if cache.len() > 4096 {

@@ -1,7 +1,7 @@
 //! `vidstream cameras add|list|remove --endpoint URL`: manage the RTSP cameras a running server
 //! pulls, through its `/v1/cameras` API, signed with the credentials of [`Target`].
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use serde_json::{Value, json};
 
 use super::target::Target;
@@ -60,12 +60,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         let api = args.target.api()?;
         let call = |method: &'static str, path: String, body: Option<Value>| {
             let api = api.clone();
-            async move {
-                match api.rest(method, &path, body).await? {
-                    Ok(v) => Ok(v),
-                    Err(f) => bail!("{} {}: {}", f.status, f.error_type, f.message),
-                }
-            }
+            async move { super::target::call(&api, method, &path, body).await }
         };
         let out = match args.command {
             Command::Add {

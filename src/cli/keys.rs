@@ -75,12 +75,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         let api = args.target.api()?;
         let call = |method: &'static str, path: String, body: Option<Value>| {
             let api = api.clone();
-            async move {
-                match api.rest(method, &path, body).await? {
-                    Ok(v) => Ok(v),
-                    Err(f) => bail!("{} {}: {}", f.status, f.error_type, f.message),
-                }
-            }
+            async move { super::target::call(&api, method, &path, body).await }
         };
         match args.command {
             Command::Create {

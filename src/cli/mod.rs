@@ -80,7 +80,7 @@ fn init_tracing() -> anyhow::Result<()> {
 }
 
 /// Writes `text` and a newline to stdout (a command's output; logs go to stderr).
-fn print(text: &str) -> anyhow::Result<()> {
+pub(crate) fn print(text: &str) -> anyhow::Result<()> {
     use anyhow::Context;
     use std::io::Write;
     writeln!(std::io::stdout().lock(), "{text}").context("writing to stdout")

@@ -100,6 +100,20 @@ impl Target {
     }
 }
 
+/// One request of a client subcommand: the JSON of a 2xx answer, or the KVS error as an error
+/// (`STATUS Type: message`). `path` is not yet percent-encoded.
+pub async fn call(
+    api: &Api,
+    method: &str,
+    path: &str,
+    body: Option<serde_json::Value>,
+) -> anyhow::Result<serde_json::Value> {
+    match api.rest(method, path, body).await? {
+        Ok(v) => Ok(v),
+        Err(f) => bail!("{} {}: {}", f.status, f.error_type, f.message),
+    }
+}
+
 /// The credentials of `[name]` in an AWS shared-credentials (INI) file.
 pub fn profile(text: &str, name: &str) -> Option<Credentials> {
     let mut in_section = false;

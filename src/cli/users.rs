@@ -3,33 +3,23 @@
 //! Passwords are never flags (flags show in `ps`): they come from `VIDSTREAM_USER_PASSWORD`, or
 //! are read from standard input, without echo when it is a terminal (asked twice).
 //!
-//! The requests go out through [`call`], unsigned: the lead's SigV4 client flags
-//! (`cli/target.rs`, `Api::rest`, as `vidstream keys` uses them) replace [`Conn`] and [`call`]
-//! when they land, and then the API wants an admin's credentials.
+//! The requests are signed with an admin's credentials ([`Target`]).
 
 use std::io::{BufRead, IsTerminal, Write};
-use std::time::Duration;
 
 use anyhow::{Context, bail};
 use serde_json::{Value, json};
 
-use crate::client::http::{self, Endpoint};
+use super::print;
+use super::target::Target;
 
 /// Flags of `vidstream users`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     #[command(flatten)]
-    conn: Conn,
+    target: Target,
     #[command(subcommand)]
     command: Command,
-}
-
-/// Where the server is.
-#[derive(Debug, Clone, clap::Args)]
-struct Conn {
-    /// Server endpoint, e.g. http://127.0.0.1:8080.
-    #[arg(long, env = "VIDSTREAM_ENDPOINT")]
-    endpoint: String,
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -77,10 +67,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("starting the tokio runtime")?;
-    let endpoint = Endpoint::parse(&args.conn.endpoint)?;
+    let api = args.target.api()?;
     let call = |method: &'static str, path: String, body: Option<Value>| {
-        let endpoint = endpoint.clone();
-        async move { call(&endpoint, method, &path, body).await }
+        let api = api.clone();
+        async move { super::target::call(&api, method, &path, body).await }
     };
     rt.block_on(async move {
         match args.command {
@@ -141,14 +131,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     })
 }
 
-/// Writes `text` and a newline to stdout (a command's output; logs go to stderr).
-fn print(text: &str) -> anyhow::Result<()> {
-    writeln!(std::io::stdout().lock(), "{text}").context("writing to stdout")
-}
-
+/// A user's path, not yet percent-encoded (the client encodes it, and signs it as it is).
 fn user_path(name: &str) -> String {
-    let encoded: String = form_urlencoded::byte_serialize(name.as_bytes()).collect();
-    format!("/v1/users/{encoded}")
+    format!("/v1/users/{name}")
 }
 
 /// One line per user: name, status, lock-out, failed logins.
@@ -213,34 +198,6 @@ fn read_hidden(prompt: &str) -> anyhow::Result<String> {
     Ok(line.trim_end_matches(['\r', '\n']).to_owned())
 }
 
-/// One request; the JSON body of a 2xx answer, or the KVS error as an `anyhow` error.
-async fn call(
-    endpoint: &Endpoint,
-    method: &str,
-    path: &str,
-    body: Option<Value>,
-) -> anyhow::Result<Value> {
-    let body = body.map(|b| b.to_string()).unwrap_or_default();
-    let head = format!(
-        "{method} {} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\nUser-Agent: vidstream-users/{}\r\n\r\n",
-        endpoint.path(path),
-        endpoint.host_header(),
-        body.len(),
-        env!("CARGO_PKG_VERSION"),
-    );
-    let resp = http::send(endpoint, &head, body.as_bytes(), Duration::from_secs(15)).await?;
-    let json: Value = serde_json::from_slice(&resp.body).unwrap_or(Value::Null);
-    if !(200..300).contains(&resp.status) {
-        bail!(
-            "{} {}: {}",
-            resp.status,
-            json["__type"].as_str().unwrap_or("error"),
-            json["message"].as_str().unwrap_or("(no message)")
-        );
-    }
-    Ok(json)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -257,6 +214,10 @@ mod tests {
             summary(&json!({"name": "bo", "status": "Inactive"})),
             "bo\tInactive"
         );
-        assert_eq!(user_path("a.b@c"), "/v1/users/a.b%40c");
+        assert_eq!(user_path("a.b@c"), "/v1/users/a.b@c");
+        assert_eq!(
+            crate::auth::sigv4::encode_path(&user_path("a.b@c")),
+            "/v1/users/a.b%40c"
+        );
     }
 }

@@ -53,11 +53,13 @@ impl Api {
 
     /// Builds the request head (signed when a signer is set) of a `method` request with a JSON
     /// `body` (empty: none).
+    /// `path` is not yet percent-encoded (it is encoded here, and signed as it is).
     pub fn head(&self, method: &str, path: &str, body: &[u8]) -> String {
         let path = self.endpoint.path(path);
         let host = self.endpoint.host_header();
+        let line_path = crate::auth::sigv4::encode_path(&path);
         let mut head = format!(
-            "{method} {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\nUser-Agent: vidstream/{}\r\n",
+            "{method} {line_path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\nUser-Agent: vidstream/{}\r\n",
             body.len(),
             env!("CARGO_PKG_VERSION")
         );

@@ -272,16 +272,6 @@ impl Store {
         &self.inner.opts.data_dir
     }
 
-    /// The region in ARNs.
-    pub fn region(&self) -> &str {
-        &self.inner.opts.region
-    }
-
-    /// The account id in ARNs.
-    pub fn account_id(&self) -> &str {
-        &self.inner.opts.account_id
-    }
-
     /// A secret kept in the data directory, created (random, mode 0600) on first use. Blocking
     /// file I/O: call it at start-up.
     pub fn secret(&self, which: Secret) -> Result<Vec<u8>, StoreError> {

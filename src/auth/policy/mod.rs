@@ -240,6 +240,14 @@ impl Policy {
         })
     }
 
+    /// The policy that allows nothing (no statement): what an unreadable stored policy grants.
+    pub fn deny_all() -> Policy {
+        Policy {
+            json: r#"{"Version":"2012-10-17","Statement":[]}"#.to_owned(),
+            statements: Box::new([]),
+        }
+    }
+
     /// The document exactly as it was given to [`Policy::parse`].
     pub fn json(&self) -> &str {
         &self.json

@@ -356,6 +356,12 @@ fn hmac(key: &[u8], data: &[u8]) -> [u8; 32] {
     mac.finalize().into_bytes().into()
 }
 
+/// A path as it goes on the request line: each byte but the unreserved ones and `/`
+/// percent-encoded. Sign the path as it was before ([`Request::path`]).
+pub fn encode_path(path: &str) -> String {
+    uri_encode(path, false)
+}
+
 /// RFC 3986 encoding as SigV4 wants it: unreserved characters kept, `/` kept in paths.
 fn uri_encode(s: &str, encode_slash: bool) -> String {
     let mut out = Vec::with_capacity(s.len());
