@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Seeds fuzz/corpus/<target>/ (git-ignored) from fixtures/. Each seed is one options byte
 # followed by a fixture, whole and cut to its first 4 KiB and 16 KiB (small inputs run faster
-# and still cover the EBML header, Tracks and the first Clusters).
+# and still cover the EBML header, Tracks and the first Clusters). sigv4_parse gets a few
+# hand-written requests that reach the signature check.
 set -euo pipefail
 cd "$(dirname "$0")"
 for target in mkv_reader mkv_roundtrip; do
@@ -31,3 +32,18 @@ printf '%s\0vidstream:ListCameras\0*' \
   '{"Version":"2008-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"},{"Effect":"Deny","Action":"vidstream:?ist*","Resource":"arn:vidstream:*:*:camera/*a*a*b"}]}' \
   >corpus/policy_parse/admin_with_deny
 echo "seeded $(ls corpus/policy_parse | wc -l) policy inputs"
+
+# sigv4_parse: an options byte, then the Authorization value, query, path, date and session
+# token, one per line (see fuzz_targets/sigv4_parse.rs).
+mkdir -p corpus/sigv4_parse
+sig=5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d763fbf31
+scope=AKIDEXAMPLE/20260126/us-east-1/kinesisvideo/aws4_request
+auth="AWS4-HMAC-SHA256 Credential=$scope, SignedHeaders=host;x-amz-date, Signature=$sig"
+auth_date="AWS4-HMAC-SHA256 Credential=$scope, SignedHeaders=date;host, Signature=$sig"
+query="X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=${scope//\//%2F}&X-Amz-Date=20260126T101112Z"
+query="$query&X-Amz-Expires=300&X-Amz-SignedHeaders=host&X-Amz-Security-Token=TOKEN&X-Amz-Signature=$sig"
+seed() { printf "\\x0$1%s\\n%s\\n%s\\n%s\\n%s" "$3" "$4" "$5" "$6" "$7" >"corpus/sigv4_parse/$2"; }
+seed 0 header "$auth" "" describeStream 20260126T101112Z ""
+seed 2 header_date "$auth_date" "a=1&b=x%20y" putMedia "Mon, 26 Jan 2026 10:11:12 GMT" TOKEN
+seed 1 presigned "" "$query" "hls/a%2Fb/master.m3u8" 20260126T101112Z ""
+echo "seeded $(ls corpus/sigv4_parse | wc -l) sigv4 inputs"

@@ -3,7 +3,7 @@
 //! [`Verifier`], see [`verify`]).
 //!
 //! The four steps: canonical request → string to sign → derived signing key → signature.
-//! [`Canonical`] is the only code that writes a canonical request, so the signer and the verifier
+//! `Canonical` is the only code that writes a canonical request, so the signer and the verifier
 //! cannot disagree on a rule:
 //! - **URI**: the path *as sent on the wire* (already percent-encoded once), dot segments and
 //!   empty segments removed, then percent-encoded once more, as botocore and the `aws-sigv4`

@@ -9,12 +9,16 @@
 //! signs with (`Canonical` in [`super`]), and compares signatures in constant time.
 //!
 //! What the caller decides is the payload hash, because only it knows the body and the route:
-//! - control-plane calls (boto3, kvssink): hex SHA-256 of the body ([`super::payload_sha256`]),
-//!   or what `x-amz-content-sha256` claims ([`claimed_payload_hash`]) when the client sent it
-//!   (botocore sends `UNSIGNED-PAYLOAD` there for unsigned-body operations over https);
-//! - streaming PutMedia: [`super::EMPTY_PAYLOAD_SHA256`] (kvssink and the producer SDKs);
+//! - JSON calls (control plane, GetMedia, archived media; boto3, kvssink): hex SHA-256 of the
+//!   body ([`super::payload_sha256`]). botocore's KVS models mark no operation unsigned-payload,
+//!   so boto3 signs every body (http and https) and sends no `x-amz-content-sha256`. A client
+//!   that does send one (S3-style signers) signed what it claims ([`claimed_payload_hash`]):
+//!   accept a claim only if the route allows it (`UNSIGNED-PAYLOAD`) or the body matches it;
+//! - streaming PutMedia: [`super::EMPTY_PAYLOAD_SHA256`] (kvssink, the producer SDKs, `vidstream
+//!   push`; botocore has no PutMedia);
 //! - presigned URLs: botocore signs non-S3 presigned requests with the empty-body hash (the body,
-//!   if any, moves to the query); other presigners may use [`super::UNSIGNED_PAYLOAD`].
+//!   if any, moves to the query); the `aws-sigv4` crate signs whatever its caller chose, often
+//!   [`super::UNSIGNED_PAYLOAD`].
 //!
 //! Untrusted input is bounded before anything is allocated for it (`MAX_*` below), and nothing
 //! here panics on any input (see the `sigv4_parse` fuzz target and the mutation test).
