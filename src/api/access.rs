@@ -96,26 +96,70 @@ const fn empty(action: &'static str, resource: ResourceOf) -> Access {
 const KVS: &[(&str, Access)] = {
     use ResourceOf::*;
     &[
-        ("/createStream", json("kinesisvideo:CreateStream", StreamInBody, AD)),
-        ("/describeStream", json("kinesisvideo:DescribeStream", StreamInBody, NA)),
+        (
+            "/createStream",
+            json("kinesisvideo:CreateStream", StreamInBody, AD),
+        ),
+        (
+            "/describeStream",
+            json("kinesisvideo:DescribeStream", StreamInBody, NA),
+        ),
         ("/listStreams", json("kinesisvideo:ListStreams", Any, AD)),
-        ("/updateStream", json("kinesisvideo:UpdateStream", StreamInBody, NA)),
-        ("/updateDataRetention", json("kinesisvideo:UpdateDataRetention", StreamInBody, NA)),
-        ("/deleteStream", json("kinesisvideo:DeleteStream", StreamInBody, NA)),
-        ("/getDataEndpoint", json("kinesisvideo:GetDataEndpoint", StreamInBody, NA)),
-        ("/tagStream", json("kinesisvideo:TagStream", StreamInBody, NA)),
-        ("/untagStream", json("kinesisvideo:UntagStream", StreamInBody, NA)),
-        ("/listTagsForStream", json("kinesisvideo:ListTagsForStream", StreamInBody, NA)),
-        ("/TagResource", json("kinesisvideo:TagResource", ArnInBody, AD)),
-        ("/UntagResource", json("kinesisvideo:UntagResource", ArnInBody, AD)),
-        ("/ListTagsForResource", json("kinesisvideo:ListTagsForResource", ArnInBody, AD)),
+        (
+            "/updateStream",
+            json("kinesisvideo:UpdateStream", StreamInBody, NA),
+        ),
+        (
+            "/updateDataRetention",
+            json("kinesisvideo:UpdateDataRetention", StreamInBody, NA),
+        ),
+        (
+            "/deleteStream",
+            json("kinesisvideo:DeleteStream", StreamInBody, NA),
+        ),
+        (
+            "/getDataEndpoint",
+            json("kinesisvideo:GetDataEndpoint", StreamInBody, NA),
+        ),
+        (
+            "/tagStream",
+            json("kinesisvideo:TagStream", StreamInBody, NA),
+        ),
+        (
+            "/untagStream",
+            json("kinesisvideo:UntagStream", StreamInBody, NA),
+        ),
+        (
+            "/listTagsForStream",
+            json("kinesisvideo:ListTagsForStream", StreamInBody, NA),
+        ),
+        (
+            "/TagResource",
+            json("kinesisvideo:TagResource", ArnInBody, AD),
+        ),
+        (
+            "/UntagResource",
+            json("kinesisvideo:UntagResource", ArnInBody, AD),
+        ),
+        (
+            "/ListTagsForResource",
+            json("kinesisvideo:ListTagsForResource", ArnInBody, AD),
+        ),
         (
             "/updateImageGenerationConfiguration",
-            json("kinesisvideo:UpdateImageGenerationConfiguration", StreamInBody, AD),
+            json(
+                "kinesisvideo:UpdateImageGenerationConfiguration",
+                StreamInBody,
+                AD,
+            ),
         ),
         (
             "/describeImageGenerationConfiguration",
-            json("kinesisvideo:DescribeImageGenerationConfiguration", StreamInBody, AD),
+            json(
+                "kinesisvideo:DescribeImageGenerationConfiguration",
+                StreamInBody,
+                AD,
+            ),
         ),
         (
             "/putMedia",
@@ -127,13 +171,19 @@ const KVS: &[(&str, Access)] = {
             }),
         ),
         ("/getMedia", json("kinesisvideo:GetMedia", StreamInBody, NA)),
-        ("/listFragments", json("kinesisvideo:ListFragments", StreamInBody, NA)),
+        (
+            "/listFragments",
+            json("kinesisvideo:ListFragments", StreamInBody, NA),
+        ),
         (
             "/getMediaForFragmentList",
             json("kinesisvideo:GetMediaForFragmentList", StreamInBody, NA),
         ),
         ("/getClip", json("kinesisvideo:GetClip", StreamInBody, NA)),
-        ("/getImages", json("kinesisvideo:GetImages", StreamInBody, NA)),
+        (
+            "/getImages",
+            json("kinesisvideo:GetImages", StreamInBody, NA),
+        ),
         (
             "/getHLSStreamingSessionURL",
             json("kinesisvideo:GetHLSStreamingSessionURL", StreamInBody, NA),
@@ -149,23 +199,74 @@ const KVS: &[(&str, Access)] = {
 /// NotImplementedException` (rather than `UnknownOperationException`), so a client can tell
 /// "not yet" from "no such thing".
 pub const NOT_YET: &[(&str, &str)] = &[
-    ("/updateNotificationConfiguration", "kinesisvideo:UpdateNotificationConfiguration"),
-    ("/describeNotificationConfiguration", "kinesisvideo:DescribeNotificationConfiguration"),
-    ("/updateStreamStorageConfiguration", "kinesisvideo:UpdateStreamStorageConfiguration"),
-    ("/describeStreamStorageConfiguration", "kinesisvideo:DescribeStreamStorageConfiguration"),
-    ("/updateMediaStorageConfiguration", "kinesisvideo:UpdateMediaStorageConfiguration"),
-    ("/describeMediaStorageConfiguration", "kinesisvideo:DescribeMediaStorageConfiguration"),
-    ("/describeMappedResourceConfiguration", "kinesisvideo:DescribeMappedResourceConfiguration"),
-    ("/startEdgeConfigurationUpdate", "kinesisvideo:StartEdgeConfigurationUpdate"),
-    ("/describeEdgeConfiguration", "kinesisvideo:DescribeEdgeConfiguration"),
-    ("/deleteEdgeConfiguration", "kinesisvideo:DeleteEdgeConfiguration"),
-    ("/listEdgeAgentConfigurations", "kinesisvideo:ListEdgeAgentConfigurations"),
-    ("/createSignalingChannel", "kinesisvideo:CreateSignalingChannel"),
-    ("/deleteSignalingChannel", "kinesisvideo:DeleteSignalingChannel"),
-    ("/describeSignalingChannel", "kinesisvideo:DescribeSignalingChannel"),
-    ("/listSignalingChannels", "kinesisvideo:ListSignalingChannels"),
-    ("/updateSignalingChannel", "kinesisvideo:UpdateSignalingChannel"),
-    ("/getSignalingChannelEndpoint", "kinesisvideo:GetSignalingChannelEndpoint"),
+    (
+        "/updateNotificationConfiguration",
+        "kinesisvideo:UpdateNotificationConfiguration",
+    ),
+    (
+        "/describeNotificationConfiguration",
+        "kinesisvideo:DescribeNotificationConfiguration",
+    ),
+    (
+        "/updateStreamStorageConfiguration",
+        "kinesisvideo:UpdateStreamStorageConfiguration",
+    ),
+    (
+        "/describeStreamStorageConfiguration",
+        "kinesisvideo:DescribeStreamStorageConfiguration",
+    ),
+    (
+        "/updateMediaStorageConfiguration",
+        "kinesisvideo:UpdateMediaStorageConfiguration",
+    ),
+    (
+        "/describeMediaStorageConfiguration",
+        "kinesisvideo:DescribeMediaStorageConfiguration",
+    ),
+    (
+        "/describeMappedResourceConfiguration",
+        "kinesisvideo:DescribeMappedResourceConfiguration",
+    ),
+    (
+        "/startEdgeConfigurationUpdate",
+        "kinesisvideo:StartEdgeConfigurationUpdate",
+    ),
+    (
+        "/describeEdgeConfiguration",
+        "kinesisvideo:DescribeEdgeConfiguration",
+    ),
+    (
+        "/deleteEdgeConfiguration",
+        "kinesisvideo:DeleteEdgeConfiguration",
+    ),
+    (
+        "/listEdgeAgentConfigurations",
+        "kinesisvideo:ListEdgeAgentConfigurations",
+    ),
+    (
+        "/createSignalingChannel",
+        "kinesisvideo:CreateSignalingChannel",
+    ),
+    (
+        "/deleteSignalingChannel",
+        "kinesisvideo:DeleteSignalingChannel",
+    ),
+    (
+        "/describeSignalingChannel",
+        "kinesisvideo:DescribeSignalingChannel",
+    ),
+    (
+        "/listSignalingChannels",
+        "kinesisvideo:ListSignalingChannels",
+    ),
+    (
+        "/updateSignalingChannel",
+        "kinesisvideo:UpdateSignalingChannel",
+    ),
+    (
+        "/getSignalingChannelEndpoint",
+        "kinesisvideo:GetSignalingChannelEndpoint",
+    ),
 ];
 
 /// What `method path` needs; `None` for a route this table does not know (refused).
@@ -199,7 +300,9 @@ pub fn classify(method: &Method, path: &str) -> Option<Access> {
     let m = method;
     let access = match segments.as_slice() {
         ["v1", "streams"] if m == Method::GET => empty("kinesisvideo:ListStreams", Any),
-        ["v1", "streams", _] if m == Method::GET => empty("kinesisvideo:DescribeStream", StreamInPath),
+        ["v1", "streams", _] if m == Method::GET => {
+            empty("kinesisvideo:DescribeStream", StreamInPath)
+        }
         ["v1", "streams", _, "coverage"] if m == Method::GET => {
             empty("vidstream:GetTimeline", StreamInPath)
         }
@@ -207,8 +310,12 @@ pub fn classify(method: &Method, path: &str) -> Option<Access> {
         ["v1", "cameras"] if m == Method::POST => json("vidstream:PutCamera", Any, AD),
         ["v1", "cameras", _] if m == Method::GET => empty("vidstream:DescribeCamera", CameraInPath),
         ["v1", "cameras", _] if m == Method::PUT => json("vidstream:PutCamera", CameraInPath, AD),
-        ["v1", "cameras", _] if m == Method::DELETE => empty("vidstream:DeleteCamera", CameraInPath),
-        ["v1", "frames", "feed"] if m == Method::GET => empty("vidstream:GetFrameFeed", StreamInQuery),
+        ["v1", "cameras", _] if m == Method::DELETE => {
+            empty("vidstream:DeleteCamera", CameraInPath)
+        }
+        ["v1", "frames", "feed"] if m == Method::GET => {
+            empty("vidstream:GetFrameFeed", StreamInQuery)
+        }
         ["v1", "frames", "consumers"] if m == Method::GET => {
             empty("vidstream:ListConsumers", StreamInQuery)
         }
@@ -311,9 +418,18 @@ mod tests {
             other => panic!("{m} {p}: {other:?}"),
         };
         assert_eq!(op(Method::POST, "/putMedia").body, BodyKind::Streaming);
-        assert_eq!(op(Method::POST, "/deleteStream").denial, ErrorKind::NotAuthorized);
-        assert_eq!(op(Method::POST, "/createStream").denial, ErrorKind::AccessDenied);
-        assert_eq!(op(Method::GET, "/v1/cameras/c1").resource, ResourceOf::CameraInPath);
+        assert_eq!(
+            op(Method::POST, "/deleteStream").denial,
+            ErrorKind::NotAuthorized
+        );
+        assert_eq!(
+            op(Method::POST, "/createStream").denial,
+            ErrorKind::AccessDenied
+        );
+        assert_eq!(
+            op(Method::GET, "/v1/cameras/c1").resource,
+            ResourceOf::CameraInPath
+        );
         assert_eq!(
             op(Method::POST, "/describeNotificationConfiguration").action,
             "kinesisvideo:DescribeNotificationConfiguration"

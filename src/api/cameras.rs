@@ -134,7 +134,10 @@ async fn update(
     if let Some(url) = input.url.as_deref()
         && old.password.is_some()
         && input.password.is_none()
-        && url::Url::parse(url).ok().and_then(|u| u.password().map(drop)).is_none()
+        && url::Url::parse(url)
+            .ok()
+            .and_then(|u| u.password().map(drop))
+            .is_none()
         && crate::cameras::authority(url) != crate::cameras::authority(&old.url)
     {
         return Err(ApiError::invalid(

@@ -81,10 +81,7 @@ async fn admit(st: &AppState, req: Request) -> Result<Request, ApiError> {
         }
         // The web UI: its session cookie, and for a state-changing request its CSRF token.
         (None, Some(cookie)) => {
-            let csrf = parts
-                .headers
-                .get(CSRF_HEADER)
-                .and_then(|v| v.to_str().ok());
+            let csrf = parts.headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok());
             let ui = st
                 .ui
                 .principal(cookie, csrf, is_state_changing(&parts.method))
@@ -142,9 +139,7 @@ fn check_host(st: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
     }
     Err(ApiError::new(
         ErrorKind::AccessDenied,
-        format!(
-            "this server does not answer to the name `{host}`; add it to [auth] allowed_hosts"
-        ),
+        format!("this server does not answer to the name `{host}`; add it to [auth] allowed_hosts"),
     ))
 }
 
@@ -153,9 +148,18 @@ fn check_host(st: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
 pub fn host_allowed(host: &str, allowed: &[String]) -> bool {
     let name = match host.strip_prefix('[') {
         // [v6]:port
-        Some(rest) => return rest.split(']').next().is_some_and(|a| a.parse::<std::net::Ipv6Addr>().is_ok()),
+        Some(rest) => {
+            return rest
+                .split(']')
+                .next()
+                .is_some_and(|a| a.parse::<std::net::Ipv6Addr>().is_ok());
+        }
         None => host.rsplit_once(':').map_or(host, |(h, p)| {
-            if p.bytes().all(|b| b.is_ascii_digit()) { h } else { host }
+            if p.bytes().all(|b| b.is_ascii_digit()) {
+                h
+            } else {
+                host
+            }
         }),
     };
     let name = name.trim_end_matches('.').to_ascii_lowercase();
@@ -218,7 +222,10 @@ async fn resource_of(
             .map(percent_decode)
             .unwrap_or_default()
     };
-    let named = || -> Named { body.and_then(|b| serde_json::from_slice(b).ok()).unwrap_or_default() };
+    let named = || -> Named {
+        body.and_then(|b| serde_json::from_slice(b).ok())
+            .unwrap_or_default()
+    };
     let r = match op.resource {
         ResourceOf::Any => return Ok("*".to_owned()),
         ResourceOf::CameraInPath => return Ok(resource::camera(region, account, &segment())),

@@ -206,9 +206,11 @@ async fn healthz() -> impl IntoResponse {
 }
 
 fn not_implemented_routes() -> Router<AppState> {
-    access::NOT_YET.iter().fold(Router::new(), |router, &(path, action)| {
-        let op = action.trim_start_matches("kinesisvideo:");
-        router.route(
+    access::NOT_YET
+        .iter()
+        .fold(Router::new(), |router, &(path, action)| {
+            let op = action.trim_start_matches("kinesisvideo:");
+            router.route(
             path,
             axum::routing::post(move || async move {
                 ApiError::new(
@@ -219,7 +221,7 @@ fn not_implemented_routes() -> Router<AppState> {
                 )
             }),
         )
-    })
+        })
 }
 
 async fn unknown_operation(method: Method, uri: Uri) -> ApiError {

@@ -132,11 +132,21 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 crate::cli::print(&serde_json::to_string_pretty(&v)?)
             }
             Command::Disable { id } => {
-                call("PUT", format!("/v1/keys/{id}"), Some(json!({"status": "Inactive"}))).await?;
+                call(
+                    "PUT",
+                    format!("/v1/keys/{id}"),
+                    Some(json!({"status": "Inactive"})),
+                )
+                .await?;
                 Ok(())
             }
             Command::Enable { id } => {
-                call("PUT", format!("/v1/keys/{id}"), Some(json!({"status": "Active"}))).await?;
+                call(
+                    "PUT",
+                    format!("/v1/keys/{id}"),
+                    Some(json!({"status": "Active"})),
+                )
+                .await?;
                 Ok(())
             }
             Command::Delete { id } => {
@@ -144,7 +154,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 Ok(())
             }
             Command::RotateSessionKey => {
-                call("POST", "/v1/keys/rotate-session-key".into(), Some(json!({}))).await?;
+                call(
+                    "POST",
+                    "/v1/keys/rotate-session-key".into(),
+                    Some(json!({})),
+                )
+                .await?;
                 Ok(())
             }
         }

@@ -15,8 +15,8 @@ use bytes::Bytes;
 use tokio::io::AsyncReadExt;
 use tokio::sync::{mpsc, watch};
 
-use crate::client::pipeline::{Pipeline, Source, TestPattern};
 use super::target::Target;
+use crate::client::pipeline::{Pipeline, Source, TestPattern};
 use crate::client::{self, ClientError, Progress, PushOptions};
 
 /// Flags of `vidstream push`.

@@ -32,7 +32,12 @@ pub struct Target {
     #[arg(long, env = "AWS_ACCESS_KEY_ID", global = true)]
     pub access_key: Option<String>,
     /// Secret access key.
-    #[arg(long, env = "AWS_SECRET_ACCESS_KEY", hide_env_values = true, global = true)]
+    #[arg(
+        long,
+        env = "AWS_SECRET_ACCESS_KEY",
+        hide_env_values = true,
+        global = true
+    )]
     pub secret_key: Option<String>,
     /// Session token of temporary credentials.
     #[arg(long, env = "AWS_SESSION_TOKEN", hide_env_values = true, global = true)]
@@ -64,7 +69,7 @@ impl Target {
                 secret_key: s.clone(),
                 session_token: self.session_token.clone(),
             }),
-            (None, None) => self.from_file()?,
+            (None, None) => self.read_credentials_file()?,
             _ => bail!("give both --access-key and --secret-key (or neither)"),
         };
         Ok(credentials.map(|credentials| Signer {
@@ -74,7 +79,7 @@ impl Target {
         }))
     }
 
-    fn from_file(&self) -> anyhow::Result<Option<Credentials>> {
+    fn read_credentials_file(&self) -> anyhow::Result<Option<Credentials>> {
         let (path, explicit) = match &self.credentials_file {
             Some(p) => (p.clone(), true),
             None => match std::env::var_os("HOME") {

@@ -85,7 +85,10 @@ fn check_admitted(
     }
     Err(PlaybackError::refused(
         ErrorKind::ResourceNotFound,
-        format!("fragment {} is not part of this streaming session", rec.number),
+        format!(
+            "fragment {} is not part of this streaming session",
+            rec.number
+        ),
     ))
 }
 

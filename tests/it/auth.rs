@@ -70,7 +70,13 @@ async fn unsigned_unknown_wrong_tampered_and_stale_requests_get_the_aws_errors()
     // A key the server does not know, and the right key with a wrong secret.
     let unknown = sign::signer("VSAKAAAAAAAAAAAAAAAA", "whatever-secret-000000", None);
     assert_eq!(
-        op(&s, &unknown, "/describeStream", json!({"StreamName": "cam"})).await,
+        op(
+            &s,
+            &unknown,
+            "/describeStream",
+            json!({"StreamName": "cam"})
+        )
+        .await,
         kvs_error(403, "UnrecognizedClientException")
     );
     let wrong = sign::signer(sign::ACCESS_KEY, "not-the-secret-0000000000", None);
@@ -79,11 +85,7 @@ async fn unsigned_unknown_wrong_tampered_and_stale_requests_get_the_aws_errors()
         kvs_error(403, "InvalidSignatureException")
     );
     // A body other than the one signed.
-    let mut req = client
-        .post(&url)
-        .body(body.clone())
-        .build()
-        .unwrap();
+    let mut req = client.post(&url).body(body.clone()).build().unwrap();
     sign::sign(&mut req, &sign::root_signer());
     *req.body_mut() = Some(json!({"StreamName": "other"}).to_string().into());
     let r = client.execute(req).await.unwrap();
@@ -128,7 +130,13 @@ async fn unsigned_unknown_wrong_tampered_and_stale_requests_get_the_aws_errors()
     assert!(text.contains("Signature expired"), "{text}");
     // The same request signed now works.
     assert_eq!(
-        op(&s, &sign::root_signer(), "/describeStream", json!({"StreamName": "cam"})).await,
+        op(
+            &s,
+            &sign::root_signer(),
+            "/describeStream",
+            json!({"StreamName": "cam"})
+        )
+        .await,
         (200, String::new())
     );
     s.stop().await;
@@ -162,23 +170,55 @@ async fn the_policy_matrix() {
 
     // The producer may create and describe streams matching cam-*, and nothing else.
     assert_eq!(
-        op(&s, &producer, "/createStream", json!({"StreamName": "cam-2"})).await.0,
+        op(
+            &s,
+            &producer,
+            "/createStream",
+            json!({"StreamName": "cam-2"})
+        )
+        .await
+        .0,
         200
     );
     assert_eq!(
-        op(&s, &producer, "/describeStream", json!({"StreamName": "cam-1"})).await.0,
+        op(
+            &s,
+            &producer,
+            "/describeStream",
+            json!({"StreamName": "cam-1"})
+        )
+        .await
+        .0,
         200
     );
     assert_eq!(
-        op(&s, &producer, "/createStream", json!({"StreamName": "lobby-2"})).await,
+        op(
+            &s,
+            &producer,
+            "/createStream",
+            json!({"StreamName": "lobby-2"})
+        )
+        .await,
         kvs_error(401, "AccessDeniedException")
     );
     assert_eq!(
-        op(&s, &producer, "/describeStream", json!({"StreamName": "lobby"})).await,
+        op(
+            &s,
+            &producer,
+            "/describeStream",
+            json!({"StreamName": "lobby"})
+        )
+        .await,
         kvs_error(401, "NotAuthorizedException")
     );
     assert_eq!(
-        op(&s, &producer, "/getMedia", json!({"StreamName": "cam-1", "StartSelector": {"StartSelectorType": "NOW"}})).await,
+        op(
+            &s,
+            &producer,
+            "/getMedia",
+            json!({"StreamName": "cam-1", "StartSelector": {"StartSelectorType": "NOW"}})
+        )
+        .await,
         kvs_error(401, "NotAuthorizedException")
     );
     let cam1_arn = s.wait_status("cam-1", Some("ACTIVE")).await["StreamARN"]
@@ -186,7 +226,13 @@ async fn the_policy_matrix() {
         .unwrap()
         .to_owned();
     assert_eq!(
-        op(&s, &producer, "/deleteStream", json!({"StreamARN": cam1_arn})).await,
+        op(
+            &s,
+            &producer,
+            "/deleteStream",
+            json!({"StreamARN": cam1_arn})
+        )
+        .await,
         kvs_error(401, "NotAuthorizedException")
     );
     // PutMedia: allowed on cam-1, refused on lobby.
@@ -195,7 +241,9 @@ async fn the_policy_matrix() {
             .post(format!("{}/putMedia", s.url))
             .header("x-amzn-stream-name", stream)
             .header("x-amzn-fragment-timecode-type", "ABSOLUTE")
-            .body(crate::common::media::body_head(&[crate::common::media::h264_track(1)]))
+            .body(crate::common::media::body_head(&[
+                crate::common::media::h264_track(1),
+            ]))
             .send_signed_by(producer.clone())
             .await
             .unwrap();
@@ -204,7 +252,14 @@ async fn the_policy_matrix() {
 
     // The viewer reads and plays, but does not write, delete or manage cameras or keys.
     assert_eq!(
-        op(&s, &viewer, "/listFragments", json!({"StreamName": "lobby"})).await.0,
+        op(
+            &s,
+            &viewer,
+            "/listFragments",
+            json!({"StreamName": "lobby"})
+        )
+        .await
+        .0,
         200
     );
     assert_eq!(op(&s, &viewer, "/listStreams", json!({})).await.0, 200);
@@ -237,15 +292,35 @@ async fn the_policy_matrix() {
 
     // An explicit Deny beats the Allow.
     assert_eq!(
-        op(&s, &denied, "/listFragments", json!({"StreamName": "lobby"})).await,
+        op(
+            &s,
+            &denied,
+            "/listFragments",
+            json!({"StreamName": "lobby"})
+        )
+        .await,
         kvs_error(401, "NotAuthorizedException")
     );
     assert_eq!(
-        op(&s, &denied, "/listFragments", json!({"StreamName": "cam-1"})).await.0,
+        op(
+            &s,
+            &denied,
+            "/listFragments",
+            json!({"StreamName": "cam-1"})
+        )
+        .await
+        .0,
         200
     );
     assert_eq!(
-        op(&s, &denied, "/describeStream", json!({"StreamName": "lobby"})).await.0,
+        op(
+            &s,
+            &denied,
+            "/describeStream",
+            json!({"StreamName": "lobby"})
+        )
+        .await
+        .0,
         200
     );
     s.stop().await;
@@ -256,7 +331,10 @@ async fn keys_are_listed_without_secrets_disabled_and_deleted() {
     let dir = tempfile::tempdir().unwrap();
     let s = TestServer::start(dir.path()).await;
     let r = s
-        .call("/v1/keys", json!({"name": "cam-7", "policy": "producer", "streams": "cam-7"}))
+        .call(
+            "/v1/keys",
+            json!({"name": "cam-7", "policy": "producer", "streams": "cam-7"}),
+        )
         .await;
     assert_eq!(r.status, 201, "{r:?}");
     let id = r.body["accessKeyId"].as_str().unwrap().to_owned();
@@ -264,7 +342,9 @@ async fn keys_are_listed_without_secrets_disabled_and_deleted() {
     assert!(id.starts_with("VSAK"), "{id}");
     let key = sign::signer(&id, &secret, None);
     assert_eq!(
-        op(&s, &key, "/createStream", json!({"StreamName": "cam-7"})).await.0,
+        op(&s, &key, "/createStream", json!({"StreamName": "cam-7"}))
+            .await
+            .0,
         200
     );
     let list = s.request(reqwest::Method::GET, "/v1/keys").await;
@@ -278,7 +358,10 @@ async fn keys_are_listed_without_secrets_disabled_and_deleted() {
         )
         .await;
     bad.assert_error(400, "InvalidArgumentException");
-    assert!(bad.body["message"].as_str().unwrap().contains("GetMedai"), "{bad:?}");
+    assert!(
+        bad.body["message"].as_str().unwrap().contains("GetMedai"),
+        "{bad:?}"
+    );
 
     s.put(&format!("/v1/keys/{id}"), json!({"status": "Inactive"}))
         .await
@@ -291,7 +374,9 @@ async fn keys_are_listed_without_secrets_disabled_and_deleted() {
         .await
         .assert_ok();
     assert_eq!(
-        op(&s, &key, "/describeStream", json!({"StreamName": "cam-7"})).await.0,
+        op(&s, &key, "/describeStream", json!({"StreamName": "cam-7"}))
+            .await
+            .0,
         200
     );
     s.request(reqwest::Method::DELETE, &format!("/v1/keys/{id}"))
@@ -309,9 +394,9 @@ async fn keys_are_listed_without_secrets_disabled_and_deleted() {
 #[tokio::test]
 async fn temporary_credentials_stop_at_their_expiry() {
     let dir = tempfile::tempdir().unwrap();
-    let clock = std::sync::Arc::new(vidstream::time::SimClock::new(
-        vidstream::time::ServerTime(1_800_000_000_000),
-    ));
+    let clock = std::sync::Arc::new(vidstream::time::SimClock::new(vidstream::time::ServerTime(
+        1_800_000_000_000,
+    )));
     let s = TestServer::start_with_clock(dir.path(), |_| {}, clock.clone()).await;
     s.create_active(json!({"StreamName": "cam-1"})).await;
     let r = s
@@ -327,7 +412,10 @@ async fn temporary_credentials_stop_at_their_expiry() {
     let token = r.body["sessionToken"].as_str().expect("a session token");
     let temp = sign::signer(id, secret, Some(token));
     let describe = json!({"StreamName": "cam-1"});
-    assert_eq!(op(&s, &temp, "/describeStream", describe.clone()).await.0, 200);
+    assert_eq!(
+        op(&s, &temp, "/describeStream", describe.clone()).await.0,
+        200
+    );
     let no_token = sign::signer(id, secret, None);
     assert_eq!(
         op(&s, &no_token, "/describeStream", describe.clone()).await,
@@ -346,7 +434,13 @@ async fn temporary_credentials_stop_at_their_expiry() {
 async fn rotating_the_session_key_ends_old_playback_urls() {
     let dir = tempfile::tempdir().unwrap();
     let s = TestServer::start(dir.path()).await;
-    crate::common::media::ingest_fixture(&s, "cam", "gst_h264_320x240_gop30_5s.mkv", 1_700_000_000_000).await;
+    crate::common::media::ingest_fixture(
+        &s,
+        "cam",
+        "gst_h264_320x240_gop30_5s.mkv",
+        1_700_000_000_000,
+    )
+    .await;
     let session = || {
         s.call(
             "/getHLSStreamingSessionURL",
@@ -385,7 +479,10 @@ async fn foreign_host_names_and_non_json_bodies_are_refused() {
     let port = s.url.rsplit(':').next().unwrap().to_owned();
     let client = reqwest::Client::builder()
         .resolve("evil.example", format!("127.0.0.1:{port}").parse().unwrap())
-        .resolve("vidstream.test", format!("127.0.0.1:{port}").parse().unwrap())
+        .resolve(
+            "vidstream.test",
+            format!("127.0.0.1:{port}").parse().unwrap(),
+        )
         .build()
         .unwrap();
     for (host, status) in [("evil.example", 401), ("vidstream.test", 200)] {

@@ -450,13 +450,20 @@ async fn cameras_persist_and_the_api_checks_its_input() {
 
     // PUT changes the given fields only: a new path on the same host keeps the password.
     let r = s
-        .put("/v1/cameras/c1", json!({ "url": "rtsp://127.0.0.1:1/other" }))
+        .put(
+            "/v1/cameras/c1",
+            json!({ "url": "rtsp://127.0.0.1:1/other" }),
+        )
         .await;
     assert_eq!(r.status, 200, "{r:?}");
     assert_eq!(r.body["hasPassword"], true);
     // The stored password is bound to its host: a URL on another host or port without a
     // password is refused (the server would hand the password to whoever answers there).
-    for moved in ["rtsp://127.0.0.1:2/y", "rtsp://10.9.8.7:1/x", "rtsp://u@127.0.0.1:2/y"] {
+    for moved in [
+        "rtsp://127.0.0.1:2/y",
+        "rtsp://10.9.8.7:1/x",
+        "rtsp://u@127.0.0.1:2/y",
+    ] {
         s.put("/v1/cameras/c1", json!({ "url": moved }))
             .await
             .assert_error(400, "InvalidArgumentException");

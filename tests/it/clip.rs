@@ -432,7 +432,10 @@ async fn cors_preflight_is_answered_for_configured_origins_only() {
         c.auth.cors_allowed_origins = vec!["http://console.example".into()];
     })
     .await;
-    for (origin, allowed) in [("http://console.example", true), ("http://evil.example", false)] {
+    for (origin, allowed) in [
+        ("http://console.example", true),
+        ("http://evil.example", false),
+    ] {
         let resp = reqwest::Client::new()
             .request(reqwest::Method::OPTIONS, format!("{}/getClip", s.url))
             .header("Origin", origin)

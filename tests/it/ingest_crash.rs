@@ -34,8 +34,14 @@ async fn start(dir: &std::path::Path) -> Server {
         ])
         .arg(dir)
         .env("VIDSTREAM_LOG", "warn")
-        .env("VIDSTREAM_AUTH__ROOT_ACCESS_KEY_ID", crate::common::sign::ACCESS_KEY)
-        .env("VIDSTREAM_AUTH__ROOT_SECRET_ACCESS_KEY", crate::common::sign::SECRET_KEY)
+        .env(
+            "VIDSTREAM_AUTH__ROOT_ACCESS_KEY_ID",
+            crate::common::sign::ACCESS_KEY,
+        )
+        .env(
+            "VIDSTREAM_AUTH__ROOT_SECRET_ACCESS_KEY",
+            crate::common::sign::SECRET_KEY,
+        )
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
         .spawn()

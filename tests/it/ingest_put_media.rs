@@ -353,7 +353,8 @@ async fn kvs_producer_sdk_exchange() {
     // PutMedia right away: the stream may still be CREATING.
     let mut sock = tokio::net::TcpStream::connect(&addr).await.unwrap();
     let (date, authorization) = sdk_signature("/putMedia", b"");
-    let head = format!("POST /putMedia HTTP/1.1\r\n\
+    let head = format!(
+        "POST /putMedia HTTP/1.1\r\n\
         Host: 127.0.0.1\r\n\
         Accept: */*\r\n\
         Authorization: {authorization}\r\n\
@@ -366,7 +367,8 @@ async fn kvs_producer_sdk_exchange() {
         x-amzn-fragment-timecode-type: ABSOLUTE\r\n\
         x-amzn-producer-start-timestamp: 1700000000.000\r\n\
         x-amzn-stream-name: sdk\r\n\
-        Expect: 100-continue\r\n\r\n");
+        Expect: 100-continue\r\n\r\n"
+    );
     sock.write_all(head.as_bytes()).await.unwrap();
     let mut got = Vec::new();
     let mut buf = [0u8; 4096];
@@ -521,7 +523,11 @@ async fn kvs_producer_sdk_exchange_with_a_wrong_key_is_refused() {
     assert_eq!(status, 200, "{body}");
     for (signer, error) in [
         (
-            crate::common::sign::signer(crate::common::sign::ACCESS_KEY, "wrong-secret-000000000", None),
+            crate::common::sign::signer(
+                crate::common::sign::ACCESS_KEY,
+                "wrong-secret-000000000",
+                None,
+            ),
             "InvalidSignatureException",
         ),
         (
@@ -529,7 +535,8 @@ async fn kvs_producer_sdk_exchange_with_a_wrong_key_is_refused() {
             "UnrecognizedClientException",
         ),
     ] {
-        let (status, body) = sdk_call_by(&signer, &addr, "/describeStream", r#"{"StreamName":"sdk"}"#).await;
+        let (status, body) =
+            sdk_call_by(&signer, &addr, "/describeStream", r#"{"StreamName":"sdk"}"#).await;
         assert_eq!(status, 403, "{body}");
         assert!(body.contains(error), "{body}");
         // PutMedia with the SDK's headers: refused before any media is read.

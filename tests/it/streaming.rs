@@ -361,7 +361,9 @@ async fn sessions_refuse_bad_requests_and_tokens() {
         pre.headers()["access-control-allow-origin"],
         "http://player.example"
     );
-    let pre = preflight("/getHLSStreamingSessionURL".into()).await.unwrap();
+    let pre = preflight("/getHLSStreamingSessionURL".into())
+        .await
+        .unwrap();
     assert!(
         !pre.headers().contains_key("access-control-allow-origin"),
         "{:?}",
@@ -391,7 +393,11 @@ async fn on_demand_tokens_serve_only_their_range() {
         ))
     };
     for file in ["getMP4MediaFragment.mp4", "getMP4InitFragment.mp4"] {
-        assert_eq!(get(file, &numbers[0]).await.unwrap().status(), 200, "{file}");
+        assert_eq!(
+            get(file, &numbers[0]).await.unwrap().status(),
+            200,
+            "{file}"
+        );
         for n in &numbers[1..] {
             let r = get(file, n).await.unwrap();
             assert_eq!(r.status(), 404, "{file} {n} is outside the token's range");

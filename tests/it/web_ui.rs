@@ -398,7 +398,11 @@ async fn ui_files_carry_security_headers() {
         assert_eq!(r.status(), 200, "{path}");
         let h = r.headers();
         let csp = h["content-security-policy"].to_str().unwrap();
-        for part in ["default-src 'self'", "script-src 'self'", "frame-ancestors 'none'"] {
+        for part in [
+            "default-src 'self'",
+            "script-src 'self'",
+            "frame-ancestors 'none'",
+        ] {
             assert!(csp.contains(part), "{path}: {csp}");
         }
         assert_eq!(h["x-content-type-options"], "nosniff", "{path}");

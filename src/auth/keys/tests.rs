@@ -191,7 +191,11 @@ async fn temporary_keys_expire_and_are_purged() {
     let r = keys.lookup(&id).await.unwrap().expect("still valid");
     assert!(!r.expired_at(crate::time::Clock::now(&clock).millis()));
     clock.advance_ms(1);
-    let r = keys.lookup(&id).await.unwrap().expect("an expired key is still found");
+    let r = keys
+        .lookup(&id)
+        .await
+        .unwrap()
+        .expect("an expired key is still found");
     assert!(
         r.expired_at(crate::time::Clock::now(&clock).millis()),
         "expired, though still cached: the caller answers ExpiredToken"

@@ -53,7 +53,10 @@ pub fn sign(req: &mut reqwest::Request, signer: &Signer) {
         .iter()
         .map(|(n, v)| (n.as_str().to_owned(), v.to_str().unwrap_or("").to_owned()))
         .collect();
-    let body = req.body().and_then(reqwest::Body::as_bytes).map(<[u8]>::to_vec);
+    let body = req
+        .body()
+        .and_then(reqwest::Body::as_bytes)
+        .map(<[u8]>::to_vec);
     for (name, value) in auth_headers(
         signer,
         req.method().as_str(),
