@@ -13,6 +13,7 @@ use reqwest::header::{COOKIE, SET_COOKIE};
 use serde_json::{Value, json};
 
 use crate::common::TestServer;
+use crate::common::sign::SendSigned;
 
 const PASSWORD: &str = "correct horse battery staple";
 
@@ -29,7 +30,15 @@ impl Answer {
 }
 
 async fn send(req: reqwest::RequestBuilder) -> Answer {
-    let resp = req.send().await.expect("request sent");
+    answer(req.send().await.expect("request sent")).await
+}
+
+/// Sends signed with the tests' root key (the admin API).
+async fn send_as_admin(req: reqwest::RequestBuilder) -> Answer {
+    answer(req.send_signed().await.expect("request sent")).await
+}
+
+async fn answer(resp: reqwest::Response) -> Answer {
     let status = resp.status().as_u16();
     let headers = resp.headers().clone();
     let bytes = resp.bytes().await.expect("body");
@@ -69,7 +78,7 @@ async fn logout(s: &TestServer, cookie: &str, csrf: Option<&str>) -> Answer {
 }
 
 async fn create_user(s: &TestServer, name: &str, policy: &str) -> Answer {
-    send(
+    send_as_admin(
         reqwest::Client::new()
             .post(format!("{}/v1/users", s.url))
             .json(&json!({"name": name, "password": PASSWORD, "policy": policy})),
@@ -107,7 +116,7 @@ async fn login_cookie_csrf_lockout_and_logout() {
         create_user(&s, "ann", "viewer").await.error_type(),
         "ResourceInUseException"
     );
-    let short = send(
+    let short = send_as_admin(
         reqwest::Client::new()
             .post(format!("{}/v1/users", s.url))
             .json(&json!({"name": "cy", "password": "too short", "policy": "viewer"})),
@@ -224,7 +233,7 @@ async fn login_cookie_csrf_lockout_and_logout() {
     );
     assert_eq!(locked.headers["retry-after"], "900");
     assert!(locked.headers.get(SET_COOKIE).is_none());
-    let listed = send(reqwest::Client::new().get(format!("{}/v1/users", s.url))).await;
+    let listed = send_as_admin(reqwest::Client::new().get(format!("{}/v1/users", s.url))).await;
     let bob = listed.body["users"]
         .as_array()
         .unwrap()
@@ -311,6 +320,8 @@ async fn admin_changes_end_sessions_and_the_cli_manages_users() {
         let mut c = Command::new(env!("CARGO_BIN_EXE_vidstream"));
         c.arg("users").args(["--endpoint", &s.url]).args(args);
         c.env_remove("VIDSTREAM_USER_PASSWORD");
+        c.env("AWS_ACCESS_KEY_ID", crate::common::sign::ACCESS_KEY);
+        c.env("AWS_SECRET_ACCESS_KEY", crate::common::sign::SECRET_KEY);
         if let Some(p) = password {
             c.env("VIDSTREAM_USER_PASSWORD", p);
         }
@@ -353,5 +364,48 @@ async fn admin_changes_end_sessions_and_the_cli_manages_users() {
     assert!(ok, "{text}");
     let (ok, text) = cli(&["delete", "cli-user"], None);
     assert!(!ok && text.contains("404"), "{text}");
+    s.stop().await;
+}
+
+/// The gate takes a UI session in place of a signature, and a state-changing request with it
+/// needs the session's CSRF token: without it (a cross-site request riding the cookie) it is
+/// refused before its handler runs.
+#[tokio::test]
+async fn state_changing_requests_with_the_cookie_need_the_csrf_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = TestServer::start(dir.path()).await;
+    assert_eq!(create_user(&s, "root-ui", "admin").await.status, 201);
+    let ok = login(&s, "root-ui", PASSWORD).await;
+    assert_eq!(ok.status, 200, "{}", ok.body);
+    let cookie = cookie_pair(ok.headers[SET_COOKIE].to_str().unwrap());
+    let csrf = ok.body["csrfToken"].as_str().unwrap().to_owned();
+    let create = |with_csrf: bool| {
+        let mut req = reqwest::Client::new()
+            .post(format!("{}/createStream", s.url))
+            .header(COOKIE, &cookie)
+            .header("content-type", "application/json")
+            .body(json!({"StreamName": "from-ui"}).to_string());
+        if with_csrf {
+            req = req.header("x-csrf-token", &csrf);
+        }
+        send(req)
+    };
+    let refused = create(false).await;
+    assert_eq!(
+        (refused.status, refused.error_type()),
+        (401, "NotAuthorizedException"),
+        "{}",
+        refused.body
+    );
+    s.wait_status("from-ui", None).await;
+    assert_eq!(create(true).await.status, 200);
+    // A GET needs no token (KVS operations are POSTs, so they all carry it).
+    let list = send(
+        reqwest::Client::new()
+            .get(format!("{}/v1/streams", s.url))
+            .header(COOKIE, &cookie),
+    )
+    .await;
+    assert_eq!(list.status, 200, "{}", list.body);
     s.stop().await;
 }

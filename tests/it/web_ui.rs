@@ -61,7 +61,7 @@ async fn web_ui_lists_plays_seeks_exports_and_fits_a_phone() {
         let r = reqwest::Client::new()
             .post(format!("{}/v1/users", s.url))
             .json(&json!({"name": name, "password": password, "policy": policy}))
-            .send()
+            .send_signed()
             .await
             .unwrap();
         assert_eq!(r.status(), 201, "{:?}", r.text().await);

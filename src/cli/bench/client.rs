@@ -268,3 +268,52 @@ pub fn sign_request<B>(req: &mut axum::http::Request<B>, addr: SocketAddr) -> an
     h.insert("authorization", HeaderValue::from_str(&sig.authorization)?);
     Ok(())
 }
+
+/// Signs a `reqwest` request of the benchmarks (JSON bodies labelled as JSON; a PutMedia body
+/// as if empty, as producers sign it).
+pub fn sign_reqwest(req: &mut reqwest::Request) -> anyhow::Result<()> {
+    use reqwest::header::{CONTENT_TYPE, HeaderValue};
+    let url = req.url().clone();
+    let host = match url.port() {
+        Some(p) => format!("{}:{p}", url.host_str().unwrap_or_default()),
+        None => url.host_str().unwrap_or_default().to_owned(),
+    };
+    let streaming = url.path().ends_with("/putMedia");
+    if !streaming && req.body().is_some() && !req.headers().contains_key(CONTENT_TYPE) {
+        req.headers_mut()
+            .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    }
+    let body: &[u8] = match req.body().and_then(reqwest::Body::as_bytes) {
+        Some(b) if !streaming => b,
+        _ => &[],
+    };
+    let hash = sigv4::payload_sha256(body);
+    let date = sigv4::amz_date_now();
+    let mut signed: Vec<(String, String)> = req
+        .headers()
+        .iter()
+        .filter(|(n, _)| n.as_str() == "content-type" || n.as_str().starts_with("x-amz"))
+        .map(|(n, v)| (n.as_str().to_owned(), v.to_str().unwrap_or("").to_owned()))
+        .collect();
+    signed.push(("host".into(), host.clone()));
+    signed.push(("x-amz-date".into(), date.clone()));
+    let refs: Vec<(&str, &str)> = signed
+        .iter()
+        .map(|(n, v)| (n.as_str(), v.as_str()))
+        .collect();
+    let sig = signer().sign(
+        &sigv4::Request {
+            method: req.method().as_str(),
+            path: url.path(),
+            query: &[],
+            headers: &refs,
+            payload_sha256: &hash,
+        },
+        &date,
+    );
+    let h = req.headers_mut();
+    h.insert("host", HeaderValue::from_str(&host)?);
+    h.insert("x-amz-date", HeaderValue::from_str(&date)?);
+    h.insert("authorization", HeaderValue::from_str(&sig.authorization)?);
+    Ok(())
+}

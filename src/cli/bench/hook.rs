@@ -162,10 +162,13 @@ async fn scenarios(
 }
 
 async fn call(http: &reqwest::Client, url: &str, path: &str, body: Value) -> anyhow::Result<Value> {
-    let r = http
+    let mut req = http
         .post(format!("{url}{path}"))
         .body(body.to_string())
-        .send()
+        .build()?;
+    super::client::sign_reqwest(&mut req)?;
+    let r = http
+        .execute(req)
         .await
         .with_context(|| format!("POST {path}"))?;
     let status = r.status();
@@ -184,7 +187,7 @@ async fn put_media(
     stream: &str,
     body: &[u8],
 ) -> anyhow::Result<usize> {
-    let r = http
+    let mut req = http
         .post(format!("{url}/putMedia"))
         .header("x-amzn-stream-name", stream)
         .header("x-amzn-fragment-timecode-type", "RELATIVE")
@@ -193,9 +196,9 @@ async fn put_media(
             format!("{:.3}", START_MS as f64 / 1000.0),
         )
         .body(body.to_vec())
-        .send()
-        .await
-        .context("putMedia")?;
+        .build()?;
+    super::client::sign_reqwest(&mut req)?;
+    let r = http.execute(req).await.context("putMedia")?;
     let text = r.text().await.context("putMedia acks")?;
     let n = text.matches("\"PERSISTED\"").count();
     if n == 0 {
