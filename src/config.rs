@@ -488,6 +488,11 @@ impl Config {
                 .split("__")
                 .map(|p| p.to_ascii_lowercase())
                 .collect();
+            // An empty variable for a key without a default (an optional one) leaves it unset:
+            // what compose's `${X:-}` passes when X is not given.
+            if raw.is_empty() && !has_path(&defaults, &path) {
+                continue;
+            }
             let value =
                 env_value(&defaults, &path, &raw).map_err(|message| ConfigError::Invalid {
                     origin: format!("environment variable {name}"),
@@ -513,6 +518,18 @@ impl Config {
             .map_err(|message| ConfigError::Invalid { origin, message })?;
         Ok(config)
     }
+}
+
+/// Whether `defaults` has a value at `path`.
+fn has_path(defaults: &toml::Table, path: &[String]) -> bool {
+    let mut table = Some(defaults);
+    let mut found = false;
+    for p in path {
+        let cur = table.and_then(|t| t.get(p));
+        found = cur.is_some();
+        table = cur.and_then(|v| v.as_table());
+    }
+    found
 }
 
 /// Reads an environment value with the type of the default at `path` (strings stay strings even
@@ -612,6 +629,16 @@ mod tests {
         std::fs::write(&f, "listn = \"0.0.0.0:9000\"\n").unwrap();
         let e = Config::load(Some(&f), env(&[])).unwrap_err().to_string();
         assert!(e.contains("listn") && e.contains("v.toml"), "{e}");
+        // An empty variable leaves an optional key unset (compose's `${X:-}`).
+        let c = Config::load(
+            None,
+            env(&[
+                ("VIDSTREAM_AUTH__ROOT_ACCESS_KEY_ID", ""),
+                ("VIDSTREAM_AUTH__ROOT_SECRET_ACCESS_KEY", ""),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.auth.root_access_key_id, None);
         let e = Config::load(None, env(&[("VIDSTREAM_DATADIR", "/x")]))
             .unwrap_err()
             .to_string();

@@ -96,7 +96,7 @@ async fn admit(st: &AppState, req: Request) -> Result<Request, ApiError> {
     };
     let resource = resource_of(st, op, &parts, bytes.as_deref()).await?;
     if !principal.allows(op.action, &resource) {
-        tracing::info!(principal = %principal.name, action = op.action, resource, "denied");
+        tracing::info!(target: "audit", principal = %principal.name, action = op.action, resource, "denied");
         return Err(ApiError::new(
             op.denial,
             format!(
@@ -186,11 +186,15 @@ fn require_json(headers: &HeaderMap) -> Result<(), ApiError> {
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    let essence = ct.split(';').next().unwrap_or("").trim();
-    let json = essence.eq_ignore_ascii_case("application/json")
-        || (essence.len() > 12
-            && essence[..12].eq_ignore_ascii_case("application/")
-            && essence.to_ascii_lowercase().ends_with("json"));
+    let essence = ct
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    let json = essence == "application/json"
+        || essence.starts_with("application/x-amz-json")
+        || (essence.starts_with("application/") && essence.ends_with("+json"));
     if json {
         Ok(())
     } else {
@@ -345,6 +349,8 @@ mod tests {
         assert!(with("application/json"));
         assert!(with("application/json; charset=utf-8"));
         assert!(with("application/x-amz-json-1.1"));
+        assert!(with("application/vnd.api+json"));
+        assert!(!with("text/json-ish"));
         assert!(!with("text/plain"));
         assert!(!with("application/x-www-form-urlencoded"));
         assert!(!with("multipart/form-data; boundary=x"));

@@ -16,7 +16,7 @@
 // Prints ONE JSON object with what it saw; the Rust test judges it. Exit 0 when the walk
 // completed, 2 when the harness failed (the JSON's `failure` says where).
 
-import { writeFile, mkdir, rm } from 'node:fs/promises';
+import { writeFile, mkdir, rm, readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -210,7 +210,8 @@ async function desktop(page, o, out) {
 
   report.step = 'archive';
   await open(page, o.base, `#/stream/${name}/archive`, '.timeline-canvas[data-spans]');
-  await page.addScriptTag({ path: join(HERE, 'framecode.js') });
+  // Evaluated through the DevTools protocol: the UI's CSP (no inline script) stays in force.
+  await page.evaluate(await readFile(join(HERE, 'framecode.js'), 'utf8'));
   r.coverage = await page.evaluate(async (n) => {
     const c = document.querySelector('.timeline-canvas');
     const resp = await fetch(`/v1/streams/${n}/coverage?start=${c.dataset.startMs}&end=${c.dataset.endMs}&minGapMs=1000`);

@@ -50,6 +50,8 @@ async fn measure(work: &Path, seconds: u64) -> anyhow::Result<Vec<Row>> {
         data_dir: work.join("data"),
         ..Default::default()
     };
+    config.auth.root_access_key_id = Some(super::client::ACCESS_KEY.into());
+    config.auth.root_secret_access_key = Some(super::client::SECRET_KEY.into());
     config.hook.file_root = images.to_string_lossy().into_owned();
     config.hook.queue_capacity = 8;
     config.hook.webhook_attempts = 1;
