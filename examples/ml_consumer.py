@@ -15,6 +15,10 @@ Each picture becomes a `numpy.ndarray` of shape (height, width, 3), dtype uint8,
     ml_consumer.py --source get-images --endpoint ... --stream cam1 --start 1700000000000 \\
         --end 1700000005000 --interval 500 --out frames.npy
 
+Requests are signed (SigV4, service kinesisvideo) with the usual AWS credentials: AWS_ACCESS_KEY_ID
+/ AWS_SECRET_ACCESS_KEY, or a profile of AWS_SHARED_CREDENTIALS_FILE (such as the server's
+root-credentials file, or a key made with `vidstream keys create --policy ml-consumer`).
+
 Prints one JSON line per frame (fragment number, producer timestamp, shape, mean pixel value:
 a stand-in for a model) and, with --out, saves the frames as one (n, h, w, 3) array.
 """
@@ -30,6 +34,21 @@ import urllib.parse
 from typing import Iterator
 
 import numpy as np
+
+
+def signed_headers(method: str, url: str, body: bytes = b"", headers: dict | None = None) -> dict:
+    """The headers that sign a request with the default AWS credentials (botocore's SigV4)."""
+    import boto3
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+
+    session = boto3.Session()
+    credentials = session.get_credentials()
+    if credentials is None:
+        raise SystemExit("no AWS credentials: set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or AWS_SHARED_CREDENTIALS_FILE")
+    req = AWSRequest(method=method, url=url, data=body, headers=dict(headers or {}))
+    SigV4Auth(credentials, "kinesisvideo", session.region_name or "us-east-1").add_auth(req)
+    return dict(req.headers.items())
 
 
 class FrameFeed:
@@ -52,8 +71,12 @@ class FrameFeed:
             params["HeightPixels"] = str(height)
         self.endpoint, self.stream, self.consumer = endpoint, stream, consumer
         url = endpoint.replace("http://", "ws://", 1).replace("https://", "wss://", 1)
+        query = urllib.parse.urlencode(params)
+        # The handshake is a GET, signed like any other request.
+        auth = signed_headers("GET", f"{endpoint}/v1/frames/feed?{query}")
         self.ws = websocket.create_connection(
-            f"{url}/v1/frames/feed?{urllib.parse.urlencode(params)}", timeout=timeout_s)
+            f"{url}/v1/frames/feed?{query}", timeout=timeout_s,
+            header=[f"{k}: {v}" for k, v in auth.items()])
         self.acked: list[dict] = []
         self.open = True  # false once the server ended the feed (End reached) or closed
 
@@ -133,8 +156,9 @@ class FrameFeed:
         body = json.dumps({"StreamName": self.stream, "Consumer": self.consumer,
                            "FragmentNumber": meta["fragment_number"],
                            "ProducerTimestamp": meta["producer_timestamp_ms"]}).encode()
-        req = urllib.request.Request(f"{self.endpoint}/v1/frames/consumers/checkpoint", data=body,
-                                     method="POST", headers={"Content-Type": "application/json"})
+        url = f"{self.endpoint}/v1/frames/consumers/checkpoint"
+        headers = signed_headers("POST", url, body, {"Content-Type": "application/json"})
+        req = urllib.request.Request(url, data=body, method="POST", headers=headers)
         opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
         with opener.open(req, timeout=30) as resp:
             if resp.status != 200:

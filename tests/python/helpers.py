@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import urllib.parse
 import time
 import uuid
 
@@ -57,7 +58,10 @@ def sign(method: str, url: str, body: bytes = b"", headers: dict | None = None,
 
     req = AWSRequest(method=method, url=url, data=body, headers=dict(headers or {}))
     SigV4Auth(Credentials(access_key, secret_key, token), "kinesisvideo", REGION).add_auth(req)
-    return dict(req.headers.items())
+    out = dict(req.headers.items())
+    # botocore signs the URL's host (with a non-default port) but leaves the header to the client.
+    out.setdefault("Host", urllib.parse.urlsplit(url).netloc)
+    return out
 
 
 API_NAMES = [
