@@ -240,3 +240,15 @@ impl From<crate::auth::ui_session::UiAuthError> for ApiError {
         ApiError::new(e.kind(), e.to_string())
     }
 }
+
+impl From<crate::auth::keys::KeyError> for ApiError {
+    fn from(e: crate::auth::keys::KeyError) -> Self {
+        ApiError::new(e.kind(), e.to_string())
+    }
+}
+
+impl From<crate::auth::policy::PolicyError> for ApiError {
+    fn from(e: crate::auth::policy::PolicyError) -> Self {
+        ApiError::new(ErrorKind::InvalidArgument, e.to_string())
+    }
+}

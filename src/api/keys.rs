@@ -19,8 +19,6 @@ use super::error::ApiError;
 use super::json::KvsJson;
 use crate::auth::Principal;
 use crate::auth::keys::{KeyInfo, KeySpec, KeyStatus};
-use crate::auth::policy::{self, Policy};
-use crate::error::ErrorKind;
 use crate::time::ServerTime;
 
 /// Longest life of a temporary key (12 h, as AWS STS's default session limit for roles).
@@ -74,33 +72,12 @@ struct CreateInput {
     expires_in_seconds: Option<u64>,
 }
 
-/// The policy a request asks for, validated, as the JSON text to store.
-fn policy_text(policy: &Value, streams: Option<&str>) -> Result<String, ApiError> {
-    let parsed = match policy {
-        Value::String(name) => policy::builtin(name, streams.unwrap_or("*"))?,
-        Value::Object(_) => {
-            if streams.is_some() {
-                return Err(ApiError::invalid(
-                    "`streams` scopes a built-in policy; write the stream ARNs into a policy document's Resource instead",
-                ));
-            }
-            Policy::parse(&policy.to_string())?
-        }
-        _ => {
-            return Err(ApiError::invalid(
-                "`policy` is a built-in policy's name (admin, producer, viewer, ml-consumer) or an IAM policy document",
-            ));
-        }
-    };
-    Ok(parsed.json().to_owned())
-}
-
 async fn create(
     State(st): State<AppState>,
     Extension(caller): Extension<Principal>,
     KvsJson(input): KvsJson<CreateInput>,
 ) -> Result<Response, ApiError> {
-    let policy_json = policy_text(&input.policy, input.streams.as_deref())?;
+    let policy_json = super::params::policy_text(&input.policy, input.streams.as_deref())?;
     let expires = match input.expires_in_seconds {
         None => None,
         Some(s) if (60..=MAX_TEMPORARY_SECS).contains(&s) => Some(ServerTime(
@@ -192,16 +169,4 @@ async fn rotate_session_key(
     st.rotate_session_key().await?;
     tracing::info!(target: "audit", principal = %caller.name, "playback session key rotated");
     Ok(Json(serde_json::json!({})).into_response())
-}
-
-impl From<crate::auth::keys::KeyError> for ApiError {
-    fn from(e: crate::auth::keys::KeyError) -> Self {
-        ApiError::new(e.kind(), e.to_string())
-    }
-}
-
-impl From<crate::auth::policy::PolicyError> for ApiError {
-    fn from(e: crate::auth::policy::PolicyError) -> Self {
-        ApiError::new(ErrorKind::InvalidArgument, e.to_string())
-    }
 }

@@ -105,6 +105,29 @@ pub fn reject_tag_token(token: Option<&str>) -> Result<(), Invalid> {
     }
 }
 
+/// The policy a request asks for (a built-in's name scoped to the streams matching `streams`,
+/// or an IAM policy document), validated, as the JSON text to store with a key or a user.
+pub fn policy_text(policy: &serde_json::Value, streams: Option<&str>) -> Result<String, ApiError> {
+    use crate::auth::policy::{self, Policy};
+    let parsed = match policy {
+        serde_json::Value::String(name) => policy::builtin(name, streams.unwrap_or("*"))?,
+        serde_json::Value::Object(_) => {
+            if streams.is_some() {
+                return Err(ApiError::invalid(
+                    "`streams` scopes a built-in policy; write the stream ARNs into a policy document's Resource instead",
+                ));
+            }
+            Policy::parse(&policy.to_string())?
+        }
+        _ => {
+            return Err(ApiError::invalid(
+                "`policy` is a built-in policy's name (admin, producer, viewer, ml-consumer) or an IAM policy document",
+            ));
+        }
+    };
+    Ok(parsed.json().to_owned())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

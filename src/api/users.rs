@@ -26,7 +26,6 @@ use super::AppState;
 use super::error::ApiError;
 use super::json::KvsJson;
 use crate::auth::SecretText;
-use crate::auth::policy::{self, Policy};
 use crate::auth::users::{NewUser, UserInfo, UserStatus, UserUpdate};
 
 pub fn routes() -> Router<AppState> {
@@ -59,29 +58,6 @@ fn view(u: &UserInfo) -> UserView<'_> {
     }
 }
 
-/// The policy a request asks for, validated, as the JSON text to store. (The same rule as the
-/// access keys' `/v1/keys`: one place for both once they meet.)
-fn policy_text(policy: &Value, streams: Option<&str>) -> Result<String, ApiError> {
-    let invalid = |e: policy::PolicyError| ApiError::new(e.kind(), e.to_string());
-    let parsed = match policy {
-        Value::String(name) => policy::builtin(name, streams.unwrap_or("*")).map_err(invalid)?,
-        Value::Object(_) => {
-            if streams.is_some() {
-                return Err(ApiError::invalid(
-                    "`streams` scopes a built-in policy; write the stream ARNs into a policy document's Resource instead",
-                ));
-            }
-            Policy::parse(&policy.to_string()).map_err(invalid)?
-        }
-        _ => {
-            return Err(ApiError::invalid(
-                "`policy` is a built-in policy's name (admin, producer, viewer, ml-consumer) or an IAM policy document",
-            ));
-        }
-    };
-    Ok(parsed.json().to_owned())
-}
-
 /// Takes a password out of a request body into a [`SecretText`], wiping the body's copy.
 fn take_password(mut given: String) -> SecretText {
     let secret = SecretText::new(&given);
@@ -106,7 +82,7 @@ async fn create(
     KvsJson(input): KvsJson<CreateInput>,
 ) -> Result<Response, ApiError> {
     let password = take_password(input.password);
-    let policy_json = policy_text(&input.policy, input.streams.as_deref())?;
+    let policy_json = super::params::policy_text(&input.policy, input.streams.as_deref())?;
     let user = st
         .ui
         .users()
@@ -143,7 +119,7 @@ async fn update(
 ) -> Result<Response, ApiError> {
     let password = input.password.map(take_password);
     let policy_json = match (&input.policy, &input.streams) {
-        (Some(p), s) => Some(policy_text(p, s.as_deref())?),
+        (Some(p), s) => Some(super::params::policy_text(p, s.as_deref())?),
         (None, Some(_)) => {
             return Err(ApiError::invalid(
                 "`streams` scopes a built-in policy: send it with `policy`",

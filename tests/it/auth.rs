@@ -506,3 +506,62 @@ async fn foreign_host_names_and_non_json_bodies_are_refused() {
     s.wait_status("x", None).await;
     s.stop().await;
 }
+
+/// A presigned URL (the SigV4 query form, what a browser or a `<video>` can carry): works
+/// unchanged without headers until `X-Amz-Expires` has passed, then answers `RequestExpired`;
+/// a changed parameter breaks it.
+#[tokio::test]
+async fn presigned_urls_work_and_expire() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = TestServer::start(dir.path()).await;
+    s.create_active(json!({"StreamName": "cam-1"})).await;
+    let host = s.url.trim_start_matches("http://").to_owned();
+    let presign = |path: &str, signed_secs_ago: u64, expires: u32| -> String {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        let date = sigv4::amz_date(now - signed_secs_ago);
+        let credential = format!(
+            "{}/{}/{}/kinesisvideo/aws4_request",
+            sign::ACCESS_KEY,
+            &date[..8],
+            sign::REGION
+        );
+        let expires = expires.to_string();
+        let query = [
+            ("X-Amz-Algorithm", "AWS4-HMAC-SHA256"),
+            ("X-Amz-Credential", credential.as_str()),
+            ("X-Amz-Date", date.as_str()),
+            ("X-Amz-Expires", expires.as_str()),
+            ("X-Amz-SignedHeaders", "host"),
+        ];
+        let sig = sign::root_signer().sign(
+            &sigv4::Request {
+                method: "GET",
+                path,
+                query: &query,
+                headers: &[("host", host.as_str())],
+                payload_sha256: sigv4::EMPTY_PAYLOAD_SHA256,
+            },
+            &date,
+        );
+        let encoded: String = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(query)
+            .append_pair("X-Amz-Signature", &sig.signature)
+            .finish();
+        format!("{}{path}?{encoded}", s.url)
+    };
+    let fresh = presign("/v1/streams/cam-1", 0, 60);
+    let r = reqwest::get(&fresh).await.unwrap();
+    assert_eq!(r.status(), 200, "{:?}", r.text().await);
+    let tampered = fresh.replace("X-Amz-Expires=60", "X-Amz-Expires=600");
+    let r = reqwest::get(&tampered).await.unwrap();
+    assert_eq!(r.status(), 403);
+    assert_eq!(r.headers()["x-amzn-errortype"], "InvalidSignatureException");
+    let stale = presign("/v1/streams/cam-1", 120, 60);
+    let r = reqwest::get(&stale).await.unwrap();
+    assert_eq!(r.status(), 400);
+    assert_eq!(r.headers()["x-amzn-errortype"], "RequestExpired");
+    s.stop().await;
+}
