@@ -1,7 +1,7 @@
 //! `vidstream keys ...`: manage access keys through a running server's `/v1/keys` API, signed
 //! with an admin's credentials (e.g. `--credentials-file DATA_DIR/root-credentials`).
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use serde_json::{Value, json};
 
 use super::target::Target;
@@ -86,16 +86,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 expires_in,
                 ini,
             } => {
-                let policy = match (policy, policy_file) {
-                    (Some(p), None) => Value::String(p),
-                    (None, Some(f)) => {
-                        let text = std::fs::read_to_string(&f)
-                            .with_context(|| format!("reading {}", f.display()))?;
-                        serde_json::from_str(&text)
-                            .with_context(|| format!("{} is not JSON", f.display()))?
-                    }
-                    _ => bail!("give --policy NAME or --policy-file FILE"),
-                };
+                let policy = super::target::policy_arg(policy, policy_file.as_deref())?;
                 let mut body = json!({ "name": name, "policy": policy });
                 if let Some(s) = streams {
                     body["streams"] = json!(s);

@@ -119,6 +119,20 @@ pub async fn call(
     }
 }
 
+/// The policy of `--policy NAME` (a built-in) or `--policy-file FILE` (a document), as the
+/// `/v1/keys` and `/v1/users` APIs take it.
+pub fn policy_arg(name: Option<String>, file: Option<&Path>) -> anyhow::Result<serde_json::Value> {
+    match (name, file) {
+        (Some(p), None) => Ok(serde_json::Value::String(p)),
+        (None, Some(f)) => {
+            let text =
+                std::fs::read_to_string(f).with_context(|| format!("reading {}", f.display()))?;
+            serde_json::from_str(&text).with_context(|| format!("{} is not JSON", f.display()))
+        }
+        _ => bail!("give --policy NAME or --policy-file FILE"),
+    }
+}
+
 /// The credentials of `[name]` in an AWS shared-credentials (INI) file.
 pub fn profile(text: &str, name: &str) -> Option<Credentials> {
     let mut in_section = false;

@@ -80,16 +80,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 streams,
                 policy_file,
             } => {
-                let policy = match (policy, policy_file) {
-                    (Some(p), None) => Value::String(p),
-                    (None, Some(f)) => {
-                        let text = std::fs::read_to_string(&f)
-                            .with_context(|| format!("reading {}", f.display()))?;
-                        serde_json::from_str(&text)
-                            .with_context(|| format!("{} is not JSON", f.display()))?
-                    }
-                    _ => bail!("give --policy NAME or --policy-file FILE"),
-                };
+                let policy = super::target::policy_arg(policy, policy_file.as_deref())?;
                 let password = password(&format!("password for {name}"))?;
                 let mut body = json!({ "name": name, "password": password, "policy": policy });
                 if let Some(s) = streams {
