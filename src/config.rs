@@ -19,7 +19,9 @@ use serde::{Deserialize, Serialize};
 use crate::egress::{self, HostPattern, Keys, Network, Policy};
 
 mod auth;
+mod tls;
 pub use auth::{AuthSettings, ConfigSecret};
+pub use tls::TlsSettings;
 
 /// Environment variables with this prefix are config keys.
 pub const ENV_PREFIX: &str = "VIDSTREAM_";
@@ -69,6 +71,8 @@ pub struct Config {
     pub hook: HookSettings,
     /// `[auth]`: the root key, the master key, SigV4's clock skew and region.
     pub auth: AuthSettings,
+    /// `[tls]`: HTTPS on the listener.
+    pub tls: TlsSettings,
 }
 
 /// `[hook]`: how the frame hook (UpdateImageGenerationConfiguration) delivers pictures.
@@ -411,6 +415,7 @@ impl Default for Config {
             web_dir: None,
             hook: HookSettings::default(),
             auth: AuthSettings::default(),
+            tls: TlsSettings::default(),
         }
     }
 }
@@ -437,12 +442,17 @@ pub enum ConfigError {
 }
 
 impl Config {
-    /// Public URL for GetDataEndpoint: the configured one, or `http://LISTEN`.
+    /// Public URL for GetDataEndpoint: the configured one, or `http(s)://LISTEN`.
     pub fn public_url(&self) -> String {
         match &self.public_url {
             Some(u) => u.trim_end_matches('/').to_owned(),
-            None => format!("http://{}", self.listen),
+            None => format!("{}://{}", self.scheme(), self.listen),
         }
+    }
+
+    /// `https` when the listener speaks TLS, else `http`.
+    pub fn scheme(&self) -> &'static str {
+        if self.tls.enabled() { "https" } else { "http" }
     }
 
     /// Loads defaults, then `file` (if any), then the `VIDSTREAM_*` variables in `env`.
@@ -515,6 +525,7 @@ impl Config {
         config
             .auth
             .validate()
+            .and_then(|()| config.tls.validate())
             .map_err(|message| ConfigError::Invalid { origin, message })?;
         Ok(config)
     }
@@ -785,6 +796,9 @@ mod tests {
                 "root_access_key_id",
                 "root_secret_access_key",
                 "master_key",
+                "cert_file",
+                "key_file",
+                "redirect_http_listen",
             ]
             .map(String::from),
         );

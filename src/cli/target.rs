@@ -48,12 +48,16 @@ pub struct Target {
     /// The profile to read from the credentials file.
     #[arg(long, env = "AWS_PROFILE", default_value = "default", global = true)]
     pub profile: String,
+    /// PEM file of certificates to trust for an https:// endpoint besides the public roots:
+    /// a private CA or the server's self-signed certificate (else `SSL_CERT_FILE`'s).
+    #[arg(long, env = "AWS_CA_BUNDLE", global = true)]
+    pub ca_file: Option<PathBuf>,
 }
 
 impl Target {
     /// The API client for these flags.
     pub fn api(&self) -> anyhow::Result<Api> {
-        let endpoint = Endpoint::parse(&self.endpoint)?;
+        let endpoint = Endpoint::parse(&self.endpoint)?.trusting(self.ca_file.clone());
         Ok(Api {
             endpoint,
             signer: self.signer()?,

@@ -19,7 +19,7 @@ const CALL_TIMEOUT: Duration = Duration::from_secs(15);
 pub struct Api {
     /// Where calls go.
     pub endpoint: Endpoint,
-    /// `None` sends unsigned requests (vidstream does not check signatures yet).
+    /// `None` sends unsigned requests (which vidstream refuses; AWS too).
     pub signer: Option<Signer>,
 }
 
@@ -199,7 +199,8 @@ impl Api {
                 let url = v["DataEndpoint"].as_str().ok_or_else(|| {
                     ClientError::Protocol("getDataEndpoint: no DataEndpoint in the reply".into())
                 })?;
-                Endpoint::parse(url)
+                // The data endpoint is trusted as the control endpoint is.
+                Ok(Endpoint::parse(url)?.trusting(self.endpoint.ca_file.clone()))
             }
             Err(f) => Err(ClientError::Fatal(format!("getDataEndpoint: {f}"))),
         }

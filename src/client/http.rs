@@ -5,11 +5,13 @@
 //! APIs make awkward, and the control-plane calls are a handful of small JSON POSTs.
 //!
 //! TLS (rustls, ring): the server certificate is checked against the Mozilla root store
-//! (webpki-roots, so AWS endpoints work on a machine without CA certificates) plus, when the
-//! `SSL_CERT_FILE` environment variable names a PEM file, the certificates in it (a private CA or
-//! a self-signed server).
+//! (webpki-roots, so AWS endpoints work on a machine without CA certificates) plus the
+//! certificates of a PEM file: the endpoint's `ca_file` (`--ca-file`), else the one the
+//! `SSL_CERT_FILE` environment variable names (a private CA or a self-signed server).
 
-use std::sync::{Arc, OnceLock};
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -42,6 +44,8 @@ pub struct Endpoint {
     pub port: u16,
     /// Path prefix without a trailing slash (usually empty).
     pub base_path: String,
+    /// PEM certificates trusted besides Mozilla's roots (`--ca-file`); unset: `SSL_CERT_FILE`.
+    pub ca_file: Option<PathBuf>,
 }
 
 impl Endpoint {
@@ -74,7 +78,14 @@ impl Endpoint {
             host: host.to_owned(),
             port,
             base_path: path.to_owned(),
+            ca_file: None,
         })
+    }
+
+    /// This endpoint, trusting the certificates of `ca_file` too (when `Some`).
+    pub fn trusting(mut self, ca_file: Option<PathBuf>) -> Endpoint {
+        self.ca_file = ca_file;
+        self
     }
 
     /// The `Host` header value (`host:port`, as botocore sends it; the scheme's default port
@@ -108,7 +119,7 @@ impl Endpoint {
         let name = pki_types::ServerName::try_from(host.to_owned()).map_err(|e| {
             ClientError::Endpoint(format!("`{host}` is not a TLS server name: {e}"))
         })?;
-        let connector = TlsConnector::from(tls_config()?);
+        let connector = TlsConnector::from(tls_config(self.ca_file.clone())?);
         let tls = tokio::time::timeout(timeout, connector.connect(name, tcp))
             .await
             .map_err(|_| ClientError::Io(format!("TLS handshake with {addr}: timed out")))?
@@ -117,39 +128,51 @@ impl Endpoint {
     }
 }
 
-/// The TLS client settings, built once: Mozilla's roots plus `SSL_CERT_FILE`'s certificates.
-fn tls_config() -> Result<Arc<rustls::ClientConfig>, ClientError> {
-    static CONFIG: OnceLock<Result<Arc<rustls::ClientConfig>, String>> = OnceLock::new();
-    CONFIG
-        .get_or_init(|| {
-            let mut roots = rustls::RootCertStore::empty();
-            roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-            if let Some(file) = std::env::var_os("SSL_CERT_FILE") {
-                use pki_types::pem::PemObject;
-                let path = std::path::Path::new(&file);
-                let certs = pki_types::CertificateDer::pem_file_iter(path)
-                    .map_err(|e| format!("SSL_CERT_FILE {}: {e}", path.display()))?;
-                for cert in certs {
-                    let cert =
-                        cert.map_err(|e| format!("SSL_CERT_FILE {}: {e}", path.display()))?;
-                    roots.add(cert).map_err(|e| {
-                        format!(
-                            "SSL_CERT_FILE {}: a certificate is unusable: {e}",
-                            path.display()
-                        )
-                    })?;
-                }
-            }
-            let provider = Arc::new(rustls::crypto::ring::default_provider());
-            let config = rustls::ClientConfig::builder_with_provider(provider)
-                .with_safe_default_protocol_versions()
-                .map_err(|e| format!("TLS settings: {e}"))?
-                .with_root_certificates(roots)
-                .with_no_client_auth();
-            Ok(Arc::new(config))
-        })
-        .clone()
-        .map_err(ClientError::Endpoint)
+/// The TLS client settings for a CA file (`None`: `SSL_CERT_FILE`'s, if set), built once per
+/// file: Mozilla's roots plus the file's certificates.
+fn tls_config(ca_file: Option<PathBuf>) -> Result<Arc<rustls::ClientConfig>, ClientError> {
+    type Configs = Mutex<HashMap<Option<PathBuf>, Arc<rustls::ClientConfig>>>;
+    static CONFIGS: OnceLock<Configs> = OnceLock::new();
+    let configs = CONFIGS.get_or_init(Default::default);
+    let file = ca_file.or_else(|| std::env::var_os("SSL_CERT_FILE").map(PathBuf::from));
+    if let Some(c) = configs.lock().ok().and_then(|m| m.get(&file).cloned()) {
+        return Ok(c);
+    }
+    let config = build_tls_config(file.as_deref()).map_err(ClientError::Endpoint)?;
+    if let Ok(mut m) = configs.lock() {
+        m.insert(file, Arc::clone(&config));
+    }
+    Ok(config)
+}
+
+fn build_tls_config(
+    ca_file: Option<&std::path::Path>,
+) -> Result<Arc<rustls::ClientConfig>, String> {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    if let Some(path) = ca_file {
+        use pki_types::pem::PemObject;
+        let certs = pki_types::CertificateDer::pem_file_iter(path)
+            .map_err(|e| format!("CA file {}: {e}", path.display()))?;
+        let mut added = 0;
+        for cert in certs {
+            let cert = cert.map_err(|e| format!("CA file {}: {e}", path.display()))?;
+            roots.add(cert).map_err(|e| {
+                format!("CA file {}: a certificate is unusable: {e}", path.display())
+            })?;
+            added += 1;
+        }
+        if added == 0 {
+            return Err(format!("CA file {}: no CERTIFICATE in it", path.display()));
+        }
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| format!("TLS settings: {e}"))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(Arc::new(config))
 }
 
 /// A whole response.

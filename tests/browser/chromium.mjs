@@ -23,7 +23,9 @@ export const CHROMIUM_ARGS = [
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 // A persistent context (its own profile directory) and that directory, which the caller removes.
-export async function launchChromium(chromiumPath, viewport, log = () => {}) {
+// `extraArgs` go after CHROMIUM_ARGS (e.g. --ignore-certificate-errors-spki-list to trust a test
+// server's key).
+export async function launchChromium(chromiumPath, viewport, log = () => {}, extraArgs = []) {
   const { chromium } = await import('playwright-core');
   let lastError;
   for (let attempt = 1; attempt <= 2; attempt++) {
@@ -32,7 +34,7 @@ export async function launchChromium(chromiumPath, viewport, log = () => {}) {
       const context = await chromium.launchPersistentContext(userDataDir, {
         executablePath: chromiumPath,
         headless: true,
-        args: CHROMIUM_ARGS,
+        args: [...CHROMIUM_ARGS, ...extraArgs],
         timeout: LAUNCH_TIMEOUT_MS,
         viewport,
       });

@@ -20,6 +20,7 @@
 // Options: --seconds N (default 5), --low-latency (hls.js lowLatencyMode; dash.js live catch-up),
 // --frames (decode the framecode index of the frame on screen, fixtures/framecode.py),
 // --chromium PATH (default $CHROMIUM or /usr/bin/chromium), --load-timeout S (default 20).
+// --trust-spki B64 trusts the https server whose public key hashes to B64 (a test CA's server).
 
 import { createServer } from 'node:http';
 import { readFile, rm } from 'node:fs/promises';
@@ -79,7 +80,7 @@ function finish(code) {
 function usage(msg) {
   process.stderr.write(
     `play.mjs: ${msg}\nusage: node play.mjs --url URL --kind hls|dash [--seconds N] [--low-latency] [--frames]\n` +
-      '                     [--chromium PATH] [--load-timeout SECONDS]\n',
+      '                     [--chromium PATH] [--load-timeout SECONDS] [--trust-spki SHA256_BASE64]\n',
   );
   report.failure = msg;
   return finish(2);
@@ -95,6 +96,9 @@ function parse() {
       frames: { type: 'boolean', default: false },
       chromium: { type: 'string', default: process.env.CHROMIUM || '/usr/bin/chromium' },
       'load-timeout': { type: 'string', default: '20' },
+      // The base64 SHA-256 of a test server's public key (SPKI): its certificate is trusted
+      // (https media from a server with a private CA's certificate).
+      'trust-spki': { type: 'string' },
     },
     strict: true,
   });
@@ -135,8 +139,9 @@ async function startPageServer(kind) {
   return server;
 }
 
-function launch(chromiumPath) {
-  return launchChromium(chromiumPath, { width: 800, height: 600 }, log);
+function launch(chromiumPath, trustSpki) {
+  const extra = trustSpki ? [`--ignore-certificate-errors-spki-list=${trustSpki}`] : [];
+  return launchChromium(chromiumPath, { width: 800, height: 600 }, log, extra);
 }
 
 async function main() {
@@ -171,7 +176,7 @@ async function main() {
     const pageUrl = `http://127.0.0.1:${server.address().port}/`;
 
     const t = Date.now();
-    browser = await launch(opts.chromium);
+    browser = await launch(opts.chromium, opts["trust-spki"]);
     report.timings.launchMs = Date.now() - t;
     const context = browser.context;
     report.browserVersion = context.browser() ? context.browser().version() : null;

@@ -28,5 +28,6 @@ mod media_cache;
 mod push;
 mod retention;
 mod streaming;
+mod tls;
 mod ui_login;
 mod web_ui;

@@ -69,7 +69,7 @@ async fn list(s: &TestServer, stream: &str) -> Vec<(String, i64)> {
 
 /// The fragments' documents, written to `dir` as files.
 async fn fetch_docs(s: &TestServer, stream: &str, numbers: &[String], dir: &Path) -> Vec<PathBuf> {
-    let bytes = common::media::media_for_fragments(&s.url, stream, numbers).await;
+    let bytes = common::media::media_for_fragments_by(s.client(), &s.url, stream, numbers).await;
     split_documents(&bytes)
         .iter()
         .enumerate()
@@ -565,87 +565,14 @@ async fn gen_fans_one_pattern_out_to_every_camera() {
     s.stop().await;
 }
 
-/// A TLS-terminating proxy in front of `upstream`, serving a certificate for 127.0.0.1 issued
-/// by a private CA that openssl makes here; returns the CA's PEM file.
-async fn tls_proxy(listener: TcpListener, upstream: String, dir: &Path) -> PathBuf {
-    use pki_types::pem::PemObject;
-    use tokio_rustls::rustls::{self, pki_types};
-    let p = |name: &str| dir.join(name).to_string_lossy().into_owned();
-    let (ca, ca_key, cert, key, csr, ext) = (
-        p("ca.pem"),
-        p("ca.key"),
-        p("cert.pem"),
-        p("key.pem"),
-        p("srv.csr"),
-        p("ext.cnf"),
-    );
-    std::fs::write(
-        &ext,
-        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n",
-    )
-    .unwrap();
-    // (temporary paths have no spaces, so each command splits on whitespace)
-    let ec = "-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1";
-    let steps = [
-        format!("req -x509 {ec} -subj /CN=vidstream-test-CA -keyout {ca_key} -out {ca}"),
-        format!("req {ec} -subj /CN=127.0.0.1 -keyout {key} -out {csr}"),
-        format!(
-            "x509 -req -in {csr} -CA {ca} -CAkey {ca_key} -CAcreateserial -days 1 -extfile {ext} -out {cert}"
-        ),
-    ];
-    for args in steps {
-        let made = Command::new("openssl")
-            .args(args.split_whitespace())
-            .output()
-            .expect("openssl runs");
-        assert!(
-            made.status.success(),
-            "openssl {args}: {}",
-            String::from_utf8_lossy(&made.stderr)
-        );
-    }
-    let (cert, key) = (PathBuf::from(cert), PathBuf::from(key));
-    let certs: Vec<_> = pki_types::CertificateDer::pem_file_iter(&cert)
-        .unwrap()
-        .map(|c| c.unwrap())
-        .collect();
-    let key = pki_types::PrivateKeyDer::from_pem_file(&key).unwrap();
-    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_no_client_auth()
-    .with_single_cert(certs, key)
-    .unwrap();
-    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
-    let ca = PathBuf::from(ca);
-    tokio::spawn(async move {
-        while let Ok((tcp, _)) = listener.accept().await {
-            let (acceptor, upstream) = (acceptor.clone(), upstream.clone());
-            tokio::spawn(async move {
-                let Ok(mut tls) = acceptor.accept(tcp).await else {
-                    return;
-                };
-                if let Ok(mut up) = TcpStream::connect(&upstream).await {
-                    let _ = tokio::io::copy_bidirectional(&mut tls, &mut up).await;
-                }
-            });
-        }
-    });
-    ca
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn push_over_https_checks_the_certificate() {
     let dir = tempfile::tempdir().unwrap();
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let https = format!("https://{}", listener.local_addr().unwrap());
-    // GetDataEndpoint answers the https address, so PutMedia goes through TLS too.
-    let public = https.clone();
-    let s = TestServer::start_with(dir.path(), |c| c.public_url = Some(public)).await;
-    let upstream = s.url.trim_start_matches("http://").to_owned();
-    let ca = tls_proxy(listener, upstream, dir.path()).await;
+    // The server speaks TLS itself with a private CA's certificate; GetDataEndpoint answers
+    // https, so PutMedia goes through TLS too.
+    let ca = crate::common::tls::TestCa::new(&dir.path().join("ca"));
+    let s = TestServer::start_tls(&dir.path().join("data"), &ca, |_| {}).await;
+    let https = s.url.clone();
 
     let push_with = |ca: Option<PathBuf>, stream: &str| {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_vidstream"));
@@ -661,9 +588,10 @@ async fn push_over_https_checks_the_certificate() {
         .arg(fixture(FIXTURE))
         .env("AWS_ACCESS_KEY_ID", crate::common::sign::ACCESS_KEY)
         .env("AWS_SECRET_ACCESS_KEY", crate::common::sign::SECRET_KEY)
-        .env_remove("SSL_CERT_FILE");
+        .env_remove("SSL_CERT_FILE")
+        .env_remove("AWS_CA_BUNDLE");
         if let Some(ca) = ca {
-            cmd.env("SSL_CERT_FILE", ca);
+            cmd.arg("--ca-file").arg(ca);
         }
         cmd
     };
@@ -683,8 +611,8 @@ async fn push_over_https_checks_the_certificate() {
         .await;
     none.assert_error(404, "ResourceNotFoundException");
 
-    // Trusting the private CA (SSL_CERT_FILE): every fragment stored, frames as in the file.
-    let mut trusted = push_with(Some(ca), "tls");
+    // Trusting the private CA (--ca-file): every fragment stored, frames as in the file.
+    let mut trusted = push_with(Some(ca.ca_file()), "tls");
     let out = tokio::task::spawn_blocking(move || trusted.output().unwrap())
         .await
         .unwrap();

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import time
 import urllib.error
@@ -41,6 +42,16 @@ for _var in ("NO_PROXY", "no_proxy"):
 HTTP = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
+def urlopen(url: str, timeout: float, context: ssl.SSLContext | None = None):
+    """HTTP's `open`, trusting `context`'s CAs for https."""
+    if context is None:
+        return HTTP.open(url, timeout=timeout)
+    opener = urllib.request.build_opener(
+        urllib.request.ProxyHandler({}), urllib.request.HTTPSHandler(context=context)
+    )
+    return opener.open(url, timeout=timeout)
+
+
 def free_port() -> int:
     """A loopback port that was free a moment ago (bind to port 0, read it, close)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
@@ -60,7 +71,17 @@ def _tail(path: Path, limit: int = 20000) -> str:
 class VidstreamServer:
     """One `vidstream serve` subprocess on a free loopback port."""
 
-    def __init__(self, binary: Path, data_dir: Path, log_dir: Path, extra_args: tuple[str, ...] = ()):
+    def __init__(
+        self,
+        binary: Path,
+        data_dir: Path,
+        log_dir: Path,
+        extra_args: tuple[str, ...] = (),
+        tls_dir: Path | None = None,
+    ):
+        """`tls_dir`: a directory made by scripts/test-ca.sh; the server then speaks HTTPS with
+        its server.pem/server.key and `ca_file` is the CA clients must trust."""
+        self.tls_dir = tls_dir
         self.binary = binary
         self.data_dir = data_dir
         self.log_dir = log_dir
@@ -72,7 +93,12 @@ class VidstreamServer:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        scheme = "https" if self.tls_dir else "http"
+        return f"{scheme}://127.0.0.1:{self.port}"
+
+    @property
+    def ca_file(self) -> Path | None:
+        return self.tls_dir / "ca.pem" if self.tls_dir else None
 
     @property
     def stderr_path(self) -> Path:
@@ -113,6 +139,9 @@ class VidstreamServer:
             }
             env["VIDSTREAM_AUTH__ROOT_ACCESS_KEY_ID"] = ACCESS_KEY
             env["VIDSTREAM_AUTH__ROOT_SECRET_ACCESS_KEY"] = SECRET_KEY
+            if self.tls_dir:
+                env["VIDSTREAM_TLS__CERT_FILE"] = str(self.tls_dir / "server.pem")
+                env["VIDSTREAM_TLS__KEY_FILE"] = str(self.tls_dir / "server.key")
             env.setdefault("VIDSTREAM_LOG", "info")
             env.setdefault("RUST_BACKTRACE", "1")
             env.setdefault("NO_COLOR", "1")  # plain logs in the files quoted by failures
@@ -135,13 +164,14 @@ class VidstreamServer:
         """Poll GET /healthz until 200. Returns True if the process exited instead."""
         deadline = time.monotonic() + STARTUP_TIMEOUT_S
         last_error = "no attempt yet"
+        context = ssl.create_default_context(cafile=str(self.ca_file)) if self.ca_file else None
         while True:
             rc = self.proc.poll()
             if rc is not None:
                 self.returncode = rc
                 return True
             try:
-                with HTTP.open(self.url + "/healthz", timeout=2) as resp:
+                with urlopen(self.url + "/healthz", timeout=2, context=context) as resp:
                     if resp.status == 200:
                         return False
                     last_error = f"HTTP {resp.status}"
@@ -246,14 +276,16 @@ def server_factory(vidstream_bin, tmp_path):
     started: list[VidstreamServer] = []
     counter = iter(range(1_000_000))
 
-    def start(data_dir: Path | None = None, extra_args: tuple[str, ...] = ()) -> VidstreamServer:
+    def start(
+        data_dir: Path | None = None, extra_args: tuple[str, ...] = (), tls_dir: Path | None = None
+    ) -> VidstreamServer:
         n = next(counter)
         log_dir = tmp_path / f"server-{n}-logs"
         log_dir.mkdir()
         if data_dir is None:
             data_dir = tmp_path / f"server-{n}-data"
             data_dir.mkdir()
-        srv = VidstreamServer(vidstream_bin, data_dir, log_dir, extra_args).start()
+        srv = VidstreamServer(vidstream_bin, data_dir, log_dir, extra_args, tls_dir).start()
         started.append(srv)
         return srv
 

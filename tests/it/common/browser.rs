@@ -50,6 +50,9 @@ pub struct PlayOpts {
     pub frames: bool,
     /// Kill the script after this long; default `seconds` + 120 s (its own watchdog fires first).
     pub timeout: Option<Duration>,
+    /// Trust the https server whose public key has this SPKI hash (base64 SHA-256; see
+    /// `tls::TestCa::spki_sha256`).
+    pub trust_spki: Option<String>,
 }
 
 impl Default for PlayOpts {
@@ -59,6 +62,7 @@ impl Default for PlayOpts {
             low_latency: false,
             frames: false,
             timeout: None,
+            trust_spki: None,
         }
     }
 }
@@ -288,6 +292,9 @@ pub fn try_play(url: &str, kind: Kind, opts: &PlayOpts) -> Result<PlayReport, St
     }
     if opts.frames {
         cmd.arg("--frames");
+    }
+    if let Some(spki) = &opts.trust_spki {
+        cmd.args(["--trust-spki", spki]);
     }
     let timeout = opts
         .timeout

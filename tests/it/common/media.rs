@@ -345,7 +345,17 @@ pub async fn put_fixture_numbers(
 
 /// GetMediaForFragmentList of `numbers` (the whole body: one MKV document per fragment).
 pub async fn media_for_fragments(url: &str, stream: &str, numbers: &[String]) -> Bytes {
-    reqwest::Client::new()
+    media_for_fragments_by(&reqwest::Client::new(), url, stream, numbers).await
+}
+
+/// [`media_for_fragments`] through `client` (e.g. one trusting a test CA).
+pub async fn media_for_fragments_by(
+    client: &reqwest::Client,
+    url: &str,
+    stream: &str,
+    numbers: &[String],
+) -> Bytes {
+    client
         .post(format!("{url}/getMediaForFragmentList"))
         .body(json!({"StreamName": stream, "Fragments": numbers}).to_string())
         .send_signed()

@@ -7,6 +7,7 @@ pub mod media;
 pub mod probe;
 pub mod serial;
 pub mod sign;
+pub mod tls;
 
 use sign::SendSigned;
 use std::path::Path;
@@ -83,6 +84,23 @@ impl TestServer {
         Self::start_with_clock(data_dir, tweak, Arc::new(SystemClock)).await
     }
 
+    /// Starts an HTTPS server with `ca`'s "server" certificate (after `tweak`); its client
+    /// trusts only `ca`.
+    pub async fn start_tls(
+        data_dir: &Path,
+        ca: &tls::TestCa,
+        tweak: impl FnOnce(&mut Config),
+    ) -> TestServer {
+        let settings = ca.settings();
+        let mut s = Self::start_with(data_dir, |c| {
+            c.tls = settings;
+            tweak(c);
+        })
+        .await;
+        s.client = ca.client();
+        s
+    }
+
     /// Starts a server on `clock` (a `SimClock` makes server timestamps and retention
     /// deterministic) after letting `tweak` change the config.
     pub async fn start_with_clock(
@@ -103,7 +121,7 @@ impl TestServer {
         let server = Server::bind(&config, clock).await.expect("server binds");
         let store = server.store().clone();
         let media_cache = Arc::clone(server.media_cache());
-        let url = format!("http://{}", server.local_addr());
+        let url = format!("{}://{}", config.scheme(), server.local_addr());
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(server.serve(async move {
             let _ = stopped.await;
@@ -131,6 +149,11 @@ impl TestServer {
                 .expect("server task did not panic")
                 .expect("server stopped cleanly");
         }
+    }
+
+    /// The HTTP client of this server (trusting its test CA when it speaks https).
+    pub fn client(&self) -> &reqwest::Client {
+        &self.client
     }
 
     /// POSTs raw bytes to `path`.

@@ -4,6 +4,9 @@
 //! Used by `vidstream serve` and by the integration tests, which bind port 0 and run a real
 //! server in-process.
 
+mod redirect;
+pub mod tls;
+
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -45,11 +48,18 @@ pub enum ServerError {
     /// The web UI users could not be set up.
     #[error("web UI users: {0}")]
     Users(#[from] crate::auth::users::UserError),
+    /// The TLS certificate pair could not be loaded.
+    #[error("{0}")]
+    Tls(#[from] tls::TlsError),
 }
 
 /// A bound, not yet serving server.
 pub struct Server {
     listener: TcpListener,
+    /// HTTPS on `listener` (`[tls]`).
+    tls: Option<tls::Tls>,
+    /// The plain-HTTP redirect listener (`[tls] redirect_http_listen`) and its app.
+    redirect: Option<(TcpListener, axum::Router)>,
     state: AppState,
     grace: Duration,
     retention_interval: Duration,
@@ -111,7 +121,26 @@ impl Server {
         // With port 0 the real port is only known now.
         let public_url = match &config.public_url {
             Some(_) => config.public_url(),
-            None => format!("http://{addr}"),
+            None => format!("{}://{addr}", config.scheme()),
+        };
+        let tls = match config.tls.enabled() {
+            true => Some(tls::Tls::new(&config.tls)?),
+            false => None,
+        };
+        let redirect = match config.tls.redirect_http_listen {
+            Some(at) => {
+                let l = TcpListener::bind(at)
+                    .await
+                    .map_err(|source| ServerError::Bind { addr: at, source })?;
+                let target = match &config.public_url {
+                    Some(u) if u.starts_with("https://") => {
+                        redirect::Target::Origin(config.public_url())
+                    }
+                    _ => redirect::Target::Port(addr.port()),
+                };
+                Some((l, redirect::app(target)))
+            }
+            None => None,
         };
         let ingest = crate::ingest::Ingest::new(
             store.clone(),
@@ -152,10 +181,9 @@ impl Server {
         let users =
             crate::auth::users::UserStore::new(store.clone(), config.auth.user_store_options())
                 .await?;
-        // TLS hook: until the server terminates TLS itself, the cookie is `Secure` when the UI
-        // is reached through an https:// public URL (a TLS proxy in front). The TLS listener
-        // will mark its own connections instead.
-        let secure_cookies = public_url.starts_with("https://");
+        // `Secure` cookies when the UI is reached over https: this listener's TLS, or a TLS proxy
+        // in front (an https:// public URL).
+        let secure_cookies = tls.is_some() || public_url.starts_with("https://");
         let ui = crate::auth::ui_session::UiSessions::new(
             store.clone(),
             users,
@@ -163,6 +191,8 @@ impl Server {
         );
         Ok(Server {
             listener,
+            tls,
+            redirect,
             state: AppState::new(crate::api::Services {
                 ingest,
                 cameras,
@@ -253,7 +283,19 @@ impl Server {
         let app = api::app(self.state);
         let builder = Builder::new(TokioExecutor::new());
         let graceful = GracefulShutdown::new();
-        tracing::info!(%addr, "listening");
+        let reloader = self.tls.as_ref().map(tls::Tls::spawn_reloader);
+        let redirect = self.redirect.map(|(listener, app)| {
+            if let Ok(at) = listener.local_addr() {
+                tracing::info!(%at, "redirecting plain HTTP to HTTPS");
+            }
+            tokio::spawn(async move {
+                if let Err(e) = axum::serve(listener, app).await {
+                    tracing::error!(error = %e, "the HTTP redirect listener stopped");
+                }
+            })
+        });
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        tracing::info!(%addr, scheme, "listening");
         let mut shutdown = std::pin::pin!(shutdown);
         loop {
             tokio::select! {
@@ -276,17 +318,41 @@ impl Server {
                             req
                         },
                     ));
-                    let io = TokioIo::new(crate::zerocopy::ZeroCopyStream::new(stream));
-                    let conn = builder.serve_connection_with_upgrades(io, svc);
-                    let conn = graceful.watch(conn.into_owned());
+                    let builder = builder.clone();
+                    let watcher = graceful.watcher();
+                    let tls = self.tls.clone();
+                    // The handshake runs in the connection's task, so a slow client never
+                    // holds up accepting.
                     tokio::spawn(async move {
-                        if let Err(e) = conn.await {
+                        let result = match tls {
+                            Some(tls) => {
+                                let Some(stream) = tls.accept(stream, peer).await else {
+                                    return;
+                                };
+                                let conn = builder
+                                    .serve_connection_with_upgrades(TokioIo::new(stream), svc);
+                                watcher.watch(conn.into_owned()).await
+                            }
+                            None => {
+                                // Plain TCP: stored payloads go out with sendfile.
+                                let io = TokioIo::new(crate::zerocopy::ZeroCopyStream::new(stream));
+                                let conn = builder.serve_connection_with_upgrades(io, svc);
+                                watcher.watch(conn.into_owned()).await
+                            }
+                        };
+                        if let Err(e) = result {
                             tracing::debug!(%peer, error = %e, "connection ended with an error");
                         }
                     });
                 }
                 () = &mut shutdown => break,
             }
+        }
+        if let Some(r) = redirect {
+            r.abort();
+        }
+        if let Some(r) = reloader {
+            r.abort();
         }
         drop(self.listener);
         tracing::info!("shutting down: ending live streams, draining open requests");
