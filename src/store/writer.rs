@@ -447,18 +447,19 @@ impl SyncStage {
         if let Ok(refused) = &committed
             && !refused.is_empty()
         {
-            // Retention marked the segment as garbage while these were in flight (store
-            // invariant 10): they are not indexed, so they fail, and the stream moves on to a new
-            // segment. Normally impossible: retention waits until a segment is too old for the
+            // The stream was deleted, or retention marked the segment as garbage (store
+            // invariant 10), while these were in flight: they are not indexed, so they fail,
+            // and the stream moves on to a new segment. Other streams' rows are unaffected.
+            // Retention normally never does this: it waits until a segment is too old for the
             // writer to use (see `retention`).
             for (_, _, p) in &mut ops {
                 if let Ok(r) = p
                     && refused.contains(&r.number)
                 {
-                    tracing::warn!(fragment = %r.number, segment = r.segment, "fragment refused: its segment was deleted by retention while it was being written");
+                    tracing::warn!(fragment = %r.number, segment = r.segment, "fragment refused: its stream or segment was deleted while it was being written");
                     let (stream, segment, number) = (r.number.stream, r.segment, r.number);
                     *p = Err(StoreError::internal(format!(
-                        "fragment {number} was written to a segment retention had just deleted; retry it"
+                        "fragment {number} was written while its stream or segment was being deleted"
                     )));
                     self.poison(stream, segment);
                 }

@@ -198,7 +198,9 @@ pub trait Index: UserIndex + Send + Sync + 'static {
     /// Inserts fragment rows, all in one transaction (the group commit), and keeps the
     /// per-segment summary ([`Index::segment_usage`]) in step. A row whose segment is listed in
     /// [`Index::garbage`] is refused (not inserted, the others are): retention has given that
-    /// segment up, so nothing may be indexed in it. Returns the numbers of the refused rows.
+    /// segment up, so nothing may be indexed in it. So is a row of a stream that no longer
+    /// exists (deleted while its fragments were in flight): one stream's deletion never fails
+    /// another stream's rows. Returns the numbers of the refused rows.
     async fn append_fragments(
         &self,
         rows: Vec<FragmentRecord>,

@@ -60,6 +60,7 @@ pub async fn run(index: &dyn Index) {
     mark_garbage_is_atomic_and_conditional(index).await;
     garbage_segments_refuse_rows(index).await;
     delete_stream_removes_summaries_and_garbage(index).await;
+    rows_of_a_deleted_stream_are_refused_alone(index).await;
     cameras_crud(index).await;
     image_generation_rows(index).await;
     checkpoints_crud(index).await;
@@ -615,6 +616,32 @@ async fn garbage_segments_refuse_rows(index: &dyn Index) {
             ..usage(102, 12_000, 16_000, 106, 4)
         }]
     );
+}
+
+/// One stream deleted while its fragments are in a group commit never fails the other
+/// streams' fragments of that commit (issue 15: a DeleteStream ended producers of other
+/// streams with ERROR 5001).
+async fn rows_of_a_deleted_stream_are_refused_alone(index: &dyn Index) {
+    let kept = stream_with_segments(index, "ts-kept").await;
+    let gone = stream_with_segments(index, "ts-gone").await;
+    index.delete_stream(gone).await.expect("delete");
+    let refused = index
+        .append_fragments(vec![
+            row(kept, 105, 102, 1200, 15_000),
+            row(gone, 105, 102, 1200, 15_000),
+            row(kept, 106, 102, 1600, 16_000),
+        ])
+        .await
+        .expect("the batch commits");
+    assert_eq!(
+        refused,
+        [FragmentNumber {
+            stream: gone,
+            seq: 105
+        }]
+    );
+    assert_eq!(seqs(index, kept).await, [100, 101, 102, 103, 104, 105, 106]);
+    assert!(seqs(index, gone).await.is_empty());
 }
 
 async fn delete_stream_removes_summaries_and_garbage(index: &dyn Index) {

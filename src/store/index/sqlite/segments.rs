@@ -40,6 +40,9 @@ pub(super) fn append(
         let mut is_garbage = tx
             .prepare_cached("SELECT 1 FROM garbage WHERE stream_id = ?1 AND segment = ?2")
             .map_err(db)?;
+        let mut stream_exists = tx
+            .prepare_cached("SELECT 1 FROM streams WHERE id = ?1")
+            .map_err(db)?;
         let mut insert = tx
             .prepare_cached(&format!(
                 "INSERT INTO fragments ({FRAGMENT_COLUMNS})
@@ -60,10 +63,23 @@ pub(super) fn append(
                    bytes = bytes + excluded.bytes",
             )
             .map_err(db)?;
+        // A stream deleted while its fragments were in flight: its rows are refused alone (a
+        // foreign-key failure would fail every stream's rows of this group commit).
+        let mut live = std::collections::HashMap::new();
         for r in &rows {
-            if is_garbage
-                .exists(params![r.number.stream.0, r.segment])
-                .map_err(db)?
+            let stream = r.number.stream.0;
+            let exists = match live.get(&stream) {
+                Some(&e) => e,
+                None => {
+                    let e = stream_exists.exists([stream]).map_err(db)?;
+                    live.insert(stream, e);
+                    e
+                }
+            };
+            if !exists
+                || is_garbage
+                    .exists(params![r.number.stream.0, r.segment])
+                    .map_err(db)?
             {
                 refused.push(r.number);
                 continue;
