@@ -16,10 +16,12 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 mod auth;
+mod http;
 mod media;
 mod outbound;
 mod tls;
 pub use auth::{AuthSettings, ConfigSecret};
+pub use http::HttpSettings;
 pub use media::{IngestSettings, PlaybackSettings, RetentionSettings};
 pub use outbound::{CameraSettings, HookSettings};
 pub use tls::TlsSettings;
@@ -74,6 +76,8 @@ pub struct Config {
     pub auth: AuthSettings,
     /// `[tls]`: HTTPS on the listener.
     pub tls: TlsSettings,
+    /// `[http]`: timeouts and connection caps of the listener.
+    pub http: HttpSettings,
 }
 
 impl Config {
@@ -125,6 +129,7 @@ impl Default for Config {
             hook: HookSettings::default(),
             auth: AuthSettings::default(),
             tls: TlsSettings::default(),
+            http: HttpSettings::default(),
         }
     }
 }
@@ -235,6 +240,7 @@ impl Config {
             .auth
             .validate()
             .and_then(|()| config.tls.validate())
+            .and_then(|()| config.http.validate())
             .map_err(|message| ConfigError::Invalid { origin, message })?;
         Ok(config)
     }

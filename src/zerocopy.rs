@@ -92,6 +92,11 @@ pub fn raise_fd_limit() {
     }
 }
 
+/// The soft open-file limit, if known.
+pub fn fd_limit() -> Option<u64> {
+    rustix::process::getrlimit(rustix::process::Resource::Nofile).current
+}
+
 /// Bytes this process has sent without copying them (with `sendfile`) since it started.
 pub fn bytes_sent_zero_copy() -> u64 {
     SENT.load(Ordering::Relaxed)

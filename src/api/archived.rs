@@ -236,8 +236,16 @@ async fn get_media_for_fragment_list(
         )
     };
     let mut numbers = Vec::with_capacity(input.fragments.len());
+    let mut seen = std::collections::HashSet::with_capacity(input.fragments.len());
     for f in &input.fragments {
         match FragmentNumber::parse(f) {
+            // A number listed twice would be sent twice: one small request could ask for the
+            // same large fragment a thousand times.
+            Some(n) if !seen.insert(n) => {
+                return Err(ApiError::invalid(format!(
+                    "fragment number {f} is listed more than once in Fragments"
+                )));
+            }
             Some(n) if n.stream == stream.id => numbers.push(n),
             _ => return Err(not_found(f)),
         }

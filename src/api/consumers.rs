@@ -94,6 +94,9 @@ struct PutInput {
     producer_timestamp: Option<i64>,
 }
 
+/// 9999-12-31T23:59:59.999Z, epoch ms.
+const MAX_EPOCH_MS: i64 = 253_402_300_799_999;
+
 async fn put(
     State(st): State<AppState>,
     KvsJson(input): KvsJson<PutInput>,
@@ -111,6 +114,12 @@ async fn put(
     let ms = input
         .producer_timestamp
         .ok_or_else(|| ApiError::invalid("ProducerTimestamp (epoch ms) is required"))?;
+    // Epoch ms from 1970 to the year 9999: lag arithmetic on it never overflows.
+    if !(0..=MAX_EPOCH_MS).contains(&ms) {
+        return Err(ApiError::invalid(format!(
+            "ProducerTimestamp {ms} is not an epoch time in milliseconds (0 to {MAX_EPOCH_MS})"
+        )));
+    }
     let stream = st.store.resolve(&r).await?;
     let number = FragmentNumber::parse(&text)
         .filter(|n| n.stream == stream.id)

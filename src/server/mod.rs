@@ -4,6 +4,7 @@
 //! Used by `vidstream serve` and by the integration tests, which bind port 0 and run a real
 //! server in-process.
 
+mod limits;
 mod redirect;
 pub mod tls;
 
@@ -60,6 +61,8 @@ pub struct Server {
     tls: Option<tls::Tls>,
     /// The plain-HTTP redirect listener (`[tls] redirect_http_listen`) and its app.
     redirect: Option<(TcpListener, axum::Router)>,
+    /// `[http]`: timeouts and connection caps.
+    http: crate::config::HttpSettings,
     state: AppState,
     grace: Duration,
     retention_interval: Duration,
@@ -193,6 +196,7 @@ impl Server {
             listener,
             tls,
             redirect,
+            http: config.http.clone(),
             state: AppState::new(crate::api::Services {
                 ingest,
                 cameras,
@@ -281,8 +285,22 @@ impl Server {
         let addr = self.local_addr();
         let live = std::sync::Arc::clone(&self.state.live);
         let app = api::app(self.state);
-        let builder = Builder::new(TokioExecutor::new());
+        let mut builder = Builder::new(TokioExecutor::new());
+        builder
+            .http1()
+            .timer(hyper_util::rt::TokioTimer::new())
+            .header_read_timeout(Duration::from_secs(self.http.header_read_timeout_secs));
+        builder
+            .http2()
+            .timer(hyper_util::rt::TokioTimer::new())
+            .max_concurrent_streams(self.http.http2_max_concurrent_streams);
+        let limits = std::sync::Arc::new(limits::ConnectionLimits::new(
+            self.http.max_connections,
+            self.http.max_connections_per_address,
+            crate::zerocopy::fd_limit(),
+        ));
         let graceful = GracefulShutdown::new();
+        let first_byte = Duration::from_secs(self.http.header_read_timeout_secs);
         let reloader = self.tls.as_ref().map(tls::Tls::spawn_reloader);
         let redirect = self.redirect.map(|(listener, app)| {
             if let Ok(at) = listener.local_addr() {
@@ -295,7 +313,7 @@ impl Server {
             })
         });
         let scheme = if self.tls.is_some() { "https" } else { "http" };
-        tracing::info!(%addr, scheme, "listening");
+        tracing::info!(%addr, scheme, max_connections = limits.max_total(), "listening");
         let mut shutdown = std::pin::pin!(shutdown);
         loop {
             tokio::select! {
@@ -306,6 +324,14 @@ impl Server {
                             // Out of file descriptors and the like: back off, keep serving.
                             tracing::warn!(error = %e, "accept failed");
                             tokio::time::sleep(Duration::from_millis(50)).await;
+                            continue;
+                        }
+                    };
+                    let permit = match limits.admit(peer.ip()) {
+                        Ok(p) => p,
+                        Err(why) => {
+                            tracing::debug!(%peer, ?why, "connection refused: over the connection cap");
+                            drop(stream);
                             continue;
                         }
                     };
@@ -334,6 +360,14 @@ impl Server {
                                 watcher.watch(conn.into_owned()).await
                             }
                             None => {
+                                // hyper's header timeout starts once it knows the protocol,
+                                // which needs a first byte: a client that never sends one is
+                                // cut off here.
+                                let mut first = [0u8; 1];
+                                match tokio::time::timeout(first_byte, stream.peek(&mut first)).await {
+                                    Ok(Ok(n)) if n > 0 => {}
+                                    _ => return,
+                                }
                                 // Plain TCP: stored payloads go out with sendfile.
                                 let io = TokioIo::new(crate::zerocopy::ZeroCopyStream::new(stream));
                                 let conn = builder.serve_connection_with_upgrades(io, svc);
@@ -343,6 +377,7 @@ impl Server {
                         if let Err(e) = result {
                             tracing::debug!(%peer, error = %e, "connection ended with an error");
                         }
+                        drop(permit);
                     });
                 }
                 () = &mut shutdown => break,

@@ -465,6 +465,61 @@ async fn get(s: &TestServer, query: &str) -> Reply {
         .await
 }
 
+/// Issue 15: 300 consumers are listed from one read of the stream (each costs a count, not a
+/// read of 64 fragments), each with its exact frame lag; a checkpoint at `i64::MIN` (which
+/// overflowed the lag arithmetic) is refused and never breaks the listing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_consumers_are_listed_with_exact_lags() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = TestServer::start(&dir.path().join("data")).await;
+    ingest(&s, "cam").await;
+    let listed = s
+        .call("/listFragments", json!({"StreamName": "cam"}))
+        .await;
+    let mut fragments: Vec<(String, i64)> = listed.assert_ok()["Fragments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            let ms = (f["ProducerTimestamp"].as_f64().unwrap() * 1000.0).round() as i64;
+            (f["FragmentNumber"].as_str().unwrap().to_owned(), ms)
+        })
+        .collect();
+    fragments.sort();
+    let pts = video_pts(H264);
+    let expected = |ts: i64| pts.iter().filter(|&&p| START_MS + p > ts).count() as u64;
+    for i in 0..300 {
+        let (number, ms) = &fragments[i % fragments.len()];
+        s.call(
+            "/v1/frames/consumers/checkpoint",
+            json!({"StreamName": "cam", "Consumer": format!("c{i:03}"),
+                   "FragmentNumber": number, "ProducerTimestamp": ms + 100}),
+        )
+        .await
+        .assert_ok();
+    }
+    let bad = s
+        .call(
+            "/v1/frames/consumers/checkpoint",
+            json!({"StreamName": "cam", "Consumer": "min", "FragmentNumber": fragments[0].0,
+                   "ProducerTimestamp": i64::MIN}),
+        )
+        .await;
+    bad.assert_error(400, "InvalidArgumentException");
+    let r = s
+        .request(reqwest::Method::GET, "/v1/frames/consumers?StreamName=cam")
+        .await;
+    let consumers = r.assert_ok()["Consumers"].as_array().unwrap().clone();
+    assert_eq!(consumers.len(), 300);
+    for c in &consumers {
+        let i: usize = c["Consumer"].as_str().unwrap()[1..].parse().unwrap();
+        let (_, ms) = &fragments[i % fragments.len()];
+        assert_eq!(c["LagFrames"].as_u64().unwrap(), expected(ms + 100), "{c}");
+        assert_eq!(c["LagFramesExact"], true, "{c}");
+    }
+    s.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_input_gets_kvs_errors_and_never_a_crash() {
     let dir = tempfile::tempdir().unwrap();

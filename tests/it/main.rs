@@ -19,6 +19,7 @@ mod dash_manifest;
 mod egress;
 mod frame_feed;
 mod get_media;
+mod http_limits;
 mod image_hook;
 mod images;
 mod ingest_crash;
