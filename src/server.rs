@@ -122,6 +122,7 @@ impl Server {
             store.clone(),
             ingest.clone(),
             config.cameras.to_options(),
+            auth.keys().sealer().clone(),
         );
         let media = crate::media::Media::new(
             store.clone(),
@@ -149,9 +150,12 @@ impl Server {
         {
             allowed_hosts.push(host);
         }
-        let users =
-            crate::auth::users::UserStore::new(store.clone(), config.auth.user_store_options())
-                .await?;
+        let users = crate::auth::users::UserStore::new(
+            store.clone(),
+            config.auth.user_store_options(),
+            auth.audit().clone(),
+        )
+        .await?;
         // TLS hook: until the server terminates TLS itself, the cookie is `Secure` when the UI
         // is reached through an https:// public URL (a TLS proxy in front). The TLS listener
         // will mark its own connections instead.
