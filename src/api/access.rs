@@ -35,6 +35,20 @@ pub struct Op {
     pub body: BodyKind,
 }
 
+impl Op {
+    /// Whether the operation changes what the server holds, so that the gate records it in the
+    /// audit log once its handler has answered. Reads (`Describe*`, `List*`, `Get*`) do not
+    /// change anything; neither PutMedia (media) nor PutConsumerCheckpoint (a consumer's
+    /// progress) is administration, and each comes many times a minute, so they are left out.
+    pub fn changes_state(&self) -> bool {
+        let name = self.action.split_once(':').map_or(self.action, |(_, n)| n);
+        let read = ["Describe", "List", "Get"]
+            .iter()
+            .any(|p| name.starts_with(p));
+        !read && !matches!(name, "PutMedia" | "PutConsumerCheckpoint")
+    }
+}
+
 /// Where a request names the resource its action applies to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ResourceOf {
@@ -434,6 +448,33 @@ mod tests {
             op(Method::POST, "/describeNotificationConfiguration").action,
             "kinesisvideo:DescribeNotificationConfiguration"
         );
+        // Changes are audited, reads and data-plane writes are not.
+        for (m, p, audited) in [
+            (Method::POST, "/createStream", true),
+            (Method::POST, "/deleteStream", true),
+            (Method::POST, "/updateStream", true),
+            (Method::POST, "/updateDataRetention", true),
+            (Method::POST, "/tagStream", true),
+            (Method::POST, "/UntagResource", true),
+            (Method::POST, "/updateImageGenerationConfiguration", true),
+            (Method::POST, "/v1/cameras", true),
+            (Method::PUT, "/v1/cameras/c", true),
+            (Method::DELETE, "/v1/cameras/c", true),
+            (Method::POST, "/v1/keys", true),
+            (Method::POST, "/v1/keys/rotate-session-key", true),
+            (Method::PUT, "/v1/users/u", true),
+            (Method::DELETE, "/v1/frames/consumers", true),
+            (Method::POST, "/describeStream", false),
+            (Method::POST, "/listStreams", false),
+            (Method::POST, "/getMedia", false),
+            (Method::POST, "/getHLSStreamingSessionURL", false),
+            (Method::POST, "/putMedia", false),
+            (Method::POST, "/v1/frames/consumers/checkpoint", false),
+            (Method::GET, "/v1/keys", false),
+            (Method::GET, "/v1/audit", false),
+        ] {
+            assert_eq!(op(m.clone(), p).changes_state(), audited, "{m} {p}");
+        }
         // Unknown paths and methods are refused, never let through.
         assert_eq!(classify(&Method::GET, "/describeStream"), None);
         assert_eq!(classify(&Method::POST, "/v1/streams"), None);

@@ -20,9 +20,10 @@ use axum::routing::get;
 use serde::{Deserialize, Serialize};
 
 use super::AppState;
+use super::audit::with_detail;
 use super::error::ApiError;
 use super::json::KvsJson;
-use crate::cameras::{Camera, CameraStatus, Transport};
+use crate::cameras::{Camera, CameraStatus, Password, Transport};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -94,13 +95,17 @@ async fn add(
         &required(input.name, "name")?,
         &required(input.url, "url")?,
         input.username,
-        input.password,
+        input.password.as_deref().map(Password::given),
         &required(input.stream, "stream")?,
         transport,
         input.enabled.unwrap_or(true),
     )?;
     let status = st.cameras.add(camera.clone()).await?;
-    Ok((StatusCode::CREATED, axum::Json(view(&camera, &status))).into_response())
+    let detail = format!("camera {} added, stream {}", camera.name, camera.stream);
+    Ok(with_detail(
+        (StatusCode::CREATED, axum::Json(view(&camera, &status))).into_response(),
+        detail,
+    ))
 }
 
 async fn describe(
@@ -150,7 +155,11 @@ async fn update(
         &name,
         input.url.as_deref().unwrap_or(&old.url),
         input.username.or(old.username),
-        input.password.or(old.password),
+        input
+            .password
+            .as_deref()
+            .map(Password::given)
+            .or(old.password),
         input.stream.as_deref().unwrap_or(old.stream.as_str()),
         transport,
         input.enabled.unwrap_or(old.enabled),

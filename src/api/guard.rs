@@ -6,9 +6,17 @@
 //! A JSON body is read here (bounded by `max_request_body_bytes`), hashed for the signature,
 //! and handed on; a PutMedia body streams through untouched (signed as if empty, as KVS's
 //! producers sign it, or `UNSIGNED-PAYLOAD`).
+//!
+//! The gate is also where the audit log ([`crate::auth::audit`]) hears of requests: a signature
+//! that does not verify and a policy denial are recorded here, and so is every state-changing
+//! operation ([`Op::changes_state`]) once its handler has answered, as a success (with the
+//! handler's [`Detail`], if any) or a failure (with the error type). One place, so that no
+//! handler can forget.
+
+use std::net::{IpAddr, SocketAddr};
 
 use axum::body::Body;
-use axum::extract::{Request, State};
+use axum::extract::{ConnectInfo, Request, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, header};
 use axum::middleware::Next;
@@ -17,7 +25,9 @@ use sha2::{Digest, Sha256};
 
 use super::AppState;
 use super::access::{Access, BodyKind, Op, ResourceOf, classify};
-use super::error::ApiError;
+use super::audit::Detail;
+use super::error::{ApiError, status_and_name};
+use crate::auth::audit::{AuditEntry, Outcome};
 use crate::auth::policy::resource;
 use crate::auth::sigv4::{self, verify as sig};
 use crate::auth::ui_session::{CSRF_HEADER, is_state_changing, session_cookie};
@@ -26,15 +36,50 @@ use crate::error::ErrorKind;
 use crate::model::{Arn, StreamName};
 use crate::store::StreamRef;
 
-/// Middleware: lets a request through only when its principal may do what it asks.
+/// Middleware: lets a request through only when its principal may do what it asks, and
+/// records in the audit log what it refuses and every change it lets through (with how the
+/// handler answered).
 pub async fn guard(State(st): State<AppState>, req: Request, next: Next) -> Response {
-    match admit(&st, req).await {
-        Ok(req) => next.run(req).await,
+    let address = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip());
+    match admit(&st, req, address).await {
+        Ok((req, None)) => next.run(req).await,
+        Ok((req, Some(change))) => {
+            let resp = next.run(req).await;
+            st.auth.audit().record(answered(change, &resp));
+            resp
+        }
         Err(e) => e.into_response(),
     }
 }
 
-async fn admit(st: &AppState, req: Request) -> Result<Request, ApiError> {
+/// The audit entry of an allowed change, completed with how its handler answered: the
+/// handler's [`Detail`] on success, the error type on failure.
+fn answered(change: AuditEntry, resp: &Response) -> AuditEntry {
+    if resp.status().is_success() {
+        let detail = resp.extensions().get::<Detail>().map_or("", |d| &d.0);
+        return change.detail(detail);
+    }
+    let error_type = resp
+        .headers()
+        .get("x-amzn-ErrorType")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    AuditEntry {
+        outcome: Outcome::Failure,
+        ..change
+    }
+    .detail(&format!("{} {error_type}", resp.status().as_u16()))
+}
+
+/// The request, let in, with the audit entry to complete once it is answered if it is a change.
+async fn admit(
+    st: &AppState,
+    req: Request,
+    address: Option<IpAddr>,
+) -> Result<(Request, Option<AuditEntry>), ApiError> {
     let Some(access) = classify(req.method(), req.uri().path()) else {
         return Err(ApiError::new(
             ErrorKind::UnknownOperation,
@@ -47,7 +92,7 @@ async fn admit(st: &AppState, req: Request) -> Result<Request, ApiError> {
     };
     check_host(st, req.headers())?;
     let op = match access {
-        Access::Public | Access::PlaybackToken => return Ok(req),
+        Access::Public | Access::PlaybackToken => return Ok((req, None)),
         Access::Op(op) => op,
     };
     if op.body == BodyKind::Json {
@@ -74,10 +119,24 @@ async fn admit(st: &AppState, req: Request) -> Result<Request, ApiError> {
     let principal = match (presented, session_cookie(&parts.headers)) {
         (Some(presented), _) => {
             let payload = payload_hash(&parts.headers, bytes.as_deref())?;
-            st.auth
+            match st
+                .auth
                 .authenticate(&presented, (&parts).into(), &payload)
                 .await
-                .map_err(auth_error)?
+            {
+                Ok(p) => p,
+                Err(e) => {
+                    // The key id is the caller's claim; the error's name says what failed (its
+                    // message is not kept: a signature mismatch's may quote the request).
+                    st.auth.audit().record(
+                        AuditEntry::new(UNVERIFIED, op.action, "*", Outcome::Denied)
+                            .id(&presented.access_key_id)
+                            .address(address)
+                            .detail(status_and_name(e.kind()).1),
+                    );
+                    return Err(auth_error(e));
+                }
+            }
         }
         // The web UI: its session cookie, and for a state-changing request its CSRF token.
         (None, Some(cookie)) => {
@@ -95,8 +154,15 @@ async fn admit(st: &AppState, req: Request) -> Result<Request, ApiError> {
         (None, None) => return Err(auth_error(AuthError::Missing)),
     };
     let resource = resource_of(st, op, &parts, bytes.as_deref()).await?;
+    let entry = |outcome| {
+        AuditEntry::new(&principal.name, op.action, &resource, outcome)
+            .id(&principal.id)
+            .address(address)
+    };
     if !principal.allows(op.action, &resource) {
-        tracing::info!(target: "audit", principal = %principal.name, action = op.action, resource, "denied");
+        st.auth
+            .audit()
+            .record(entry(Outcome::Denied).detail("not allowed by the principal's policy"));
         return Err(ApiError::new(
             op.denial,
             format!(
@@ -105,9 +171,10 @@ async fn admit(st: &AppState, req: Request) -> Result<Request, ApiError> {
             ),
         ));
     }
+    let change = op.changes_state().then(|| entry(Outcome::Success));
     let mut req = Request::from_parts(parts, body);
     req.extensions_mut().insert(principal);
-    Ok(req)
+    Ok((req, change))
 }
 
 /// The payload hash a signature must cover: the body's SHA-256 (checked against a claimed
@@ -203,6 +270,10 @@ fn require_json(headers: &HeaderMap) -> Result<(), ApiError> {
         )))
     }
 }
+
+/// The principal of an audit entry whose signature did not verify (its id is the key id it
+/// claimed).
+const UNVERIFIED: &str = "(unverified)";
 
 fn auth_error(e: AuthError) -> ApiError {
     ApiError::new(e.kind(), e.to_string())

@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::AppState;
+use super::audit::with_detail;
 use super::error::ApiError;
 use super::json::KvsJson;
 use crate::auth::Principal;
@@ -100,19 +101,25 @@ async fn create(
             created_by: caller.name.clone(),
         })
         .await?;
-    tracing::info!(
-        target: "audit",
-        principal = %caller.name,
-        key = %new.info.access_key_id,
-        name = %new.info.name,
-        "access key created"
+    let detail = format!(
+        "access key {} ({}) created{}",
+        new.info.access_key_id,
+        new.info.name,
+        if new.info.temporary {
+            ", temporary"
+        } else {
+            ""
+        }
     );
     let mut body = serde_json::to_value(view(&new.info)).unwrap_or_default();
     body["secretAccessKey"] = Value::String(new.secret_access_key.expose().to_owned());
     if let Some(t) = &new.session_token {
         body["sessionToken"] = Value::String(t.expose().to_owned());
     }
-    Ok((StatusCode::CREATED, Json(body)).into_response())
+    Ok(with_detail(
+        (StatusCode::CREATED, Json(body)).into_response(),
+        detail,
+    ))
 }
 
 async fn list(State(st): State<AppState>) -> Result<Response, ApiError> {
@@ -136,7 +143,6 @@ struct UpdateInput {
 
 async fn update(
     State(st): State<AppState>,
-    Extension(caller): Extension<Principal>,
     Path(id): Path<String>,
     KvsJson(input): KvsJson<UpdateInput>,
 ) -> Result<Response, ApiError> {
@@ -147,26 +153,25 @@ async fn update(
         ))
     })?;
     st.auth.keys().set_status(&id, status).await?;
-    tracing::info!(target: "audit", principal = %caller.name, key = %id, status = status.as_str(), "access key status changed");
     let key = st.auth.keys().get(&id).await?;
-    Ok(Json(view(&key)).into_response())
+    Ok(with_detail(
+        Json(view(&key)).into_response(),
+        format!("access key {id} set {}", status.as_str()),
+    ))
 }
 
-async fn remove(
-    State(st): State<AppState>,
-    Extension(caller): Extension<Principal>,
-    Path(id): Path<String>,
-) -> Result<Response, ApiError> {
+async fn remove(State(st): State<AppState>, Path(id): Path<String>) -> Result<Response, ApiError> {
     st.auth.keys().delete(&id).await?;
-    tracing::info!(target: "audit", principal = %caller.name, key = %id, "access key deleted");
-    Ok(Json(serde_json::json!({})).into_response())
+    Ok(with_detail(
+        Json(serde_json::json!({})).into_response(),
+        format!("access key {id} deleted"),
+    ))
 }
 
-async fn rotate_session_key(
-    State(st): State<AppState>,
-    Extension(caller): Extension<Principal>,
-) -> Result<Response, ApiError> {
+async fn rotate_session_key(State(st): State<AppState>) -> Result<Response, ApiError> {
     st.rotate_session_key().await?;
-    tracing::info!(target: "audit", principal = %caller.name, "playback session key rotated");
-    Ok(Json(serde_json::json!({})).into_response())
+    Ok(with_detail(
+        Json(serde_json::json!({})).into_response(),
+        "playback session key rotated: earlier session URLs stop working".to_owned(),
+    ))
 }

@@ -8,6 +8,7 @@
 
 mod access;
 mod archived;
+mod audit;
 mod cameras;
 mod clip;
 mod consumers;
@@ -104,6 +105,7 @@ pub fn app(state: AppState) -> Router {
         .merge(keys::routes())
         .merge(login::routes())
         .merge(users::routes())
+        .merge(audit::routes())
         .merge(ui::routes(state.web_dir.clone()))
         .merge(not_implemented_routes())
         .fallback(unknown_operation)

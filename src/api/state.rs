@@ -51,7 +51,9 @@ pub struct Services {
     pub media: crate::media::Media,
     /// Web UI users and their sessions (login, cookie + CSRF checks).
     pub ui: crate::auth::ui_session::UiSessions,
-    /// Who is calling: signatures checked against the access keys.
+    /// Who is calling: signatures checked against the access keys; and the audit log
+    /// ([`crate::auth::Auth::audit`]) that the gate, the admin handlers and the logins record
+    /// into and `GET /v1/audit` reads.
     pub auth: std::sync::Arc<crate::auth::Auth>,
     /// What the gate accepts besides credentials (host names, CORS origins).
     pub gate: GateSettings,

@@ -23,6 +23,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::AppState;
+use super::audit::with_detail;
 use super::error::ApiError;
 use super::json::KvsJson;
 use crate::auth::SecretText;
@@ -92,7 +93,11 @@ async fn create(
             policy_json,
         })
         .await?;
-    Ok((StatusCode::CREATED, axum::Json(view(&user))).into_response())
+    let detail = format!("user {} created", user.name);
+    Ok(with_detail(
+        (StatusCode::CREATED, axum::Json(view(&user))).into_response(),
+        detail,
+    ))
 }
 
 async fn list(State(st): State<AppState>) -> Result<Response, ApiError> {
@@ -140,6 +145,20 @@ async fn update(
             "nothing to change: send password, policy (with streams) or status",
         ));
     }
+    // What changed, for the audit log (never the password itself).
+    let mut changed: Vec<&str> = Vec::new();
+    if password.is_some() {
+        changed.push("password (sessions ended)");
+    }
+    if policy_json.is_some() {
+        changed.push("policy");
+    }
+    match status {
+        Some(UserStatus::Inactive) => changed.push("status Inactive (sessions ended)"),
+        Some(UserStatus::Active) => changed.push("status Active"),
+        None => {}
+    }
+    let detail = format!("user {name} changed: {}", changed.join(", "));
     let user = st
         .ui
         .users()
@@ -152,7 +171,7 @@ async fn update(
             },
         )
         .await?;
-    Ok(axum::Json(view(&user)).into_response())
+    Ok(with_detail(axum::Json(view(&user)).into_response(), detail))
 }
 
 async fn remove(
@@ -160,5 +179,8 @@ async fn remove(
     Path(name): Path<String>,
 ) -> Result<Response, ApiError> {
     st.ui.users().delete(&name).await?;
-    Ok(axum::Json(json!({})).into_response())
+    Ok(with_detail(
+        axum::Json(json!({})).into_response(),
+        format!("user {name} deleted, sessions ended"),
+    ))
 }

@@ -101,6 +101,8 @@ impl AuthError {
 /// Verifies requests against the key store.
 pub struct Auth {
     keys: KeyStore,
+    /// The audit log: the gate, the admin handlers and the UI logins record into it.
+    audit: super::audit::AuditLog,
     clock: Arc<dyn Clock>,
     verifier: Verifier,
     /// Parsed policies by the SHA-256 of their text: parsing once per key, not per request.
@@ -112,6 +114,7 @@ impl Auth {
     pub fn new(keys: KeyStore, clock: Arc<dyn Clock>, rules: Rules) -> Auth {
         Auth {
             keys,
+            audit: super::audit::AuditLog::new(Arc::clone(&clock), super::audit::CAPACITY),
             clock,
             verifier: Verifier::new(rules),
             policies: Mutex::default(),
@@ -121,6 +124,11 @@ impl Auth {
     /// The key store.
     pub fn keys(&self) -> &KeyStore {
         &self.keys
+    }
+
+    /// The audit log (one per server: the user store and the UI sessions record into a clone).
+    pub fn audit(&self) -> &super::audit::AuditLog {
+        &self.audit
     }
 
     /// The principal a signed request proves. `payload_sha256` is the hash the signature must

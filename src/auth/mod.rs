@@ -23,7 +23,10 @@
 //!   and per-address rate limit.
 //! - [`ui_session`]: web UI sessions (cookie + CSRF token) and the cached check the gate calls
 //!   on every UI request; [`ui_permissions`]: a user's policy as the UI's controls see it.
+//! - [`audit`]: the audit log (denials, control-plane changes, logins) as `audit` tracing lines
+//!   and a bounded in-memory ring that `GET /v1/audit` serves; [`Auth::audit`] holds it.
 
+pub mod audit;
 mod gate;
 pub mod ids;
 pub mod keys;

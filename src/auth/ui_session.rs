@@ -46,9 +46,12 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use super::SecretText;
+use super::audit::{AuditEntry, Outcome};
 use super::ids::{UI_TOKEN_LEN, new_ui_token};
 use super::policy::Policy;
-use super::users::{LoginError, UserError, UserInfo, UserStatus, UserStore};
+use super::users::{
+    LOGIN_ACTION, LOGOUT_ACTION, LoginError, UserError, UserInfo, UserStatus, UserStore,
+};
 use crate::error::ErrorKind;
 use crate::store::index::UiSessionRow;
 use crate::store::{Store, StoreError};
@@ -245,6 +248,10 @@ impl UiSessions {
         }
     }
 
+    fn audit(&self, entry: AuditEntry) {
+        self.inner.users.audit().record(entry);
+    }
+
     /// The users.
     pub fn users(&self) -> &UserStore {
         &self.inner.users
@@ -279,7 +286,11 @@ impl UiSessions {
             Policy::deny_all()
         });
         if !policy.decide(USE_WEB_UI, "*").is_allowed() {
-            tracing::info!(target: "audit", user = %user, address = %client, outcome = "not_for_web_ui", "login");
+            self.audit(
+                AuditEntry::new(user, LOGIN_ACTION, "*", Outcome::Denied)
+                    .address(Some(client))
+                    .detail("not_for_web_ui"),
+            );
             return Err(LoginError::NotForWebUi(user.to_owned()));
         }
         let now = self.inner.store.now().millis();
@@ -296,7 +307,12 @@ impl UiSessions {
         };
         self.inner.store.insert_ui_session(row.clone()).await?;
         let principal = self.principal_of(&row, now, Arc::from(info.policy_json.as_str()));
-        tracing::info!(target: "audit", user = %user, address = %client, outcome = "session_started", "login");
+        self.audit(
+            AuditEntry::new(&info.name, LOGIN_ACTION, "*", Outcome::Success)
+                .id(&format!("user/{}", info.name))
+                .address(Some(client))
+                .detail("session_started"),
+        );
         Ok(LoggedIn {
             session_id: SecretText::new(&session_id),
             principal,
@@ -316,7 +332,10 @@ impl UiSessions {
             self.cache().remove(&hash);
             self.inner.store.delete_ui_session(hash).await?;
         }
-        tracing::info!(target: "audit", user = %p.user, "logout");
+        self.audit(
+            AuditEntry::new(&p.user, LOGOUT_ACTION, "*", Outcome::Success)
+                .id(&format!("user/{}", p.user)),
+        );
         Ok(p)
     }
 

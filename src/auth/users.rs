@@ -30,12 +30,21 @@
 //!    answered no sooner than [`FAILURE_FLOOR`] after the attempt began, which hides that
 //!    difference (and slows guessing a little more).
 //!
-//! Every outcome is logged on the `audit` target with the user and the client address, never
-//! the password.
+//! Every refused attempt is recorded in the audit log ([`super::audit`]) with the name given,
+//! the client address and why (`failure`, `locked`, `locked_now`, `rate_limited`, `inactive`),
+//! never the password; a success is recorded by the UI session it starts
+//! ([`super::ui_session`]). Changes to users are recorded by the API that makes them.
 
 mod limit;
 #[cfg(test)]
 mod tests;
+
+use super::audit::{AuditEntry, Outcome};
+
+/// The action a web UI login is recorded as in the audit log.
+pub const LOGIN_ACTION: &str = "vidstream:Login";
+/// The action a web UI logout is recorded as in the audit log.
+pub const LOGOUT_ACTION: &str = "vidstream:Logout";
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -256,6 +265,7 @@ struct Inner {
     unknown: limit::UnknownNames,
     /// Counts changes to users made here (see [`UserStore::changes`]).
     changes: AtomicU64,
+    audit: super::audit::AuditLog,
 }
 
 impl std::fmt::Debug for UserStore {
@@ -355,7 +365,12 @@ fn check_policy(policy_json: &str) -> Result<(), UserError> {
 
 impl UserStore {
     /// The users of `store`. Makes the dummy hash (one argon2id hash, on the blocking pool).
-    pub async fn new(store: Store, options: UserStoreOptions) -> Result<UserStore, UserError> {
+    /// Login attempts are recorded in `audit`.
+    pub async fn new(
+        store: Store,
+        options: UserStoreOptions,
+        audit: super::audit::AuditLog,
+    ) -> Result<UserStore, UserError> {
         let params = options.hash;
         params.argon2()?; // parameters checked once, here
         let dummy_hash = blocking(move || {
@@ -371,8 +386,14 @@ impl UserStore {
                 options,
                 dummy_hash,
                 changes: AtomicU64::new(0),
+                audit,
             }),
         })
+    }
+
+    /// The audit log login attempts are recorded in.
+    pub fn audit(&self) -> &super::audit::AuditLog {
+        &self.inner.audit
     }
 
     /// How many changes were made to users through this store: caches of what users may do (the
@@ -408,7 +429,6 @@ impl UserStore {
         };
         self.inner.store.insert_user(row.clone()).await?;
         self.changed();
-        tracing::info!(target: "audit", user = %row.name, "user created");
         Ok(info(&row, row.created_ms))
     }
 
@@ -456,15 +476,6 @@ impl UserStore {
         let row = self.inner.store.update_user(name, changes.clone()).await;
         self.changed();
         let row = row?;
-        tracing::info!(
-            target: "audit",
-            user = %name,
-            password = new_password,
-            policy = changes.policy.is_some(),
-            status = changes.status.map(UserStatus::as_str),
-            sessions_ended = changes.end_sessions,
-            "user changed"
-        );
         Ok(info(&row, self.now_ms()))
     }
 
@@ -473,7 +484,6 @@ impl UserStore {
         let done = self.inner.store.delete_user(name).await;
         self.changed();
         done?;
-        tracing::info!(target: "audit", user = %name, "user deleted");
         Ok(())
     }
 
@@ -492,8 +502,18 @@ impl UserStore {
         };
         let now = self.now_ms();
         let o = &self.inner.options;
-        let audit = |outcome: &str| {
-            tracing::info!(target: "audit", user = %name, address = %client, outcome, "login");
+        // A name that cannot be a user's (a password typed into the wrong field, say) is not
+        // written to the log.
+        let shown = match super::ids::check_name(name) {
+            Ok(()) => name,
+            Err(_) => "(not a user name)",
+        };
+        let audit = |why: &str| {
+            self.inner.audit.record(
+                AuditEntry::new(shown, LOGIN_ACTION, "*", Outcome::Denied)
+                    .address(Some(client))
+                    .detail(why),
+            );
         };
         if let Err(wait_ms) = self.inner.addresses.take(client, now) {
             audit("rate_limited");
@@ -574,7 +594,6 @@ impl UserStore {
         } else {
             row
         };
-        audit("success");
         Ok(info(&row, now))
     }
 }

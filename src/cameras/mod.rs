@@ -10,6 +10,10 @@
 //!
 //! Credentials are stored (the server must replay them) but never logged, never in `Debug`
 //! output and never in API responses: views say `hasPassword` and show the URL without userinfo.
+//! A password is sealed under the master key before it reaches the index ([`PASSWORD_PURPOSE`],
+//! bound to the camera's name, so a sealed value copied onto another camera's row does not
+//! open), and opened only by the runner, for each connection. Clear-text passwords that older
+//! builds stored are sealed when the supervisor starts ([`Supervisor::start`]).
 //!
 //! Where cameras may be is the `[cameras]` egress policy ([`crate::egress`]): a camera whose
 //! host is refused is refused when added or changed (a clear `InvalidArgumentException` naming
@@ -24,13 +28,83 @@ mod supervisor;
 pub use status::{CameraState, CameraStatus};
 pub use supervisor::{CameraOptions, Supervisor, SupervisorHandle};
 
+use zeroize::Zeroizing;
+
+use crate::auth::SecretText;
+use crate::auth::seal::{SealError, Sealer};
 use crate::error::ErrorKind;
 use crate::model::StreamName;
 use crate::store::StoreError;
-use crate::store::index::CameraRow;
+use crate::store::index::{CameraRow, StoredPassword};
 
 /// Longest camera name, URL, username or password accepted.
 const MAX_FIELD: usize = 1024;
+
+/// What camera passwords are sealed as ([`Sealer::seal`]'s purpose; the record id is the camera's
+/// name).
+pub const PASSWORD_PURPOSE: &str = "camera-password";
+
+/// A camera's password: as given (to be sealed before it is stored) or as the index holds it.
+/// `Debug` never shows it.
+#[derive(Clone)]
+pub enum Password {
+    /// Given by a caller just now (the API, a URL's userinfo).
+    Given(SecretText),
+    /// As stored: sealed, or clear text from a build before sealing.
+    Stored(StoredPassword),
+}
+
+impl std::fmt::Debug for Password {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Password::Given(_) => f.write_str("Given(<redacted>)"),
+            Password::Stored(s) => write!(f, "Stored({s:?})"),
+        }
+    }
+}
+
+impl Password {
+    /// A password given by a caller.
+    pub fn given(text: &str) -> Password {
+        Password::Given(SecretText::new(text))
+    }
+
+    /// What the index stores for camera `name`: always sealed (a sealed one as it is; a given
+    /// or legacy clear-text one sealed now), so nothing writes clear text.
+    pub fn to_stored(&self, sealer: &Sealer, name: &str) -> StoredPassword {
+        let clear = match self {
+            Password::Stored(StoredPassword::Sealed(s)) => {
+                return StoredPassword::Sealed(s.clone());
+            }
+            Password::Stored(StoredPassword::Legacy(p)) => p.as_str(),
+            Password::Given(p) => p.expose(),
+        };
+        StoredPassword::Sealed(sealer.seal(PASSWORD_PURPOSE, name, clear.as_bytes()))
+    }
+
+    /// The clear text for camera `name`, to send to the camera. A sealed value opens only with
+    /// the master key that sealed it and only for the camera it was sealed for.
+    pub fn open(&self, sealer: &Sealer, name: &str) -> Result<Zeroizing<String>, SealError> {
+        let bytes = match self {
+            Password::Given(p) => return Ok(Zeroizing::new(p.expose().to_owned())),
+            Password::Stored(StoredPassword::Legacy(p)) => return Ok(Zeroizing::new(p.clone())),
+            Password::Stored(StoredPassword::Sealed(s)) => {
+                sealer.open(PASSWORD_PURPOSE, name, s)?
+            }
+        };
+        // Sealed from a `String`: anything else was not sealed by us.
+        String::from_utf8(bytes.to_vec())
+            .map(Zeroizing::new)
+            .map_err(|_| SealError::Mismatch {
+                purpose: PASSWORD_PURPOSE.to_owned(),
+                id: name.to_owned(),
+            })
+    }
+
+    fn is_empty_given(&self) -> bool {
+        matches!(self, Password::Given(p) if p.expose().is_empty())
+    }
+}
 
 /// Why a camera request failed.
 #[derive(Debug, thiserror::Error)]
@@ -99,7 +173,7 @@ impl Transport {
 }
 
 /// A validated camera. `Debug` omits the password.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone)]
 pub struct Camera {
     /// Unique name (same rules as a stream name).
     pub name: String,
@@ -108,7 +182,7 @@ pub struct Camera {
     /// RTSP user.
     pub username: Option<String>,
     /// RTSP password.
-    pub password: Option<String>,
+    pub password: Option<Password>,
     /// Target stream.
     pub stream: StreamName,
     /// RTP transport.
@@ -134,11 +208,12 @@ impl std::fmt::Debug for Camera {
 impl Camera {
     /// Validates the fields of a camera. Userinfo in the URL (`rtsp://user:pass@host/...`) is
     /// moved into `username`/`password` (explicit ones win), so the stored URL never carries it.
+    /// An empty given password is none.
     pub fn new(
         name: &str,
         url: &str,
         username: Option<String>,
-        password: Option<String>,
+        password: Option<Password>,
         stream: &str,
         transport: Transport,
         enabled: bool,
@@ -151,10 +226,12 @@ impl Camera {
                 e.0
             ))
         })?;
-        for (what, v) in [("username", &username), ("password", &password)] {
-            if v.as_ref()
-                .is_some_and(|v| v.len() > MAX_FIELD || v.contains('\0'))
-            {
+        let given = match &password {
+            Some(Password::Given(p)) => Some(p.expose()),
+            _ => None,
+        };
+        for (what, v) in [("username", username.as_deref()), ("password", given)] {
+            if v.is_some_and(|v| v.len() > MAX_FIELD || v.contains('\0')) {
                 return Err(CameraError::Invalid(format!(
                     "{what} is invalid: at most {MAX_FIELD} bytes, no NUL"
                 )));
@@ -164,20 +241,25 @@ impl Camera {
             name: name.to_owned(),
             url,
             username: username.or(url_user).filter(|u| !u.is_empty()),
-            password: password.or(url_pass).filter(|p| !p.is_empty()),
+            password: password
+                .or(url_pass.map(|p| Password::given(&p)))
+                .filter(|p| !p.is_empty_given()),
             stream,
             transport,
             enabled,
         })
     }
 
-    /// The index row.
-    pub fn to_row(&self) -> CameraRow {
+    /// The index row, with a given password sealed by `sealer`.
+    pub fn to_row(&self, sealer: &Sealer) -> CameraRow {
         CameraRow {
             name: self.name.clone(),
             url: self.url.clone(),
             username: self.username.clone(),
-            password: self.password.clone(),
+            password: self
+                .password
+                .as_ref()
+                .map(|p| p.to_stored(sealer, &self.name)),
             stream_name: self.stream.as_str().to_owned(),
             transport: self.transport.as_str().to_owned(),
             enabled: self.enabled,
@@ -191,7 +273,7 @@ impl Camera {
             &row.name,
             &row.url,
             row.username,
-            row.password,
+            row.password.map(Password::Stored),
             &row.stream_name,
             transport,
             row.enabled,
@@ -289,23 +371,85 @@ mod tests {
         }
     }
 
-    #[test]
-    fn debug_hides_the_password() {
-        let c = Camera::new(
-            "cam",
+    fn sealer(b: u8) -> Sealer {
+        Sealer::new(&crate::auth::seal::MasterKey::from_bytes(&[b; 32]).expect("32 bytes"))
+    }
+
+    fn with_password(name: &str, password: Option<Password>) -> Camera {
+        Camera::new(
+            name,
             "rtsp://admin:hunter2@10.0.0.1/live",
             None,
-            None,
+            password,
             "s",
             Transport::Tcp,
             true,
         )
-        .expect("valid");
+        .expect("valid")
+    }
+
+    #[test]
+    fn debug_hides_the_password_and_rows_hold_it_sealed() {
+        let s = sealer(1);
+        let c = with_password("cam", None);
         assert_eq!(c.url, "rtsp://10.0.0.1/live");
-        assert_eq!(c.password.as_deref(), Some("hunter2"));
+        let given = c.password.as_ref().expect("from the url");
+        assert_eq!(&*given.open(&s, "cam").expect("given"), "hunter2");
         assert!(!format!("{c:?}").contains("hunter2"));
-        assert!(!format!("{:?}", c.to_row()).contains("hunter2"));
-        assert_eq!(Camera::from_row(c.to_row()).expect("round trip"), c);
+        let row = c.to_row(&s);
+        assert!(!format!("{row:?}").contains("hunter2"));
+        let Some(StoredPassword::Sealed(sealed)) = &row.password else {
+            panic!("stored sealed: {row:?}");
+        };
+        assert!(
+            !sealed.windows(7).any(|w| w == b"hunter2"),
+            "no clear text in the row"
+        );
+        let back = Camera::from_row(row.clone()).expect("round trip");
+        assert_eq!(back.to_row(&s), row, "a stored password is kept as it is");
+        let opened = back.password.expect("kept").open(&s, "cam").expect("opens");
+        assert_eq!(&*opened, "hunter2");
+        // An explicit empty password is none.
+        assert!(
+            with_password("cam", Some(Password::given("")))
+                .password
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn a_sealed_password_opens_only_for_its_camera_and_master_key() {
+        let s = sealer(1);
+        let door = with_password("door", Some(Password::given("door-secret"))).to_row(&s);
+        // The sealed value pasted onto another camera's row.
+        let yard = CameraRow {
+            name: "yard".into(),
+            ..door.clone()
+        };
+        let moved = Camera::from_row(yard).expect("valid row");
+        let e = moved
+            .password
+            .expect("has one")
+            .open(&s, "yard")
+            .expect_err("bound to door");
+        assert!(matches!(e, SealError::Mismatch { .. }), "{e}");
+        assert!(!e.to_string().contains("door-secret"));
+        let door = Camera::from_row(door).expect("valid row");
+        let p = door.password.expect("has one");
+        assert!(p.open(&sealer(2), "door").is_err(), "another master key");
+        assert_eq!(&*p.open(&s, "door").expect("opens"), "door-secret");
+        // A legacy clear-text row opens as it is (until the supervisor seals it), and is
+        // sealed when it is written again.
+        let legacy = Password::Stored(StoredPassword::Legacy("old".into()));
+        assert_eq!(&*legacy.open(&s, "any").expect("clear"), "old");
+        let StoredPassword::Sealed(resealed) = legacy.to_stored(&s, "any") else {
+            panic!("written sealed");
+        };
+        assert_eq!(
+            &*s.open(PASSWORD_PURPOSE, "any", &resealed).expect("opens"),
+            b"old"
+        );
+        assert!(!format!("{legacy:?}").contains("old"));
     }
 
     #[test]

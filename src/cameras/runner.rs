@@ -92,6 +92,8 @@ enum Failure {
     Ingest(String),
     #[error("the ingest session ended")]
     SessionEnded,
+    #[error("camera password: {0}")]
+    Password(crate::auth::seal::SealError),
 }
 
 impl Failure {
@@ -99,7 +101,7 @@ impl Failure {
     fn needs_a_person(&self) -> bool {
         match self {
             Failure::Pull(p) => p.needs_a_person(),
-            Failure::Stream(_) | Failure::Ingest(_) => true,
+            Failure::Stream(_) | Failure::Ingest(_) | Failure::Password(_) => true,
             Failure::Stalled(_) | Failure::SessionEnded => false,
         }
     }
@@ -130,6 +132,8 @@ pub(super) struct Runner {
     pub ingest: Ingest,
     pub store: Store,
     pub opts: CameraOptions,
+    /// Opens the camera's sealed password for each connection.
+    pub sealer: crate::auth::seal::Sealer,
     pub shared: Arc<Mutex<Shared>>,
 }
 
@@ -199,10 +203,18 @@ impl Runner {
             Ok(s) => s,
             Err(e) => return (Some(Failure::Stream(e)), false),
         };
+        // The password is opened for this connection only.
+        let password = match &self.camera.password {
+            None => None,
+            Some(p) => match p.open(&self.sealer, &self.camera.name) {
+                Ok(p) => Some(p.to_string()),
+                Err(e) => return (Some(Failure::Password(e)), false),
+            },
+        };
         let opts = PullOptions {
             url: self.camera.url.clone(),
             username: self.camera.username.clone(),
-            password: self.camera.password.clone(),
+            password,
             transport: self.camera.transport,
         };
         let started = Instant::now();

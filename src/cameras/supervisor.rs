@@ -20,8 +20,10 @@ use tokio::task::JoinHandle;
 pub use super::runner::CameraOptions;
 use super::runner::{Runner, Shared};
 use super::status::{CameraState, CameraStatus};
-use super::{Camera, CameraError};
+use super::{Camera, CameraError, PASSWORD_PURPOSE};
+use crate::auth::seal::Sealer;
 use crate::ingest::Ingest;
+use crate::store::index::{CameraRow, PasswordSealing, StoredPassword};
 use crate::store::{Store, StreamRef};
 
 /// How long a runner gets to close its connection and finish its ingest session.
@@ -37,6 +39,8 @@ struct Inner {
     store: Store,
     ingest: Ingest,
     opts: CameraOptions,
+    /// Seals passwords before they are stored; the runners open them to connect.
+    sealer: Sealer,
     runners: Mutex<HashMap<String, Running>>,
     /// Runners start only between [`Supervisor::start`] and [`SupervisorHandle::stop`].
     active: AtomicBool,
@@ -49,13 +53,16 @@ struct Running {
 }
 
 impl Supervisor {
-    /// A supervisor that pulls cameras into `ingest`; nothing runs until [`Supervisor::start`].
-    pub fn new(store: Store, ingest: Ingest, opts: CameraOptions) -> Self {
+    /// A supervisor that pulls cameras into `ingest`, with passwords sealed by `sealer` (the
+    /// master key's, [`crate::auth::keys::KeyStore::sealer`]); nothing runs until
+    /// [`Supervisor::start`].
+    pub fn new(store: Store, ingest: Ingest, opts: CameraOptions, sealer: Sealer) -> Self {
         Supervisor {
             inner: Arc::new(Inner {
                 store,
                 ingest,
                 opts,
+                sealer,
                 runners: Mutex::new(HashMap::new()),
                 active: AtomicBool::new(false),
             }),
@@ -66,9 +73,11 @@ impl Supervisor {
         self.inner.runners.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Starts a runner for every enabled camera in the index.
+    /// Seals the clear-text passwords an older build stored, then starts a runner for every
+    /// enabled camera in the index.
     pub async fn start(&self) -> Result<SupervisorHandle, CameraError> {
         self.inner.active.store(true, Ordering::SeqCst);
+        self.seal_legacy_passwords().await?;
         let rows = self.inner.store.list_cameras().await?;
         let mut started = 0usize;
         for row in rows {
@@ -90,12 +99,54 @@ impl Supervisor {
         })
     }
 
+    /// Schema versions up to 6 kept camera passwords in clear text: seal each (it is the
+    /// upgrade step the index cannot do, not holding the master key), and scrub the clear text
+    /// from the index's files. A row changed meanwhile is left to its new value.
+    async fn seal_legacy_passwords(&self) -> Result<(), CameraError> {
+        let sealings: Vec<PasswordSealing> = self
+            .inner
+            .store
+            .list_cameras()
+            .await?
+            .into_iter()
+            .filter_map(|row| match row.password {
+                Some(StoredPassword::Legacy(legacy)) => Some(PasswordSealing {
+                    sealed: self
+                        .inner
+                        .sealer
+                        .seal(PASSWORD_PURPOSE, &row.name, legacy.as_bytes()),
+                    name: row.name,
+                    legacy,
+                }),
+                _ => None,
+            })
+            .collect();
+        if sealings.is_empty() {
+            return Ok(());
+        }
+        let sealed = self.inner.store.seal_camera_passwords(sealings).await?;
+        tracing::info!(
+            cameras = sealed,
+            master_key = self.inner.sealer.fingerprint(),
+            "sealed clear-text camera passwords under the master key"
+        );
+        Ok(())
+    }
+
+    /// The index row of `camera` (its password sealed) and the camera as read back from that
+    /// row, so that runners always open the sealed value, as after a restart.
+    fn stored(&self, camera: &Camera) -> Result<(Camera, CameraRow), CameraError> {
+        let row = camera.to_row(&self.inner.sealer);
+        Ok((Camera::from_row(row.clone())?, row))
+    }
+
     /// Adds a camera (its target stream must exist, its host must be allowed) and starts it if
     /// enabled.
     pub async fn add(&self, camera: Camera) -> Result<CameraStatus, CameraError> {
         self.check_stream(&camera).await?;
         self.check_egress(&camera).await?;
-        self.inner.store.insert_camera(camera.to_row()).await?;
+        let (camera, row) = self.stored(&camera)?;
+        self.inner.store.insert_camera(row).await?;
         tracing::info!(camera = %camera.name, stream = %camera.stream, "camera added");
         self.restart(&camera).await;
         Ok(self.status(&camera))
@@ -109,7 +160,8 @@ impl Supervisor {
         if camera.enabled || camera.url != old.url {
             self.check_egress(&camera).await?;
         }
-        self.inner.store.update_camera(camera.to_row()).await?;
+        let (camera, row) = self.stored(&camera)?;
+        self.inner.store.update_camera(row).await?;
         tracing::info!(camera = %camera.name, stream = %camera.stream, "camera updated");
         self.restart(&camera).await;
         Ok(self.status(&camera))
@@ -212,6 +264,7 @@ impl Supervisor {
             ingest: self.inner.ingest.clone(),
             store: self.inner.store.clone(),
             opts: self.inner.opts.clone(),
+            sealer: self.inner.sealer.clone(),
             shared: Arc::clone(&shared),
         };
         let span = tracing::info_span!("camera", camera = %camera.name, stream = %camera.stream);

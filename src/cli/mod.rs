@@ -1,6 +1,7 @@
 //! The command line: one file per subcommand, each with `Args` and `run(Args)`.
 //! `anyhow` is used here and in `main.rs` only.
 
+mod audit;
 mod bench;
 mod cameras;
 mod check;
@@ -37,6 +38,8 @@ enum Command {
     Keys(keys::Args),
     /// Create, list, change and delete the web UI users of a running server.
     Users(users::Args),
+    /// Print a running server's recent audit log (denials, changes, logins), newest first.
+    Audit(audit::Args),
     /// Send a file, RTSP camera, test pattern or V4L2 camera to a KVS endpoint with PutMedia.
     Push(push::Args),
     /// Run N synthetic cameras (one shared encoded test pattern) against a KVS endpoint.
@@ -53,6 +56,7 @@ pub fn run() -> anyhow::Result<()> {
         Command::Cameras(args) => cameras::run(args),
         Command::Keys(args) => keys::run(args),
         Command::Users(args) => users::run(args),
+        Command::Audit(args) => audit::run(args),
         Command::Bench(args) => bench::run(args),
         Command::Push(args) => push::run(args),
         Command::Gen(args) => generate::run(args),

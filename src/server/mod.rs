@@ -154,6 +154,7 @@ impl Server {
             store.clone(),
             ingest.clone(),
             config.cameras.to_options(),
+            auth.keys().sealer().clone(),
         );
         let media = crate::media::Media::new(
             store.clone(),
@@ -181,9 +182,12 @@ impl Server {
         {
             allowed_hosts.push(host);
         }
-        let users =
-            crate::auth::users::UserStore::new(store.clone(), config.auth.user_store_options())
-                .await?;
+        let users = crate::auth::users::UserStore::new(
+            store.clone(),
+            config.auth.user_store_options(),
+            auth.audit().clone(),
+        )
+        .await?;
         // `Secure` cookies when the UI is reached over https: this listener's TLS, or a TLS proxy
         // in front (an https:// public URL).
         let secure_cookies = tls.is_some() || public_url.starts_with("https://");

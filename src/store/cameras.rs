@@ -2,7 +2,7 @@
 //! through the [`Store`] facade like every other module (invariant 9).
 
 use super::{Store, StoreError};
-use crate::store::index::CameraRow;
+use crate::store::index::{CameraRow, PasswordSealing};
 
 impl Store {
     /// Adds a camera; [`StoreError::CameraExists`] if the name is taken.
@@ -26,6 +26,15 @@ impl Store {
     /// Every camera, by name.
     pub async fn list_cameras(&self) -> Result<Vec<CameraRow>, StoreError> {
         self.index().list_cameras().await
+    }
+
+    /// Replaces legacy clear-text passwords (schema ≤ 6) with sealed ones, scrubbing the clear
+    /// text from the index's files; see [`crate::store::index::Index::seal_camera_passwords`].
+    pub async fn seal_camera_passwords(
+        &self,
+        sealings: Vec<PasswordSealing>,
+    ) -> Result<usize, StoreError> {
+        self.index().seal_camera_passwords(sealings).await
     }
 
     /// Removes a camera; [`StoreError::CameraNotFound`] if there is none.

@@ -9,6 +9,7 @@ mod common;
 mod api_bad_input;
 mod api_control;
 mod api_restart;
+mod audit;
 mod auth;
 mod bench_smoke;
 mod browser_harness;

@@ -53,6 +53,7 @@ async fn node(store: &Store) -> UiSessions {
             failure_floor: Duration::ZERO,
             ..Default::default()
         },
+        crate::auth::audit::AuditLog::system(),
     )
     .await
     .unwrap();
@@ -419,17 +420,32 @@ async fn logins_are_audited_without_passwords() {
         let _ = f.ui.login("ann", &wrong, client()).await;
     }
     let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
-    for outcome in ["success", "session_started", "failure", "locked_now"] {
+    for (outcome, detail) in [
+        ("success", "session_started"),
+        ("denied", "failure"),
+        ("denied", "locked_now"),
+    ] {
         assert!(
             text.lines().any(|l| l.contains("audit")
-                && l.contains("user=ann")
+                && l.contains("principal=ann")
                 && l.contains("address=192.0.2.1")
-                && l.contains(&format!("outcome=\"{outcome}\""))),
-            "{outcome}:\n{text}"
+                && l.contains("action=vidstream:Login")
+                && l.contains(&format!("outcome=\"{outcome}\""))
+                && l.contains(&format!("detail={detail}"))),
+            "{outcome} {detail}:\n{text}"
         );
     }
     assert!(
         !text.contains(PASSWORD) && !text.contains("a wrong password"),
         "{text}"
     );
+    // The same entries are in the ring `GET /v1/audit` serves, newest first.
+    let entries = f.ui.users().audit().query(&Default::default());
+    assert_eq!(entries.len(), 6, "{entries:?}");
+    assert_eq!(entries[0].detail, "locked_now");
+    assert_eq!(entries[5].detail, "session_started");
+    assert_eq!(entries[5].principal_id.as_deref(), Some("user/ann"));
+    assert!(entries.iter().all(|e| e.principal == "ann"
+        && e.address == Some(client())
+        && !format!("{e:?}").contains("a wrong password")));
 }

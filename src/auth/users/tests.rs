@@ -4,6 +4,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::*;
+use crate::auth::audit::AuditLog;
 use crate::time::{ServerTime, SimClock};
 
 const POLICY: &str =
@@ -19,7 +20,9 @@ async fn users_at(dir: &Path, clock: SimClock, options: UserStoreOptions) -> Use
     let store = Store::open(crate::auth::test_store_options(dir), Arc::new(clock))
         .await
         .unwrap();
-    UserStore::new(store, options).await.unwrap()
+    UserStore::new(store, options, AuditLog::system())
+        .await
+        .unwrap()
 }
 
 fn cheap() -> UserStoreOptions {
@@ -334,7 +337,9 @@ async fn old_hashes_are_upgraded_at_login() {
     let store = Store::open(crate::auth::test_store_options(dir.path()), Arc::new(clock))
         .await
         .unwrap();
-    let old = UserStore::new(store.clone(), cheap()).await.unwrap();
+    let old = UserStore::new(store.clone(), cheap(), AuditLog::system())
+        .await
+        .unwrap();
     old.create(new_user("ann", "the right password"))
         .await
         .unwrap();
@@ -349,6 +354,7 @@ async fn old_hashes_are_upgraded_at_login() {
             hash: stronger,
             ..Default::default()
         },
+        AuditLog::system(),
     )
     .await
     .unwrap();

@@ -25,7 +25,7 @@ use crate::model::{
 use crate::time::ServerTime;
 
 pub use access_key::{AccessKeyRow, AccessKeyStatus};
-pub use camera::CameraRow;
+pub use camera::{CameraRow, PasswordSealing, StoredPassword};
 pub use user::{LoginFailures, UiSessionRow, UserChanges, UserIndex, UserRow, UserStatus};
 
 /// A stream to insert.
@@ -267,6 +267,14 @@ pub trait Index: UserIndex + Send + Sync + 'static {
 
     /// Removes the camera; [`StoreError::CameraNotFound`] if there is none.
     async fn delete_camera(&self, name: &str) -> Result<(), StoreError>;
+
+    /// Replaces legacy clear-text camera passwords with sealed ones, each only if its row still
+    /// holds that clear text, and leaves no copy of the clear text in the index's files (they
+    /// are overwritten, not just unlinked). Returns how many rows changed.
+    async fn seal_camera_passwords(
+        &self,
+        sealings: Vec<PasswordSealing>,
+    ) -> Result<usize, StoreError>;
 
     /// Sets (`Some`) or removes (`None`) the stream's image generation configuration. The row
     /// goes with the stream when it is deleted; [`StoreError::StreamNotFound`] if there is no

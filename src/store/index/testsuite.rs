@@ -5,7 +5,8 @@ mod access_keys;
 mod users;
 
 use super::{
-    CameraRow, Checkpoint, FragmentQuery, ImageGenerationRow, Index, NewStream, SegmentUsage,
+    CameraRow, Checkpoint, FragmentQuery, ImageGenerationRow, Index, NewStream, PasswordSealing,
+    SegmentUsage, StoredPassword,
 };
 use crate::model::{
     KmsKeyId, StorageTier, StreamChanges, StreamId, StreamName, StreamStatus, TagKey, TagValue,
@@ -203,7 +204,7 @@ fn camera(n: &str, password: Option<&str>) -> CameraRow {
         name: n.to_owned(),
         url: format!("rtsp://127.0.0.1:8554/{n}"),
         username: password.map(|_| "admin".to_owned()),
-        password: password.map(str::to_owned),
+        password: password.map(|p| StoredPassword::Sealed(p.as_bytes().to_vec())),
         stream_name: "ts-cam-stream".to_owned(),
         transport: "tcp".to_owned(),
         enabled: true,
@@ -246,12 +247,42 @@ async fn cameras_crud(index: &dyn Index) {
         index.delete_camera("ts-cam-a").await,
         Err(StoreError::CameraNotFound(_))
     ));
+    // A legacy clear-text password is sealed only while the row still holds it.
+    let legacy = CameraRow {
+        password: Some(StoredPassword::Legacy("old-clear".to_owned())),
+        ..b.clone()
+    };
+    index.update_camera(legacy.clone()).await.expect("legacy");
+    assert_eq!(index.camera("ts-cam-b").await.expect("get"), Some(legacy));
+    let sealing = |legacy: &str| PasswordSealing {
+        name: "ts-cam-b".to_owned(),
+        legacy: legacy.to_owned(),
+        sealed: vec![1, 2, 3],
+    };
+    assert_eq!(
+        index
+            .seal_camera_passwords(vec![sealing("another")])
+            .await
+            .expect("seal"),
+        0,
+        "the row holds another clear text: left alone"
+    );
+    assert_eq!(
+        index
+            .seal_camera_passwords(vec![sealing("old-clear")])
+            .await
+            .expect("seal"),
+        1
+    );
+    let sealed = index.camera("ts-cam-b").await.expect("get").expect("there");
+    assert_eq!(sealed.password, Some(StoredPassword::Sealed(vec![1, 2, 3])));
     index.delete_camera("ts-cam-b").await.expect("delete");
     assert_eq!(index.list_cameras().await.expect("list"), vec![]);
     assert!(
         !format!("{b:?}").contains("s3cret"),
         "Debug shows no password"
     );
+    assert!(!format!("{:?}", sealing("old-clear")).contains("old-clear"));
 }
 
 async fn create_and_get(index: &dyn Index) {

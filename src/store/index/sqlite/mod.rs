@@ -21,7 +21,7 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::{
     AccessKeyRow, AccessKeyStatus, CameraRow, Checkpoint, FragmentQuery, Garbage,
-    ImageGenerationRow, Index, NewStream, SegmentUsage, TimestampKind,
+    ImageGenerationRow, Index, NewStream, PasswordSealing, SegmentUsage, TimestampKind,
 };
 
 mod cameras;
@@ -677,6 +677,14 @@ impl Index for SqliteIndex {
 
     async fn list_cameras(&self) -> Result<Vec<CameraRow>, StoreError> {
         self.call(cameras::list).await
+    }
+
+    async fn seal_camera_passwords(
+        &self,
+        sealings: Vec<PasswordSealing>,
+    ) -> Result<usize, StoreError> {
+        self.call(move |conn| cameras::seal_passwords(conn, sealings))
+            .await
     }
 
     async fn delete_camera(&self, name: &str) -> Result<(), StoreError> {

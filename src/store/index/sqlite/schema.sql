@@ -90,19 +90,25 @@ CREATE TABLE garbage (
   PRIMARY KEY (stream_id, segment)
 ) WITHOUT ROWID;
 
--- RTSP cameras the server pulls (a vidstream extension; see src/cameras). Credentials are kept
--- here in clear text because the server must replay them to the camera; the API never returns
--- them. `stream_name` is a name, not an id: a camera keeps targeting a stream that is deleted and
+-- RTSP cameras the server pulls (a vidstream extension; see src/cameras). The server must replay
+-- a camera's password, so it is kept sealed (AES-256-GCM under the master key, purpose
+-- `camera-password`, bound to the camera's name: src/auth/seal.rs) in `password_sealed`; the API
+-- never returns it. `password` is the clear text that schema versions up to 6 kept: the camera
+-- supervisor seals such a value at start-up and sets it to NULL, and nothing writes it since.
+-- `stream_name` is a name, not an id: a camera keeps targeting a stream that is deleted and
 -- created again.
 CREATE TABLE cameras (
   name TEXT PRIMARY KEY,
   -- rtsp:// or rtsps:// URL without userinfo
   url TEXT NOT NULL,
   username TEXT,
+  -- legacy clear text (schema <= 6); NULL once sealed
   password TEXT,
   stream_name TEXT NOT NULL,
   transport TEXT NOT NULL CHECK (transport IN ('tcp', 'udp')),
-  enabled INTEGER NOT NULL CHECK (enabled IN (0, 1))
+  enabled INTEGER NOT NULL CHECK (enabled IN (0, 1)),
+  -- the sealed password (version byte, nonce, ciphertext and tag), NULL = none
+  password_sealed BLOB
 ) WITHOUT ROWID;
 
 -- Per-stream image generation configuration (UpdateImageGenerationConfiguration; the frame hook,

@@ -130,9 +130,10 @@ fn refuses_newer_schema_and_foreign_databases() {
     }
 }
 
-/// The step this build adds (v5 → v6, web UI users and sessions): a database of the previous
-/// version keeps its rows (streams, cameras, checkpoints, access keys), ends with the fresh
-/// schema, and takes users and sessions.
+/// A version-5 database (before web UI users, v6, and sealed camera passwords, v7) keeps its
+/// rows (streams, cameras, checkpoints, access keys), ends with the fresh schema, and takes users
+/// and sessions. Its clear-text camera password reads as a legacy one, for the camera supervisor
+/// to seal.
 #[test]
 fn upgrade_from_previous_version_keeps_data() {
     let dir = tempfile::tempdir().unwrap();
@@ -156,10 +157,6 @@ fn upgrade_from_previous_version_keeps_data() {
         )
         .unwrap();
     }
-    assert_eq!(
-        SCHEMA_VERSION, 6,
-        "this test upgrades from the version before this one"
-    );
     let fresh = dir.path().join("fresh.sqlite");
     drop(SqliteIndex::open(&fresh).unwrap());
     let upgraded = SqliteIndex::open(&old).unwrap();
@@ -185,7 +182,10 @@ fn upgrade_from_previous_version_keeps_data() {
             .expect("stream kept");
         assert_eq!(s.id, StreamId(3));
         let cam = upgraded.camera("door").await.unwrap().expect("camera kept");
-        assert_eq!(cam.password.as_deref(), Some("p"));
+        assert_eq!(
+            cam.password,
+            Some(crate::store::index::StoredPassword::Legacy("p".into()))
+        );
         let cp = upgraded.checkpoint(s.id, "ml").await.unwrap();
         assert_eq!(cp.map(|c| c.seq), Some(42), "checkpoint kept");
         let key = upgraded
@@ -216,4 +216,62 @@ fn upgrade_from_previous_version_keeps_data() {
         upgraded.insert_ui_session(session.clone()).await.unwrap();
         assert_eq!(upgraded.ui_session([3; 32]).await.unwrap(), Some(session));
     });
+}
+
+/// Sealing a legacy clear-text camera password leaves no copy of it in the index's files: not
+/// in the row's old bytes, not in the write-ahead log.
+#[test]
+fn sealing_a_legacy_password_scrubs_the_clear_text() {
+    use crate::store::index::{CameraRow, PasswordSealing, StoredPassword};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("index.sqlite");
+    let clear = "legacy-clear-hunter2";
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let index = SqliteIndex::open(&path).unwrap();
+    rt.block_on(async {
+        for name in ["door", "yard"] {
+            index
+                .insert_camera(CameraRow {
+                    name: name.into(),
+                    url: "rtsp://10.0.0.2/s".into(),
+                    username: Some("u".into()),
+                    password: Some(StoredPassword::Legacy(clear.into())),
+                    stream_name: name.into(),
+                    transport: "tcp".into(),
+                    enabled: true,
+                })
+                .await
+                .unwrap();
+        }
+        // As an old build would have left it: the clear text in the database file itself.
+        index
+            .conn
+            .lock()
+            .unwrap()
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+            .unwrap();
+        let sealings = ["door", "yard"]
+            .map(|name| PasswordSealing {
+                name: name.into(),
+                legacy: clear.into(),
+                sealed: vec![0xAA; 40],
+            })
+            .to_vec();
+        assert_eq!(index.seal_camera_passwords(sealings).await.unwrap(), 2);
+        let door = index.camera("door").await.unwrap().unwrap();
+        assert_eq!(door.password, Some(StoredPassword::Sealed(vec![0xAA; 40])));
+    });
+    // Read while the index is open: closing checkpoints and removes the log on its own.
+    for entry in std::fs::read_dir(dir.path()).unwrap() {
+        let p = entry.unwrap().path();
+        let bytes = std::fs::read(&p).unwrap();
+        assert!(
+            !bytes.windows(clear.len()).any(|w| w == clear.as_bytes()),
+            "{} still holds the clear text",
+            p.display()
+        );
+    }
+    drop(index);
 }
