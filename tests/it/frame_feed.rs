@@ -473,9 +473,7 @@ async fn many_consumers_are_listed_with_exact_lags() {
     let dir = tempfile::tempdir().unwrap();
     let s = TestServer::start(&dir.path().join("data")).await;
     ingest(&s, "cam").await;
-    let listed = s
-        .call("/listFragments", json!({"StreamName": "cam"}))
-        .await;
+    let listed = s.call("/listFragments", json!({"StreamName": "cam"})).await;
     let mut fragments: Vec<(String, i64)> = listed.assert_ok()["Fragments"]
         .as_array()
         .unwrap()

@@ -194,6 +194,13 @@ async fn archived_media_errors() {
             404,
             "ResourceNotFoundException",
         ),
+        // Issue 15: one fragment listed 1000 times made a 51 KB request answer 1000 copies.
+        (
+            "/getMediaForFragmentList",
+            json!({"StreamName": "other", "Fragments": [other[0], other[0]]}),
+            400,
+            "InvalidArgumentException",
+        ),
         (
             "/getMediaForFragmentList",
             json!({"StreamName": "cam", "Fragments": ["123"]}),

@@ -152,4 +152,3 @@ async fn live_edge(media: &Media, stream: StreamId) -> Result<Option<i64>, Store
         .map(|f| f.producer_ms.saturating_add(f.duration_ms));
     Ok(buffered.max(stored))
 }
-
