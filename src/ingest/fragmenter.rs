@@ -138,6 +138,9 @@ pub struct Fragmenter {
     current: Option<Building>,
     /// The previous fragment's last frame, epoch ms (also from an earlier connection).
     last_frame_ms: Option<i64>,
+    /// The Cluster Timecode (ms, as sent) of the last cluster started: an error is about the
+    /// fragment it starts, and its ERROR ack says so.
+    last_cluster_ms: Option<i64>,
 }
 
 fn err(id: AckErrorId, message: impl Into<String>) -> IngestError {
@@ -184,7 +187,14 @@ impl Fragmenter {
             segments: 0,
             current: None,
             last_frame_ms,
+            last_cluster_ms: None,
         }
+    }
+
+    /// The `FragmentTimecode` an ERROR ack should carry: the timecode, as the producer sent it,
+    /// of the last cluster started (the fragment an error is about); `None` before any cluster.
+    pub fn error_timecode_ms(&self) -> Option<i64> {
+        self.last_cluster_ms
     }
 
     /// Whether a fragment is in progress (its bytes are held in memory).
@@ -245,6 +255,7 @@ impl Fragmenter {
                     return Err(err(AckErrorId::InvalidMkvData, "Cluster before Tracks"));
                 }
                 let sent_ms = self.to_ms(i128::from(timecode))?;
+                self.last_cluster_ms = Some(sent_ms);
                 let abs_ms = self.absolute(sent_ms)?;
                 // Out of order is known at the cluster header already: say so at once.
                 if let Some(prev) = self.last_frame_ms

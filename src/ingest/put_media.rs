@@ -293,15 +293,21 @@ impl Ingest {
         .await;
         let current = ctx.numbers.back().copied();
         let last_timecode = ctx.last_timecode;
+        let failed_at = frag.error_timecode_ms();
         // Whatever did not complete never will: live readers stop waiting for it.
         for (n, _) in ctx.numbers.drain(..) {
             publisher.aborted(n);
         }
         drop(persist);
-        result.map(|()| sealed).map_err(|error| Failure {
-            error,
-            timecode: current.map_or(last_timecode, |(_, tc)| tc),
-            number: current.map(|(n, _)| n),
+        result.map(|()| sealed).map_err(|error| {
+            // The ack names the fragment at fault: the cluster last started (kvssink matches
+            // the timecode against what it sent), with its number if it got one.
+            let timecode = failed_at.unwrap_or_else(|| current.map_or(last_timecode, |(_, tc)| tc));
+            Failure {
+                error,
+                timecode,
+                number: current.filter(|(_, tc)| *tc == timecode).map(|(n, _)| n),
+            }
         })
     }
 

@@ -586,21 +586,34 @@ async fn malformed_bodies_get_the_right_error_ack() {
     vidstream::mkv::write_cluster_start(&mut c, BASE_MS + 5000, None);
     vidstream::mkv::write_simple_block(&mut c, 7, 0, true, false, false, b"x");
     unknown_track.extend(c);
-    let cases: Vec<(&str, Vec<u8>, i64, &str, usize)> = vec![
+    // The last number: the ERROR ack's FragmentTimecode, the timecode of the cluster at fault
+    // as sent (issue 15: it was 0, and kvssink logged "ack timestamp not recognised"); None
+    // when no cluster was started.
+    let at = |ms: u64| Some(ms as i64);
+    let cases: Vec<(&str, Vec<u8>, i64, &str, usize, Option<i64>)> = vec![
         (
             "four tracks",
             four_tracks,
             4012,
             "MORE_THAN_ALLOWED_TRACKS_FOUND",
             0,
+            None,
         ),
-        ("truncated cluster", truncated, 4006, "INVALID_MKV_DATA", 1),
+        (
+            "truncated cluster",
+            truncated,
+            4006,
+            "INVALID_MKV_DATA",
+            1,
+            at(BASE_MS + 1000),
+        ),
         (
             "decreasing timecodes",
             decreasing,
             4004,
             "FRAGMENT_TIMECODE_LESSER_THAN_PREVIOUS",
             2,
+            at(BASE_MS + 500),
         ),
         (
             "huge element size",
@@ -608,14 +621,23 @@ async fn malformed_bodies_get_the_right_error_ack() {
             4001,
             "MAX_FRAGMENT_SIZE_REACHED",
             1,
+            at(BASE_MS + 1000),
         ),
-        ("garbage", garbage, 4006, "INVALID_MKV_DATA", 1),
+        (
+            "garbage",
+            garbage,
+            4006,
+            "INVALID_MKV_DATA",
+            1,
+            at(BASE_MS + 1000),
+        ),
         (
             "unknown track",
             unknown_track,
             4010,
             "TRACK_NUMBER_MISMATCH",
             2,
+            at(BASE_MS + 5000),
         ),
         (
             "not MKV at all",
@@ -623,11 +645,12 @@ async fn malformed_bodies_get_the_right_error_ack() {
             4006,
             "INVALID_MKV_DATA",
             0,
+            None,
         ),
     ];
     s.create_active(json!({"StreamName": "steady", "DataRetentionInHours": 1}))
         .await;
-    for (i, (what, bad, id, code, kept)) in cases.into_iter().enumerate() {
+    for (i, (what, bad, id, code, kept, error_at)) in cases.into_iter().enumerate() {
         let name = format!("bad{i}");
         s.create_active(json!({"StreamName": name, "DataRetentionInHours": 1}))
             .await;
@@ -654,6 +677,9 @@ async fn malformed_bodies_get_the_right_error_ack() {
             .unwrap_or_else(|| panic!("{what}: the last ack is not an ERROR: {acks:?}"));
         assert_eq!(err.error_id, Some(id), "{what}: {err:?}");
         assert_eq!(err.error_code.as_deref(), Some(code), "{what}");
+        if error_at.is_some() {
+            assert_eq!(err.timecode, error_at, "{what}: {err:?}");
+        }
         assert_eq!(persisted(&acks).len(), kept, "{what}: {acks:?}");
         let listed = s.call("/listFragments", json!({"StreamName": name})).await;
         assert_eq!(
