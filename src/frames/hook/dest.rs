@@ -247,7 +247,15 @@ fn s3_client(region: &str, opts: &HookOptions) -> aws_sdk_s3::Client {
 }
 
 async fn write_file(dir: &Path, p: &Picture) -> Result<(), String> {
-    let path = dir.join(p.key());
+    let key = p.key();
+    // Keys are relative paths of plain names (see `Picture::key`); never write elsewhere.
+    if !Path::new(&key)
+        .components()
+        .all(|c| matches!(c, Component::Normal(_)))
+    {
+        return Err(format!("picture name `{key}` is not a plain relative path"));
+    }
+    let path = dir.join(key);
     let bytes = p.bytes.clone();
     tokio::task::spawn_blocking(move || -> Result<(), String> {
         let parent = path

@@ -50,13 +50,20 @@ impl Picture {
 
     /// The object key / relative file name: `<stream>/<yyyy>/<mm>/<dd>/<hh>/<producer ms>-<server
     /// ms>-<fragment number>.<jpg|png>`, the date and hour (UTC) of the producer timestamp.
+    ///
+    /// Stream names are `[a-zA-Z0-9_.-]+`, so `.` and `..` are names too: those two are written
+    /// `%2E` and `%2E%2E`, so a key is always a path below its destination directory.
     pub fn key(&self) -> String {
         let secs = self.producer_ms.div_euclid(1000);
         let (y, m, d) = crate::time::civil_from_days(secs.div_euclid(86_400));
         let h = secs.rem_euclid(86_400) / 3600;
         format!(
             "{}/{y:04}/{m:02}/{d:02}/{h:02}/{}-{}-{}.{}",
-            self.stream,
+            match self.stream.as_str() {
+                "." => "%2E",
+                ".." => "%2E%2E",
+                name => name,
+            },
             self.producer_ms,
             self.server_ms,
             self.fragment,
@@ -257,5 +264,17 @@ mod tests {
         p.format = "PNG";
         assert!(p.key().ends_with(".png"));
         assert_eq!(p.content_type(), "image/png");
+        // Issue 15: a stream named `..` wrote above the destination directory.
+        for (name, dir) in [("..", "%2E%2E"), (".", "%2E"), ("...", "..."), ("a.b", "a.b")] {
+            p.stream = name.into();
+            let key = p.key();
+            assert!(key.starts_with(&format!("{dir}/")), "{key}");
+            assert!(
+                std::path::Path::new(&key)
+                    .components()
+                    .all(|c| matches!(c, std::path::Component::Normal(_))),
+                "{key}"
+            );
+        }
     }
 }
