@@ -174,7 +174,15 @@ pub async fn plan(
     if records.len() > limits.max_fragments {
         return Err(ClipError::TooManyFragments(limits.max_fragments));
     }
-    let clip = plan_records(media, stream.name.as_str(), records, range, hold).await?;
+    let clip = plan_records(
+        media,
+        stream.name.as_str(),
+        records,
+        range,
+        hold,
+        limits.max_bytes,
+    )
+    .await?;
     if clip.layout.mdat_len > limits.max_bytes {
         return Err(ClipError::TooManyBytes {
             bytes: clip.layout.mdat_len,
@@ -222,6 +230,7 @@ async fn plan_records(
     mut records: Vec<FragmentRecord>,
     ClipRange { kind, start, end }: ClipRange,
     hold: SegmentHold,
+    max_bytes: u64,
 ) -> Result<Clip, ClipError> {
     let first = records[0];
     let tracks = media.tracks(first.track_header_id).await?;
@@ -258,6 +267,10 @@ async fn plan_records(
     let mut sources: Vec<Source> = Vec::new();
     let mut kept: Vec<FragmentRecord> = Vec::with_capacity(records.len());
     let mut last_pts: Option<i64> = None;
+    // Media of fragments wholly inside the range is all in the clip: once it alone passes
+    // `max_bytes`, the clip is refused without reading further (a long range costs at most
+    // `max_bytes` of reads, not the whole range's).
+    let mut inside_bytes = 0u64;
     for rec in &records {
         let stored = media.read_stored(rec, &tracks).await?;
         let got = &stored.samples;
@@ -282,6 +295,17 @@ async fn plan_records(
             });
             sources.push((k, f.offset, f.len));
         }
+        if rec.producer_ms >= clip_start
+            && rec.producer_ms.saturating_add(rec.duration_ms) <= clip_end
+        {
+            inside_bytes += got_bytes(&stored.raw.trailer.frames);
+            if inside_bytes > max_bytes {
+                return Err(ClipError::TooManyBytes {
+                    bytes: inside_bytes,
+                    max: max_bytes,
+                });
+            }
+        }
     }
     let layout = plan_clip(&tracks, &samples, clip_start, clip_end).map_err(|e| match e {
         Fmp4Error::NoSamples => ClipError::NoFragments,
@@ -293,6 +317,11 @@ async fn plan_records(
         sources,
         hold,
     })
+}
+
+/// The payload bytes of a fragment's frames.
+fn got_bytes(frames: &[crate::store::fragment::FrameEntry]) -> u64 {
+    frames.iter().map(|f| u64::from(f.len)).sum()
 }
 
 /// The index of the first of `records` (after the first) whose tracks differ from `tracks`

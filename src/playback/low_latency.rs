@@ -244,7 +244,7 @@ pub async fn live_part(
                 .filter(|(_, p)| **p == k)
                 .map(|(x, _)| x.clone())
                 .collect();
-            let seg = fmp4::media_segment(&open.tracks, &samples, number.seq as u32)?;
+            let seg = fmp4::media_segment(&open.tracks, &samples, fmp4::mfhd_sequence(number.seq))?;
             return Ok(Some(seg.parts));
         }
         if Instant::now() >= deadline {

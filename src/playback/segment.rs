@@ -152,7 +152,8 @@ fn build_segment(key: VariantKey) -> impl FnOnce(&Fragment) -> Result<Vec<Bytes>
         }
         match key.container {
             Container::Fmp4 => {
-                let seg = fmp4::media_segment(&tracks, &samples, rec.number.seq as u32)?;
+                let seg =
+                    fmp4::media_segment(&tracks, &samples, fmp4::mfhd_sequence(rec.number.seq))?;
                 Ok(f.coalesce(seg.parts))
             }
             Container::Ts => {

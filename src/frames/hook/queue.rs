@@ -265,7 +265,12 @@ mod tests {
         assert!(p.key().ends_with(".png"));
         assert_eq!(p.content_type(), "image/png");
         // Issue 15: a stream named `..` wrote above the destination directory.
-        for (name, dir) in [("..", "%2E%2E"), (".", "%2E"), ("...", "..."), ("a.b", "a.b")] {
+        for (name, dir) in [
+            ("..", "%2E%2E"),
+            (".", "%2E"),
+            ("...", "..."),
+            ("a.b", "a.b"),
+        ] {
             p.stream = name.into();
             let key = p.key();
             assert!(key.starts_with(&format!("{dir}/")), "{key}");

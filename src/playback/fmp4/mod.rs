@@ -36,7 +36,7 @@ use bytes::Bytes;
 
 pub use clip::{ClipLayout, ClipSample, plan_clip};
 pub use init::init_segment;
-pub use segment::{Segment, media_segment};
+pub use segment::{Segment, media_segment, mfhd_sequence};
 
 use crate::error::ErrorKind;
 #[cfg(doc)]

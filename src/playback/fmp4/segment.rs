@@ -40,6 +40,13 @@ impl Segment {
     }
 }
 
+/// The `mfhd` sequence number of fragment `seq`: a 32-bit field, so fragment numbers past
+/// 2^32 - 1 wrap around (players only compare neighbours, and `tfdt` carries the time); a
+/// negative seq (never stored) gives 0. One explicit rule instead of an `as` cast.
+pub fn mfhd_sequence(seq: i64) -> u32 {
+    u32::try_from(seq.max(0) & i64::from(u32::MAX)).unwrap_or(0)
+}
+
 /// One media segment: `moof` (`mfhd` with `sequence_number`; per track present, in track order,
 /// a `traf` with `tfhd` default-base-is-moof, `tfdt` v1 = the first sample's decode time in the
 /// track timescale, and a `trun` v1 with data offset and per-sample duration, size, flags and

@@ -242,6 +242,17 @@ fn unsupported_and_missing_tracks_are_errors_not_panics() {
 }
 
 #[test]
+fn mfhd_sequence_numbers_wrap_explicitly() {
+    use super::mfhd_sequence;
+    assert_eq!(mfhd_sequence(7), 7);
+    assert_eq!(mfhd_sequence(i64::from(u32::MAX)), u32::MAX);
+    assert_eq!(mfhd_sequence(i64::from(u32::MAX) + 1), 0);
+    assert_eq!(mfhd_sequence(i64::from(u32::MAX) + 5), 4);
+    assert_eq!(mfhd_sequence(-3), 0);
+    assert_eq!(mfhd_sequence(i64::MAX), u32::MAX);
+}
+
+#[test]
 fn odd_timing_saturates_instead_of_panicking() {
     let fx = load(H264);
     let mut samples = fx.fragments[0][..3].to_vec();
