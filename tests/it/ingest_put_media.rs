@@ -590,7 +590,9 @@ async fn malformed_bodies_get_the_right_error_ack() {
     // as sent (issue 15: it was 0, and kvssink logged "ack timestamp not recognised"); None
     // when no cluster was started.
     let at = |ms: u64| Some(ms as i64);
-    let cases: Vec<(&str, Vec<u8>, i64, &str, usize, Option<i64>)> = vec![
+    // (what, body, ErrorId, ErrorCode, fragments kept, FragmentTimecode of the ERROR ack)
+    type Case = (&'static str, Vec<u8>, i64, &'static str, usize, Option<i64>);
+    let cases: Vec<Case> = vec![
         (
             "four tracks",
             four_tracks,
