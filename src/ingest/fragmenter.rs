@@ -515,7 +515,7 @@ impl Fragmenter {
             producer_ms: b.abs_ms,
             last_frame_ms: last,
             server_ms: b.server_ms,
-            duration_ms: (last - first) + frame_interval(&b.frames, tracks),
+            duration_ms: duration_ms(&b.frames, tracks, first, last),
             track_header: Arc::clone(header),
             cluster: cluster.into(),
             trailer: Trailer {
@@ -527,27 +527,37 @@ impl Fragmenter {
     }
 }
 
-/// The typical interval between frames of the first video track (else the first track), from
-/// the fragment itself, or the track's DefaultDuration for a one-frame fragment.
-fn frame_interval(frames: &[(Frame, i64)], tracks: &[Track]) -> i64 {
+/// A fragment's duration: from its first frame (any track) to the end of the last frame of
+/// its reference track (the first video track, else the first track), that end being the
+/// frame's time plus the track's typical frame interval in this fragment (or its
+/// DefaultDuration for a one-frame fragment).
+///
+/// Measured on one track, so audio frames that run a few ms past the next keyframe (an AAC
+/// frame is 21-23 ms) do not make fragments 1000 ms apart last 1011-1032 ms and overlap.
+fn duration_ms(frames: &[(Frame, i64)], tracks: &[Track], first: i64, last: i64) -> i64 {
     let track = tracks
         .iter()
         .find(|t| t.track_type == mkv::TrackType::Video)
         .or(tracks.first());
-    let Some(track) = track else { return 0 };
+    let Some(track) = track else {
+        return last - first;
+    };
     let mut times: Vec<i64> = frames
         .iter()
         .filter(|(f, _)| f.track == track.number)
         .map(|(_, ms)| *ms)
         .collect();
     times.sort_unstable();
-    if times.len() >= 2 {
+    let interval = if times.len() >= 2 {
         let span = times[times.len() - 1] - times[0];
-        return (span + (times.len() as i64 - 1) / 2) / (times.len() as i64 - 1);
-    }
-    track
-        .default_duration
-        .map_or(0, |ns| i64::try_from(ns / 1_000_000).unwrap_or(0))
+        (span + (times.len() as i64 - 1) / 2) / (times.len() as i64 - 1)
+    } else {
+        track
+            .default_duration
+            .map_or(0, |ns| i64::try_from(ns / 1_000_000).unwrap_or(0))
+    };
+    let last = times.last().copied().unwrap_or(last);
+    (last - first).saturating_add(interval).max(0)
 }
 
 #[cfg(test)]

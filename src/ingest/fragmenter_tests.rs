@@ -392,3 +392,29 @@ fn audio_and_video_fragment() {
     assert_eq!(s.trailer.frames.len(), 4);
     assert_eq!(s.duration_ms, 33 + 33, "interval from the video track");
 }
+
+/// Issue 15: with AAC frames running past the last video frame, fragments 1000 ms apart
+/// reported 1011-1032 ms and overlapped in ListFragments.
+#[test]
+fn audio_past_the_last_video_frame_does_not_stretch_the_fragment() {
+    let mut f = absolute();
+    let mut ev = head(vec![video(1), audio(2)]);
+    for k in 0..2u64 {
+        let base = (k * 1000) as i64;
+        ev.push(cluster(k * 1000));
+        for i in 0..30 {
+            ev.push(frame(1, base + i * 1000 / 30, i == 0, 1));
+        }
+        // 47 AAC frames of 21.33 ms: the last starts at 981 ms, after the last video frame.
+        for i in 0..47 {
+            ev.push(frame(2, base + i * 64 / 3, true, 2));
+        }
+    }
+    let out = run(&mut f, ev).unwrap();
+    let fragments = sealed(&out);
+    assert_eq!(fragments.len(), 2);
+    for s in fragments {
+        // Video 0-966 ms + a 33 ms interval: never past the next fragment at 1000 ms.
+        assert!((999..=1000).contains(&s.duration_ms), "{}", s.duration_ms);
+    }
+}
