@@ -105,6 +105,7 @@ impl Config {
             stream_max_bytes: self.retention.stream_max_bytes,
             total_max_bytes: self.retention.total_max_bytes,
             writer_slack_ms: ms(self.ingest.max_fragment_duration_secs).saturating_add(60_000),
+            reader_hold_timeout_ms: ms(self.retention.reader_hold_timeout_secs),
         }
     }
 }

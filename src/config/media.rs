@@ -19,6 +19,9 @@ pub struct RetentionSettings {
     /// Most bytes of media kept in the whole data directory, oldest (across all streams) deleted
     /// first; 0 = no cap.
     pub total_max_bytes: u64,
+    /// Seconds a reader may keep media that retention or a stream deletion wants to delete;
+    /// past that the media goes and the reader's response ends early.
+    pub reader_hold_timeout_secs: u64,
 }
 
 impl Default for RetentionSettings {
@@ -28,6 +31,7 @@ impl Default for RetentionSettings {
             grace_secs: 30,
             stream_max_bytes: 0,
             total_max_bytes: 0,
+            reader_hold_timeout_secs: 15,
         }
     }
 }

@@ -87,6 +87,7 @@ fn retention_settings_from_file_and_environment() {
             grace_secs: 5,
             stream_max_bytes: 300,
             total_max_bytes: 1000,
+            reader_hold_timeout_secs: 15,
         }
     );
     let o = c.retention_options();

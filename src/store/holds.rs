@@ -9,9 +9,16 @@
 //! When retention (or a stream deletion) finds a segment held, it registers interest; the last
 //! release of such a segment pokes retention's [`Notify`], so the file goes promptly once the
 //! reader is done, without waiting for the next interval.
+//!
+//! A hold is not forever: a segment (or stream) wanted for longer than the hold timeout is
+//! given up by its readers (a paused reader must not keep a deleted stream DELETING, or a disk
+//! full). Retention then deletes it; the reader's next read of it fails and its response ends
+//! early, which is what a reader stalled that long gets. Fragment files are never reused, so
+//! such a reader can fail but never read other data.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use tokio::sync::Notify;
 
@@ -23,25 +30,39 @@ type Key = (StreamId, i64);
 #[derive(Default)]
 struct State {
     counts: HashMap<Key, usize>,
-    /// Held segments retention wants to delete.
-    wanted: HashSet<Key>,
-    /// Streams being deleted whose segments are held.
-    wanted_streams: HashSet<StreamId>,
+    /// Held segments retention wants to delete, since when.
+    wanted: HashMap<Key, Instant>,
+    /// Streams being deleted whose segments are held, since when.
+    wanted_streams: HashMap<StreamId, Instant>,
 }
 
 /// The registry of holds; one per store.
 pub(crate) struct Holds {
     state: Mutex<State>,
-    /// Poked when a wanted segment (or stream) is released.
+    /// Poked when a wanted segment (or stream) is released, or its hold times out.
     wake: Arc<Notify>,
+    /// How long a wanted segment's readers may keep it.
+    timeout: Duration,
 }
 
 impl Holds {
-    pub(crate) fn new(wake: Arc<Notify>) -> Arc<Holds> {
+    pub(crate) fn new(wake: Arc<Notify>, timeout: Duration) -> Arc<Holds> {
         Arc::new(Holds {
             state: Mutex::new(State::default()),
             wake,
+            timeout,
         })
+    }
+
+    /// First interest in a held segment or stream: poke retention when its hold times out.
+    fn wake_after_timeout(&self) {
+        let (wake, timeout) = (Arc::clone(&self.wake), self.timeout);
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            rt.spawn(async move {
+                tokio::time::sleep(timeout + Duration::from_millis(50)).await;
+                wake.notify_one();
+            });
+        }
     }
 
     /// A poisoned lock only means a panic elsewhere while counting; the counts are still whole
@@ -69,29 +90,60 @@ impl Holds {
         }
     }
 
-    /// Whether the segment is free to delete; if not, the release that frees it pokes retention.
+    /// Whether the segment is free to delete: not held, or wanted for longer than the hold
+    /// timeout. If not, the release that frees it (or the timeout) pokes retention.
     pub(crate) fn free_or_want(&self, stream: StreamId, segment: i64) -> bool {
         let mut st = self.lock();
         let key = (stream, segment);
-        if st.counts.contains_key(&key) {
-            st.wanted.insert(key);
-            false
-        } else {
+        if !st.counts.contains_key(&key) {
             st.wanted.remove(&key);
-            true
+            return true;
         }
+        let now = Instant::now();
+        let since = *st.wanted.entry(key).or_insert(now);
+        if since == now {
+            drop(st);
+            self.wake_after_timeout();
+            return false;
+        }
+        if now.duration_since(since) >= self.timeout {
+            st.wanted.remove(&key);
+            tracing::warn!(
+                stream = stream.0,
+                segment,
+                timeout_secs = self.timeout.as_secs(),
+                "a reader held this segment past the hold timeout; deleting it anyway (that reader's response ends early)"
+            );
+            return true;
+        }
+        false
     }
 
-    /// Whether no segment of the stream is held; if some is, the last release pokes retention.
+    /// Whether no segment of the stream is held (or they have been wanted for longer than the
+    /// hold timeout); if some is, the last release (or the timeout) pokes retention.
     pub(crate) fn stream_free_or_want(&self, stream: StreamId) -> bool {
         let mut st = self.lock();
-        if st.counts.keys().any(|(s, _)| *s == stream) {
-            st.wanted_streams.insert(stream);
-            false
-        } else {
+        if !st.counts.keys().any(|(s, _)| *s == stream) {
             st.wanted_streams.remove(&stream);
-            true
+            return true;
         }
+        let now = Instant::now();
+        let since = *st.wanted_streams.entry(stream).or_insert(now);
+        if since == now {
+            drop(st);
+            self.wake_after_timeout();
+            return false;
+        }
+        if now.duration_since(since) >= self.timeout {
+            st.wanted_streams.remove(&stream);
+            tracing::warn!(
+                stream = stream.0,
+                timeout_secs = self.timeout.as_secs(),
+                "readers held the deleted stream's media past the hold timeout; deleting it anyway (their responses end early)"
+            );
+            return true;
+        }
+        false
     }
 
     /// How many holds are on the segment (for tests and logs).
@@ -115,8 +167,9 @@ impl Holds {
             if *n == 0 {
                 st.counts.remove(k);
                 // Interest is consumed by the poke: the pass it triggers asks again if needed.
-                poke |= st.wanted.remove(k);
-                if st.wanted_streams.contains(&k.0) && !st.counts.keys().any(|(s, _)| *s == k.0) {
+                poke |= st.wanted.remove(k).is_some();
+                if st.wanted_streams.contains_key(&k.0) && !st.counts.keys().any(|(s, _)| *s == k.0)
+                {
                     st.wanted_streams.remove(&k.0);
                     poke = true;
                 }
@@ -183,7 +236,7 @@ mod tests {
 
     #[test]
     fn holds_count_per_segment_and_release_on_drop() {
-        let holds = Holds::new(Arc::new(Notify::new()));
+        let holds = Holds::new(Arc::new(Notify::new()), Duration::from_secs(3600));
         // Three fragments in two segments: one hold per segment, not per fragment.
         let a = holds.hold(&[rec(1, 10, 10), rec(1, 11, 10), rec(1, 12, 12)]);
         let b = holds.hold(&[rec(1, 12, 12)]);
@@ -203,9 +256,24 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_hold_wanted_past_the_timeout_is_given_up() {
+        let wake = Arc::new(Notify::new());
+        let holds = Holds::new(Arc::clone(&wake), Duration::from_millis(200));
+        let _paused = holds.hold(&[rec(1, 10, 10), rec(2, 5, 5)]);
+        assert!(!holds.free_or_want(StreamId(1), 10));
+        assert!(!holds.stream_free_or_want(StreamId(2)));
+        // The timeout pokes retention, which then finds both free.
+        tokio::time::timeout(Duration::from_secs(2), wake.notified())
+            .await
+            .expect("the hold timeout pokes");
+        assert!(holds.free_or_want(StreamId(1), 10));
+        assert!(holds.stream_free_or_want(StreamId(2)));
+    }
+
+    #[tokio::test]
     async fn releasing_a_wanted_segment_pokes_retention() {
         let wake = Arc::new(Notify::new());
-        let holds = Holds::new(Arc::clone(&wake));
+        let holds = Holds::new(Arc::clone(&wake), Duration::from_secs(3600));
         let h = holds.hold(&[rec(1, 10, 10)]);
         let unwanted = holds.hold(&[rec(1, 20, 20)]);
         assert!(!holds.free_or_want(StreamId(1), 10));

@@ -226,6 +226,9 @@ impl Store {
             Arc::clone(&clock),
         );
         let retention_wake = Arc::new(tokio::sync::Notify::new());
+        let hold_timeout = std::time::Duration::from_millis(
+            u64::try_from(opts.retention.reader_hold_timeout_ms).unwrap_or(0),
+        );
         Ok(Store {
             inner: Arc::new(Inner {
                 index,
@@ -234,7 +237,7 @@ impl Store {
                 writer,
                 seqs: Mutex::new(HashMap::new()),
                 recovery,
-                holds: holds::Holds::new(Arc::clone(&retention_wake)),
+                holds: holds::Holds::new(Arc::clone(&retention_wake), hold_timeout),
                 retention_wake,
                 maintenance: tokio::sync::Mutex::new(()),
                 removals: Default::default(),

@@ -57,6 +57,9 @@ pub struct RetentionOptions {
     /// How long past the writer's rotation age a stream's newest segment may still receive a
     /// fragment (ms): the longest fragment plus a margin for fsync and commit.
     pub writer_slack_ms: i64,
+    /// How long readers may keep a segment (or a deleted stream) that retention wants to
+    /// delete (ms); see `holds`.
+    pub reader_hold_timeout_ms: i64,
 }
 
 impl Default for RetentionOptions {
@@ -66,6 +69,7 @@ impl Default for RetentionOptions {
             stream_max_bytes: 0,
             total_max_bytes: 0,
             writer_slack_ms: 30_000 + 60_000,
+            reader_hold_timeout_ms: 15_000,
         }
     }
 }

@@ -340,3 +340,68 @@ async fn a_reader_inside_an_expiring_segment_gets_every_byte() {
     s.stop().await;
     check_clean(dir.path()).await;
 }
+
+/// Issue 15: a paused GetMediaForFragmentList reader kept a deleted stream DELETING (its name
+/// not reusable) for as long as it stayed paused. Past `reader_hold_timeout_secs` its media goes
+/// anyway: the stream is gone, its name reusable, and the paused response ends early with a
+/// prefix of the right bytes, never other data.
+#[tokio::test]
+async fn a_paused_reader_cannot_keep_a_deleted_stream() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = SimClock::new(ServerTime(T0));
+    let s = start(dir.path(), &clock, |c| {
+        c.segment_max_bytes = 64 * 1024;
+        c.retention.reader_hold_timeout_secs = 1;
+    })
+    .await;
+    create(&s, "cam", 1).await;
+    let numbers = ingest(&s, "cam", 0, 200, 100).await;
+    let (_, expected) = media(&s, "cam", &numbers).await;
+    let mut resp = media_request(&s, "cam", &numbers)
+        .send_signed()
+        .await
+        .expect("sent");
+    assert_eq!(resp.status(), 200);
+    let mut got = resp
+        .chunk()
+        .await
+        .expect("first chunk")
+        .expect("not empty")
+        .to_vec();
+
+    let described = s
+        .call("/describeStream", json!({"StreamName": "cam"}))
+        .await;
+    let arn = described.assert_ok()["StreamInfo"]["StreamARN"].clone();
+    s.call("/deleteStream", json!({"StreamARN": arn}))
+        .await
+        .assert_ok();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let d = s
+            .call("/describeStream", json!({"StreamName": "cam"}))
+            .await;
+        if d.status == 404 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the stream is still there: {d:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    create(&s, "cam", 1).await;
+
+    // The paused response ends (early, or complete if it was all buffered) and what it sent is
+    // the start of the right bytes.
+    let rest = tokio::time::timeout(Duration::from_secs(20), async {
+        while let Ok(Some(c)) = resp.chunk().await {
+            got.extend_from_slice(&c);
+        }
+    })
+    .await;
+    assert!(rest.is_ok(), "the paused response ends");
+    assert!(got.len() <= expected.len());
+    assert!(got[..] == expected[..got.len()], "only the right bytes");
+    s.stop().await;
+}
