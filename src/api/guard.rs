@@ -105,13 +105,18 @@ async fn admit(
     let (bytes, body) = match op.body {
         BodyKind::Streaming => (None, body),
         BodyKind::Json | BodyKind::Empty => {
-            let bytes = axum::body::to_bytes(body, st.max_request_body_bytes)
+            let limit = st.max_request_body_bytes;
+            let read = axum::body::to_bytes(body, limit);
+            let bytes = tokio::time::timeout(st.gate.body_read_timeout, read)
                 .await
                 .map_err(|_| {
                     ApiError::invalid(format!(
-                        "the request body is larger than {} bytes",
-                        st.max_request_body_bytes
+                        "the request body did not arrive within {} s",
+                        st.gate.body_read_timeout.as_secs()
                     ))
+                })?
+                .map_err(|_| {
+                    ApiError::invalid(format!("the request body is larger than {limit} bytes"))
                 })?;
             (Some(bytes.clone()), Body::from(bytes))
         }

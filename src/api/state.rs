@@ -66,6 +66,8 @@ pub struct GateSettings {
     pub allowed_hosts: Vec<String>,
     /// Origins allowed to call the API from a browser.
     pub cors_allowed_origins: Vec<String>,
+    /// A request body read whole (JSON) must arrive within this long.
+    pub body_read_timeout: std::time::Duration,
 }
 
 impl Services {

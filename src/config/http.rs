@@ -9,6 +9,10 @@ pub struct HttpSettings {
     /// A request head (line and headers) must arrive within this many seconds of the server
     /// starting to wait for it; an idle keep-alive connection is closed after as long.
     pub header_read_timeout_secs: u64,
+    /// A request body read whole (the JSON of the KVS operations and the API) must arrive
+    /// within this many seconds of its head (streaming bodies such as PutMedia have their own
+    /// idle timeout, `[ingest] idle_timeout_secs`).
+    pub body_read_timeout_secs: u64,
     /// Open connections at most (further ones are closed at once); also at most half the
     /// process's open-file limit, so connections never starve fragment files of descriptors.
     pub max_connections: usize,
@@ -22,6 +26,7 @@ impl Default for HttpSettings {
     fn default() -> Self {
         HttpSettings {
             header_read_timeout_secs: 20,
+            body_read_timeout_secs: 30,
             max_connections: 10_000,
             max_connections_per_address: 1_000,
             http2_max_concurrent_streams: 128,
@@ -33,6 +38,9 @@ impl HttpSettings {
     pub(super) fn validate(&self) -> Result<(), String> {
         if !(1..=3600).contains(&self.header_read_timeout_secs) {
             return Err("http.header_read_timeout_secs must be 1 to 3600".into());
+        }
+        if !(1..=3600).contains(&self.body_read_timeout_secs) {
+            return Err("http.body_read_timeout_secs must be 1 to 3600".into());
         }
         if self.max_connections == 0 || self.max_connections_per_address == 0 {
             return Err(

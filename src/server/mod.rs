@@ -218,6 +218,7 @@ impl Server {
                 gate: crate::api::GateSettings {
                     allowed_hosts,
                     cors_allowed_origins: config.auth.cors_allowed_origins.clone(),
+                    body_read_timeout: Duration::from_secs(config.http.body_read_timeout_secs),
                 },
                 ui,
             }),

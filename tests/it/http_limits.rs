@@ -69,6 +69,27 @@ async fn a_request_head_sent_too_slowly_is_cut_off() {
 }
 
 #[tokio::test]
+async fn a_request_body_sent_too_slowly_is_answered_and_cut_off() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = TestServer::start_with(dir.path(), |c| c.http.body_read_timeout_secs = 1).await;
+    let mut slow = connect_from("127.0.0.1", addr(&s)).await;
+    slow.write_all(
+        b"POST /listStreams HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n\
+          Content-Length: 100\r\n\r\n{\"MaxResults\"",
+    )
+    .await
+    .unwrap();
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(5), slow.read_to_end(&mut answer)).await;
+    assert!(read.is_ok(), "a half-sent body is not waited for");
+    let text = String::from_utf8_lossy(&answer);
+    assert!(text.starts_with("HTTP/1.1 400"), "{text}");
+    assert!(text.contains("did not arrive within 1 s"), "{text}");
+    s.call("/listStreams", json!({})).await.assert_ok();
+    s.stop().await;
+}
+
+#[tokio::test]
 async fn connections_over_the_per_address_cap_are_closed_others_are_served() {
     let dir = tempfile::tempdir().unwrap();
     let s = TestServer::start_with(dir.path(), |c| c.http.max_connections_per_address = 3).await;
