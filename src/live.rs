@@ -12,9 +12,16 @@
 //! Publishing never waits for subscribers: the receivers are bounded (`tokio::sync::broadcast`),
 //! and one that falls behind is told how much it missed (`Lagged`) and catches up from the
 //! store. Frame payloads are shared (`Bytes`), never copied per subscriber.
+//!
+//! Memory is bounded for the whole process, not only per stream ([`LiveLimits`]): all buffers
+//! together stay under a total (a publishing stream over it gives up its own oldest complete
+//! fragments), and a stream's kept fragments are dropped some time after its last producer left
+//! (they served readers of a stream that stores nothing; no one adds to them any more).
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use bytes::Bytes;
 use tokio::sync::broadcast;
@@ -98,10 +105,35 @@ struct State {
     /// Created with the first subscriber: a broadcast ring costs memory per slot, and most
     /// streams are written without anyone watching live.
     tx: Option<broadcast::Sender<LiveEvent>>,
+    /// Publishers alive (ingest sessions), and how many ever started: a linger timer only
+    /// drops the buffer if no publisher came since it was set.
+    publishers: usize,
+    generation: u64,
 }
 
 struct Channel {
     state: Mutex<State>,
+    /// Bytes buffered by every channel of the bus.
+    total: Arc<AtomicUsize>,
+}
+
+/// Process-wide bounds of the live buffers.
+#[derive(Debug, Clone, Copy)]
+pub struct LiveLimits {
+    /// Bytes buffered by all streams together, at most (beyond it, publishing streams drop
+    /// their own oldest complete fragments).
+    pub total_bytes: usize,
+    /// A stream's kept fragments are dropped this long after its last producer left.
+    pub linger: Duration,
+}
+
+impl Default for LiveLimits {
+    fn default() -> Self {
+        LiveLimits {
+            total_bytes: 256 << 20,
+            linger: Duration::from_secs(60),
+        }
+    }
 }
 
 /// A subscription: the buffer as it was, then everything after.
@@ -117,18 +149,32 @@ pub struct LiveBus {
     channels: Mutex<HashMap<StreamId, Arc<Channel>>>,
     /// True once the server is shutting down: live sessions end on their own.
     closing: tokio::sync::watch::Sender<bool>,
+    limits: LiveLimits,
+    total: Arc<AtomicUsize>,
 }
 
 impl Default for LiveBus {
     fn default() -> Self {
-        LiveBus {
-            channels: Mutex::default(),
-            closing: tokio::sync::watch::channel(false).0,
-        }
+        LiveBus::new(LiveLimits::default())
     }
 }
 
 impl LiveBus {
+    /// A bus within `limits`.
+    pub fn new(limits: LiveLimits) -> Self {
+        LiveBus {
+            channels: Mutex::default(),
+            closing: tokio::sync::watch::channel(false).0,
+            limits,
+            total: Arc::new(AtomicUsize::new(0)),
+        }
+    }
+
+    /// Bytes buffered by all streams now.
+    pub fn buffered_bytes(&self) -> usize {
+        self.total.load(Ordering::Relaxed)
+    }
+
     /// Tells every live session (ingest and readers) to end: the server is shutting down.
     pub fn close(&self) {
         self.closing.send_replace(true);
@@ -149,7 +195,10 @@ impl LiveBus {
                     fragments: VecDeque::new(),
                     bytes: 0,
                     tx: None,
+                    publishers: 0,
+                    generation: 0,
                 }),
+                total: Arc::clone(&self.total),
             })
         }))
     }
@@ -184,9 +233,17 @@ impl LiveBus {
     /// The publishing side for a stream's ingest session. `keep_bytes` is the budget for
     /// completed fragments kept in memory when the stream does not persist (0 otherwise).
     pub fn publisher(&self, stream: StreamId, keep_bytes: usize) -> Publisher {
+        let channel = self.channel(stream);
+        {
+            let mut st = channel.state.lock().unwrap_or_else(|p| p.into_inner());
+            st.publishers += 1;
+            st.generation += 1;
+        }
         Publisher {
-            channel: self.channel(stream),
+            channel,
             keep_bytes,
+            total_bytes: self.limits.total_bytes,
+            linger: self.limits.linger,
         }
     }
 
@@ -201,8 +258,7 @@ impl LiveBus {
         if let Some(ch) = channel {
             let mut state = ch.state.lock().unwrap_or_else(|p| p.into_inner());
             state.tx = None;
-            state.fragments.clear();
-            state.bytes = 0;
+            clear(&ch.total, &mut state);
         }
     }
 
@@ -219,12 +275,46 @@ impl LiveBus {
 pub struct Publisher {
     channel: Arc<Channel>,
     keep_bytes: usize,
+    total_bytes: usize,
+    linger: Duration,
+}
+
+impl Drop for Publisher {
+    /// The last producer of a stream left: its kept fragments go after the linger time, unless
+    /// a producer comes back meanwhile.
+    fn drop(&mut self) {
+        let generation = {
+            let mut st = self.channel.state.lock().unwrap_or_else(|p| p.into_inner());
+            st.publishers = st.publishers.saturating_sub(1);
+            if st.publishers > 0 || st.fragments.is_empty() {
+                return;
+            }
+            st.generation
+        };
+        let Ok(rt) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let channel = Arc::clone(&self.channel);
+        let linger = self.linger;
+        rt.spawn(async move {
+            tokio::time::sleep(linger).await;
+            let mut st = channel.state.lock().unwrap_or_else(|p| p.into_inner());
+            if st.publishers == 0 && st.generation == generation {
+                clear(&channel.total, &mut st);
+            }
+        });
+    }
 }
 
 impl Publisher {
-    fn publish(&self, ev: LiveEvent, apply: impl FnOnce(&mut State)) {
+    fn publish(&self, ev: LiveEvent, apply: impl FnOnce(&mut State, &Budget)) {
+        let budget = Budget {
+            keep: self.keep_bytes,
+            total: self.total_bytes,
+            all: &self.channel.total,
+        };
         let mut state = self.channel.state.lock().unwrap_or_else(|p| p.into_inner());
-        apply(&mut state);
+        apply(&mut state, &budget);
         if let Some(tx) = &state.tx
             && tx.send(ev).is_err()
         {
@@ -242,7 +332,7 @@ impl Publisher {
             end: None,
             bytes: 0,
         };
-        self.publish(LiveEvent::Start(s), |st| st.fragments.push_back(b));
+        self.publish(LiveEvent::Start(s), |st, _| st.fragments.push_back(b));
     }
 
     /// A frame of the current fragment arrived.
@@ -251,16 +341,16 @@ impl Publisher {
         let n = f.number;
         let len = f.data.len();
         let keep = Arc::clone(&f);
-        let keep_bytes = self.keep_bytes;
-        self.publish(LiveEvent::Frame(f), |st| {
+        self.publish(LiveEvent::Frame(f), |st, budget| {
             if let Some(b) = st.fragments.back_mut()
                 && b.start.number == n
             {
                 b.frames.push(keep);
                 b.bytes += len;
                 st.bytes += len;
+                budget.all.fetch_add(len, Ordering::Relaxed);
             }
-            evict(st, keep_bytes);
+            evict(st, budget);
         });
     }
 
@@ -268,46 +358,70 @@ impl Publisher {
     pub fn end(&self, e: FragmentEnd) {
         let e = Arc::new(e);
         let n = e.number;
-        let keep_bytes = self.keep_bytes;
         let stored = Arc::clone(&e);
-        self.publish(LiveEvent::End(e), |st| {
+        self.publish(LiveEvent::End(e), |st, budget| {
             if let Some(b) = st.fragments.iter_mut().find(|b| b.start.number == n) {
                 b.end = Some(stored);
             }
-            evict(st, keep_bytes);
+            evict(st, budget);
         });
     }
 
     /// A fragment is durable and in the index.
     pub fn persisted(&self, n: FragmentNumber) {
-        self.publish(LiveEvent::Persisted(n), |st| remove(st, n));
+        self.publish(LiveEvent::Persisted(n), |st, budget| {
+            remove(st, budget.all, n)
+        });
     }
 
     /// A fragment will never complete.
     pub fn aborted(&self, n: FragmentNumber) {
-        self.publish(LiveEvent::Aborted(n), |st| remove(st, n));
+        self.publish(LiveEvent::Aborted(n), |st, budget| {
+            remove(st, budget.all, n)
+        });
     }
 }
 
+/// What a publisher may keep.
+struct Budget<'a> {
+    /// This stream's bytes of kept fragments (0: it persists, keeps nothing).
+    keep: usize,
+    /// All streams' bytes.
+    total: usize,
+    all: &'a AtomicUsize,
+}
+
 /// Streams that persist drop fragments on Persisted; the others keep the most recent complete
-/// fragments within a byte budget (the fragment in progress always stays).
-fn evict(st: &mut State, keep_bytes: usize) {
-    if keep_bytes == 0 {
+/// fragments within their byte budget, and within the process-wide total (the fragment in
+/// progress always stays).
+fn evict(st: &mut State, budget: &Budget<'_>) {
+    if budget.keep == 0 {
         return;
     }
-    while st.bytes > keep_bytes && st.fragments.front().is_some_and(|b| b.end.is_some()) {
+    while (st.bytes > budget.keep || budget.all.load(Ordering::Relaxed) > budget.total)
+        && st.fragments.front().is_some_and(|b| b.end.is_some())
+    {
         if let Some(old) = st.fragments.pop_front() {
             st.bytes -= old.bytes;
+            budget.all.fetch_sub(old.bytes, Ordering::Relaxed);
         }
     }
 }
 
-fn remove(st: &mut State, n: FragmentNumber) {
+fn remove(st: &mut State, all: &AtomicUsize, n: FragmentNumber) {
     if let Some(i) = st.fragments.iter().position(|b| b.start.number == n)
         && let Some(b) = st.fragments.remove(i)
     {
         st.bytes -= b.bytes;
+        all.fetch_sub(b.bytes, Ordering::Relaxed);
     }
+}
+
+/// Drops every buffered fragment of a channel.
+fn clear(all: &AtomicUsize, st: &mut State) {
+    st.fragments.clear();
+    all.fetch_sub(st.bytes, Ordering::Relaxed);
+    st.bytes = 0;
 }
 
 #[cfg(test)]
@@ -407,6 +521,77 @@ mod tests {
             [2],
             "only the sealed, unpersisted fragment is buffered"
         );
+    }
+
+    #[test]
+    fn all_streams_together_stay_within_the_total() {
+        // Issue 15: 8 streams that store nothing kept 188 MB; now their sum is bounded.
+        let bus = LiveBus::new(LiveLimits {
+            total_bytes: 450,
+            linger: Duration::from_secs(3600),
+        });
+        let publishers: Vec<Publisher> =
+            (1..=4).map(|s| bus.publisher(StreamId(s), 1_000)).collect();
+        for (i, p) in publishers.iter().enumerate() {
+            let base = (i as i64 + 1) * 100;
+            for seq in base..base + 5 {
+                // Each fragment 100 bytes, numbers of their own stream.
+                p.start(FragmentStart {
+                    number: FragmentNumber {
+                        stream: StreamId(i as i64 + 1),
+                        seq,
+                    },
+                    producer_ms: seq,
+                    server_ms: seq,
+                    tracks: Bytes::new(),
+                });
+                p.frame(LiveFrame {
+                    number: FragmentNumber {
+                        stream: StreamId(i as i64 + 1),
+                        seq,
+                    },
+                    track: 1,
+                    rel_ms: 0,
+                    keyframe: true,
+                    data: Bytes::from(vec![0; 100]),
+                });
+                p.end(FragmentEnd {
+                    number: FragmentNumber {
+                        stream: StreamId(i as i64 + 1),
+                        seq,
+                    },
+                    duration_ms: 1,
+                    tags: Vec::new(),
+                });
+            }
+        }
+        assert!(bus.buffered_bytes() <= 450, "{}", bus.buffered_bytes());
+        let kept: usize = (1..=4).map(|s| bus.snapshot(StreamId(s)).len() * 100).sum();
+        assert_eq!(kept, bus.buffered_bytes(), "the count matches what is held");
+        drop(publishers);
+    }
+
+    #[tokio::test]
+    async fn kept_fragments_go_after_the_producer_left() {
+        let bus = LiveBus::new(LiveLimits {
+            total_bytes: 1 << 20,
+            linger: Duration::from_millis(100),
+        });
+        let p = bus.publisher(StreamId(1), 10_000);
+        for seq in 1..=3 {
+            start(&p, seq);
+            frame(&p, seq, 0);
+            end(&p, seq);
+        }
+        drop(p);
+        // A producer back within the linger time keeps them.
+        let again = bus.publisher(StreamId(1), 10_000);
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        assert_eq!(bus.snapshot(StreamId(1)).len(), 3);
+        drop(again);
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        assert!(bus.snapshot(StreamId(1)).is_empty());
+        assert_eq!(bus.buffered_bytes(), 0);
     }
 
     #[test]

@@ -88,6 +88,13 @@ pub struct IngestSettings {
     pub max_fragment_duration_secs: u64,
     /// Largest fragment accepted, in payload bytes (ErrorId 4001; KVS: 50 MB).
     pub max_fragment_bytes: u64,
+    /// For a stream that stores nothing (retention 0): bytes of its recent fragments kept in
+    /// memory for live readers.
+    pub live_buffer_bytes: usize,
+    /// All streams' live buffers together, bytes at most.
+    pub live_buffer_total_bytes: usize,
+    /// A stream's kept fragments are dropped this many seconds after its producer left.
+    pub live_buffer_linger_secs: u64,
 }
 
 impl Default for IngestSettings {
@@ -97,6 +104,9 @@ impl Default for IngestSettings {
             idle_ack_interval_ms: 3000,
             max_fragment_duration_secs: 30,
             max_fragment_bytes: 50_000_000,
+            live_buffer_bytes: 16 << 20,
+            live_buffer_total_bytes: 256 << 20,
+            live_buffer_linger_secs: 60,
         }
     }
 }
@@ -120,7 +130,16 @@ impl IngestSettings {
                 max_block_bytes: self.max_fragment_bytes,
                 ..defaults.mkv_limits
             },
+            live_buffer_bytes: self.live_buffer_bytes,
             ..defaults
+        }
+    }
+
+    /// The live bus's process-wide bounds.
+    pub fn live_limits(&self) -> crate::live::LiveLimits {
+        crate::live::LiveLimits {
+            total_bytes: self.live_buffer_total_bytes,
+            linger: std::time::Duration::from_secs(self.live_buffer_linger_secs),
         }
     }
 }

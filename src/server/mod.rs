@@ -106,7 +106,7 @@ impl Server {
                 ..Default::default()
             },
         );
-        let live = std::sync::Arc::new(crate::live::LiveBus::default());
+        let live = std::sync::Arc::new(crate::live::LiveBus::new(config.ingest.live_limits()));
         let session_key = crate::playback::session::SessionKeys::new(
             crate::playback::session::SessionKey::load(&config.playback.session_secret, || {
                 store.secret(crate::store::Secret::SessionKey)
