@@ -95,6 +95,9 @@ pub struct IngestSettings {
     pub live_buffer_total_bytes: usize,
     /// A stream's kept fragments are dropped this many seconds after its producer left.
     pub live_buffer_linger_secs: u64,
+    /// Bytes all PutMedia sessions together hold in memory (partial blocks, fragments being
+    /// assembled), about (see `ingest::memory`).
+    pub memory_budget_bytes: usize,
 }
 
 impl Default for IngestSettings {
@@ -107,6 +110,7 @@ impl Default for IngestSettings {
             live_buffer_bytes: 16 << 20,
             live_buffer_total_bytes: 256 << 20,
             live_buffer_linger_secs: 60,
+            memory_budget_bytes: 1 << 30,
         }
     }
 }
@@ -131,6 +135,7 @@ impl IngestSettings {
                 ..defaults.mkv_limits
             },
             live_buffer_bytes: self.live_buffer_bytes,
+            memory_budget_bytes: self.memory_budget_bytes,
             ..defaults
         }
     }

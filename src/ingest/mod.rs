@@ -10,6 +10,7 @@
 
 pub mod error;
 pub mod fragmenter;
+pub mod memory;
 mod put_media;
 mod sessions;
 
@@ -36,6 +37,9 @@ pub struct IngestConfig {
     /// For streams that persist nothing: bytes of recent fragments the live bus keeps for
     /// readers (KVS keeps a short in-memory buffer).
     pub live_buffer_bytes: usize,
+    /// Bytes all sessions together hold in memory (partial blocks, fragments being
+    /// assembled), about; see [`memory`].
+    pub memory_budget_bytes: usize,
 }
 
 impl Default for IngestConfig {
@@ -51,6 +55,7 @@ impl Default for IngestConfig {
             idle_ack_interval: Duration::from_secs(3),
             idle_timeout: Duration::from_secs(30),
             live_buffer_bytes: 16 << 20,
+            memory_budget_bytes: 1 << 30,
         }
     }
 }
@@ -62,6 +67,7 @@ pub struct Ingest {
     bus: Arc<LiveBus>,
     config: Arc<IngestConfig>,
     sessions: Arc<sessions::Sessions>,
+    memory: Arc<memory::IngestMemory>,
 }
 
 impl Ingest {
@@ -70,6 +76,7 @@ impl Ingest {
         Ingest {
             store,
             bus,
+            memory: memory::IngestMemory::new(config.memory_budget_bytes),
             config: Arc::new(config),
             sessions: Arc::new(sessions::Sessions::default()),
         }

@@ -216,6 +216,7 @@ impl Ingest {
         let mut numbers: VecDeque<(FragmentNumber, i64)> = VecDeque::new();
         let mut idle = std::time::Duration::ZERO;
         let mut sealed = 0u64;
+        let mut lease = self.memory.lease();
         let mut ctx = Ctx {
             ingest: self,
             stream,
@@ -253,6 +254,17 @@ impl Ingest {
                     Ok(Some(Ok(chunk))) => {
                         idle = std::time::Duration::ZERO;
                         reader.push(&chunk);
+                        // What this session holds, before any of it is parsed: a partial block
+                        // counts as much as a complete one.
+                        if !lease.resize(
+                            reader.buffered()
+                                + usize::try_from(frag.buffered_bytes()).unwrap_or(usize::MAX),
+                        ) {
+                            return Err(IngestError::new(
+                                AckErrorId::InternalError,
+                                "the server's ingest memory budget is used up and this session holds more than its share ([ingest] memory_budget_bytes)",
+                            ));
+                        }
                         loop {
                             match reader.pull() {
                                 Ok(Some(ev)) => {

@@ -834,3 +834,54 @@ async fn producer_metadata_tags_are_kept() {
     assert!(after_cluster[1].is_empty());
     s.stop().await;
 }
+
+/// Issue 15: one half-sent 49 MB block held 47 MB, and many such producers could take all the
+/// memory. With `[ingest] memory_budget_bytes`, a producer sending one huge block slowly is
+/// refused (ERROR 5000) once the budget is used up, while another stream's small fragments keep
+/// flowing meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_huge_slow_block_is_refused_other_streams_flow() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = TestServer::start_with(dir.path(), |c| c.ingest.memory_budget_bytes = 2 << 20).await;
+    for name in ["huge", "steady"] {
+        s.create_active(json!({"StreamName": name, "DataRetentionInHours": 1}))
+            .await;
+    }
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<bytes::Bytes, std::io::Error>>(4);
+    let huge = tokio::spawn(
+        reqwest::Client::new()
+            .post(format!("{}/putMedia", s.url))
+            .header("x-amzn-stream-name", "huge")
+            .header("x-amzn-fragment-timecode-type", "ABSOLUTE")
+            .header("x-amzn-producer-start-timestamp", "1700000000.000")
+            .body(channel_body(rx))
+            .send_signed(),
+    );
+    // Tracks, a cluster, and a SimpleBlock that claims 40 MB (within max_fragment_bytes)...
+    let mut head = body_head(&[h264_track(1)]);
+    vidstream::mkv::write_cluster_start(&mut head, BASE_MS, None);
+    head.extend([0xA3, 0x01, 0, 0, 0, 0x02, 0x62, 0x5A, 0x00]); // size 40_000_000
+    head.extend([0x81, 0, 0, 0x80]); // track 1, timecode 0, keyframe
+    tx.send(Ok(head.into())).await.unwrap();
+    // ...whose payload arrives slowly: 64 KiB at a time, 4 MiB in all.
+    let feeder = tokio::spawn(async move {
+        for _ in 0..64 {
+            if tx.send(Ok(vec![0u8; 64 << 10].into())).await.is_err() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        // Hold the body open until the server has answered.
+        tokio::time::sleep(Duration::from_secs(5)).await;
+    });
+    // Meanwhile another stream sends 5 small fragments, all PERSISTED.
+    let (_, steady) = put_media(&s.url, "steady", body(5, 5), 1024).await;
+    assert_eq!(persisted(&steady).len(), 5, "{steady:?}");
+    let resp = huge.await.unwrap().unwrap();
+    let acks = parse_acks(&resp.text().await.unwrap());
+    let last = acks.last().expect("an ack");
+    assert_eq!(last.event, "ERROR", "{acks:?}");
+    assert_eq!(last.error_id, Some(5000), "{acks:?}");
+    feeder.abort();
+    s.stop().await;
+}
