@@ -136,7 +136,6 @@ impl IngestSettings {
             },
             live_buffer_bytes: self.live_buffer_bytes,
             memory_budget_bytes: self.memory_budget_bytes,
-            ..defaults
         }
     }
 
