@@ -17,11 +17,13 @@ use serde::{Deserialize, Serialize};
 
 mod auth;
 mod http;
+mod limits;
 mod media;
 mod outbound;
 mod tls;
 pub use auth::{AuthSettings, ConfigSecret};
 pub use http::HttpSettings;
+pub use limits::LimitSettings;
 pub use media::{IngestSettings, PlaybackSettings, RetentionSettings};
 pub use outbound::{CameraSettings, HookSettings};
 pub use tls::TlsSettings;
@@ -78,6 +80,8 @@ pub struct Config {
     pub tls: TlsSettings,
     /// `[http]`: timeouts and connection caps of the listener.
     pub http: HttpSettings,
+    /// `[limits]`: quotas and per-stream limits.
+    pub limits: LimitSettings,
 }
 
 impl Config {
@@ -131,6 +135,7 @@ impl Default for Config {
             auth: AuthSettings::default(),
             tls: TlsSettings::default(),
             http: HttpSettings::default(),
+            limits: LimitSettings::default(),
         }
     }
 }
@@ -242,6 +247,7 @@ impl Config {
             .validate()
             .and_then(|()| config.tls.validate())
             .and_then(|()| config.http.validate())
+            .and_then(|()| config.limits.validate())
             .map_err(|message| ConfigError::Invalid { origin, message })?;
         Ok(config)
     }

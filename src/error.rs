@@ -22,6 +22,8 @@ pub enum ErrorKind {
     ClientLimitExceeded,
     /// Too many concurrent connections to one stream (`ConnectionLimitExceededException`).
     ConnectionLimitExceeded,
+    /// The server holds as many streams as it may (`AccountStreamLimitExceededException`).
+    AccountStreamLimitExceeded,
     /// The stream's media cannot be served in the asked format, e.g. GetClip of a stream without
     /// H.264/H.265 video (`UnsupportedStreamMediaTypeException`).
     UnsupportedStreamMediaType,

@@ -40,6 +40,7 @@
 //! - [`egress`]: the egress guard: where the server may connect for an API caller (camera and
 //!   webhook destinations, checked after DNS resolution; SSRF).
 //! - [`zerocopy`]: payloads in sealed memfds, sent to sockets with `sendfile`.
+//! - [`limits`]: per-stream connection limits (GetMedia, GetMediaForFragmentList readers).
 //!
 //! Dependencies point one way: `cli → server → api → {playback, frames, ingest, cameras} →
 //! media → {store, live} → {mkv, model} → {time, error}`; nothing below `api` imports it.
@@ -60,6 +61,7 @@ pub mod egress;
 pub mod error;
 pub mod frames;
 pub mod ingest;
+pub mod limits;
 pub mod live;
 pub mod media;
 pub mod mkv;

@@ -250,12 +250,29 @@ async fn get_media_for_fragment_list(
             _ => return Err(not_found(f)),
         }
     }
+    let slot = st
+        .readers
+        .open(stream.id, crate::limits::ReaderKind::FragmentList)
+        .map_err(|cap| {
+            ApiError::new(
+                ErrorKind::ConnectionLimitExceeded,
+                format!(
+                    "stream `{}` has {cap} GetMediaForFragmentList connections open, its limit ([limits] fragment_list_connections_per_stream)",
+                    stream.name
+                ),
+            )
+        })?;
     let list = match fragment_list::find(&st.media, stream.id, &numbers).await {
         Ok(list) => list,
         Err(ReadError::NotFound(n)) => return Err(not_found(&n.to_string())),
         Err(e) => return Err(e.into()),
     };
-    let mut resp = Body::from_stream(list.into_body(st.media.clone())).into_response();
+    // The slot is held by the body: given back when the response ends or the client goes.
+    let body = futures_util::StreamExt::map(list.into_body(st.media.clone()), move |chunk| {
+        let _held = &slot;
+        chunk
+    });
+    let mut resp = Body::from_stream(body).into_response();
     resp.headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static("video/webm"));
     Ok(resp)

@@ -100,6 +100,15 @@ async fn add(
         transport,
         input.enabled.unwrap_or(true),
     )?;
+    let count = st.cameras.list().await?.len();
+    if count >= st.limits.max_cameras {
+        return Err(ApiError::new(
+            crate::error::ErrorKind::ClientLimitExceeded,
+            format!(
+                "this server pulls its maximum of {count} cameras ([limits] max_cameras); remove one first"
+            ),
+        ));
+    }
     let status = st.cameras.add(camera.clone()).await?;
     let detail = format!("camera {} added, stream {}", camera.name, camera.stream);
     Ok(with_detail(

@@ -94,6 +94,29 @@ struct PutInput {
     producer_timestamp: Option<i64>,
 }
 
+/// Refuses a new consumer once the stream has `[limits] max_consumers_per_stream`; a known
+/// consumer always passes. Used by the REST checkpoint and the frame feed's connect.
+pub(super) async fn check_consumer_quota(
+    st: &AppState,
+    stream: &StreamRecord,
+    consumer: &str,
+) -> Result<(), ApiError> {
+    let existing = st.store.list_checkpoints(stream.id).await?;
+    if existing.len() >= st.limits.max_consumers_per_stream
+        && !existing.iter().any(|c| c.consumer == consumer)
+    {
+        return Err(ApiError::new(
+            ErrorKind::ClientLimitExceeded,
+            format!(
+                "stream `{}` has {} consumers, its limit ([limits] max_consumers_per_stream); delete one first",
+                stream.name,
+                existing.len()
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// 9999-12-31T23:59:59.999Z, epoch ms.
 const MAX_EPOCH_MS: i64 = 253_402_300_799_999;
 
@@ -130,6 +153,7 @@ async fn put(
                 stream.name
             ))
         })?;
+    check_consumer_quota(&st, &stream, &consumer).await?;
     commit(&st.store, stream.id, consumer, number, ms).await?;
     Ok(Json(json!({})))
 }

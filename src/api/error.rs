@@ -61,6 +61,10 @@ pub fn status_and_name(kind: ErrorKind) -> (StatusCode, &'static str) {
             "TagsPerResourceExceededLimitException",
         ),
         ErrorKind::ClientLimitExceeded => (StatusCode::BAD_REQUEST, "ClientLimitExceededException"),
+        ErrorKind::AccountStreamLimitExceeded => (
+            StatusCode::BAD_REQUEST,
+            "AccountStreamLimitExceededException",
+        ),
         ErrorKind::ConnectionLimitExceeded => {
             (StatusCode::BAD_REQUEST, "ConnectionLimitExceededException")
         }

@@ -197,6 +197,9 @@ async fn feed(
     )?;
     let req = parse(&q)?;
     let stream = st.store.resolve(&r).await?;
+    if let Some(consumer) = &req.consumer {
+        super::consumers::check_consumer_quota(&st, &stream, consumer).await?;
+    }
     let span = tracing::info_span!("feed", stream = %stream.name);
     let feed = Feed::open(&st.media, stream, req).await?;
     let upgrade = upgrade.map_err(|e| {

@@ -157,13 +157,29 @@ async fn get_media(
     let r = stream_ref(input.stream_name.as_deref(), input.stream_arn.as_deref())?;
     let stream = st.store.resolve(&r).await?;
     let start = resolve_start(&st, &stream, &input.start_selector).await?;
+    // The slot is held by the body: given back when the response ends or the client goes.
+    let slot = st
+        .readers
+        .open(stream.id, crate::limits::ReaderKind::GetMedia)
+        .map_err(|cap| {
+            ApiError::new(
+                ErrorKind::ConnectionLimitExceeded,
+                format!(
+                    "stream `{}` has {cap} GetMedia connections open, its limit ([limits] get_media_connections_per_stream)",
+                    stream.name
+                ),
+            )
+        })?;
     let (tx, mut rx) = tokio::sync::mpsc::channel(16);
     let session = GetMedia::new(st.media.clone(), stream.id, tx);
     tokio::spawn(tracing::Instrument::instrument(
         session.run(start),
         tracing::info_span!("get_media", stream = %stream.name),
     ));
-    let body = futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx));
+    let body = futures_util::stream::poll_fn(move |cx| {
+        let _held = &slot;
+        rx.poll_recv(cx)
+    });
     let mut resp = Body::from_stream(body).into_response();
     resp.headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static("video/webm"));

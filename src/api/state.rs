@@ -57,6 +57,10 @@ pub struct Services {
     pub auth: std::sync::Arc<crate::auth::Auth>,
     /// What the gate accepts besides credentials (host names, CORS origins).
     pub gate: GateSettings,
+    /// `[limits]`: quotas.
+    pub limits: std::sync::Arc<crate::config::LimitSettings>,
+    /// Open readers per stream (GetMedia, GetMediaForFragmentList), capped.
+    pub readers: std::sync::Arc<crate::limits::StreamReaders>,
 }
 
 /// What the gate ([`super::guard`]) accepts besides credentials.

@@ -15,6 +15,7 @@ use super::error::ApiError;
 use super::json::KvsJson;
 use super::params::{decode_list_token, encode_list_token, in_range, stream_ref, version};
 use super::tags::parse_tag_map;
+use crate::error::ErrorKind;
 use crate::model::{
     DeviceName, Invalid, KmsKeyId, MAX_RETENTION_HOURS, MediaType, StorageTier, StreamName,
     StreamRecord,
@@ -129,6 +130,16 @@ async fn create_stream(
             .transpose()?
             .unwrap_or_default(),
     };
+    // A quota, checked before the insert (concurrent creates may pass it by a few).
+    if st.store.count_streams().await? >= st.limits.max_streams {
+        return Err(ApiError::new(
+            ErrorKind::AccountStreamLimitExceeded,
+            format!(
+                "this server holds its maximum of {} streams ([limits] max_streams); delete one first",
+                st.limits.max_streams
+            ),
+        ));
+    }
     let rec = st.store.create_stream(req).await?;
     Ok(Json(json!({ "StreamARN": rec.arn })))
 }

@@ -136,6 +136,7 @@ impl IngestSettings {
             },
             live_buffer_bytes: self.live_buffer_bytes,
             memory_budget_bytes: self.memory_budget_bytes,
+            max_bytes_per_second: defaults.max_bytes_per_second,
         }
     }
 

@@ -40,6 +40,9 @@ pub struct IngestConfig {
     /// Bytes all sessions together hold in memory (partial blocks, fragments being
     /// assembled), about; see [`memory`].
     pub memory_budget_bytes: usize,
+    /// A session's body is read at this many bytes per second at most (one second of burst);
+    /// faster producers are slowed by TCP backpressure.
+    pub max_bytes_per_second: u64,
 }
 
 impl Default for IngestConfig {
@@ -56,6 +59,7 @@ impl Default for IngestConfig {
             idle_timeout: Duration::from_secs(30),
             live_buffer_bytes: 16 << 20,
             memory_budget_bytes: 1 << 30,
+            max_bytes_per_second: 12_500_000,
         }
     }
 }

@@ -217,6 +217,10 @@ impl Ingest {
         let mut idle = std::time::Duration::ZERO;
         let mut sealed = 0u64;
         let mut lease = self.memory.lease();
+        // Pacing: the body is read no faster than `max_bytes_per_second`, one second of burst.
+        let rate = cfg.max_bytes_per_second.max(1) as f64;
+        let started = tokio::time::Instant::now();
+        let mut received = 0u64;
         let mut ctx = Ctx {
             ingest: self,
             stream,
@@ -253,6 +257,12 @@ impl Ingest {
                     }
                     Ok(Some(Ok(chunk))) => {
                         idle = std::time::Duration::ZERO;
+                        received += chunk.len() as u64;
+                        let due = started + std::time::Duration::from_secs_f64(received as f64 / rate);
+                        let burst = tokio::time::Instant::now() + std::time::Duration::from_secs(1);
+                        if due > burst {
+                            tokio::time::sleep_until(due - std::time::Duration::from_secs(1)).await;
+                        }
                         reader.push(&chunk);
                         // What this session holds, before any of it is parsed: a partial block
                         // counts as much as a complete one.

@@ -148,7 +148,10 @@ impl Server {
         let ingest = crate::ingest::Ingest::new(
             store.clone(),
             std::sync::Arc::clone(&live),
-            config.ingest.to_config(),
+            crate::ingest::IngestConfig {
+                max_bytes_per_second: config.limits.put_media_bytes_per_second,
+                ..config.ingest.to_config()
+            },
         );
         let cameras = crate::cameras::Supervisor::new(
             store.clone(),
@@ -220,6 +223,11 @@ impl Server {
                     cors_allowed_origins: config.auth.cors_allowed_origins.clone(),
                     body_read_timeout: Duration::from_secs(config.http.body_read_timeout_secs),
                 },
+                limits: std::sync::Arc::new(config.limits.clone()),
+                readers: crate::limits::StreamReaders::new(
+                    config.limits.get_media_connections_per_stream,
+                    config.limits.fragment_list_connections_per_stream,
+                ),
                 ui,
             }),
             grace: Duration::from_secs(config.shutdown_grace_secs),

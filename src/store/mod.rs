@@ -369,6 +369,11 @@ impl Store {
         Ok(s)
     }
 
+    /// How many streams exist.
+    pub async fn count_streams(&self) -> Result<usize, StoreError> {
+        self.index().count_streams().await
+    }
+
     /// Lists streams by name; see [`Index::list_streams`].
     pub async fn list_streams(
         &self,

@@ -26,6 +26,7 @@ mod images;
 mod ingest_crash;
 mod ingest_fixtures;
 mod ingest_put_media;
+mod limits;
 mod media_cache;
 mod push;
 mod retention;

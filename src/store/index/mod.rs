@@ -155,6 +155,9 @@ pub trait Index: UserIndex + Send + Sync + 'static {
         limit: usize,
     ) -> Result<Vec<StreamRecord>, StoreError>;
 
+    /// How many streams exist (in any status).
+    async fn count_streams(&self) -> Result<usize, StoreError>;
+
     /// Streams in the given status (for start-up recovery of interrupted transitions).
     async fn streams_with_status(
         &self,

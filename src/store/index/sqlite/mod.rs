@@ -333,6 +333,18 @@ impl Index for SqliteIndex {
         .await
     }
 
+    async fn count_streams(&self) -> Result<usize, StoreError> {
+        self.call(|conn| {
+            let n: i64 = conn
+                .prepare_cached("SELECT COUNT(*) FROM streams")
+                .map_err(db)?
+                .query_row([], |r| r.get(0))
+                .map_err(db)?;
+            Ok(usize::try_from(n).unwrap_or(0))
+        })
+        .await
+    }
+
     async fn streams_with_status(
         &self,
         status: StreamStatus,

@@ -1,0 +1,149 @@
+//! `[limits]`: quotas and per-stream limits, each refused with KVS's error while other streams'
+//! traffic keeps flowing.
+
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use crate::common::TestServer;
+use crate::common::media::{body, persisted, put_media};
+use crate::common::sign::SendSigned;
+
+#[tokio::test]
+async fn streams_over_the_quota_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = TestServer::start_with(dir.path(), |c| c.limits.max_streams = 2).await;
+    for name in ["a", "b"] {
+        s.create_active(json!({"StreamName": name})).await;
+    }
+    let r = s.call("/createStream", json!({"StreamName": "c"})).await;
+    r.assert_error(400, "AccountStreamLimitExceededException");
+    assert!(r.body["message"].as_str().unwrap().contains("max_streams"));
+    s.stop().await;
+}
+
+/// A GetMedia request, whatever its answer.
+async fn get_media(url: &str, stream: &str, selector: serde_json::Value) -> reqwest::Response {
+    reqwest::Client::new()
+        .post(format!("{url}/getMedia"))
+        .body(json!({"StreamName": stream, "StartSelector": selector}).to_string())
+        .send_signed()
+        .await
+        .expect("getMedia sent")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn get_media_connections_per_stream_are_capped() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = TestServer::start_with(dir.path(), |c| {
+        c.limits.get_media_connections_per_stream = 1;
+    })
+    .await;
+    for name in ["a", "b"] {
+        s.create_active(json!({"StreamName": name, "DataRetentionInHours": 1}))
+            .await;
+    }
+    let now = json!({"StartSelectorType": "NOW"});
+    // A live reader of `a` stays open (nothing is being written).
+    let first = get_media(&s.url, "a", now.clone()).await;
+    assert_eq!(first.status(), 200);
+    let second = get_media(&s.url, "a", now.clone()).await;
+    assert_eq!(second.status(), 400);
+    assert_eq!(
+        second.headers()["x-amzn-errortype"],
+        "ConnectionLimitExceededException"
+    );
+    // Another stream has its own place.
+    let other = get_media(&s.url, "b", now.clone()).await;
+    assert_eq!(other.status(), 200);
+    // The first reader gone, its place is free.
+    drop(first);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let again = get_media(&s.url, "a", now.clone()).await;
+        if again.status() == 200 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the place is never given back");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    drop(other);
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn consumers_per_stream_are_capped() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = TestServer::start_with(dir.path(), |c| c.limits.max_consumers_per_stream = 2).await;
+    s.create_active(json!({"StreamName": "cam", "DataRetentionInHours": 1}))
+        .await;
+    let (_, acks) = put_media(&s.url, "cam", body(1, 3), 4096).await;
+    let number = persisted(&acks)[0].clone();
+    let commit = |consumer: &str| {
+        json!({"StreamName": "cam", "Consumer": consumer, "FragmentNumber": number,
+               "ProducerTimestamp": 1_700_000_000_000i64})
+    };
+    for c in ["c1", "c2"] {
+        s.call("/v1/frames/consumers/checkpoint", commit(c))
+            .await
+            .assert_ok();
+    }
+    s.call("/v1/frames/consumers/checkpoint", commit("c3"))
+        .await
+        .assert_error(400, "ClientLimitExceededException");
+    // A known consumer still moves its checkpoint.
+    s.call("/v1/frames/consumers/checkpoint", commit("c1"))
+        .await
+        .assert_ok();
+    // The feed refuses a new consumer at connect.
+    let r = s
+        .request(
+            reqwest::Method::GET,
+            "/v1/frames/feed?StreamName=cam&Consumer=c4",
+        )
+        .await;
+    r.assert_error(400, "ClientLimitExceededException");
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn cameras_over_the_quota_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = TestServer::start_with(dir.path(), |c| {
+        c.limits.max_cameras = 1;
+        c.cameras.allowed_networks = vidstream::egress::networks(vidstream::egress::LOOPBACK);
+    })
+    .await;
+    s.create_active(json!({"StreamName": "cam"})).await;
+    let camera = |name: &str| json!({"name": name, "url": "rtsp://127.0.0.1:1/x", "stream": "cam", "enabled": false});
+    let r = s.post_raw("/v1/cameras", camera("one").to_string()).await;
+    assert_eq!(r.status, 201, "{r:?}");
+    s.post_raw("/v1/cameras", camera("two").to_string())
+        .await
+        .assert_error(400, "ClientLimitExceededException");
+    s.stop().await;
+}
+
+/// A producer faster than `put_media_bytes_per_second` is slowed down, not refused: the body
+/// takes at least (bytes / rate) - 1 s (one second of burst), and every fragment is PERSISTED.
+#[tokio::test]
+async fn put_media_is_paced_not_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    const RATE: u64 = 20_000;
+    let s = TestServer::start_with(dir.path(), |c| {
+        c.limits.put_media_bytes_per_second = RATE;
+    })
+    .await;
+    s.create_active(json!({"StreamName": "fast", "DataRetentionInHours": 1}))
+        .await;
+    let payload = body(4, 30);
+    let least = Duration::from_secs_f64(payload.len() as f64 / RATE as f64 - 1.0);
+    assert!(least >= Duration::from_secs(1), "{least:?}");
+    let t = Instant::now();
+    let (status, acks) = put_media(&s.url, "fast", payload, 4 << 10).await;
+    let took = t.elapsed();
+    assert_eq!(status, 200);
+    assert_eq!(persisted(&acks).len(), 4, "{acks:?}");
+    assert!(took >= least, "{took:?} < {least:?}");
+    s.stop().await;
+}
