@@ -4,7 +4,9 @@
 #   make test-deps deps + the tests' own tools (s3s-fs, built into target/tools)
 #   make build     release build
 #   make run       run the server with its embedded defaults: make run ARGS="--listen 127.0.0.1:9000"
-#   make test      fmt check, clippy -D warnings, cargo tests, then the Python (boto3/AWS CLI) suite
+#   make test      fmt check, clippy -D warnings, cargo tests, short fuzz runs, then the Python
+#                  (boto3/AWS CLI) suite
+#   make fuzz      only the fuzz runs (scripts/fuzz.sh; FUZZ_SECS=600 make fuzz for longer ones)
 #   make pytest    only the Python suite (scripts/pytest.sh)
 #   make fmt | clippy | clean
 
@@ -18,7 +20,7 @@ ARGS ?=
 CARGO_ENV = if [ -f "$$HOME/.cargo/env" ]; then . "$$HOME/.cargo/env"; fi;
 CARGO = $(CARGO_ENV) cargo
 
-.PHONY: deps test-deps build run test pytest fmt clippy clean
+.PHONY: deps test-deps build run test fuzz pytest fmt clippy clean
 
 deps:
 	scripts/install-deps.sh
@@ -36,7 +38,11 @@ test: test-deps
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --all-targets -- -D warnings
 	$(CARGO) test --all-targets
+	scripts/fuzz.sh
 	scripts/pytest.sh
+
+fuzz:
+	scripts/fuzz.sh
 
 pytest:
 	scripts/pytest.sh

@@ -299,7 +299,7 @@ async fn resource_of(
             .trim_start_matches('/')
             .split('/')
             .nth(2)
-            .map(percent_decode)
+            .map(crate::auth::sigv4::percent_decode)
             .unwrap_or_default()
     };
     let named = || -> Named {
@@ -373,13 +373,6 @@ async fn stream_arn(st: &AppState, r: StreamRef) -> Result<String, ApiError> {
             Err(e) => Err(e.into()),
         },
     }
-}
-
-fn percent_decode(s: &str) -> String {
-    form_urlencoded::parse(format!("x={}", s.replace('+', "%2B")).as_bytes())
-        .next()
-        .map(|(_, v)| v.into_owned())
-        .unwrap_or_default()
 }
 
 #[cfg(test)]

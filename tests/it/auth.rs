@@ -92,34 +92,20 @@ async fn unsigned_unknown_wrong_tampered_and_stale_requests_get_the_aws_errors()
     assert_eq!(r.status(), 403);
     assert_eq!(r.headers()["x-amzn-errortype"], "InvalidSignatureException");
     // A signature made 10 minutes ago (the window is 5).
-    let stale_date = sigv4::amz_date(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_secs()
-            - 600,
-    );
     let host = s.url.trim_start_matches("http://").to_owned();
-    let hash = sigv4::payload_sha256(body.as_bytes());
-    let sig = sign::root_signer().sign(
-        &sigv4::Request {
-            method: "POST",
-            path: "/describeStream",
-            query: &[],
-            headers: &[
-                ("content-type", "application/json"),
-                ("host", &host),
-                ("x-amz-date", &stale_date),
-            ],
-            payload_sha256: &hash,
-        },
-        &stale_date,
+    let stale = sign::root_signer().sign_headers(
+        "POST",
+        "/describeStream",
+        &[("content-type", "application/json"), ("host", &host)],
+        &sigv4::payload_sha256(body.as_bytes()),
+        sigv4::now_secs() - 600,
     );
+    let (stale_date, authorization) = (&stale[0].1, &stale[1].1);
     let r = client
         .post(&url)
         .header("content-type", "application/json")
-        .header("x-amz-date", &stale_date)
-        .header("authorization", &sig.authorization)
+        .header("x-amz-date", stale_date)
+        .header("authorization", authorization)
         .body(body.clone())
         .send()
         .await
@@ -517,40 +503,9 @@ async fn presigned_urls_work_and_expire() {
     s.create_active(json!({"StreamName": "cam-1"})).await;
     let host = s.url.trim_start_matches("http://").to_owned();
     let presign = |path: &str, signed_secs_ago: u64, expires: u32| -> String {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_secs();
-        let date = sigv4::amz_date(now - signed_secs_ago);
-        let credential = format!(
-            "{}/{}/{}/kinesisvideo/aws4_request",
-            sign::ACCESS_KEY,
-            &date[..8],
-            sign::REGION
-        );
-        let expires = expires.to_string();
-        let query = [
-            ("X-Amz-Algorithm", "AWS4-HMAC-SHA256"),
-            ("X-Amz-Credential", credential.as_str()),
-            ("X-Amz-Date", date.as_str()),
-            ("X-Amz-Expires", expires.as_str()),
-            ("X-Amz-SignedHeaders", "host"),
-        ];
-        let sig = sign::root_signer().sign(
-            &sigv4::Request {
-                method: "GET",
-                path,
-                query: &query,
-                headers: &[("host", host.as_str())],
-                payload_sha256: sigv4::EMPTY_PAYLOAD_SHA256,
-            },
-            &date,
-        );
-        let encoded: String = url::form_urlencoded::Serializer::new(String::new())
-            .extend_pairs(query)
-            .append_pair("X-Amz-Signature", &sig.signature)
-            .finish();
-        format!("{}{path}?{encoded}", s.url)
+        let now = sigv4::now_secs() - signed_secs_ago;
+        let target = sign::root_signer().presign("GET", path, &host, expires, now);
+        format!("{}{target}", s.url)
     };
     let fresh = presign("/v1/streams/cam-1", 0, 60);
     let r = reqwest::get(&fresh).await.unwrap();

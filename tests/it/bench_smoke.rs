@@ -121,6 +121,22 @@ fn bench_push_prints_its_rows() {
             "2 x `vidstream push` of an MKV file",
             "per push process",
             "push` of the test pattern",
+            "SigV4-signed",
+        ],
+    );
+}
+
+#[test]
+fn bench_auth_prints_its_table() {
+    let stdout = bench(&["auth", "--seconds", "1"]);
+    assert_rows(
+        &stdout,
+        &[
+            "root key, DescribeStream (boto3)",
+            "4-statement policy key, DescribeStream (boto3)",
+            "4-statement policy key, PutMedia (kvssink)",
+            "p99",
+            "req/s",
         ],
     );
 }

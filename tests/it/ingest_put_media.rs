@@ -471,24 +471,22 @@ fn sdk_signature_by(
     path: &str,
     body: &[u8],
 ) -> (String, String) {
-    use sha2::Digest;
-    let date = vidstream::auth::sigv4::amz_date_now();
-    let payload = hex::encode(sha2::Sha256::digest(body));
-    let sig = signer.sign(
-        &vidstream::auth::sigv4::Request {
-            method: "POST",
-            path,
-            query: &[],
-            headers: &[
-                ("host", "127.0.0.1"),
-                ("user-agent", SDK_AGENT),
-                ("x-amz-date", &date),
-            ],
-            payload_sha256: &payload,
-        },
-        &date,
+    use vidstream::auth::sigv4;
+    let headers = signer.sign_headers(
+        "POST",
+        path,
+        &[("host", "127.0.0.1"), ("user-agent", SDK_AGENT)],
+        &sigv4::payload_sha256(body),
+        sigv4::now_secs(),
     );
-    (date, sig.authorization)
+    let get = |name: &str| {
+        headers
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v.clone())
+            .expect("signed")
+    };
+    (get("x-amz-date"), get("authorization"))
 }
 
 async fn sdk_call(addr: &str, path: &str, body: &str) -> (u16, String) {

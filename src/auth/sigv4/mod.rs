@@ -24,6 +24,7 @@
 mod cache;
 mod date;
 mod error;
+mod sign;
 pub mod verify;
 
 use hmac::{Hmac, Mac};
@@ -32,6 +33,9 @@ use sha2::{Digest, Sha256};
 pub use cache::SigningKeyCache;
 pub use date::{amz_date, amz_date_now};
 pub use error::SigError;
+pub use sign::{
+    Credentials, Request, Signature, Signer, canonical_request, client_signs, now_secs,
+};
 pub use verify::{Form, Presented, Received, Rules, Verifier, claimed_payload_hash, presented};
 
 /// SHA-256 of the empty string: the payload hash of a streaming PutMedia, and of presigned
@@ -48,154 +52,6 @@ pub const SERVICE: &str = "kinesisvideo";
 
 /// The one algorithm: `AWS4-HMAC-SHA256`.
 pub const ALGORITHM: &str = "AWS4-HMAC-SHA256";
-
-/// Long-term or temporary AWS credentials.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Credentials {
-    /// Access key id (`AKIA...`).
-    pub access_key: String,
-    /// Secret access key.
-    pub secret_key: String,
-    /// Session token of temporary credentials; sent as `x-amz-security-token`.
-    pub session_token: Option<String>,
-}
-
-impl std::fmt::Debug for Credentials {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // The secret and the token never reach logs.
-        f.debug_struct("Credentials")
-            .field("access_key", &self.access_key)
-            .finish_non_exhaustive()
-    }
-}
-
-/// Who signs, where, for which service.
-#[derive(Debug, Clone)]
-pub struct Signer {
-    /// Credentials.
-    pub credentials: Credentials,
-    /// Region, e.g. `us-east-1`.
-    pub region: String,
-    /// Signing name; [`SERVICE`] for KVS.
-    pub service: String,
-}
-
-/// A request to sign. Header names are matched case-insensitively.
-#[derive(Debug, Clone)]
-pub struct Request<'a> {
-    /// `GET`, `POST`...
-    pub method: &'a str,
-    /// Absolute path, not yet URI-encoded (e.g. `/putMedia`); it is sent encoded once.
-    pub path: &'a str,
-    /// Query parameters, not yet encoded.
-    pub query: &'a [(&'a str, &'a str)],
-    /// The headers to sign (must include `host` and `x-amz-date`).
-    pub headers: &'a [(&'a str, &'a str)],
-    /// Hex SHA-256 of the payload ([`EMPTY_PAYLOAD_SHA256`] for streaming PutMedia).
-    pub payload_sha256: &'a str,
-}
-
-/// The result of signing.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Signature {
-    /// The value of the `Authorization` header.
-    pub authorization: String,
-    /// Hex signature.
-    pub signature: String,
-    /// `;`-joined lowercase names of the signed headers.
-    pub signed_headers: String,
-}
-
-impl Signer {
-    /// The header lines that sign a request made now: `X-Amz-Security-Token` (with a session
-    /// token), `X-Amz-Date` and `Authorization`. `path` is not yet URI-encoded and has no query;
-    /// `signed` holds the request's other signed headers (lowercase names, `host` among them).
-    pub fn auth_lines(
-        &self,
-        method: &str,
-        path: &str,
-        signed: &[(&str, &str)],
-        payload_sha256: &str,
-    ) -> String {
-        let date = amz_date_now();
-        let mut headers: Vec<(&str, &str)> = signed.to_vec();
-        headers.push(("x-amz-date", date.as_str()));
-        let mut lines = String::new();
-        if let Some(t) = &self.credentials.session_token {
-            headers.push(("x-amz-security-token", t.as_str()));
-            lines.push_str(&format!("X-Amz-Security-Token: {t}\r\n"));
-        }
-        let sig = self.sign(
-            &Request {
-                method,
-                path,
-                query: &[],
-                headers: &headers,
-                payload_sha256,
-            },
-            &date,
-        );
-        lines.push_str(&format!(
-            "X-Amz-Date: {date}\r\nAuthorization: {}\r\n",
-            sig.authorization
-        ));
-        lines
-    }
-
-    /// Signs `req` made at `amz_date` (`YYYYMMDDTHHMMSSZ`, the value of `x-amz-date`).
-    pub fn sign(&self, req: &Request<'_>, amz_date: &str) -> Signature {
-        let date = amz_date.get(..8).unwrap_or(amz_date);
-        let (canonical, signed_headers) = canonical_request(req);
-        let scope = credential_scope(date, &self.region, &self.service);
-        let string_to_sign = string_to_sign(amz_date, &scope, canonical.as_bytes());
-        let key = signing_key(
-            &self.credentials.secret_key,
-            date,
-            &self.region,
-            &self.service,
-        );
-        let signature = hex::encode(hmac(&key, string_to_sign.as_bytes()));
-        Signature {
-            authorization: format!(
-                "{ALGORITHM} Credential={}/{scope}, SignedHeaders={signed_headers}, Signature={signature}",
-                self.credentials.access_key
-            ),
-            signature,
-            signed_headers,
-        }
-    }
-}
-
-/// The canonical request of a request to sign, and its signed-headers list.
-pub fn canonical_request(req: &Request<'_>) -> (String, String) {
-    let mut headers: Vec<(String, &str)> = req
-        .headers
-        .iter()
-        .map(|(n, v)| (n.trim().to_ascii_lowercase(), *v))
-        .collect();
-    // Stable: repeated headers keep their order.
-    headers.sort_by(|a, b| a.0.cmp(&b.0));
-    let mut names: Vec<&str> = headers.iter().map(|(n, _)| n.as_str()).collect();
-    names.dedup();
-    let mut c = Canonical::new(req.method, &uri_encode(req.path, false));
-    c.query(req.query.iter().copied());
-    for name in &names {
-        c.header(
-            name,
-            headers
-                .iter()
-                .filter(|(n, _)| n == name)
-                .map(|(_, v)| v.as_bytes()),
-        );
-    }
-    let canonical = c.finish(names.iter().copied(), req.payload_sha256);
-    let signed_headers = names.join(";");
-    // Every piece is ASCII or came from a `&str`, so this is never lossy.
-    (
-        String::from_utf8_lossy(&canonical).into_owned(),
-        signed_headers,
-    )
-}
 
 /// Writes a canonical request (SigV4 step 1), one part after the other, in order: method, URI,
 /// query, headers, signed headers, payload hash. The only writer of one, for the signer and the
@@ -319,6 +175,53 @@ fn canonical_uri(wire_path: &str, out: &mut Vec<u8>) {
     }
 }
 
+/// The canonical request of `method` on `wire_path` (as sent, percent-encoded once) with the
+/// decoded query `params`, signing `headers` (any case; repeated names joined in order), and its
+/// signed-headers list: what [`Signer`] signs.
+pub(crate) fn canonical<K: AsRef<str>, V: AsRef<str>>(
+    method: &str,
+    wire_path: &str,
+    params: impl IntoIterator<Item = (K, V)>,
+    headers: &[(&str, &str)],
+    payload_sha256: &str,
+) -> (Vec<u8>, String) {
+    let mut headers: Vec<(String, &str)> = headers
+        .iter()
+        .map(|(n, v)| (n.trim().to_ascii_lowercase(), *v))
+        .collect();
+    // Stable: repeated headers keep their order.
+    headers.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut names: Vec<&str> = headers.iter().map(|(n, _)| n.as_str()).collect();
+    names.dedup();
+    let mut c = Canonical::new(method, wire_path);
+    c.query(params);
+    for name in &names {
+        c.header(
+            name,
+            headers
+                .iter()
+                .filter(|(n, _)| n == name)
+                .map(|(_, v)| v.as_bytes()),
+        );
+    }
+    let signed_headers = names.join(";");
+    (
+        c.finish(names.iter().copied(), payload_sha256),
+        signed_headers,
+    )
+}
+
+/// A path (or one segment of it) as sent on the wire, percent-decoded: the inverse of
+/// [`encode_path`]. `+` stays `+` (it is a space only in query strings); invalid UTF-8 is
+/// replaced. The one decoder of the crate (the API guard reads path segments with it) and of
+/// the tests.
+pub fn percent_decode(s: &str) -> String {
+    form_urlencoded::parse(format!("x={}", s.replace('+', "%2B")).as_bytes())
+        .next()
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_default()
+}
+
 /// `<date>/<region>/<service>/aws4_request`.
 pub fn credential_scope(date: &str, region: &str, service: &str) -> String {
     format!("{date}/{region}/{service}/aws4_request")
@@ -357,13 +260,14 @@ fn hmac(key: &[u8], data: &[u8]) -> [u8; 32] {
 }
 
 /// A path as it goes on the request line: each byte but the unreserved ones and `/`
-/// percent-encoded. Sign the path as it was before ([`Request::path`]).
+/// percent-encoded ([`percent_decode`] reverses it). [`Request::path`] takes the path before
+/// encoding; [`Signer::sign_headers`] the encoded one.
 pub fn encode_path(path: &str) -> String {
     uri_encode(path, false)
 }
 
 /// RFC 3986 encoding as SigV4 wants it: unreserved characters kept, `/` kept in paths.
-fn uri_encode(s: &str, encode_slash: bool) -> String {
+pub(crate) fn uri_encode(s: &str, encode_slash: bool) -> String {
     let mut out = Vec::with_capacity(s.len());
     uri_encode_into(s.as_bytes(), encode_slash, &mut out);
     // Only ASCII was written.
@@ -385,140 +289,6 @@ fn uri_encode_into(s: &[u8], encode_slash: bool, out: &mut Vec<u8>) {
 mod tests {
     use super::*;
 
-    fn example_signer(service: &str) -> Signer {
-        Signer {
-            credentials: Credentials {
-                access_key: "AKIDEXAMPLE".into(),
-                secret_key: "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY".into(),
-                session_token: None,
-            },
-            region: "us-east-1".into(),
-            service: service.into(),
-        }
-    }
-
-    /// The header lines of a signed POST name every signed header and match `sign` for the
-    /// same request and date.
-    #[test]
-    fn auth_lines_sign_the_given_headers_and_the_token() {
-        let mut signer = example_signer("kinesisvideo");
-        signer.credentials.session_token = Some("TOKEN".into());
-        let lines = signer.auth_lines(
-            "POST",
-            "/putMedia",
-            &[("host", "h"), ("x-amzn-stream-name", "s")],
-            EMPTY_PAYLOAD_SHA256,
-        );
-        assert!(lines.contains("X-Amz-Security-Token: TOKEN\r\n"), "{lines}");
-        assert!(
-            lines
-                .contains("SignedHeaders=host;x-amz-date;x-amz-security-token;x-amzn-stream-name,"),
-            "{lines}"
-        );
-        let date = lines
-            .lines()
-            .find_map(|l| l.strip_prefix("X-Amz-Date: "))
-            .expect("a date line")
-            .to_owned();
-        let sig = signer.sign(
-            &Request {
-                method: "POST",
-                path: "/putMedia",
-                query: &[],
-                headers: &[
-                    ("host", "h"),
-                    ("x-amzn-stream-name", "s"),
-                    ("x-amz-date", &date),
-                    ("x-amz-security-token", "TOKEN"),
-                ],
-                payload_sha256: EMPTY_PAYLOAD_SHA256,
-            },
-            &date,
-        );
-        assert!(lines.contains(&sig.authorization), "{lines}");
-    }
-
-    /// The AWS SigV4 test suite's `get-vanilla` case, every intermediate value.
-    #[test]
-    fn aws_test_suite_get_vanilla() {
-        let req = Request {
-            method: "GET",
-            path: "/",
-            query: &[],
-            headers: &[
-                ("Host", "example.amazonaws.com"),
-                ("X-Amz-Date", "20150830T123600Z"),
-            ],
-            payload_sha256: EMPTY_PAYLOAD_SHA256,
-        };
-        let (canonical, _) = canonical_request(&req);
-        assert_eq!(
-            canonical,
-            "GET\n/\n\nhost:example.amazonaws.com\nx-amz-date:20150830T123600Z\n\nhost;x-amz-date\n\
-             e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
-        );
-        let sig = example_signer("service").sign(&req, "20150830T123600Z");
-        assert_eq!(
-            sig.signature,
-            "5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d763fbf31"
-        );
-        assert_eq!(
-            sig.authorization,
-            "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/service/aws4_request, \
-             SignedHeaders=host;x-amz-date, \
-             Signature=5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d763fbf31"
-        );
-    }
-
-    /// The test suite's `get-vanilla-query-order-key-case`: parameters sorted by encoded name.
-    #[test]
-    fn aws_test_suite_query_order() {
-        let req = Request {
-            method: "GET",
-            path: "/",
-            query: &[("Param2", "value2"), ("Param1", "value1")],
-            headers: &[
-                ("Host", "example.amazonaws.com"),
-                ("X-Amz-Date", "20150830T123600Z"),
-            ],
-            payload_sha256: EMPTY_PAYLOAD_SHA256,
-        };
-        let sig = example_signer("service").sign(&req, "20150830T123600Z");
-        assert_eq!(
-            sig.signature,
-            "b97d918cfa904a5beff61c982a1b6f458b799221646efd99d3219ec94cdf2500"
-        );
-    }
-
-    #[test]
-    fn header_values_are_trimmed_and_collapsed() {
-        let req = Request {
-            method: "POST",
-            path: "/putMedia",
-            query: &[],
-            headers: &[("My-Header", "  a   b  "), ("host", "h")],
-            payload_sha256: EMPTY_PAYLOAD_SHA256,
-        };
-        let (canonical, signed) = canonical_request(&req);
-        assert!(canonical.contains("my-header:a b\n"), "{canonical}");
-        assert_eq!(signed, "host;my-header");
-    }
-
-    /// Repeated headers are joined in the order given, not sorted by value (botocore `get_all`).
-    #[test]
-    fn repeated_headers_keep_their_order() {
-        let req = Request {
-            method: "GET",
-            path: "/",
-            query: &[],
-            headers: &[("x-b", "2"), ("host", "h"), ("X-B", "1")],
-            payload_sha256: EMPTY_PAYLOAD_SHA256,
-        };
-        let (canonical, signed) = canonical_request(&req);
-        assert!(canonical.contains("host:h\nx-b:2,1\n"), "{canonical}");
-        assert_eq!(signed, "host;x-b");
-    }
-
     /// Canonical URIs of wire paths, checked against botocore 1.44 (`SigV4Auth.canonical_request`
     /// of the same URL).
     #[test]
@@ -538,9 +308,13 @@ mod tests {
         }
     }
 
+    /// `percent_decode` undoes `encode_path` and keeps `+` (a path is not a form).
     #[test]
-    fn debug_hides_the_secret() {
-        let s = format!("{:?}", example_signer("service").credentials);
-        assert!(!s.contains("EXAMPLEKEY"), "{s}");
+    fn percent_decode_reverses_encode_path() {
+        for path in ["/v1/streams/cam-1", "/a b/c+d/é/x%y", "/a/b%2Fc", ""] {
+            assert_eq!(percent_decode(&encode_path(path)), path);
+        }
+        assert_eq!(percent_decode("a+b%20c%2Fd"), "a+b c/d");
+        assert_eq!(percent_decode("%zz%"), "%zz%");
     }
 }

@@ -23,15 +23,14 @@ pub const SECRET_KEY: &str = "bench-root-secret-0000000000000000000000";
 
 /// The signer of the benchmarks' root key.
 pub fn signer() -> Signer {
-    Signer {
-        credentials: Credentials {
+    Signer::new(
+        Credentials {
             access_key: ACCESS_KEY.into(),
             secret_key: SECRET_KEY.into(),
             session_token: None,
         },
-        region: "us-east-1".into(),
-        service: sigv4::SERVICE.into(),
-    }
+        "us-east-1",
+    )
 }
 
 /// The header lines that sign a request to `addr` (`X-Amz-Date`, `Authorization`): `host`
@@ -240,33 +239,12 @@ async fn read_acks(mut rx: OwnedReadHalf, log: Arc<Mutex<AckLog>>) {
 /// Signs a request the benchmark builds itself (a WebSocket handshake): `Host`, `X-Amz-Date`
 /// and `Authorization`, over its path and query, with an empty body.
 pub fn sign_request<B>(req: &mut axum::http::Request<B>, addr: SocketAddr) -> anyhow::Result<()> {
-    use axum::http::HeaderValue;
-    let host = addr.to_string();
-    let path = req.uri().path().to_owned();
-    let query: Vec<(String, String)> =
-        form_urlencoded::parse(req.uri().query().unwrap_or("").as_bytes())
-            .into_owned()
-            .collect();
-    let query_refs: Vec<(&str, &str)> = query
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect();
-    let date = sigv4::amz_date_now();
-    let sig = signer().sign(
-        &sigv4::Request {
-            method: req.method().as_str(),
-            path: &path,
-            query: &query_refs,
-            headers: &[("host", host.as_str()), ("x-amz-date", date.as_str())],
-            payload_sha256: sigv4::EMPTY_PAYLOAD_SHA256,
-        },
-        &date,
-    );
-    let h = req.headers_mut();
-    h.insert("host", HeaderValue::from_str(&host)?);
-    h.insert("x-amz-date", HeaderValue::from_str(&date)?);
-    h.insert("authorization", HeaderValue::from_str(&sig.authorization)?);
-    Ok(())
+    let method = req.method().as_str().to_owned();
+    let uri = req
+        .uri()
+        .path_and_query()
+        .map_or_else(|| req.uri().path().to_owned(), |pq| pq.as_str().to_owned());
+    sign_http(&method, &uri, &addr.to_string(), req.headers_mut(), &[])
 }
 
 /// Signs a `reqwest` request of the benchmarks (JSON bodies labelled as JSON; a PutMedia body
@@ -283,37 +261,34 @@ pub fn sign_reqwest(req: &mut reqwest::Request) -> anyhow::Result<()> {
         req.headers_mut()
             .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     }
-    let body: &[u8] = match req.body().and_then(reqwest::Body::as_bytes) {
-        Some(b) if !streaming => b,
-        _ => &[],
+    let body = match req.body().and_then(reqwest::Body::as_bytes) {
+        Some(b) if !streaming => b.to_vec(),
+        _ => Vec::new(),
     };
-    let hash = sigv4::payload_sha256(body);
-    let date = sigv4::amz_date_now();
-    let mut signed: Vec<(String, String)> = req
-        .headers()
-        .iter()
-        .filter(|(n, _)| n.as_str() == "content-type" || n.as_str().starts_with("x-amz"))
-        .map(|(n, v)| (n.as_str().to_owned(), v.to_str().unwrap_or("").to_owned()))
-        .collect();
-    signed.push(("host".into(), host.clone()));
-    signed.push(("x-amz-date".into(), date.clone()));
-    let refs: Vec<(&str, &str)> = signed
-        .iter()
-        .map(|(n, v)| (n.as_str(), v.as_str()))
-        .collect();
-    let sig = signer().sign(
-        &sigv4::Request {
-            method: req.method().as_str(),
-            path: url.path(),
-            query: &[],
-            headers: &refs,
-            payload_sha256: &hash,
-        },
-        &date,
-    );
-    let h = req.headers_mut();
-    h.insert("host", HeaderValue::from_str(&host)?);
-    h.insert("x-amz-date", HeaderValue::from_str(&date)?);
-    h.insert("authorization", HeaderValue::from_str(&sig.authorization)?);
+    let uri = match url.query() {
+        Some(q) => format!("{}?{q}", url.path()),
+        None => url.path().to_owned(),
+    };
+    let method = req.method().as_str().to_owned();
+    sign_http(&method, &uri, &host, req.headers_mut(), &body)
+}
+
+/// Sets `host` and signs `headers` with the benchmarks' key ([`Signer::sign_http`]); `uri` as
+/// sent, `body` the bytes the signature covers.
+fn sign_http(
+    method: &str,
+    uri: &str,
+    host: &str,
+    headers: &mut http::HeaderMap,
+    body: &[u8],
+) -> anyhow::Result<()> {
+    headers.insert(http::header::HOST, http::HeaderValue::from_str(host)?);
+    signer().sign_http(
+        method,
+        uri,
+        headers,
+        &sigv4::payload_sha256(body),
+        sigv4::now_secs(),
+    )?;
     Ok(())
 }

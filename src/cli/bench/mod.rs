@@ -16,7 +16,9 @@
 //! `vidstream bench cameras`: server CPU per pulled RTSP camera (see `cameras`).
 //! `vidstream bench push`: CPU per `vidstream push` producer process (see `push`).
 //! `vidstream bench hook`: the frame hook's pictures per core and a slow destination (see `hook`).
+//! `vidstream bench auth`: SigV4 verification + policy decision per request (see `auth`).
 
+mod auth;
 mod cameras;
 mod client;
 mod feed;
@@ -40,7 +42,8 @@ use client::{Producer, body_head, fragment, post_json};
 /// Flags of `vidstream bench`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// What to measure: `ingest`, `cameras`, `push`, `playback`, `images`, `hook` or `feed`.
+    /// What to measure: `ingest`, `cameras`, `push`, `playback`, `images`, `hook`, `feed` or
+    /// `auth`.
     #[arg(default_value = "ingest")]
     what: String,
     /// Directory for the benchmark's data (on the disk to measure); a temporary directory
@@ -84,8 +87,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         "images" => images::run(&args),
         "hook" => hook::run(&args),
         "feed" => rt.block_on(feed::run(args)),
+        "auth" => auth::run(&args),
         other => bail!(
-            "unknown benchmark `{other}`; try `vidstream bench ingest`, `cameras`, `push`, `playback`, `images`, `hook` or `feed`"
+            "unknown benchmark `{other}`; try `vidstream bench ingest`, `cameras`, `push`, `playback`, `images`, `hook`, `feed` or `auth`"
         ),
     }
 }
@@ -123,9 +127,10 @@ async fn pushed(args: Args) -> anyhow::Result<()> {
         Row {
             what: format!("{n} x `vidstream push` of an MKV file (H.264 2 Mbit/s, pass-through)"),
             result: format!(
-                "{:.2} % of one core per push process = {:.0} per core",
+                "{:.2} % of one core per push process = {:.0} per core (SigV4-signed, {} fragments persisted)",
                 r.per_stream * 100.0,
-                1.0 / r.per_stream.max(1e-9)
+                1.0 / r.per_stream.max(1e-9),
+                r.fragments
             ),
             target: "report".into(),
         },

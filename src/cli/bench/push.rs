@@ -6,7 +6,10 @@
 //! - test pattern: one `push testsrc://…` child at the same size and bitrate (x264 encoding
 //!   included).
 //!
-//! Each child's CPU time comes from /proc, over the same window for all of them.
+//! Each child's CPU time comes from /proc, over the same window for all of them. The children
+//! sign their PutMedia with SigV4 (the benchmarks' root key from the environment, as kvssink
+//! takes its credentials) and the server checks it; afterwards every pass-through stream must
+//! hold fragments, so a refused or failing push cannot pass for a cheap one.
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -25,6 +28,8 @@ const WARMUP: Duration = Duration::from_secs(2);
 pub struct PushCpu {
     pub per_stream: f64,
     pub pattern: f64,
+    /// Fragments the server persisted from the pass-through pushes.
+    pub fragments: usize,
 }
 
 fn pattern(seconds: u64) -> TestPattern {
@@ -119,6 +124,15 @@ pub async fn push_cpu(
         .map(|i| push(server, &format!("push{i}"), &source))
         .collect::<anyhow::Result<Vec<_>>>()?;
     let all = measure(children, seconds).await?;
+    let mut fragments = 0;
+    for i in 0..n {
+        let held = fragment_count(server, &format!("push{i}")).await?;
+        anyhow::ensure!(
+            held > 0,
+            "stream push{i} holds no fragment: its `vidstream push` was refused or failed"
+        );
+        fragments += held;
+    }
     let url = format!(
         "testsrc://?width=640&height=480&fps=30&gop=30&bitrate=2000&duration={}",
         seconds + WARMUP.as_secs() + 5
@@ -127,5 +141,18 @@ pub async fn push_cpu(
     Ok(PushCpu {
         per_stream: all / n.max(1) as f64,
         pattern,
+        fragments,
     })
+}
+
+/// Fragments the server holds for `stream` (ListFragments, signed).
+async fn fragment_count(server: &ServerProcess, stream: &str) -> anyhow::Result<usize> {
+    let body = serde_json::json!({"StreamName": stream}).to_string();
+    let resp = super::client::post_json(server.addr, "/listFragments", &body).await?;
+    let json = resp
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b)
+        .context("listFragments: no body")?;
+    let v: serde_json::Value = serde_json::from_str(json).context("listFragments")?;
+    Ok(v["Fragments"].as_array().map_or(0, Vec::len))
 }

@@ -6,8 +6,7 @@
 //! signed by its SHA-256; a streaming body (PutMedia) with the empty-body hash, as KVS's
 //! producers do.
 
-use reqwest::header::{HeaderName, HeaderValue};
-use sha2::{Digest, Sha256};
+use reqwest::header::{CONTENT_TYPE, HOST, HeaderValue};
 use vidstream::auth::sigv4::{self, Credentials, Signer};
 
 /// The root access key every test server is configured with.
@@ -24,51 +23,40 @@ pub fn root_signer() -> Signer {
 
 /// A signer for any key (e.g. one a test created through `/v1/keys`).
 pub fn signer(access_key: &str, secret_key: &str, session_token: Option<&str>) -> Signer {
-    Signer {
-        credentials: Credentials {
+    Signer::new(
+        Credentials {
             access_key: access_key.to_owned(),
             secret_key: secret_key.to_owned(),
             session_token: session_token.map(str::to_owned),
         },
-        region: REGION.to_owned(),
-        service: sigv4::SERVICE.to_owned(),
-    }
+        REGION,
+    )
 }
 
 /// Adds `Host`, `X-Amz-Date`, the session token and `Authorization` to `req`, signing `host`,
-/// `x-amz-*` and `content-type`.
+/// `x-amz-*` and `content-type` (the library's [`Signer::sign_http`]).
 pub fn sign(req: &mut reqwest::Request, signer: &Signer) {
-    let url = req.url().clone();
-    let streaming = url.path().ends_with("/putMedia");
-    let body_sent = req.body().is_some();
+    let streaming = req.url().path().ends_with("/putMedia");
     // JSON, as every SDK labels a KVS request body.
-    if body_sent && !streaming && !req.headers().contains_key(reqwest::header::CONTENT_TYPE) {
-        req.headers_mut().insert(
-            reqwest::header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        );
+    if req.body().is_some() && !streaming && !req.headers().contains_key(CONTENT_TYPE) {
+        req.headers_mut()
+            .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     }
-    let headers: Vec<(String, String)> = req
-        .headers()
-        .iter()
-        .map(|(n, v)| (n.as_str().to_owned(), v.to_str().unwrap_or("").to_owned()))
-        .collect();
-    let body = req
-        .body()
-        .and_then(reqwest::Body::as_bytes)
-        .map(<[u8]>::to_vec);
-    for (name, value) in auth_headers(
-        signer,
-        req.method().as_str(),
-        &url,
-        &headers,
-        body.as_deref(),
-    ) {
-        req.headers_mut().insert(
-            HeaderName::from_bytes(name.as_bytes()).expect("name"),
-            HeaderValue::from_str(&value).expect("value"),
-        );
-    }
+    let host = host_of(req.url());
+    req.headers_mut()
+        .insert(HOST, HeaderValue::from_str(&host).expect("host"));
+    let payload = payload_of(req.url(), req.body().and_then(reqwest::Body::as_bytes));
+    let method = req.method().as_str().to_owned();
+    let uri = wire_uri(req.url());
+    signer
+        .sign_http(
+            &method,
+            &uri,
+            req.headers_mut(),
+            &payload,
+            sigv4::now_secs(),
+        )
+        .expect("header values");
 }
 
 /// The headers that sign a request (`host`, `x-amz-date`, the session token, `authorization`),
@@ -82,60 +70,52 @@ pub fn auth_headers(
     headers: &[(String, String)],
     body: Option<&[u8]>,
 ) -> Vec<(String, String)> {
-    let host = match url.port() {
-        Some(p) => format!("{}:{p}", url.host_str().unwrap_or_default()),
-        None => url.host_str().unwrap_or_default().to_owned(),
-    };
-    // PutMedia is signed as if its body were empty (KVS-API.md §0), as the producers sign it.
-    let streaming = url.path().ends_with("/putMedia");
-    let payload = match body {
-        Some(bytes) if !streaming => hex::encode(Sha256::digest(bytes)),
-        _ => sigv4::EMPTY_PAYLOAD_SHA256.to_owned(),
-    };
-    let date = sigv4::amz_date_now();
-    let mut out = vec![
-        ("host".to_owned(), host.clone()),
-        ("x-amz-date".to_owned(), date.clone()),
-    ];
-    if let Some(t) = &signer.credentials.session_token {
-        out.push(("x-amz-security-token".to_owned(), t.clone()));
-    }
-    let mut signed: Vec<(String, String)> = headers
-        .iter()
-        .map(|(n, v)| (n.to_ascii_lowercase(), v.clone()))
-        .filter(|(n, _)| n == "content-type" || (n.starts_with("x-amz") && n != "x-amz-date"))
-        .filter(|(n, _)| n != "x-amz-security-token")
-        .collect();
-    signed.extend(out.iter().cloned());
-    let signed_refs: Vec<(&str, &str)> = signed
-        .iter()
-        .map(|(n, v)| (n.as_str(), v.as_str()))
-        .collect();
-    let query: Vec<(String, String)> = url.query_pairs().into_owned().collect();
-    let query_refs: Vec<(&str, &str)> = query
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect();
-    let path = percent_decode(url.path());
-    let sig = signer.sign(
-        &sigv4::Request {
-            method,
-            path: &path,
-            query: &query_refs,
-            headers: &signed_refs,
-            payload_sha256: &payload,
-        },
-        &date,
+    let host = host_of(url);
+    let mut signed = vec![("host", host.as_str())];
+    signed.extend(
+        headers
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.as_str()))
+            .filter(|(n, _)| {
+                let n = n.to_ascii_lowercase();
+                n != "host" && sigv4::client_signs(&n)
+            }),
     );
-    out.push(("authorization".to_owned(), sig.authorization));
-    out
+    let added = signer.sign_headers(
+        method,
+        &wire_uri(url),
+        &signed,
+        &payload_of(url, body),
+        sigv4::now_secs(),
+    );
+    std::iter::once(("host".to_owned(), host.clone()))
+        .chain(added.into_iter().map(|(n, v)| (n.to_owned(), v)))
+        .collect()
 }
 
-fn percent_decode(path: &str) -> String {
-    url::form_urlencoded::parse(format!("p={}", path.replace('+', "%2B")).as_bytes())
-        .next()
-        .map(|(_, v)| v.into_owned())
-        .unwrap_or_default()
+/// `Host` as a client sends it: the URL's authority.
+fn host_of(url: &url::Url) -> String {
+    match url.port() {
+        Some(p) => format!("{}:{p}", url.host_str().unwrap_or_default()),
+        None => url.host_str().unwrap_or_default().to_owned(),
+    }
+}
+
+/// The request target as sent: the URL's (already encoded) path and query.
+fn wire_uri(url: &url::Url) -> String {
+    match url.query() {
+        Some(q) => format!("{}?{q}", url.path()),
+        None => url.path().to_owned(),
+    }
+}
+
+/// The hash a body is signed with: its SHA-256; PutMedia's streaming body is signed as if
+/// empty (KVS-API.md §0), as the producers sign it.
+fn payload_of(url: &url::Url, body: Option<&[u8]>) -> String {
+    match body {
+        Some(bytes) if !url.path().ends_with("/putMedia") => sigv4::payload_sha256(bytes),
+        _ => sigv4::EMPTY_PAYLOAD_SHA256.to_owned(),
+    }
 }
 
 /// `send_signed`: sign with the tests' root key (or another signer), then send.
