@@ -18,6 +18,7 @@ mod cameras;
 mod clip;
 mod dash_manifest;
 mod egress;
+mod faults;
 mod frame_feed;
 mod get_media;
 mod http_limits;
