@@ -1,7 +1,9 @@
 //! MPEG-DASH: GetDASHStreamingSessionURL and the session's sub-resources
 //! (`/dash/v1/getDASHManifest.mpd`, `getMP4InitFragment.mp4`, `getMP4MediaFragment.mp4`).
 //! Sessions and windows are shared with HLS ([`super::sessions`]); the manifest is written by
-//! [`crate::playback::dash`].
+//! [`crate::playback::dash`]. Its media URLs name a segment by `Time=` (the `S@t` of the
+//! manifest's SegmentTemplate: the fragment's producer timestamp less the session's base), which
+//! [`media`] maps back to the fragment through the index; `FragmentNumber=` works too.
 
 use axum::Router;
 use axum::extract::State;
@@ -16,8 +18,10 @@ use super::AppState;
 use super::error::ApiError;
 use super::json::KvsJson;
 use super::sessions::{self, Common, SelectorInput};
+use crate::model::StreamId;
 use crate::playback::session::{PlaybackMode, Protocol};
 use crate::playback::window;
+use crate::store::index::TimestampKind;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -27,10 +31,7 @@ pub fn routes() -> Router<AppState> {
             "/dash/v1/getMP4InitFragment.mp4",
             get(super::segments::dash_init),
         )
-        .route(
-            "/dash/v1/getMP4MediaFragment.mp4",
-            get(super::segments::dash_media),
-        )
+        .route("/dash/v1/getMP4MediaFragment.mp4", get(media))
 }
 
 #[derive(Deserialize)]
@@ -141,9 +142,9 @@ async fn manifest(State(st): State<AppState>, QueryMap(q): QueryMap) -> Result<R
             dash::TRACK_NUMBER
         ),
         media_url: format!(
-            "getMP4MediaFragment.mp4?SessionToken={token}&FragmentNumber={}&TrackNumber={}",
-            dash::FRAGMENT_NUMBER,
-            dash::TRACK_NUMBER
+            "getMP4MediaFragment.mp4?SessionToken={token}&TrackNumber={}&Time={}",
+            dash::TRACK_NUMBER,
+            dash::TIME
         ),
     };
     let mut text = dash::manifest(&kind, &headers, &fragments, &opts)
@@ -160,4 +161,36 @@ async fn manifest(State(st): State<AppState>, QueryMap(q): QueryMap) -> Result<R
         axum::http::HeaderValue::from_static("application/dash+xml"),
     );
     Ok(resp)
+}
+
+/// `getMP4MediaFragment.mp4`: by `FragmentNumber=`, or by `Time=` (what the manifest's
+/// SegmentTemplate asks for): the fragment whose producer timestamp is the session's base plus
+/// that many ms (of equal ones the highest number, as the ON_DEMAND window keeps).
+async fn media(State(st): State<AppState>, QueryMap(q): QueryMap) -> Result<Response, ApiError> {
+    let mut q = q;
+    if !q.contains_key("FragmentNumber")
+        && let Some(text) = q.get("Time")
+    {
+        let s = sessions::open(&st, &q, Protocol::Dash)?;
+        let t: i64 = text
+            .parse()
+            .map_err(|_| ApiError::invalid(format!("Time `{text}` is not a number of ms")))?;
+        let at = s.base_ms.saturating_add(t);
+        let range = Some((TimestampKind::Producer, at, at));
+        let rows = st
+            .media
+            .collect(StreamId(s.stream), range, |_| false)
+            .await
+            .map_err(|e| ApiError::new(e.kind(), e.to_string()))?;
+        let number = rows.iter().map(|r| r.number).max().ok_or_else(|| {
+            ApiError::new(
+                crate::error::ErrorKind::ResourceNotFound,
+                format!(
+                    "no fragment of this session's stream starts at Time {t}; use a segment time from the manifest"
+                ),
+            )
+        })?;
+        q.insert("FragmentNumber".into(), number.to_string());
+    }
+    super::segments::dash_media(State(st), QueryMap(q)).await
 }

@@ -7,42 +7,50 @@
 //! One `Period` per run of consecutive fragments stored under the same track header, so a
 //! codec change starts a new Period with its own initialization segment. In each Period, one
 //! `AdaptationSet` per track fMP4 can carry: video (H.264/H.265) first, then audio (AAC), each
-//! with one `Representation` whose `SegmentList` holds the `Initialization`, a
-//! `SegmentTimeline` with exactly one `S` per fragment (`t` and `d` always written, never `r`),
-//! and one `SegmentURL` per fragment in the same order. Audio and video are separate
-//! AdaptationSets (dash.js does not play multiplexed Representations), so every segment URL
-//! names one track.
+//! with one `Representation` whose `SegmentTemplate` holds the initialization and media URLs
+//! and a `SegmentTimeline` with exactly one `S` per fragment (`t` and `d` always written, never
+//! `r`). Audio and video are separate AdaptationSets (dash.js does not play multiplexed
+//! Representations), so every segment URL names one track.
 //!
-//! Why `SegmentList` and not `SegmentTemplate`: FragmentNumbers are 47-digit decimals, too big
-//! for `$Number$` (players do arithmetic on it in doubles), and a per-session ordinal (what KVS
-//! itself uses) would make the server keep state to map it back. With an explicit URL per `S`,
-//! each segment is addressed by its FragmentNumber and the server stays stateless. dash.js and
-//! ffmpeg both take the `n`-th `SegmentURL` for the `n`-th `S`.
+//! Why `SegmentTemplate` with `$Time$`: each segment is addressed by its `S@t`, the fragment's
+//! start on the session's media clock, which the server maps back to the fragment through the
+//! index (the producer timestamp `base + t`), so the server stays stateless. FragmentNumbers
+//! (47-digit decimals) are too big for `$Number$` (players do arithmetic on it in doubles), and
+//! a per-session ordinal (what KVS itself uses) would need state to map back. The writer used
+//! to list one `SegmentURL` per fragment in a `SegmentList`; ffmpeg's dash demuxer (5.1)
+//! re-probes the stream (`avformat_find_stream_info`) at every segment of a `SegmentList`,
+//! and on fragments of one to a few frames without a `frameRate` (kvssink writes no
+//! DefaultDuration to derive one from) or with a lone frame of duration 0, it ended the
+//! presentation after the first few of them (3 of 600 frames; a client saw 16). On a
+//! `SegmentTemplate` it opens each segment as a continuation and plays every frame. No
+//! `startNumber` is written: ffmpeg counts its timeline index from it, and `$Time$` needs none.
 //!
 //! # URL contract (what the HTTP layer must honour)
 //!
 //! [`DashOptions::init_url`] and [`DashOptions::media_url`] are templates in which the writer
-//! replaces, per Representation and segment:
+//! replaces, per Representation:
 //! - [`TRACK_HEADER`] (`$TrackHeader$`) by [`DashFragment::track_header_id`] (init URL);
 //! - [`TRACK_NUMBER`] (`$TrackNumber$`) by the MKV track number ([`MediaTrack::number`]);
-//! - [`FRAGMENT_NUMBER`] (`$FragmentNumber$`) by [`DashFragment::number`] (media URL).
 //!
-//! The media URL must contain `$FragmentNumber$`; when a Period has more than one track both
-//! URLs must contain `$TrackNumber$`, and when there is more than one Period the init URL
-//! must contain `$TrackHeader$`. The URLs are written as given (XML-escaped), so they should
-//! be relative to the manifest (e.g. `getMP4MediaFragment.mp4?SessionToken=…&FragmentNumber=
-//! $FragmentNumber$&TrackNumber=$TrackNumber$` next to `/dash/v1/getDASHManifest.mpd`) with any
-//! token already percent-encoded (a raw `/` in a query breaks the base-URL resolution of some
-//! players). The server must answer:
+//! and leaves [`TIME`] (`$Time$`, media URL) for the player, which puts in the segment's
+//! `S@t`: the [`DashFragment::start_ms`] of the fragment. Any other `$` is written as `$$`
+//! (ISO/IEC 23009-1 §5.3.9.4.4), so a `$` in a token survives.
+//!
+//! The media URL must contain `$Time$`; when a Period has more than one track both URLs must
+//! contain `$TrackNumber$`, and when there is more than one Period the init URL must contain
+//! `$TrackHeader$`. The URLs are written as given (XML-escaped), so they should be relative to
+//! the manifest (e.g. `getMP4MediaFragment.mp4?SessionToken=…&TrackNumber=$TrackNumber$&Time=
+//! $Time$` next to `/dash/v1/getDASHManifest.mpd`) with any token already percent-encoded (a
+//! raw `/` in a query breaks the base-URL resolution of some players). The server must answer:
 //! - the init URL with `fmp4::init_segment(&[track])` of that track of that track header;
 //! - the media URL with `fmp4::media_segment(&[track], &samples, seq)` over all the samples of
-//!   that fragment (whole fragment, that one track only), with the *stored* times: the `tfdt`
-//!   is the stored decode time (ms × 90 for video), not rebased.
+//!   the fragment whose `start_ms` is `Time` (whole fragment, that one track only), with the
+//!   *stored* times: the `tfdt` is the stored decode time (ms × 90 for video), not rebased.
 //!
 //! # Timing contract
 //!
 //! MPD times use a 1000 Hz `timescale` (milliseconds, the stored clock), whatever the track's
-//! MP4 timescale: the `timescale` of a SegmentList only scales the MPD's own numbers, and
+//! MP4 timescale: the `timescale` of a SegmentTemplate only scales the MPD's own numbers, and
 //! epoch milliseconds stay exact in a JavaScript double (epoch ms × 90 kHz do not: ~1.5e17 >
 //! 2^53). [`DashFragment::start_ms`] is the presentation time of the fragment's first frame on
 //! the clock the segments' `tfdt` use (stored timecodes, so `tfdt / 90` for video without
@@ -54,7 +62,15 @@
 //! The origin is the first fragment's start for [`DashKind::Static`] (the presentation starts
 //! at 0) and [`DashKind::Dynamic::timeline_origin_ms`] for live sessions.
 //!
-//! Gaps between fragments stay gaps in the timeline (players jump them); overlaps are removed by
+//! Each `S@d` runs to the next fragment's start when the two are contiguous, that is when the
+//! space between the end of one fragment and the start of the next is at most
+//! [`CONTIGUOUS_MS`] (playback's discontinuity threshold). A producer that cuts one fragment per
+//! keyframe (kvssink on a busy scene) makes fragments of a few frames, down to one: their stored
+//! durations are estimates from frame spacing, a few ms off their real spacing, and a one-frame
+//! fragment whose track has no DefaultDuration (the KVS producer SDK writes none) is stored
+//! with duration 0. Taken as they are, those would leave ms-wide holes in the timeline or make
+//! the manifest unwritable; a fragment of unknown duration is given [`LONE_FRAME_MS`] instead.
+//! Longer gaps stay gaps in the timeline (players jump them); overlaps are removed by
 //! shortening the earlier fragment's `d`, since a timeline cannot go back.
 //!
 //! Dynamic manifests also carry the server's clock (`UTCTiming` direct, = `publishTime`), so
@@ -73,13 +89,21 @@ use crate::store::index::TimestampKind;
 pub const TRACK_HEADER: &str = "$TrackHeader$";
 /// Placeholder for the MKV track number in both URL templates.
 pub const TRACK_NUMBER: &str = "$TrackNumber$";
-/// Placeholder for the FragmentNumber in [`DashOptions::media_url`].
-pub const FRAGMENT_NUMBER: &str = "$FragmentNumber$";
+/// The DASH template identifier (ISO/IEC 23009-1 §5.3.9.4.4) the player replaces by a
+/// segment's `S@t` in [`DashOptions::media_url`].
+pub const TIME: &str = "$Time$";
 /// Namespace of the `kvs:ts` / `kvs:fn` attributes. KVS does not document its URI; custom
 /// players read the attributes by their qualified names.
 pub const KVS_NAMESPACE: &str = "urn:vidstream:kvs:dash";
 /// MPD timescale: milliseconds (see the module doc).
 pub const MPD_TIMESCALE: u32 = 1000;
+/// Space between one fragment's end and the next one's start up to which the two are taken as
+/// contiguous (the earlier `d` runs to the later `t`): the gap below which playback sees no
+/// discontinuity (KVS: 50 ms), more than a frame interval at 30 fps.
+pub const CONTIGUOUS_MS: i64 = 50;
+/// Duration assumed for a fragment stored with none (one frame, no DefaultDuration): one frame
+/// at 30 fps, for when no later fragment says how long it lasts.
+pub const LONE_FRAME_MS: i64 = 33;
 
 /// Manifest type (ISO/IEC 23009-1 §5.3.1.2 `MPD@type`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -111,11 +135,11 @@ pub enum DashKind {
 /// One stored fragment, as the manifest lists it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DashFragment {
-    /// Its FragmentNumber (decimal digits only; goes into the media URL and `kvs:fn`).
+    /// Its FragmentNumber (decimal digits only; goes into `kvs:fn`).
     pub number: String,
     /// Presentation time of its first frame, ms, on the clock of the segments' `tfdt`.
     pub start_ms: i64,
-    /// Its duration, ms (> 0).
+    /// Its duration, ms (≥ 0; 0 for one frame of unknown duration, see the module doc).
     pub duration_ms: i64,
     /// Producer timestamp, epoch ms (`kvs:ts` for [`TimestampKind::Producer`]).
     pub producer_ms: i64,
@@ -159,8 +183,8 @@ pub enum DashError {
     /// A FragmentNumber that is not 1–128 decimal digits.
     #[error("fragment number `{0}` is not 1-128 decimal digits")]
     FragmentNumber(String),
-    /// A fragment without a positive duration.
-    #[error("fragment {number} has duration {duration_ms} ms; it must be positive")]
+    /// A fragment with a negative duration.
+    #[error("fragment {number} has duration {duration_ms} ms; it must not be negative")]
     Duration {
         /// Its number.
         number: String,
@@ -371,7 +395,9 @@ fn periods<'a>(
     Ok(out)
 }
 
-/// Validates numbers, durations and order; returns the durations with overlaps removed.
+/// Validates numbers, durations and order; returns each fragment's timeline `d` (see the module
+/// doc): its duration ([`LONE_FRAME_MS`] when unknown), run to the next fragment's start when
+/// they are contiguous or overlap.
 fn checked_durations(fragments: &[DashFragment]) -> Result<Vec<i64>, DashError> {
     let mut out = Vec::with_capacity(fragments.len());
     for (i, f) in fragments.iter().enumerate() {
@@ -381,13 +407,16 @@ fn checked_durations(fragments: &[DashFragment]) -> Result<Vec<i64>, DashError> 
         if !digits {
             return Err(DashError::FragmentNumber(f.number.clone()));
         }
-        if f.duration_ms <= 0 {
+        if f.duration_ms < 0 {
             return Err(DashError::Duration {
                 number: f.number.clone(),
                 duration_ms: f.duration_ms,
             });
         }
-        let mut d = f.duration_ms;
+        let mut d = match f.duration_ms {
+            0 => LONE_FRAME_MS,
+            d => d,
+        };
         if let Some(next) = fragments.get(i + 1) {
             if next.start_ms <= f.start_ms {
                 return Err(DashError::Unordered {
@@ -395,8 +424,12 @@ fn checked_durations(fragments: &[DashFragment]) -> Result<Vec<i64>, DashError> 
                     start_ms: next.start_ms,
                 });
             }
-            d = d.min(next.start_ms - f.start_ms);
+            let to_next = next.start_ms - f.start_ms;
+            if to_next.saturating_sub(d) <= CONTIGUOUS_MS {
+                d = to_next;
+            }
         }
+        debug_assert!(d > 0, "a timeline duration is positive");
         out.push(d);
     }
     Ok(out)
@@ -408,7 +441,7 @@ fn check_templates(opts: &DashOptions, periods: &[Period<'_>]) -> Result<(), Das
         true => Ok(()),
         false => Err(DashError::Template { which, placeholder }),
     };
-    need("media", &opts.media_url, FRAGMENT_NUMBER)?;
+    need("media", &opts.media_url, TIME)?;
     if periods.iter().any(|p| p.tracks.len() > 1) {
         need("init", &opts.init_url, TRACK_NUMBER)?;
         need("media", &opts.media_url, TRACK_NUMBER)?;
@@ -421,7 +454,7 @@ fn check_templates(opts: &DashOptions, periods: &[Period<'_>]) -> Result<(), Das
     Ok(())
 }
 
-/// One AdaptationSet with its one Representation and SegmentList.
+/// One AdaptationSet with its one Representation and SegmentTemplate.
 #[allow(clippy::too_many_arguments)]
 fn adaptation_set(
     x: &mut Xml,
@@ -484,19 +517,28 @@ fn adaptation_set(
             ],
         );
     }
-    x.open(
-        "SegmentList",
-        &[
-            ("timescale", MPD_TIMESCALE.to_string()),
-            ("presentationTimeOffset", anchor.to_string()),
-        ],
-    );
     let number = track.number.to_string();
     let init = opts
         .init_url
         .replace(TRACK_HEADER, &header_id.to_string())
         .replace(TRACK_NUMBER, &number);
-    x.empty("Initialization", &[("sourceURL", init)]);
+    let media = opts.media_url.replace(TRACK_NUMBER, &number);
+    x.open(
+        "SegmentTemplate",
+        &[
+            ("timescale", MPD_TIMESCALE.to_string()),
+            ("presentationTimeOffset", anchor.to_string()),
+            ("initialization", template_literal(&init)),
+            (
+                "media",
+                media
+                    .split(TIME)
+                    .map(template_literal)
+                    .collect::<Vec<_>>()
+                    .join(TIME),
+            ),
+        ],
+    );
     x.open("SegmentTimeline", &[]);
     for (f, &d) in frags.iter().zip(durs) {
         let mut s: Vec<(&str, String)> = vec![("t", f.start_ms.to_string()), ("d", d.to_string())];
@@ -513,16 +555,14 @@ fn adaptation_set(
         x.empty("S", &s);
     }
     x.close();
-    let media = opts.media_url.replace(TRACK_NUMBER, &number);
-    for f in frags {
-        x.empty(
-            "SegmentURL",
-            &[("media", media.replace(FRAGMENT_NUMBER, &f.number))],
-        );
-    }
-    x.close(); // SegmentList
+    x.close(); // SegmentTemplate
     x.close(); // Representation
     x.close(); // AdaptationSet
+}
+
+/// `v` as literal text in a SegmentTemplate URL: `$` is written `$$` (§5.3.9.4.4).
+fn template_literal(v: &str) -> String {
+    v.replace('$', "$$")
 }
 
 /// `@frameRate` (`N` or `N/1001`) from the track's default duration, when it is a common rate.

@@ -25,8 +25,7 @@ use vidstream::ingest::fragmenter::{
 use vidstream::media::{self, MediaTrack, Sample};
 use vidstream::mkv::{Limits, Reader};
 use vidstream::playback::dash::{
-    self, DashFragment, DashKind, DashOptions, DashTrackHeader, FRAGMENT_NUMBER, TRACK_HEADER,
-    TRACK_NUMBER,
+    self, DashFragment, DashKind, DashOptions, DashTrackHeader, TIME, TRACK_HEADER, TRACK_NUMBER,
 };
 use vidstream::playback::fmp4;
 use vidstream::store::index::TimestampKind;
@@ -50,8 +49,11 @@ struct Fixture {
 }
 
 fn load(name: &str) -> Fixture {
-    let path = common::probe::fixture(name);
-    let data = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    load_path(&common::probe::fixture(name))
+}
+
+fn load_path(path: &Path) -> Fixture {
+    let data = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let mut reader = Reader::new(Limits::default());
     reader.push(&data);
     let mut events = Vec::new();
@@ -153,7 +155,7 @@ fn write_session(root: &Path, fx: &Fixture, session: &str, kind: &DashKind) -> S
             "getMP4InitFragment.mp4?SessionToken={token}&TrackHeader={TRACK_HEADER}&TrackNumber={TRACK_NUMBER}"
         ),
         media_url: format!(
-            "getMP4MediaFragment.mp4?SessionToken={token}&FragmentNumber={FRAGMENT_NUMBER}&TrackNumber={TRACK_NUMBER}"
+            "getMP4MediaFragment.mp4?SessionToken={token}&TrackNumber={TRACK_NUMBER}&Time={TIME}"
         ),
     };
     let frags = dash_fragments(fx);
@@ -175,7 +177,7 @@ fn write_session(root: &Path, fx: &Fixture, session: &str, kind: &DashKind) -> S
             let url = opts
                 .media_url
                 .replace(TRACK_NUMBER, &n)
-                .replace(FRAGMENT_NUMBER, &f.number);
+                .replace(TIME, &f.start_ms.to_string());
             let seg =
                 fmp4::media_segment(std::slice::from_ref(track), samples, seq as u32 + 1).unwrap();
             std::fs::write(file_for(root, &format!("{dir}{url}")), seg.to_bytes()).unwrap();
@@ -393,7 +395,8 @@ async fn dash_js_plays_the_static_mpd_frames_in_order() {
 }
 
 /// Audio + video, the 3 s fixture looped 4 times (12 s; copies 3000 ms apart, so the video is
-/// contiguous and the writer trims the 29 ms of audio overlap from each copy's last `d`).
+/// contiguous; fragment durations are measured on the video track since 176d921, so they are
+/// 1000 ms and the presentation ends at 12 s, not 12.041 s with the last AAC frame).
 /// Looped because dash.js (`enableSeekFix`) seeks to the end of a static stream whose every
 /// segment was requested while `currentTime` was still 0, which a 3 s stream on loopback
 /// often is.
@@ -403,7 +406,7 @@ async fn dash_js_plays_the_static_mpd_with_audio() {
     let (_dir, url, mpd) = session(&fx, DashKind::Static).await;
     assert!(mpd.contains("contentType=\"audio\""), "{mpd}");
     assert!(
-        mpd.contains("mediaPresentationDuration=\"PT12.041S\""),
+        mpd.contains("mediaPresentationDuration=\"PT12.000S\""),
         "{mpd}"
     );
     let report = browser::play_async(&url, Kind::Dash, opts(4.0)).await;
@@ -455,4 +458,206 @@ async fn dash_js_fails_on_missing_segments() {
         "played without segments: {}",
         report.summary()
     );
+}
+
+/// Gaps between keyframes, in frames, cycled: fragments from 1 frame (33 ms) to 1 s long.
+const KEYFRAME_GAPS: [u32; 20] = [
+    1, 2, 3, 5, 8, 13, 21, 4, 7, 2, 1, 1, 6, 11, 9, 3, 17, 2, 5, 30,
+];
+/// Frames in [`per_keyframe_file`]'s stream.
+const PER_KEYFRAME_FRAMES: u32 = 600;
+/// Fragments in it: one per keyframe.
+const PER_KEYFRAME_FRAGMENTS: usize = 80;
+/// Producer time of its first frame, epoch ms.
+const PER_KEYFRAME_T0: i64 = 1_700_000_000_000;
+
+/// What kvssink makes of a busy scene (issue 15): 600 framecode frames (320x240 H.264 at
+/// 30 fps) with a keyframe after each gap of [`KEYFRAME_GAPS`] and one Cluster per keyframe, so
+/// 80 fragments of 1 to 30 frames. Encoded by ffmpeg (libx264, keyframes forced at those frames
+/// and nowhere else), remuxed by `matroskamux min-cluster-duration=0` as in fixtures/gen.sh,
+/// into `dir`.
+fn per_keyframe_file(dir: &Path) -> PathBuf {
+    let mut keyframes = vec![0u32];
+    for gap in KEYFRAME_GAPS.iter().cycle() {
+        let next = keyframes.last().unwrap() + gap;
+        if next >= PER_KEYFRAME_FRAMES {
+            break;
+        }
+        keyframes.push(next);
+    }
+    // A keyframe is forced on the first frame at or after each time: just before frame k's.
+    let times: Vec<String> = keyframes
+        .iter()
+        .map(|&k| format!("{:.4}", (f64::from(k) / FPS - 0.001).max(0.0)))
+        .collect();
+    let raw = dir.join("frames.i420");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/framecode.py");
+    let frames = run(Command::new("python3").arg(script).args([
+        "generate",
+        "--frames",
+        &PER_KEYFRAME_FRAMES.to_string(),
+    ]));
+    std::fs::write(&raw, &frames.stdout).unwrap();
+    let encoded = dir.join("encoded.mkv");
+    run(Command::new("ffmpeg")
+        .args(["-v", "error", "-y", "-f", "rawvideo", "-pix_fmt", "yuv420p"])
+        .args(["-s", "320x240", "-r", "30", "-i"])
+        .arg(&raw)
+        .args(["-c:v", "libx264", "-preset", "ultrafast", "-bf", "0"])
+        .args(["-profile:v", "baseline", "-b:v", "256k", "-threads", "1"])
+        .args(["-x264-params", "scenecut=0:keyint=1000"])
+        .args(["-force_key_frames", &times.join(",")])
+        .arg(&encoded));
+    let out = dir.join("per_keyframe.mkv");
+    run(Command::new("gst-launch-1.0")
+        .arg("-q")
+        .arg("filesrc")
+        .arg(format!("location={}", encoded.display()))
+        .args(["!", "matroskademux", "!", "h264parse", "!"])
+        .args(["matroskamux", "min-cluster-duration=0", "!", "filesink"])
+        .arg(format!("location={}", out.display())));
+    assert_eq!(keyframes.len(), PER_KEYFRAME_FRAGMENTS);
+    out
+}
+
+/// The frames of `file` as the KVS producer SDK (kvssink) sends them in PutMedia: no
+/// DefaultDuration in the TrackEntry (so a one-frame fragment has no known duration), an
+/// unknown-size Cluster per keyframe with an ABSOLUTE timecode (epoch ms, from `t0`), and
+/// SimpleBlocks relative to it.
+fn kvs_style_body(file: &Path, t0: i64) -> Vec<u8> {
+    use vidstream::mkv;
+    let events = common::media::read_all(&std::fs::read(file).unwrap());
+    let mut tracks = events
+        .iter()
+        .find_map(|e| match e {
+            mkv::Event::Tracks(t) => Some(t.clone()),
+            _ => None,
+        })
+        .unwrap();
+    for t in &mut tracks {
+        t.default_duration = None;
+    }
+    let mut body = common::media::body_head(&tracks);
+    let mut cluster = t0;
+    for e in &events {
+        let mkv::Event::Frame(f) = e else { continue };
+        if f.keyframe {
+            cluster = t0 + f.timecode;
+            mkv::write_cluster_start(&mut body, cluster as u64, None);
+        }
+        let rel = i16::try_from(t0 + f.timecode - cluster).unwrap();
+        mkv::write_simple_block(&mut body, f.track, rel, f.keyframe, false, false, &f.data);
+    }
+    body
+}
+
+/// [`per_keyframe_file`] sent as kvssink would, read and fragmented in-process.
+fn per_keyframe(dir: &Path) -> Fixture {
+    let kvs = dir.join("kvs_style.mkv");
+    let body = kvs_style_body(&per_keyframe_file(dir), PER_KEYFRAME_T0);
+    std::fs::write(&kvs, body).unwrap();
+    let fx = load_path(&kvs);
+    assert_eq!(fx.fragments.len(), PER_KEYFRAME_FRAGMENTS);
+    assert!(fx.fragments.iter().any(|(s, _)| s.duration_ms == 0));
+    fx
+}
+
+/// Issue 15: ffmpeg 5.1 played the first 3 of these 600 frames (a client saw 16 of theirs) when
+/// the manifest was a SegmentList (see the `playback::dash` module doc); every frame, in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ffmpeg_plays_every_frame_of_one_fragment_per_keyframe() {
+    let scratch = tempfile::tempdir().unwrap();
+    let fx = per_keyframe(scratch.path());
+    let (dir, url, mpd) = session(&fx, DashKind::Static).await;
+    assert_eq!(mpd.matches("<S ").count(), PER_KEYFRAME_FRAGMENTS, "{mpd}");
+    let indexes = frame_indexes(&url, dir.path());
+    assert_eq!(
+        indexes,
+        (0..PER_KEYFRAME_FRAMES).collect::<Vec<_>>(),
+        "{mpd}"
+    );
+}
+
+/// The same stream in dash.js: it plays, frames in order and matching `currentTime`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dash_js_plays_one_fragment_per_keyframe() {
+    let scratch = tempfile::tempdir().unwrap();
+    let fx = per_keyframe(scratch.path());
+    let (_dir, url, _) = session(&fx, DashKind::Static).await;
+    let report = browser::play_async(&url, Kind::Dash, opts(5.0)).await;
+    report.assert_playing(3.0);
+    assert_frames(&report, 60, None);
+}
+
+/// End to end through the server: PutMedia as kvssink sends it (one-frame fragments of
+/// duration 0, which made the manifest a 400), an ON_DEMAND session, ffmpeg reads every frame
+/// in order through the `Time=` segment URLs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_fragment_per_keyframe_through_the_server() {
+    use crate::common::TestServer;
+    use crate::common::sign::SendSigned;
+    use serde_json::json;
+    let dir = tempfile::tempdir().unwrap();
+    let file = per_keyframe_file(dir.path());
+    let s = TestServer::start(dir.path()).await;
+    s.create_active(json!({"StreamName": "busy", "DataRetentionInHours": 1}))
+        .await;
+    let t0 = PER_KEYFRAME_T0;
+    let resp = reqwest::Client::new()
+        .post(format!("{}/putMedia", s.url))
+        .header("x-amzn-stream-name", "busy")
+        .header("x-amzn-fragment-timecode-type", "ABSOLUTE")
+        .header(
+            "x-amzn-producer-start-timestamp",
+            format!("{:.3}", t0 as f64 / 1000.0),
+        )
+        .body(kvs_style_body(&file, t0))
+        .send_signed()
+        .await
+        .unwrap();
+    let acks = common::media::parse_acks(&resp.text().await.unwrap());
+    assert_eq!(
+        common::media::persisted(&acks).len(),
+        PER_KEYFRAME_FRAGMENTS
+    );
+    let r = s
+        .call(
+            "/getDASHStreamingSessionURL",
+            json!({
+                "StreamName": "busy",
+                "PlaybackMode": "ON_DEMAND",
+                "DASHFragmentSelector": {
+                    "FragmentSelectorType": "PRODUCER_TIMESTAMP",
+                    "TimestampRange": {
+                        "StartTimestamp": t0 as f64 / 1000.0 - 1.0,
+                        "EndTimestamp": t0 as f64 / 1000.0 + 60.0
+                    }
+                }
+            }),
+        )
+        .await;
+    let url = r.assert_ok()["DASHStreamingSessionURL"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mpd = reqwest::get(&url).await.unwrap();
+    assert_eq!(mpd.status(), 200);
+    let mpd = mpd.text().await.unwrap();
+    assert_eq!(mpd.matches("<S ").count(), PER_KEYFRAME_FRAGMENTS, "{mpd}");
+    let indexes = frame_indexes(&url, dir.path());
+    assert_eq!(
+        indexes,
+        (0..PER_KEYFRAME_FRAMES).collect::<Vec<_>>(),
+        "{mpd}"
+    );
+    // A Time no fragment starts at is a 404, not some other fragment.
+    let base = url.split("getDASHManifest.mpd").next().unwrap();
+    let token = url.split("SessionToken=").nth(1).unwrap();
+    let missing = reqwest::get(format!(
+        "{base}getMP4MediaFragment.mp4?SessionToken={token}&TrackNumber=1&Time=1"
+    ))
+    .await
+    .unwrap();
+    assert_eq!(missing.status(), 404);
+    s.stop().await;
 }

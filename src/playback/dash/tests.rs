@@ -151,7 +151,7 @@ fn frag(i: i64, start_ms: i64, header: i64) -> DashFragment {
 fn opts() -> DashOptions {
     DashOptions {
         init_url: "init.mp4?S=a%2Fb&H=$TrackHeader$&T=$TrackNumber$".into(),
-        media_url: "media.mp4?S=a%2Fb&F=$FragmentNumber$&T=$TrackNumber$".into(),
+        media_url: "media.mp4?S=a%2Fb&T=$TrackNumber$&t=$Time$".into(),
         ..DashOptions::default()
     }
 }
@@ -175,20 +175,17 @@ fn check_timeline(mpd: &El, frags: &[DashFragment], origin: i64) {
     for p in mpd.find("Period") {
         let start = p.attr("start").unwrap();
         let start = (start[2..start.len() - 1].parse::<f64>().unwrap() * 1000.0).round() as i64;
-        for list in p.find("SegmentList") {
+        for list in p.find("SegmentTemplate") {
             let pto = list.ms("presentationTimeOffset");
             let s = list.find("S");
-            let urls = list.find("SegmentURL");
-            assert_eq!(s.len(), urls.len());
-            for (k, (s, u)) in s.iter().zip(&urls).enumerate() {
+            assert!(list.attr("media").unwrap().ends_with("&t=$Time$"));
+            assert_eq!(list.attr("startNumber"), None);
+            for (k, s) in s.iter().enumerate() {
                 let f = &frags[n + k];
+                // `$Time$` is `S@t`, the fragment's start: what the server maps back.
+                assert_eq!(s.ms("t"), f.start_ms);
                 assert_eq!(start + s.ms("t") - pto, f.start_ms - origin);
                 assert_eq!(s.ms("d"), f.duration_ms);
-                assert!(
-                    u.attr("media")
-                        .unwrap()
-                        .contains(&format!("&F={}&", f.number))
-                );
             }
             assert_eq!(
                 s.windows(2)
@@ -219,9 +216,11 @@ fn static_single_period() {
         (Some("320"), Some("30"))
     );
     assert_eq!(rep.attr("bandwidth"), Some("400000"));
-    let init = mpd.find("Initialization")[0].attr("sourceURL").unwrap();
+    let init = mpd.find("SegmentTemplate")[0]
+        .attr("initialization")
+        .unwrap();
     assert_eq!(init, "init.mp4?S=a%2Fb&H=7&T=1");
-    assert!(xml.contains("sourceURL=\"init.mp4?S=a%2Fb&amp;H=7&amp;T=1\""));
+    assert!(xml.contains("initialization=\"init.mp4?S=a%2Fb&amp;H=7&amp;T=1\""));
     check_timeline(&mpd, &frags, 5_000);
     assert!(!xml.contains("kvs:ts=") && !xml.contains("kvs:fn="));
 }
@@ -302,9 +301,9 @@ fn track_header_changes_start_periods() {
         Some("2")
     );
     let inits: Vec<_> = mpd
-        .find("Initialization")
+        .find("SegmentTemplate")
         .iter()
-        .map(|i| i.attr("sourceURL").unwrap())
+        .map(|i| i.attr("initialization").unwrap())
         .collect();
     assert_eq!(
         inits,
@@ -323,13 +322,63 @@ fn escaping_and_overlaps() {
     let mut frags: Vec<_> = (0..2).map(|i| frag(i, 1000 * i, 7)).collect();
     frags[0].duration_ms = 1300; // overlaps the next one: shortened to 1000
     let o = DashOptions {
-        media_url: "m?a=<'\"&>\t&f=$FragmentNumber$".into(),
+        media_url: "m?a=<'\"&>\t$&f=$Time$".into(),
         ..opts()
     };
     let mpd = parse(&manifest(&DashKind::Static, &headers(), &frags, &o).unwrap());
-    let url = mpd.find("SegmentURL")[0].attr("media").unwrap().to_owned();
-    assert_eq!(url, format!("m?a=<'\"&>\t&f={}", frags[0].number));
+    let url = mpd.find("SegmentTemplate")[0]
+        .attr("media")
+        .unwrap()
+        .to_owned();
+    // XML-escaped, and a literal `$` doubled as the template syntax wants.
+    assert_eq!(url, "m?a=<'\"&>\t$$&f=$Time$");
     assert_eq!(mpd.find("S")[0].ms("d"), 1000);
+}
+
+/// One fragment per keyframe (kvssink on a busy scene): fragments of a few frames at 30 fps,
+/// durations estimated from frame spacing (a ms short or long), one-frame fragments stored with
+/// duration 0. The timeline has no holes; a real gap stays one.
+#[test]
+fn short_fragments_make_a_contiguous_timeline() {
+    // (start, stored duration): 1 frame (0), 2 frames (66 of 67), 1 frame (0), 5 frames
+    // (167) before a 1 s gap, then 3 frames and a 1 s gap, and a last one-frame fragment.
+    let stored = [
+        (0, 0),
+        (33, 66),
+        (100, 0),
+        (133, 167),
+        (1299, 100),
+        (2399, 0),
+    ];
+    let frags: Vec<_> = stored
+        .iter()
+        .enumerate()
+        .map(|(i, &(start, d))| DashFragment {
+            duration_ms: d,
+            ..frag(i as i64, 10_000 + start, 7)
+        })
+        .collect();
+    let xml = manifest(&DashKind::Static, &headers(), &frags, &opts()).unwrap();
+    let mpd = parse(&xml);
+    let s = mpd.find("S");
+    let td: Vec<(i64, i64)> = s.iter().map(|s| (s.ms("t"), s.ms("d"))).collect();
+    assert_eq!(
+        td,
+        [
+            (10_000, 33),
+            (10_033, 67),
+            (10_100, 33),
+            (10_133, 167),
+            (11_299, 100),
+            (12_399, LONE_FRAME_MS)
+        ],
+        "{xml}"
+    );
+    assert_eq!(
+        mpd.attr("mediaPresentationDuration"),
+        Some("PT2.432S"),
+        "{xml}"
+    );
 }
 
 #[test]
@@ -343,7 +392,7 @@ fn bad_inputs_are_errors() {
         Err(DashError::FragmentNumber("12a".into()))
     );
     let mut bad = ok.clone();
-    bad[1].duration_ms = 0;
+    bad[1].duration_ms = -1;
     assert!(matches!(
         run(&bad, &opts()),
         Err(DashError::Duration { .. })
