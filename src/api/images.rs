@@ -12,6 +12,12 @@
 //! `HeightPixels` 1..=2160: neither keeps the source size, one keeps the source aspect ratio,
 //! both stretch. `MaxResults` 1..=100 is the page size, capped at 25 as KVS does.
 //!
+//! # Limits
+//! Checked before anything is decoded ([`images::ImageBudget`]): a stream whose pictures in
+//! the range are larger than `[playback] decode_max_pixels` (default 4096x2304), or a page
+//! whose images cost more than `[playback] images_max_request_pixels` (output pixels summed,
+//! a PNG pixel counting 8), gets an `InvalidArgumentException` saying what to change.
+//!
 //! # Pages
 //! `NextToken` is the base64 of the next sample time and the request it belongs to; a request
 //! with a token must repeat the selector type, range and interval (as boto3's paginator does),
@@ -239,7 +245,16 @@ async fn get_images(
     }
     let (times, next) = page_times(&req);
     let started = std::time::Instant::now();
-    let entries = images::images_at(&st.media, stream.id, req.kind, &req.spec, &times).await?;
+    let budget = images::ImageBudget {
+        max_pixels: st.playback.decode_max_pixels,
+        max_request_cost: st.playback.images_max_request_pixels,
+    };
+    let entries = images::images_at(&st.media, stream.id, req.kind, &req.spec, &times, &budget)
+        .await
+        .map_err(|e| match e {
+            images::ImagesError::Read(e) => ApiError::from(e),
+            refused => ApiError::invalid(refused.to_string()),
+        })?;
     tracing::info!(
         stream = %stream.name,
         images = times.len(),

@@ -60,10 +60,22 @@ pub struct PlaybackSettings {
     /// Memory for the media cache: stored fragments HLS/DASH segments were built from, and the
     /// segments' generated headers, shared by all sessions (bytes; 0 disables it).
     pub media_cache_bytes: u64,
+    /// Largest picture decoded (GetImages, the frame feed, the frame hook), in pixels, width ×
+    /// height as the stream's SPS declares them; larger streams are refused before decoding.
+    pub decode_max_pixels: u64,
+    /// Seconds an idle decoder or encoder is kept for reuse before it is released.
+    pub decoder_idle_secs: u64,
+    /// Estimated memory of all decoders and encoders (picture size × pictures held); over it
+    /// idle ones are released, largest first (bytes).
+    pub decoder_memory_bytes: u64,
+    /// GetImages: most a request may cost, in output pixels summed over its images, a PNG
+    /// pixel counting 8 (PNG encodes that much slower than JPEG).
+    pub images_max_request_pixels: u64,
 }
 
 impl Default for PlaybackSettings {
     fn default() -> Self {
+        let decode = crate::frames::DecodeLimits::default();
         PlaybackSettings {
             session_secret: ConfigSecret::default(),
             clip_max_fragments: 200,
@@ -72,6 +84,21 @@ impl Default for PlaybackSettings {
             blocking_request_timeout_ms: 6000,
             cors_allowed_origins: vec!["*".to_owned()],
             media_cache_bytes: 64 << 20,
+            decode_max_pixels: decode.max_pixels,
+            decoder_idle_secs: decode.idle_timeout.as_secs(),
+            decoder_memory_bytes: decode.memory_budget,
+            images_max_request_pixels: crate::frames::images::DEFAULT_MAX_REQUEST_COST,
+        }
+    }
+}
+
+impl PlaybackSettings {
+    /// The process-wide decode limits these settings describe.
+    pub fn decode_limits(&self) -> crate::frames::DecodeLimits {
+        crate::frames::DecodeLimits {
+            max_pixels: self.decode_max_pixels,
+            idle_timeout: std::time::Duration::from_secs(self.decoder_idle_secs),
+            memory_budget: self.decoder_memory_bytes,
         }
     }
 }

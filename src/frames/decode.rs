@@ -44,12 +44,14 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use gstreamer as gst;
 use gstreamer::prelude::*;
 
 use super::{CodedFrame, FrameError, ImageFormat, OutputSpec, Picture, output_size};
 use crate::media::Codec;
+use crate::media::sps::PictureInfo;
 
 /// Each wanted presentation timestamp → its picture or why not.
 pub(super) type Rendered = HashMap<i64, Result<Picture, FrameError>>;
@@ -227,38 +229,222 @@ impl Pipe {
     }
 }
 
-/// Idle pipelines by key, oldest first, at most `max_idle`.
+/// How the pool keeps idle pipelines: see [`Pool`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct PoolLimits {
+    /// Idle pipelines kept at most (the oldest goes first).
+    pub max_idle: usize,
+    /// An idle pipeline unused this long is stopped (by the pool's reaper thread).
+    pub idle_timeout: Duration,
+    /// Estimated bytes of all pipelines, busy and idle: over it, idle ones are stopped,
+    /// largest first.
+    pub memory_budget: u64,
+}
+
+/// An idle pipeline.
+struct Idle {
+    key: String,
+    pipe: Pipe,
+    /// Its estimated memory (see [`decoder_bytes`], [`encoder_bytes`]).
+    bytes: u64,
+    /// When it went idle.
+    since: Instant,
+}
+
+#[derive(Default)]
+struct PoolState {
+    /// Oldest first.
+    idle: Vec<Idle>,
+    /// Estimated bytes of the pipelines checked out.
+    busy_bytes: u64,
+}
+
+struct PoolInner {
+    state: Mutex<PoolState>,
+    limits: PoolLimits,
+}
+
+impl PoolInner {
+    fn lock(&self) -> MutexGuard<'_, PoolState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Takes out of `state` what must go: idle past the timeout, the oldest over `max_idle`,
+    /// the largest while over the budget. The caller drops them outside the lock.
+    fn evict(&self, state: &mut PoolState, now: Instant) -> Vec<Idle> {
+        let mut gone = Vec::new();
+        let mut i = 0;
+        while i < state.idle.len() {
+            if now.saturating_duration_since(state.idle[i].since) >= self.limits.idle_timeout {
+                gone.push(state.idle.remove(i));
+            } else {
+                i += 1;
+            }
+        }
+        while state.idle.len() > self.limits.max_idle {
+            gone.push(state.idle.remove(0));
+        }
+        loop {
+            let idle: u64 = state.idle.iter().map(|p| p.bytes).sum();
+            if idle.saturating_add(state.busy_bytes) <= self.limits.memory_budget {
+                break;
+            }
+            let Some(largest) = (0..state.idle.len()).max_by_key(|&i| state.idle[i].bytes) else {
+                break;
+            };
+            gone.push(state.idle.remove(largest));
+        }
+        gone
+    }
+}
+
+/// Pipelines for reuse, keyed by configuration, with what they are estimated to hold in
+/// memory. Idle ones go after `idle_timeout` (a reaper thread checks a few times per timeout,
+/// and stops when the pool is dropped), past `max_idle` (oldest first), and while busy + idle
+/// memory is over the budget (largest first). Busy pipelines are never stopped: their number
+/// is bounded by the process-wide pass limit, their size by `[playback] decode_max_pixels`.
 pub(super) struct Pool {
-    idle: Mutex<Vec<(String, Pipe)>>,
-    max_idle: usize,
+    inner: Arc<PoolInner>,
+}
+
+/// A pipeline checked out of (or built for) the pool: counted as busy until it is put back
+/// or dropped.
+pub(super) struct Leased<'p> {
+    pool: &'p Pool,
+    item: Option<Idle>,
+}
+
+impl Leased<'_> {
+    fn pipe(&self) -> &Pipe {
+        &self
+            .item
+            .as_ref()
+            .expect("a lease holds its pipe until put or dropped")
+            .pipe
+    }
+
+    fn key(&self) -> &str {
+        &self
+            .item
+            .as_ref()
+            .expect("a lease holds its pipe until put or dropped")
+            .key
+    }
+
+    /// Back to the pool (it may be evicted at once).
+    fn put(mut self) {
+        if let Some(item) = self.item.take() {
+            self.pool.put(item);
+        }
+    }
+}
+
+impl Drop for Leased<'_> {
+    fn drop(&mut self) {
+        if let Some(item) = self.item.take() {
+            let mut state = self.pool.inner.lock();
+            state.busy_bytes = state.busy_bytes.saturating_sub(item.bytes);
+            drop(state);
+            drop(item); // stopped outside the lock
+        }
+    }
 }
 
 impl Pool {
-    pub(super) fn new(max_idle: usize) -> Pool {
-        Pool {
-            idle: Mutex::new(Vec::new()),
-            max_idle,
+    pub(super) fn new(limits: PoolLimits) -> Pool {
+        let inner = Arc::new(PoolInner {
+            state: Mutex::new(PoolState::default()),
+            limits,
+        });
+        let weak = Arc::downgrade(&inner);
+        let period =
+            (limits.idle_timeout / 4).clamp(Duration::from_millis(10), Duration::from_secs(5));
+        let reaper = std::thread::Builder::new()
+            .name("decoder-reaper".into())
+            .spawn(move || {
+                loop {
+                    std::thread::sleep(period);
+                    let Some(inner) = weak.upgrade() else { return };
+                    let gone = inner.evict(&mut inner.lock(), Instant::now());
+                    if !gone.is_empty() {
+                        tracing::debug!(stopped = gone.len(), "frames: idle pipelines released");
+                    }
+                    drop(gone);
+                }
+            });
+        if let Err(e) = reaper {
+            tracing::warn!(error = %e, "frames: no reaper thread; idle pipelines stay until evicted");
         }
+        Pool { inner }
     }
 
-    fn take(&self, key: &str) -> Option<Pipe> {
-        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
-        let i = idle.iter().rposition(|(k, _)| k == key)?;
-        Some(idle.remove(i).1)
-    }
-
-    fn put(&self, key: String, pipe: Pipe) {
-        let evicted = {
-            let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
-            idle.push((key, pipe));
-            if idle.len() > self.max_idle {
-                Some(idle.remove(0))
-            } else {
-                None
-            }
+    /// The idle pipeline for `key`, or a new one from `build`, counted as `bytes` while busy.
+    fn checkout(
+        &self,
+        key: &str,
+        bytes: u64,
+        build: impl FnOnce() -> Result<Pipe, FrameError>,
+    ) -> Result<Leased<'_>, FrameError> {
+        let found = {
+            let mut state = self.inner.lock();
+            let found = state
+                .idle
+                .iter()
+                .rposition(|p| p.key == key)
+                .map(|i| state.idle.remove(i));
+            state.busy_bytes = state.busy_bytes.saturating_add(bytes);
+            found
         };
-        drop(evicted); // stopped outside the lock
+        let pipe = match found {
+            Some(p) => p.pipe,
+            None => match build() {
+                Ok(p) => p,
+                Err(e) => {
+                    let mut state = self.inner.lock();
+                    state.busy_bytes = state.busy_bytes.saturating_sub(bytes);
+                    return Err(e);
+                }
+            },
+        };
+        Ok(Leased {
+            pool: self,
+            item: Some(Idle {
+                key: key.to_owned(),
+                pipe,
+                bytes,
+                since: Instant::now(),
+            }),
+        })
     }
+
+    fn put(&self, mut item: Idle) {
+        let gone = {
+            let mut state = self.inner.lock();
+            state.busy_bytes = state.busy_bytes.saturating_sub(item.bytes);
+            item.since = Instant::now();
+            state.idle.push(item);
+            self.inner.evict(&mut state, Instant::now())
+        };
+        drop(gone); // stopped outside the lock
+    }
+
+    /// Estimated bytes of the idle pipelines.
+    pub(super) fn idle_bytes(&self) -> u64 {
+        self.inner.lock().idle.iter().map(|p| p.bytes).sum()
+    }
+}
+
+/// A decoder's estimated memory: its reference and reorder pictures plus a few in flight
+/// (GstVideoDecoder's output pool, libav's frame being decoded).
+pub(super) fn decoder_bytes(picture: &PictureInfo) -> u64 {
+    picture.picture_bytes() * (u64::from(picture.dpb_pictures) + 3)
+}
+
+/// An encoder's estimated memory: a source picture and an output one in RGB, each twice
+/// (videoconvert's and videoscale's pools).
+fn encoder_bytes(src: (u32, u32), out: (u32, u32)) -> u64 {
+    let px = |(w, h): (u32, u32)| u64::from(w) * u64::from(h);
+    (px(src) * 3 / 2 + px(out) * 3) * 2
 }
 
 /// The decoder chain description and input caps for `codec`, and the pool key.
@@ -349,15 +535,16 @@ fn raw_size(caps: &gst::CapsRef) -> Option<(u32, u32)> {
 fn decode(
     pool: &Pool,
     codec: &Codec,
+    picture_info: &PictureInfo,
     frames: &[CodedFrame],
     mut picture: impl FnMut(Raw, i64),
 ) -> Result<(), FrameError> {
     gst::init().map_err(|e| FrameError::Setup(e.to_string()))?;
     let (description, caps, key) = decoder_setup(codec)?;
-    let dec = match pool.take(&key) {
-        Some(p) => p,
-        None => Pipe::build(&description, &caps)?,
-    };
+    let lease = pool.checkout(&key, decoder_bytes(picture_info), || {
+        Pipe::build(&description, &caps)
+    })?;
+    let dec = lease.pipe();
     let base_ms = frames
         .iter()
         .map(|f| f.dts_ms.min(f.pts_ms))
@@ -383,7 +570,7 @@ fn decode(
     // decoder is not trusted again.
     match dec.bus_error() {
         Some(e) => tracing::debug!(error = %e, "decoder reported an error; dropped"),
-        None if dec.reset() => pool.put(key, dec),
+        None if dec.reset() => lease.put(),
         None => tracing::debug!("decoder refused the flush; dropped"),
     }
     Ok(())
@@ -393,13 +580,14 @@ fn decode(
 pub(super) fn run(
     pool: &Pool,
     codec: &Codec,
+    picture_info: &PictureInfo,
     frames: &[CodedFrame],
     wanted: &[i64],
     spec: Option<&OutputSpec>,
 ) -> Result<Rendered, FrameError> {
     let mut out: Rendered = HashMap::new();
-    let mut encoder: Option<(String, Pipe)> = None;
-    decode(pool, codec, frames, |raw, base_ms| {
+    let mut encoder: Option<Leased<'_>> = None;
+    decode(pool, codec, picture_info, frames, |raw, base_ms| {
         let Some(ms) = picture_ms(&raw.buffer, base_ms) else {
             return;
         };
@@ -410,8 +598,8 @@ pub(super) fn run(
         let result = encode(pool, &mut encoder, raw, spec);
         out.insert(ms, result);
     })?;
-    if let Some((k, enc)) = encoder {
-        pool.put(k, enc);
+    if let Some(enc) = encoder {
+        enc.put();
     }
     Ok(out)
 }
@@ -420,18 +608,19 @@ pub(super) fn run(
 pub(super) fn count(
     pool: &Pool,
     codec: &Codec,
+    picture_info: &PictureInfo,
     frames: &[CodedFrame],
 ) -> Result<usize, FrameError> {
     let mut n = 0;
-    decode(pool, codec, frames, |_, _| n += 1)?;
+    decode(pool, codec, picture_info, frames, |_, _| n += 1)?;
     Ok(n)
 }
 
 /// Encodes one raw picture, with the encoder in `slot` if it fits, else one from the pool or
 /// a new one. A failed encoder is dropped.
-fn encode(
-    pool: &Pool,
-    slot: &mut Option<(String, Pipe)>,
+fn encode<'p>(
+    pool: &'p Pool,
+    slot: &mut Option<Leased<'p>>,
     raw: Raw,
     spec: &OutputSpec,
 ) -> Result<Picture, FrameError> {
@@ -441,22 +630,20 @@ fn encode(
     let size = raw_size(&caps).ok_or(FrameError::Input("decoded picture without a size"))?;
     let (description, key) = encoder_setup(&caps, size, spec);
     let (width, height) = output_size(size, spec.width, spec.height);
-    let enc = match slot.take() {
-        Some((k, p)) if k == key => p,
+    let lease = match slot.take() {
+        Some(l) if l.key() == key => l,
         other => {
-            if let Some((k, p)) = other {
-                pool.put(k, p);
+            if let Some(l) = other {
+                l.put();
             }
-            match pool.take(&key) {
-                Some(p) => p,
-                None => {
-                    let p = Pipe::build(&description, &caps)?;
-                    p.segment()?;
-                    p
-                }
-            }
+            pool.checkout(&key, encoder_bytes(size, (width, height)), || {
+                let p = Pipe::build(&description, &caps)?;
+                p.segment()?;
+                Ok(p)
+            })?
         }
     };
+    let enc = lease.pipe();
     enc.push(raw.buffer)?;
     let mut images = enc.take();
     if let Some(e) = enc.bus_error() {
@@ -472,7 +659,7 @@ fn encode(
         .pop()
         .and_then(|i| i.buffer.map_readable().ok().map(|m| m.as_slice().to_vec()))
         .ok_or(FrameError::Input("encoded picture without data"))?;
-    *slot = Some((key, enc));
+    *slot = Some(lease);
     let data = match spec.format {
         ImageFormat::Rgb24 => packed_rgb(image, width, height)?,
         ImageFormat::Jpeg { .. } | ImageFormat::Png => image,
@@ -514,20 +701,50 @@ mod tests {
     impl Pool {
         /// The names of the idle pipelines (GStreamer names each one uniquely).
         fn idle_names(&self) -> Vec<String> {
-            let idle = self.idle.lock().unwrap();
-            idle.iter()
-                .map(|(_, p)| p.pipeline.name().to_string())
+            let state = self.inner.lock();
+            state
+                .idle
+                .iter()
+                .map(|p| p.pipe.pipeline.name().to_string())
                 .collect()
         }
+
+        /// The keys of the idle pipelines, oldest first.
+        fn idle_keys(&self) -> Vec<String> {
+            self.inner
+                .lock()
+                .idle
+                .iter()
+                .map(|p| p.key.clone())
+                .collect()
+        }
+    }
+
+    fn limits(max_idle: usize) -> PoolLimits {
+        PoolLimits {
+            max_idle,
+            idle_timeout: Duration::from_secs(600),
+            memory_budget: u64::MAX,
+        }
+    }
+
+    /// The picture size the guard reads (see `frames::picture_size`).
+    fn info(codec: &Codec) -> PictureInfo {
+        super::super::picture_size(codec, &[], u64::MAX).unwrap()
     }
 
     /// `n` frames of videotestsrc 160x120 at 25 fps as H.264 High with B-frames and a
     /// keyframe every 25: the codec and the frames in GOPs (decode order, as stored).
     fn h264_gops(n: u32) -> (Codec, Vec<Vec<CodedFrame>>) {
+        h264_gops_sized(n, 160, 120)
+    }
+
+    /// As [`h264_gops`], `width`x`height`.
+    fn h264_gops_sized(n: u32, width: u32, height: u32) -> (Codec, Vec<Vec<CodedFrame>>) {
         gst::init().unwrap();
         let pipeline = gst::parse::launch(&format!(
             "videotestsrc num-buffers={n} pattern=ball \
-             ! video/x-raw,format=I420,width=160,height=120,framerate=25/1 \
+             ! video/x-raw,format=I420,width={width},height={height},framerate=25/1 \
              ! x264enc speed-preset=veryfast key-int-max=25 bframes=2 \
              ! video/x-h264,profile=high,stream-format=avc,alignment=au \
              ! appsink name=sink sync=false"
@@ -578,14 +795,15 @@ mod tests {
         let (codec, gops) = h264_gops(75);
         assert_eq!(gops.iter().map(Vec::len).collect::<Vec<_>>(), [25, 25, 25]);
         assert!(gops[0].iter().any(|f| f.pts_ms != f.dts_ms), "no B-frames");
-        let pool = Pool::new(4);
-        assert_eq!(count(&pool, &codec, &gops[0]).unwrap(), 25);
+        let pool = Pool::new(limits(4));
+        let i = info(&codec);
+        assert_eq!(count(&pool, &codec, &i, &gops[0]).unwrap(), 25);
         let decoder = pool.idle_names();
         assert_eq!(decoder.len(), 1);
 
         // Every picture of another group, through the same (flushed) decoder.
         let wanted: Vec<i64> = gops[1].iter().map(|f| f.pts_ms).collect();
-        let out = run(&pool, &codec, &gops[1], &wanted, Some(&rgb(80))).unwrap();
+        let out = run(&pool, &codec, &i, &gops[1], &wanted, Some(&rgb(80))).unwrap();
         assert_eq!(out.len(), 25);
         for pts in &wanted {
             let p = out[pts].as_ref().unwrap();
@@ -593,10 +811,10 @@ mod tests {
         }
         // Two pictures wanted from the last group: only those are encoded.
         let two = [gops[2][0].pts_ms, gops[2][7].pts_ms];
-        let out = run(&pool, &codec, &gops[2], &two, Some(&rgb(80))).unwrap();
+        let out = run(&pool, &codec, &i, &gops[2], &two, Some(&rgb(80))).unwrap();
         assert_eq!(out.len(), 2);
         assert!(out.values().all(Result::is_ok));
-        assert_eq!(count(&pool, &codec, &gops[0]).unwrap(), 25);
+        assert_eq!(count(&pool, &codec, &i, &gops[0]).unwrap(), 25);
 
         // The same decoder all along, plus one encoder.
         let idle = pool.idle_names();
@@ -607,8 +825,9 @@ mod tests {
     #[test]
     fn after_undecodable_frames_the_next_pass_is_right() {
         let (codec, gops) = h264_gops(25);
-        let pool = Pool::new(4);
-        assert_eq!(count(&pool, &codec, &gops[0]).unwrap(), 25);
+        let pool = Pool::new(limits(4));
+        let i = info(&codec);
+        assert_eq!(count(&pool, &codec, &i, &gops[0]).unwrap(), 25);
         let junk: Vec<CodedFrame> = (0..10)
             .map(|i| CodedFrame {
                 pts_ms: i * 40,
@@ -619,13 +838,127 @@ mod tests {
             })
             .collect();
         let wanted = [0, 40];
-        match run(&pool, &codec, &junk, &wanted, Some(&rgb(80))) {
+        match run(&pool, &codec, &i, &junk, &wanted, Some(&rgb(80))) {
             Err(_) => {}
             Ok(out) => assert!(out.values().all(Result::is_err), "{out:?}"),
         }
         // The decoder reported an error: it was dropped, not pooled.
         assert_eq!(pool.idle_names(), Vec::<String>::new());
-        assert_eq!(count(&pool, &codec, &gops[0]).unwrap(), 25);
+        assert_eq!(count(&pool, &codec, &i, &gops[0]).unwrap(), 25);
+    }
+
+    #[test]
+    fn idle_pipelines_are_released_after_the_idle_timeout() {
+        let (codec, gops) = h264_gops(25);
+        let pool = Pool::new(PoolLimits {
+            idle_timeout: Duration::from_millis(200),
+            ..limits(4)
+        });
+        let i = info(&codec);
+        let wanted = [gops[0][3].pts_ms];
+        let out = run(&pool, &codec, &i, &gops[0], &wanted, Some(&rgb(80))).unwrap();
+        assert!(out.values().all(Result::is_ok));
+        assert_eq!(pool.idle_names().len(), 2, "a decoder and an encoder idle");
+        assert!(pool.idle_bytes() >= decoder_bytes(&i));
+        // The reaper looks every 50 ms: gone within the timeout plus a few periods.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !pool.idle_names().is_empty() {
+            assert!(
+                Instant::now() < deadline,
+                "still idle: {:?}",
+                pool.idle_names()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert_eq!(pool.idle_bytes(), 0);
+        // And the pool still serves.
+        assert_eq!(count(&pool, &codec, &i, &gops[0]).unwrap(), 25);
+    }
+
+    #[test]
+    fn over_the_memory_budget_the_largest_idle_decoder_goes_first() {
+        let (small, small_gops) = h264_gops_sized(25, 160, 120);
+        let (large, large_gops) = h264_gops_sized(25, 640, 480);
+        let (si, li) = (info(&small), info(&large));
+        assert!(decoder_bytes(&li) > 4 * decoder_bytes(&si), "{si:?} {li:?}");
+        // Room for the small decoder and a bit, not for both.
+        let pool = Pool::new(PoolLimits {
+            memory_budget: decoder_bytes(&si) + decoder_bytes(&li) / 2,
+            ..limits(4)
+        });
+        assert_eq!(count(&pool, &small, &si, &small_gops[0]).unwrap(), 25);
+        assert_eq!(pool.idle_keys().len(), 1);
+        let small_key = pool.idle_keys()[0].clone();
+        // The large one is the newest, and still the one released.
+        assert_eq!(count(&pool, &large, &li, &large_gops[0]).unwrap(), 25);
+        assert_eq!(pool.idle_keys(), vec![small_key]);
+        assert_eq!(pool.idle_bytes(), decoder_bytes(&si));
+        // A budget below even the small one keeps nothing idle.
+        let pool = Pool::new(PoolLimits {
+            memory_budget: decoder_bytes(&si) - 1,
+            ..limits(4)
+        });
+        assert_eq!(count(&pool, &small, &si, &small_gops[0]).unwrap(), 25);
+        assert_eq!(pool.idle_keys(), Vec::<String>::new());
+    }
+
+    /// A huge SPS, in the codec configuration or inside a frame: refused before any decoder is
+    /// built (today's code decoded it, and the pool kept the decoder's ~850 MB afterwards).
+    #[test]
+    fn pictures_over_the_limit_are_not_decoded() {
+        use crate::media::sps::craft;
+        let (codec, gops) = h264_gops(25);
+        let frames = super::super::Frames::with_limits(
+            4,
+            super::super::DecodeLimits {
+                max_pixels: 4096 * 2304,
+                ..Default::default()
+            },
+        );
+        let huge = Codec::H264 {
+            avcc: Bytes::from(craft::avcc(8192, 8192)),
+        };
+        let err = frames.decode_count(&huge, &gops[0]).unwrap_err();
+        assert_eq!(
+            err,
+            FrameError::TooLarge {
+                width: 8192,
+                height: 8192,
+                max_pixels: 4096 * 2304
+            }
+        );
+        assert!(err.to_string().contains("decode_max_pixels"), "{err}");
+        // In-band: the configuration says 160x120, the keyframe carries an 8192x8192 SPS.
+        let mut sneaky = gops[0].clone();
+        let sps = craft::h264_sps(8192, 8192);
+        let mut data = (sps.len() as u32).to_be_bytes().to_vec();
+        data.extend(&sps);
+        data.extend(&sneaky[0].data[..]);
+        sneaky[0].data = Bytes::from(data);
+        let err = frames.decode_count(&codec, &sneaky).unwrap_err();
+        assert!(
+            matches!(err, FrameError::TooLarge { width: 8192, .. }),
+            "{err}"
+        );
+        // No SPS anywhere: the size is unknown, nothing decoded.
+        let bare = Codec::H264 {
+            avcc: Bytes::from_static(&[1, 66, 0, 30, 0xff, 0xe0, 0]),
+        };
+        let slice_only = [CodedFrame {
+            data: Bytes::from_static(&[0, 0, 0, 2, 0x65, 0x88]),
+            ..CodedFrame::test(0, true)
+        }];
+        assert!(matches!(
+            frames.decode_count(&bare, &slice_only),
+            Err(FrameError::Sps(_))
+        ));
+        assert_eq!(frames.idle_bytes(), 0, "no decoder was built");
+        // 4K UHD is under the limit (the guard only: no 4K frames here).
+        let uhd = Codec::H264 {
+            avcc: Bytes::from(craft::avcc(3840, 2160)),
+        };
+        assert!(super::super::picture_size(&uhd, &[], 4096 * 2304).is_ok());
+        assert_eq!(frames.decode_count(&codec, &gops[0]).unwrap(), 25);
     }
 
     #[test]

@@ -20,12 +20,21 @@
 //! - Decoding runs in the calling thread: the compressed frames are pushed straight into the
 //!   decoder element and its pictures come back within the same call (no appsrc/appsink, no
 //!   thread hop per picture), as in `gst-launch-1.0 ... ! avdec_h264 ! fakesink`.
+//! - Nothing larger than `[playback] decode_max_pixels` is decoded: before a pass the picture
+//!   size is read from every SPS the decoder would see, the codec configuration's and those
+//!   inside the frames ([`crate::media::sps`]), and a pass over a larger one (or one whose size
+//!   cannot be read) fails with [`FrameError::TooLarge`] (or [`FrameError::Sps`]) without
+//!   starting a decoder. A decoder's memory grows with its picture size (an 8192x8192 stream
+//!   made one hold about 850 MB); this bounds it.
 //! - Pipelines are reused: idle decoders (keyed by codec configuration) and encoders (keyed by
 //!   raw format and output) wait in a small bounded pool ([`MAX_IDLE`]). Between passes a
 //!   decoder is only flushed: its codec context and picture buffers stay allocated, so a pass
 //!   costs the decoding of its frames and little more. The price is idle memory: each idle
 //!   decoder keeps its few picture buffers (4 for a 1080p H.264 stream with one reference
-//!   frame, 12.5 MB). One that failed is dropped, never reused.
+//!   frame, 12.5 MB). So idle pipelines are released after `[playback] decoder_idle_secs`,
+//!   and while the estimated memory of all pipelines (picture size × pictures held, see
+//!   `decode::decoder_bytes`) is over `[playback] decoder_memory_bytes`, the largest idle ones
+//!   go first. One that failed is dropped, never reused.
 //! - Memory per pass is bounded: the compressed run (at most one stored fragment, shared, not
 //!   copied) plus the pictures the decoder holds for reordering; each picture it outputs is
 //!   encoded (if wanted) or dropped before the next frame goes in.
@@ -42,13 +51,53 @@ pub mod images;
 
 use std::collections::HashMap;
 use std::sync::OnceLock;
+use std::time::Duration;
 
 use bytes::Bytes;
 
 use crate::media::Codec;
+use crate::media::sps::{self, PictureInfo, SpsError};
 
 /// Idle pipelines kept for reuse (decoders and encoders together).
 pub const MAX_IDLE: usize = 8;
+
+/// What decoding may cost the process (`[playback]`'s decode keys).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DecodeLimits {
+    /// Largest coded picture decoded, in pixels (width × height from the SPS).
+    pub max_pixels: u64,
+    /// An idle decoder or encoder is released after this long unused.
+    pub idle_timeout: Duration,
+    /// Estimated bytes of all decoders and encoders, busy and idle; over it idle ones are
+    /// released, largest first.
+    pub memory_budget: u64,
+}
+
+/// 4096x2304: DCI 4K width at 16:9, a little over 4K UHD (3840x2160).
+pub const DEFAULT_MAX_PIXELS: u64 = 4096 * 2304;
+
+impl Default for DecodeLimits {
+    fn default() -> Self {
+        DecodeLimits {
+            max_pixels: DEFAULT_MAX_PIXELS,
+            idle_timeout: Duration::from_secs(30),
+            memory_budget: 256 << 20,
+        }
+    }
+}
+
+static LIMITS: OnceLock<DecodeLimits> = OnceLock::new();
+
+/// Sets the process-wide decode limits, once, before the first decode (the server does it at
+/// start from its configuration). False if they were already set or in use.
+pub fn configure(limits: DecodeLimits) -> bool {
+    LIMITS.set(limits).is_ok()
+}
+
+/// The process-wide decode limits.
+pub fn limits() -> DecodeLimits {
+    *LIMITS.get_or_init(DecodeLimits::default)
+}
 
 /// The image encoding.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -143,6 +192,34 @@ pub enum FrameError {
     /// The input is not usable (no frames, no keyframe first...).
     #[error("{0}")]
     Input(&'static str),
+    /// The pictures are larger than the server decodes: nothing was decoded.
+    #[error(
+        "the pictures are {width}x{height}, over the {max_pixels} pixels this server decodes ([playback] decode_max_pixels)"
+    )]
+    TooLarge {
+        /// Coded width, from the SPS.
+        width: u32,
+        /// Coded height.
+        height: u32,
+        /// The limit.
+        max_pixels: u64,
+    },
+    /// The output pictures would be larger than the server decodes (one asked dimension and
+    /// a very narrow source): nothing was decoded.
+    #[error(
+        "the images would be {width}x{height}, over the {max_pixels} pixels this server makes ([playback] decode_max_pixels); ask for a smaller size"
+    )]
+    OutputTooLarge {
+        /// Output width.
+        width: u32,
+        /// Output height.
+        height: u32,
+        /// The limit.
+        max_pixels: u64,
+    },
+    /// The picture size could not be read: nothing was decoded.
+    #[error("cannot tell the picture size: {0}")]
+    Sps(SpsError),
 }
 
 /// The frame shown at producer time `t` among `video` (decode order): the one with the largest
@@ -217,14 +294,31 @@ pub type Pictures = HashMap<i64, Result<Vec<u8>, FrameError>>;
 /// [`shared`]); every method blocks, so call it from `spawn_blocking` or a thread of its own.
 pub struct Frames {
     pool: decode::Pool,
+    max_pixels: u64,
 }
 
 impl Frames {
-    /// A service keeping at most `max_idle` idle pipelines.
+    /// A service keeping at most `max_idle` idle pipelines, with the process-wide
+    /// [`limits`] otherwise.
     pub fn new(max_idle: usize) -> Frames {
+        Frames::with_limits(max_idle, limits())
+    }
+
+    /// A service keeping at most `max_idle` idle pipelines, within `limits`.
+    pub fn with_limits(max_idle: usize, limits: DecodeLimits) -> Frames {
         Frames {
-            pool: decode::Pool::new(max_idle),
+            pool: decode::Pool::new(decode::PoolLimits {
+                max_idle,
+                idle_timeout: limits.idle_timeout,
+                memory_budget: limits.memory_budget,
+            }),
+            max_pixels: limits.max_pixels,
         }
+    }
+
+    /// Estimated bytes of the idle pipelines.
+    pub fn idle_bytes(&self) -> u64 {
+        self.pool.idle_bytes()
     }
 
     /// Decodes `frames` (decode order, the first a keyframe) and encodes the pictures whose
@@ -253,7 +347,16 @@ impl Frames {
         spec: &OutputSpec,
     ) -> Result<HashMap<i64, Result<Picture, FrameError>>, FrameError> {
         check_input(frames)?;
-        let mut out = decode::run(&self.pool, codec, frames, wanted, Some(spec))?;
+        let picture = picture_size(codec, frames, self.max_pixels)?;
+        let (width, height) = output_size((picture.width, picture.height), spec.width, spec.height);
+        if u64::from(width) * u64::from(height) > self.max_pixels {
+            return Err(FrameError::OutputTooLarge {
+                width,
+                height,
+                max_pixels: self.max_pixels,
+            });
+        }
+        let mut out = decode::run(&self.pool, codec, &picture, frames, wanted, Some(spec))?;
         for &pts in wanted {
             out.entry(pts).or_insert(Err(FrameError::NotProduced(pts)));
         }
@@ -264,8 +367,56 @@ impl Frames {
     /// `vidstream bench images`).
     pub fn decode_count(&self, codec: &Codec, frames: &[CodedFrame]) -> Result<usize, FrameError> {
         check_input(frames)?;
-        decode::count(&self.pool, codec, frames)
+        let picture = picture_size(codec, frames, self.max_pixels)?;
+        decode::count(&self.pool, codec, &picture, frames)
     }
+}
+
+/// The largest picture the decoder would meet in `frames` of `codec`: from the configuration's
+/// SPS and any SPS inside the frames (a producer may change its parameters in-band). Refused
+/// when over `max_pixels` (coded size: cropping does not make a decoder's buffers smaller) or
+/// when no SPS tells the size.
+pub fn picture_size(
+    codec: &Codec,
+    frames: &[CodedFrame],
+    max_pixels: u64,
+) -> Result<PictureInfo, FrameError> {
+    let params = match sps::params(codec) {
+        Ok(p) => p,
+        Err(SpsError::NotVideo) => {
+            return Err(FrameError::Input(
+                "only H.264 and H.265 video can be decoded",
+            ));
+        }
+        Err(e) => return Err(FrameError::Sps(e)),
+    };
+    let mut largest = params.picture;
+    for f in frames {
+        // A malformed frame ends its walk: the decoder reports it, and it cannot hide an SPS
+        // from the decoder that it hides from us (the decoder walks the same lengths).
+        for nal in sps::nal_units(&f.data, params.length_size).map_while(Result::ok) {
+            if let Some(p) = sps::sps(codec, nal).map_err(FrameError::Sps)?
+                && largest.is_none_or(|q| coded_pixels(&p) > coded_pixels(&q))
+            {
+                largest = Some(p);
+            }
+        }
+    }
+    let p = largest.ok_or(FrameError::Sps(SpsError::Config(
+        "no SPS in the codec configuration nor in the frames",
+    )))?;
+    if coded_pixels(&p) > max_pixels {
+        return Err(FrameError::TooLarge {
+            width: p.coded_width,
+            height: p.coded_height,
+            max_pixels,
+        });
+    }
+    Ok(p)
+}
+
+fn coded_pixels(p: &PictureInfo) -> u64 {
+    u64::from(p.coded_width) * u64::from(p.coded_height)
 }
 
 fn check_input(frames: &[CodedFrame]) -> Result<(), FrameError> {

@@ -13,6 +13,7 @@
 //! - stored fragments as stored ([`raw`]: records by number, the stored Tracks element, the
 //!   cluster bytes and frame table) for readers that send stored bytes on;
 //! - the history → live hand-over ([`follow`]), written once;
+//! - picture sizes from a codec configuration's SPS ([`sps`]), the decoder's guard;
 //! - live fragments as samples ([`live_samples`]).
 //!
 //! What does not: HTTP (the `api` module), containers and playlists (`playback`), decoding
@@ -41,6 +42,7 @@ mod live_samples;
 mod model;
 mod raw;
 mod reader;
+pub mod sps;
 
 pub use cache::{Fragment, MediaCache};
 pub use live_samples::live_samples;

@@ -177,6 +177,9 @@ impl Server {
             .hook
             .to_options()
             .map_err(ServerError::WebhookClient)?;
+        // Once per process, before the first decode (a second server in the process, as in
+        // tests, keeps the first one's).
+        crate::frames::configure(config.playback.decode_limits());
         let hooks = crate::frames::hook::Hooks::new(media.clone(), hook_options);
         let mut allowed_hosts = config.auth.allowed_hosts.clone();
         if let Some(host) = url::Url::parse(&public_url)

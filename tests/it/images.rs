@@ -485,3 +485,62 @@ async fn bad_requests_get_kvs_errors() {
         .assert_error(400, "NoDataRetentionException");
     s.stop().await;
 }
+
+/// What decoding may cost is checked before any decoding: a stream whose SPS declares
+/// 8192x8192 pictures is refused (today's code decoded it: 905 MB at peak, 856 MB kept by the
+/// idle decoder), and so is a page of 25 4K PNGs from a 300-byte request (1.3 s of CPU);
+/// legitimate pages still work.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pictures_and_pages_over_the_limits_are_refused_before_decoding() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = TestServer::start(&dir.path().join("data")).await;
+
+    // A crafted stream: its CodecPrivate's SPS says 8192x8192, its frames are not real.
+    s.create_active(json!({"StreamName": "huge", "DataRetentionInHours": 1}))
+        .await;
+    let mut track = h264_track(1);
+    track.codec_private = vidstream::media::sps::craft::avcc(8192, 8192).into();
+    let mut b = body_head(&[track]);
+    b.extend(cluster(0, 10));
+    let (status, acks) = put_media(&s.url, "huge", b, 1 << 16).await;
+    assert_eq!((status, persisted(&acks).len()), (200, 1), "{acks:?}");
+    let base = BASE_MS as i64;
+    let r = s
+        .call(
+            "/getImages",
+            request("huge", base + 100, base + 300, json!({})),
+        )
+        .await;
+    r.assert_error(400, "InvalidArgumentException");
+    let message = r.body["message"].as_str().unwrap();
+    assert!(
+        message.contains("8192x8192") && message.contains("decode_max_pixels"),
+        "{message}"
+    );
+    // A time outside those pictures is not refused for them.
+    let (imgs, _) = images(&s, request("huge", base + 5000, base + 5000, json!({}))).await;
+    assert_eq!(imgs[0]["Error"], "NO_MEDIA");
+
+    // A 320x240 stream: 25 PNGs stretched to 3840x2160 are over the budget, and the message
+    // says what fits; the same page as JPEG at 1920x1080 works.
+    assert_eq!(ingest_fixture(&s, "cam", H264, START_MS).await.len(), 5);
+    let big = json!({"MaxResults": 25, "WidthPixels": 3840, "HeightPixels": 2160});
+    let r = s
+        .call("/getImages", request("cam", START_MS, START_MS + 4800, big))
+        .await;
+    r.assert_error(400, "InvalidArgumentException");
+    let message = r.body["message"].as_str().unwrap();
+    assert!(
+        message.contains("25 images of up to 3840x2160 PNG")
+            && message.contains("at most 2 images per page with MaxResults")
+            && message.contains("images_max_request_pixels"),
+        "{message}"
+    );
+    let hd = json!({"Format": "JPEG", "MaxResults": 25, "WidthPixels": 1920, "HeightPixels": 1080});
+    let (imgs, _) = images(&s, request("cam", START_MS, START_MS + 4800, hd)).await;
+    assert_eq!(imgs.len(), 25);
+    assert!(imgs.iter().all(|i| i.get("ImageContent").is_some()));
+    let path = save(dir.path(), "hd.jpg", &imgs[3]);
+    assert_eq!(image_info(&path), ("mjpeg".to_owned(), 1920, 1080));
+    s.stop().await;
+}
