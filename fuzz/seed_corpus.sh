@@ -47,3 +47,25 @@ seed 0 header "$auth" "" describeStream 20260126T101112Z ""
 seed 2 header_date "$auth_date" "a=1&b=x%20y" putMedia "Mon, 26 Jan 2026 10:11:12 GMT" TOKEN
 seed 1 presigned "" "$query" "hls/a%2Fb/master.m3u8" 20260126T101112Z ""
 echo "seeded $(ls corpus/sigv4_parse | wc -l) sigv4 inputs"
+
+# sps_parse: each fixture's CodecPrivate (MKV element 0x63A2, an avcC or hvcC), after a pick
+# byte saying its codec (even: H.264, odd: H.265).
+mkdir -p corpus/sps_parse
+python3 - <<'PY'
+import pathlib
+for f in sorted(pathlib.Path("../fixtures").glob("*.mkv")):
+    data = f.read_bytes()
+    i = data.find(b"\x63\xa2")
+    if i < 0:
+        continue
+    # EBML size vint after the id.
+    first = data[i + 2]
+    n = 8 - first.bit_length() + 1
+    size = first & ((1 << (8 - n)) - 1)
+    for b in data[i + 3 : i + 2 + n]:
+        size = (size << 8) | b
+    private = data[i + 2 + n : i + 2 + n + size]
+    pick = b"\x01" if b"HEVC" in data[:4096] else b"\x00"
+    pathlib.Path("corpus/sps_parse", f.name).write_bytes(pick + private)
+PY
+echo "seeded $(ls corpus/sps_parse | wc -l) sps inputs"

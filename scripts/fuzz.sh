@@ -14,7 +14,7 @@
 # (`fuzz` in fuzz/Cargo.toml: the code under test optimized, the rest of the dependency tree
 # not) and target dir (target/fuzz), because every crate is compiled instrumented. Measured on
 # the 2-core machine while other builds ran: a clean build 6.5–8 min (~8 CPU-minutes), a warm
-# one a second; then 4 targets x 25 s. About 8–10 minutes added to `make test` on a clean
+# one a second; then 5 targets x 25 s. About 8–10 minutes added to `make test` on a clean
 # checkout.
 #
 # Corpora live in fuzz/corpus/<target>/ (git-ignored; seeded by fuzz/seed_corpus.sh and grown
@@ -29,7 +29,7 @@ secs=${FUZZ_SECS:-25}
 triple=$(rustc -vV | sed -n 's/^host: //p')
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-  targets=(sigv4_parse policy_parse mkv_reader mkv_roundtrip)
+  targets=(sigv4_parse policy_parse mkv_reader mkv_roundtrip sps_parse)
 fi
 
 # SanitizerCoverage as cargo-fuzz sets it up for libFuzzer: 8-bit counters + PC table for
@@ -56,6 +56,7 @@ for t in "${targets[@]}"; do
     mkv_*) dict=fuzz/mkv.dict ;;
     policy_*) dict=fuzz/policy.dict ;;
     sigv4_*) dict=fuzz/sigv4.dict ;;
+    sps_*) dict=fuzz/sps.dict ;;
     *) echo "fuzz.sh: no dictionary for $t" >&2; exit 2 ;;
   esac
   mkdir -p "fuzz/artifacts/$t"
