@@ -471,7 +471,10 @@ async fn get(s: &TestServer, query: &str) -> Reply {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn many_consumers_are_listed_with_exact_lags() {
     let dir = tempfile::tempdir().unwrap();
-    let s = TestServer::start(&dir.path().join("data")).await;
+    let s = TestServer::start_with(&dir.path().join("data"), |c| {
+        c.limits.max_consumers_per_stream = 300;
+    })
+    .await;
     ingest(&s, "cam").await;
     let listed = s.call("/listFragments", json!({"StreamName": "cam"})).await;
     let mut fragments: Vec<(String, i64)> = listed.assert_ok()["Fragments"]
