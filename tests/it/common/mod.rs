@@ -34,6 +34,7 @@ pub struct TestServer {
     client: reqwest::Client,
     /// Keeps tests that must run alone off while this server lives (see [`serial`]).
     _turn: serial::Shared,
+    data_dir: std::path::PathBuf,
 }
 
 /// A response, decoded.
@@ -134,6 +135,7 @@ impl TestServer {
             task: Some(task),
             client: reqwest::Client::new(),
             _turn: turn,
+            data_dir: config.data_dir.clone(),
         }
     }
 
@@ -148,6 +150,27 @@ impl TestServer {
                 .expect("server stops within 15 s")
                 .expect("server task did not panic")
                 .expect("server stopped cleanly");
+        }
+        // Tasks the server spawned (sessions, readers, hooks) drop their store handles a moment
+        // after `serve` returns; a process exits then, but a test may restart on the same
+        // directory at once: wait for the directory's lock to be free.
+        let data_dir = self.data_dir.clone();
+        drop(self);
+        let deadline = std::time::Instant::now() + Duration::from_secs(15);
+        loop {
+            let free = std::fs::File::options()
+                .write(true)
+                .open(data_dir.join("LOCK"))
+                .map(|f| f.try_lock().is_ok())
+                .unwrap_or(true);
+            if free {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the data directory stays locked after stop"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
 
