@@ -95,52 +95,55 @@ impl Holds {
     pub(crate) fn free_or_want(&self, stream: StreamId, segment: i64) -> bool {
         let mut st = self.lock();
         let key = (stream, segment);
-        if !st.counts.contains_key(&key) {
-            st.wanted.remove(&key);
-            return true;
-        }
-        let now = Instant::now();
-        let since = *st.wanted.entry(key).or_insert(now);
-        if since == now {
-            drop(st);
-            self.wake_after_timeout();
-            return false;
-        }
-        if now.duration_since(since) >= self.timeout {
-            st.wanted.remove(&key);
+        let held = st.counts.contains_key(&key);
+        let free = self.want(&mut st.wanted, key, held);
+        if free && held {
             tracing::warn!(
                 stream = stream.0,
                 segment,
                 timeout_secs = self.timeout.as_secs(),
                 "a reader held this segment past the hold timeout; deleting it anyway (that reader's response ends early)"
             );
-            return true;
         }
-        false
+        free
     }
 
     /// Whether no segment of the stream is held (or they have been wanted for longer than the
     /// hold timeout); if some is, the last release (or the timeout) pokes retention.
     pub(crate) fn stream_free_or_want(&self, stream: StreamId) -> bool {
         let mut st = self.lock();
-        if !st.counts.keys().any(|(s, _)| *s == stream) {
-            st.wanted_streams.remove(&stream);
-            return true;
-        }
-        let now = Instant::now();
-        let since = *st.wanted_streams.entry(stream).or_insert(now);
-        if since == now {
-            drop(st);
-            self.wake_after_timeout();
-            return false;
-        }
-        if now.duration_since(since) >= self.timeout {
-            st.wanted_streams.remove(&stream);
+        let held = st.counts.keys().any(|(s, _)| *s == stream);
+        let free = self.want(&mut st.wanted_streams, stream, held);
+        if free && held {
             tracing::warn!(
                 stream = stream.0,
                 timeout_secs = self.timeout.as_secs(),
                 "readers held the deleted stream's media past the hold timeout; deleting it anyway (their responses end early)"
             );
+        }
+        free
+    }
+
+    /// The one rule of both: free when not `held`; else wanted from now on (the first time,
+    /// retention is poked when the hold times out) and free once wanted for the timeout.
+    fn want<K: std::hash::Hash + Eq + Copy>(
+        &self,
+        wanted: &mut HashMap<K, Instant>,
+        key: K,
+        held: bool,
+    ) -> bool {
+        if !held {
+            wanted.remove(&key);
+            return true;
+        }
+        let now = Instant::now();
+        let since = *wanted.entry(key).or_insert(now);
+        if since == now {
+            self.wake_after_timeout();
+            return false;
+        }
+        if now.duration_since(since) >= self.timeout {
+            wanted.remove(&key);
             return true;
         }
         false

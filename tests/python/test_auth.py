@@ -25,7 +25,8 @@ from test_aws_cli import find_aws
 SERVICES = ("kinesisvideo", "kinesis-video-media", "kinesis-video-archived-media")
 
 
-def client(service: str, endpoint: str, key: str = ACCESS_KEY, secret: str = SECRET_KEY, token=None):
+def client(service: str, endpoint: str, key: str = ACCESS_KEY, secret: str = SECRET_KEY, token=None, verify=None):
+    """A boto3 client of `service` (one attempt); `verify` as boto3's (a CA file for https)."""
     return boto3.client(
         service,
         endpoint_url=endpoint,
@@ -33,6 +34,7 @@ def client(service: str, endpoint: str, key: str = ACCESS_KEY, secret: str = SEC
         aws_access_key_id=key,
         aws_secret_access_key=secret,
         aws_session_token=token,
+        verify=verify,
         config=Config(retries={"mode": "standard", "total_max_attempts": 1}, read_timeout=30),
     )
 

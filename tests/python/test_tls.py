@@ -8,13 +8,12 @@ import json
 import os
 import subprocess
 
-import boto3
 import botocore.exceptions
 import pytest
-from botocore.config import Config
 
 from conftest import REPO_ROOT
 from helpers import ACCESS_KEY, REGION, SECRET_KEY, unique_name
+from test_auth import client
 from test_aws_cli import find_aws
 
 FIXTURE = REPO_ROOT / "fixtures" / "gst_h264_320x240_gop30_5s.mkv"
@@ -27,21 +26,9 @@ def tls_server(server_factory, tmp_path):
     return server_factory(tls_dir=ca_dir)
 
 
-def client(service: str, endpoint: str, verify, key: str = ACCESS_KEY):
-    return boto3.client(
-        service,
-        endpoint_url=endpoint,
-        region_name=REGION,
-        aws_access_key_id=key,
-        aws_secret_access_key=SECRET_KEY,
-        verify=verify,
-        config=Config(retries={"mode": "standard", "total_max_attempts": 1}, read_timeout=30),
-    )
-
-
 def test_boto3_trusting_the_ca_uses_all_three_services(tls_server, vidstream_bin):
     ca = str(tls_server.ca_file)
-    kvs = client("kinesisvideo", tls_server.url, ca)
+    kvs = client("kinesisvideo", tls_server.url, verify=ca)
     name = unique_name("tls")
     # `vidstream push --ca-file` creates the stream and sends the fixture over https.
     subprocess.run(
@@ -53,10 +40,10 @@ def test_boto3_trusting_the_ca_uses_all_three_services(tls_server, vidstream_bin
     )
     endpoint = kvs.get_data_endpoint(StreamName=name, APIName="LIST_FRAGMENTS")["DataEndpoint"]
     assert endpoint == tls_server.url
-    archived = client("kinesis-video-archived-media", endpoint, ca)
+    archived = client("kinesis-video-archived-media", endpoint, verify=ca)
     fragments = archived.list_fragments(StreamName=name)["Fragments"]
     assert len(fragments) == 5
-    media = client("kinesis-video-media", endpoint, ca)
+    media = client("kinesis-video-media", endpoint, verify=ca)
     got = media.get_media(StreamName=name, StartSelector={"StartSelectorType": "EARLIEST"})
     first = got["Payload"].read(4)
     assert first == b"\x1a\x45\xdf\xa3"  # an MKV (EBML) document
@@ -69,10 +56,10 @@ def test_boto3_trusting_the_ca_uses_all_three_services(tls_server, vidstream_bin
 def test_clients_that_do_not_trust_the_ca_and_wrong_keys_are_refused(tls_server):
     # boto3's default trust store (certifi) does not know the private CA.
     with pytest.raises(botocore.exceptions.SSLError):
-        client("kinesisvideo", tls_server.url, True).list_streams()
+        client("kinesisvideo", tls_server.url, verify=True).list_streams()
     # Over TLS, signatures are still checked.
     with pytest.raises(botocore.exceptions.ClientError) as e:
-        client("kinesisvideo", tls_server.url, str(tls_server.ca_file), key="VSAKNOSUCHKEY0000000").list_streams()
+        client("kinesisvideo", tls_server.url, key="VSAKNOSUCHKEY0000000", verify=str(tls_server.ca_file)).list_streams()
     assert e.value.response["Error"]["Code"] == "UnrecognizedClientException"
 
 
