@@ -23,15 +23,8 @@ enum Command {
         /// Unique name (1-128 characters of [A-Za-z0-9_.@-]).
         #[arg(long)]
         name: String,
-        /// A built-in policy: admin, producer, viewer or ml-consumer.
-        #[arg(long, conflicts_with = "policy_file")]
-        policy: Option<String>,
-        /// The stream-name pattern a built-in policy is scoped to (`*` = every stream).
-        #[arg(long, requires = "policy")]
-        streams: Option<String>,
-        /// An IAM-style policy document (JSON file) instead of a built-in.
-        #[arg(long)]
-        policy_file: Option<std::path::PathBuf>,
+        #[command(flatten)]
+        policy: super::target::PolicyArgs,
         /// A temporary key (with a session token) that stops working after this many seconds.
         #[arg(long)]
         expires_in: Option<u64>,
@@ -81,16 +74,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             Command::Create {
                 name,
                 policy,
-                streams,
-                policy_file,
                 expires_in,
                 ini,
             } => {
-                let policy = super::target::policy_arg(policy, policy_file.as_deref())?;
-                let mut body = json!({ "name": name, "policy": policy });
-                if let Some(s) = streams {
-                    body["streams"] = json!(s);
-                }
+                let mut body = json!({ "name": name });
+                policy.add_to(&mut body)?;
                 if let Some(e) = expires_in {
                     body["expiresInSeconds"] = json!(e);
                 }

@@ -123,17 +123,38 @@ pub async fn call(
     }
 }
 
-/// The policy of `--policy NAME` (a built-in) or `--policy-file FILE` (a document), as the
-/// `/v1/keys` and `/v1/users` APIs take it.
-pub fn policy_arg(name: Option<String>, file: Option<&Path>) -> anyhow::Result<serde_json::Value> {
-    match (name, file) {
-        (Some(p), None) => Ok(serde_json::Value::String(p)),
-        (None, Some(f)) => {
-            let text =
-                std::fs::read_to_string(f).with_context(|| format!("reading {}", f.display()))?;
-            serde_json::from_str(&text).with_context(|| format!("{} is not JSON", f.display()))
+/// The policy flags `keys create` and `users create` share: `--policy NAME` (a built-in,
+/// optionally scoped with `--streams`) or `--policy-file FILE` (a document).
+#[derive(Debug, Clone, clap::Args)]
+pub struct PolicyArgs {
+    /// A built-in policy: admin, producer, viewer or ml-consumer.
+    #[arg(long, conflicts_with = "policy_file")]
+    policy: Option<String>,
+    /// The stream-name pattern a built-in policy is scoped to (`*` = every stream).
+    #[arg(long, requires = "policy")]
+    streams: Option<String>,
+    /// An IAM-style policy document (JSON file) instead of a built-in.
+    #[arg(long)]
+    policy_file: Option<PathBuf>,
+}
+
+impl PolicyArgs {
+    /// Adds `policy` (and `streams`) to a `/v1/keys` or `/v1/users` request body.
+    pub fn add_to(self, body: &mut serde_json::Value) -> anyhow::Result<()> {
+        body["policy"] = match (self.policy, self.policy_file) {
+            (Some(p), None) => serde_json::Value::String(p),
+            (None, Some(f)) => {
+                let text = std::fs::read_to_string(&f)
+                    .with_context(|| format!("reading {}", f.display()))?;
+                serde_json::from_str(&text)
+                    .with_context(|| format!("{} is not JSON", f.display()))?
+            }
+            _ => bail!("give --policy NAME or --policy-file FILE"),
+        };
+        if let Some(s) = self.streams {
+            body["streams"] = serde_json::Value::String(s);
         }
-        _ => bail!("give --policy NAME or --policy-file FILE"),
+        Ok(())
     }
 }
 

@@ -28,15 +28,8 @@ enum Command {
     Create {
         /// Login name (1-128 characters of [A-Za-z0-9_.@-]).
         name: String,
-        /// A built-in policy: admin, producer, viewer or ml-consumer.
-        #[arg(long, conflicts_with = "policy_file")]
-        policy: Option<String>,
-        /// The stream-name pattern a built-in policy is scoped to (`*` = every stream).
-        #[arg(long, requires = "policy")]
-        streams: Option<String>,
-        /// An IAM-style policy document (JSON file) instead of a built-in.
-        #[arg(long)]
-        policy_file: Option<std::path::PathBuf>,
+        #[command(flatten)]
+        policy: super::target::PolicyArgs,
     },
     /// List the users, their status and lock-outs.
     List,
@@ -74,18 +67,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     };
     rt.block_on(async move {
         match args.command {
-            Command::Create {
-                name,
-                policy,
-                streams,
-                policy_file,
-            } => {
-                let policy = super::target::policy_arg(policy, policy_file.as_deref())?;
+            Command::Create { name, policy } => {
                 let password = password(&format!("password for {name}"))?;
-                let mut body = json!({ "name": name, "password": password, "policy": policy });
-                if let Some(s) = streams {
-                    body["streams"] = json!(s);
-                }
+                let mut body = json!({ "name": name, "password": password });
+                policy.add_to(&mut body)?;
                 let user = call("POST", "/v1/users".into(), Some(body)).await?;
                 print(&format!("created {}", summary(&user)))
             }
