@@ -437,7 +437,9 @@ impl Pool {
 /// A decoder's estimated memory: its reference and reorder pictures plus a few in flight
 /// (GstVideoDecoder's output pool, libav's frame being decoded).
 pub(super) fn decoder_bytes(picture: &PictureInfo) -> u64 {
-    picture.picture_bytes() * (u64::from(picture.dpb_pictures) + 3)
+    picture
+        .picture_bytes()
+        .saturating_mul(u64::from(picture.dpb_pictures) + 3)
 }
 
 /// An encoder's estimated memory: a source picture and an output one in RGB, each twice

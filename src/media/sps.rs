@@ -45,10 +45,12 @@ impl PictureInfo {
     }
 
     /// Bytes of one coded 4:2:0 picture (the decoder allocates 4:2:0 or more; 4:2:2/4:4:4 are
-    /// rare enough for this to be an estimate).
+    /// rare enough for this to be an estimate). Saturates: an SPS may claim 2^32-pixel sides.
     pub fn picture_bytes(&self) -> u64 {
-        u64::from(self.coded_width) * u64::from(self.coded_height) * 3 / 2
-            * u64::from(self.sample_bytes)
+        (u64::from(self.coded_width) * u64::from(self.coded_height))
+            .saturating_mul(3)
+            .saturating_mul(u64::from(self.sample_bytes))
+            / 2
     }
 }
 
@@ -582,6 +584,43 @@ mod tests {
         let params = params(&codec).unwrap();
         assert_eq!(params.length_size, 4);
         assert_eq!(params.picture.unwrap().pixels(), 8192 * 8192);
+    }
+
+    /// The largest sides an H.265 SPS can state (ue(v) up to 2^32 - 2): the byte estimate
+    /// saturates instead of overflowing (found by the sps_parse fuzz target in CI).
+    #[test]
+    fn huge_sides_saturate() {
+        let p = PictureInfo {
+            width: u32::MAX,
+            height: u32::MAX,
+            coded_width: u32::MAX,
+            coded_height: u32::MAX,
+            dpb_pictures: 16,
+            sample_bytes: 2,
+        };
+        assert_eq!(p.pixels(), u64::from(u32::MAX) * u64::from(u32::MAX));
+        assert_eq!(p.picture_bytes(), u64::MAX / 2);
+        let crash = "AAFCAAAAAQAbZ0LAqDUwNSgAACMEQAH/+tvbAUIAAAABAAABABtnQsCoNZwAAABnAAAAAAAB/9vb//8AAP///wA8gA==";
+        let data =
+            base64::Engine::decode(&base64::engine::general_purpose::STANDARD, crash).unwrap();
+        let rest = &data[1..];
+        let codec = Codec::H264 {
+            avcc: Bytes::copy_from_slice(rest),
+        };
+        let mut pictures: Vec<PictureInfo> = params(&codec)
+            .ok()
+            .and_then(|p| p.picture)
+            .into_iter()
+            .collect();
+        pictures.extend(sps(&codec, rest).ok().flatten());
+        for nal in nal_units(rest, 1).take(64) {
+            let Ok(nal) = nal else { break };
+            pictures.extend(sps(&codec, nal).ok().flatten());
+        }
+        assert!(!pictures.is_empty());
+        for p in pictures {
+            assert!(p.picture_bytes() >= p.pixels(), "{p:?}");
+        }
     }
 
     /// Real encoders' configuration records (gst-launch-1.0 -v videotestsrc ! x264enc / x265enc
