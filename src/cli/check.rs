@@ -24,13 +24,21 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     for p in &report.problems {
         tracing::error!(problem = %p, "check");
     }
+    for l in &report.leftovers {
+        tracing::warn!(leftover = %l, "check");
+    }
     let summary = format!(
         "checked {} streams, {} fragments, {} bytes: {}",
         report.streams,
         report.fragments,
         report.bytes,
-        if report.problems.is_empty() {
+        if report.problems.is_empty() && report.leftovers.is_empty() {
             "ok".to_owned()
+        } else if report.problems.is_empty() {
+            format!(
+                "ok ({} leftovers of failed or interrupted writes, never acknowledged; the next start removes them)",
+                report.leftovers.len()
+            )
         } else {
             format!("{} problems", report.problems.len())
         }

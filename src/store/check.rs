@@ -33,6 +33,10 @@ pub struct CheckReport {
     pub bytes: u64,
     /// Every violation found, one line each.
     pub problems: Vec<String>,
+    /// Leftovers of writes that failed or were cut short (a crash, a disk error): bytes past a
+    /// segment's last indexed fragment, segment files with no indexed fragment. They were never
+    /// acknowledged nor visible, and start-up recovery removes them; not problems.
+    pub leftovers: Vec<String>,
 }
 
 /// Checks the data directory at `data_dir`.
@@ -121,12 +125,13 @@ pub async fn check(data_dir: &Path) -> Result<CheckReport, StoreError> {
         let root = media_root.clone();
         let name = s.name.to_string();
         let id = s.id;
-        let (problems, bytes) = tokio::task::spawn_blocking(move || {
+        let (found, bytes) = tokio::task::spawn_blocking(move || {
             check_stream_files(&root, id, &name, segments, &marked)
         })
         .await
         .map_err(|e| StoreError::internal(format!("check task failed: {e}")))?;
-        report.problems.extend(problems);
+        report.problems.extend(found.problems);
+        report.leftovers.extend(found.leftovers);
         report.bytes += bytes;
     }
     // Media directories of streams that do not exist.
@@ -134,8 +139,8 @@ pub async fn check(data_dir: &Path) -> Result<CheckReport, StoreError> {
         for e in entries.flatten() {
             let id = e.file_name().to_str().and_then(|n| n.parse::<i64>().ok());
             if !id.is_some_and(|id| known.contains(&StreamId(id))) {
-                report.problems.push(format!(
-                    "{} is not the media directory of any stream",
+                report.leftovers.push(format!(
+                    "{} is not the media directory of any stream (the next start removes it)",
                     e.path().display()
                 ));
             }
@@ -192,7 +197,14 @@ fn check_summary(
     problems
 }
 
-/// Checks one stream's segment files; returns problems and the bytes verified. Files of
+/// What [`check_stream_files`] found.
+#[derive(Default)]
+struct Found {
+    problems: Vec<String>,
+    leftovers: Vec<String>,
+}
+
+/// Checks one stream's segment files; returns what it found and the bytes verified. Files of
 /// segments in `marked` (garbage awaiting deletion) may exist without fragments.
 fn check_stream_files(
     media_root: &Path,
@@ -200,8 +212,8 @@ fn check_stream_files(
     name: &str,
     segments: BTreeMap<i64, Vec<FragmentRecord>>,
     marked: &HashSet<i64>,
-) -> (Vec<String>, u64) {
-    let mut problems = Vec::new();
+) -> (Found, u64) {
+    let mut found = Found::default();
     let mut bytes = 0u64;
     let dir = stream_dir(media_root, stream);
     // Segment files on disk without fragments.
@@ -209,8 +221,8 @@ fn check_stream_files(
         for e in entries.flatten() {
             match e.file_name().to_str().and_then(parse_segment_name) {
                 Some(seg) if segments.contains_key(&seg) || marked.contains(&seg) => {}
-                _ => problems.push(format!(
-                    "stream {name}: {} holds no indexed fragment",
+                _ => found.leftovers.push(format!(
+                    "stream {name}: {} holds no indexed fragment (the next start removes it)",
                     e.path().display()
                 )),
             }
@@ -221,7 +233,7 @@ fn check_stream_files(
         let len = match std::fs::metadata(&path) {
             Ok(m) => m.len(),
             Err(e) => {
-                problems.push(format!(
+                found.problems.push(format!(
                     "stream {name}: segment {} is unreadable ({e}) but holds {} fragments",
                     path.display(),
                     frags.len()
@@ -233,7 +245,7 @@ fn check_stream_files(
         let mut expect = 0u64;
         for f in &frags {
             if f.offset != expect {
-                problems.push(format!(
+                found.problems.push(format!(
                     "stream {name}: fragment {} starts at byte {} of {}, expected {expect}",
                     f.number,
                     f.offset,
@@ -242,7 +254,7 @@ fn check_stream_files(
             }
             expect = f.end();
             if f.end() > len {
-                problems.push(format!(
+                found.problems.push(format!(
                     "stream {name}: fragment {} ends at byte {} past the end of {} ({len} bytes): torn",
                     f.number,
                     f.end(),
@@ -260,21 +272,22 @@ fn check_stream_files(
                 Ok(buf) => {
                     bytes += buf.len() as u64;
                     if let Err(why) = verify_fragment(&buf, f) {
-                        problems.push(format!("stream {name}: fragment {}: {why}", f.number));
+                        found.problems.push(format!("stream {name}: fragment {}: {why}", f.number));
                     }
                 }
-                Err(e) => problems.push(format!("stream {name}: fragment {}: {e}", f.number)),
+                Err(e) => found.problems.push(format!("stream {name}: fragment {}: {e}", f.number)),
             }
         }
-        if expect != len {
-            problems.push(format!(
-                "stream {name}: {} has {} bytes past its last indexed fragment",
+        if expect < len {
+            found.leftovers.push(format!(
+                "stream {name}: {} has {} bytes past its last indexed fragment (never \
+                 acknowledged; the next start truncates them)",
                 path.display(),
-                len.saturating_sub(expect)
+                len - expect
             ));
         }
     }
-    (problems, bytes)
+    (found, bytes)
 }
 
 /// Parses a stored cluster and compares it with its frame table.
