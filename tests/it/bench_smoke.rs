@@ -220,3 +220,30 @@ fn bench_images_prints_its_rows() {
         ],
     );
 }
+
+/// The short form of the chaos and soak run: 40 s of mixed load with one kill -9 + restart.
+/// The bench itself fails (and so this test) on a lost PERSISTED fragment, a `vidstream check`
+/// problem, a worker that never got through, or gross memory/descriptor growth.
+#[test]
+fn bench_soak_short_form_loses_nothing() {
+    let stdout = bench(&[
+        "soak",
+        "--seconds",
+        "40",
+        "--kills",
+        "1",
+        "--producers",
+        "2",
+    ]);
+    assert_rows(
+        &stdout,
+        &[
+            "PERSISTED fragments lost",
+            "`vidstream check` of the data directory",
+            "last server lifetime: open fds",
+        ],
+    );
+    assert!(stdout.contains(" 0 lost,"), "{stdout}");
+    assert!(stdout.contains("0 problems"), "{stdout}");
+    assert!(!stdout.contains("FAILED"), "{stdout}");
+}

@@ -302,5 +302,9 @@ async fn check_reports_damage() {
     let s = common::TestServer::start(dir.path()).await;
     s.stop().await;
     let report = vidstream::store::check::check(dir.path()).await.unwrap();
-    assert_eq!((report.problems.len(), report.leftovers.len()), (0, 0), "{report:?}");
+    assert_eq!(
+        (report.problems.len(), report.leftovers.len()),
+        (0, 0),
+        "{report:?}"
+    );
 }

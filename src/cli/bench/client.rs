@@ -132,6 +132,12 @@ pub struct AckLog {
     pub persisted: u64,
     /// ERROR acks seen.
     pub errors: u64,
+    /// (FragmentTimecode, FragmentNumber) of each PERSISTED ack, when `keep_numbers` is set.
+    pub persisted_fragments: Vec<(i64, String)>,
+    /// ErrorId of each ERROR ack.
+    pub error_ids: Vec<i64>,
+    /// Keep `persisted_fragments` (the soak verifies them; the other benches only count).
+    pub keep_numbers: bool,
 }
 
 /// A PutMedia connection.
@@ -218,13 +224,22 @@ async fn read_acks(mut rx: OwnedReadHalf, log: Arc<Mutex<AckLog>>) {
                 match v["EventType"].as_str() {
                     Some("PERSISTED") => {
                         l.persisted += 1;
+                        if l.keep_numbers
+                            && let (Some(tc), Some(n)) =
+                                (v["FragmentTimecode"].as_i64(), v["FragmentNumber"].as_str())
+                        {
+                            l.persisted_fragments.push((tc, n.to_owned()));
+                        }
                         if let Some(tc) = v["FragmentTimecode"].as_i64()
                             && let Some(sent) = l.sent.remove(&tc)
                         {
                             l.persisted_latency.push(now.duration_since(sent));
                         }
                     }
-                    Some("ERROR") => l.errors += 1,
+                    Some("ERROR") => {
+                        l.errors += 1;
+                        l.error_ids.push(v["ErrorId"].as_i64().unwrap_or(-1));
+                    }
                     _ => {}
                 }
             }

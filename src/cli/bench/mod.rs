@@ -17,6 +17,8 @@
 //! `vidstream bench push`: CPU per `vidstream push` producer process (see `push`).
 //! `vidstream bench hook`: the frame hook's pictures per core and a slow destination (see `hook`).
 //! `vidstream bench auth`: SigV4 verification + policy decision per request (see `auth`).
+//! `vidstream bench soak`: mixed load and injected faults for a while, then every
+//! acknowledged fragment verified (see `soak`).
 
 mod auth;
 mod cameras;
@@ -28,6 +30,7 @@ mod live;
 mod playback;
 mod push;
 mod rtsp_source;
+mod soak;
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -42,8 +45,8 @@ use client::{Producer, body_head, fragment, post_json};
 /// Flags of `vidstream bench`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// What to measure: `ingest`, `cameras`, `push`, `playback`, `images`, `hook`, `feed` or
-    /// `auth`.
+    /// What to measure: `ingest`, `cameras`, `push`, `playback`, `images`, `hook`, `feed`,
+    /// `auth`, or `soak` (the chaos and soak run: mixed load plus faults for `--seconds`).
     #[arg(default_value = "ingest")]
     what: String,
     /// Directory for the benchmark's data (on the disk to measure); a temporary directory
@@ -72,6 +75,12 @@ pub struct Args {
     /// HLS sessions in `playback`'s memory scenario.
     #[arg(long, default_value_t = 1000)]
     sessions: usize,
+    /// Producers in `soak` (each a stream at 2 Mbit/s).
+    #[arg(long, default_value_t = 6)]
+    producers: usize,
+    /// Server kill -9s (each followed by a restart) spread over a `soak` run.
+    #[arg(long, default_value_t = 2)]
+    kills: usize,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -88,8 +97,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         "hook" => hook::run(&args),
         "feed" => rt.block_on(feed::run(args)),
         "auth" => auth::run(&args),
+        "soak" => rt.block_on(soak::run(&args)),
         other => bail!(
-            "unknown benchmark `{other}`; try `vidstream bench ingest`, `cameras`, `push`, `playback`, `images`, `hook`, `feed` or `auth`"
+            "unknown benchmark `{other}`; try `vidstream bench ingest`, `cameras`, `push`, `playback`, `images`, `hook`, `feed`, `auth` or `soak`"
         ),
     }
 }
@@ -291,6 +301,15 @@ impl ServerProcess {
             .local_addr()?
             .port();
         let addr: SocketAddr = format!("127.0.0.1:{port}").parse()?;
+        Self::start_at(data_dir, addr, &[]).await
+    }
+
+    /// Starts a server on `addr` with extra `VIDSTREAM_*` environment settings.
+    async fn start_at(
+        data_dir: &Path,
+        addr: SocketAddr,
+        env: &[(&str, String)],
+    ) -> anyhow::Result<ServerProcess> {
         let child = Command::new(std::env::current_exe()?)
             .args(["serve", "--listen", &addr.to_string(), "--data-dir"])
             .arg(data_dir)
@@ -300,11 +319,12 @@ impl ServerProcess {
                 "VIDSTREAM_LOG",
                 std::env::var("BENCH_SERVER_LOG").unwrap_or_else(|_| "error".into()),
             )
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::null())
             .spawn()
             .context("starting vidstream serve")?;
         let server = ServerProcess { child, addr };
-        for _ in 0..200 {
+        for _ in 0..400 {
             if tokio::net::TcpStream::connect(addr).await.is_ok() {
                 return Ok(server);
             }
@@ -359,6 +379,28 @@ impl ServerProcess {
             }
         }
         Ok(rss - shmem_mapped + memfd_bytes as f64 / 1024.0)
+    }
+}
+
+impl ServerProcess {
+    /// Stops the server with SIGTERM (a clean shutdown) and waits up to 30 s for it.
+    fn terminate(&mut self) -> anyhow::Result<()> {
+        let pid =
+            rustix::process::Pid::from_raw(self.child.id() as i32).context("the server's pid")?;
+        rustix::process::kill_process(pid, rustix::process::Signal::TERM)?;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = self.child.try_wait()? {
+                if !status.success() {
+                    bail!("the server exited with {status}");
+                }
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                bail!("the server did not stop within 30 s of SIGTERM");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 }
 
