@@ -479,7 +479,11 @@ pub struct SessionOptions {
     teardown: TeardownPolicy,
     unassigned_channel_data: UnassignedChannelDataPolicy,
     session_id: SessionIdPolicy,
+    max_message_size: Option<usize>,
 }
+
+/// Default for [`SessionOptions::max_message_size`]: 1 MiB.
+pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 1 << 20;
 
 /// Policy for handling data received on unassigned RTSP interleaved channels.
 #[derive(Copy, Clone, Default, derive_more::Display)]
@@ -660,6 +664,24 @@ impl SessionOptions {
     pub fn session_id(mut self, policy: SessionIdPolicy) -> Self {
         self.session_id = policy;
         self
+    }
+
+    /// Sets the largest RTSP message (head and body) accepted from the server,
+    /// in bytes; defaults to [`DEFAULT_MAX_MESSAGE_SIZE`].
+    ///
+    /// A message is buffered whole before it is parsed, so without a limit a
+    /// server declaring a huge `Content-Length` (or sending a head that never
+    /// ends) can make the client allocate without bound. A larger message
+    /// fails the session with an RTSP framing error (`message-too-large`).
+    /// Interleaved RTP/RTCP data is not subject to this limit; its 16-bit
+    /// length bounds it.
+    pub fn max_message_size(mut self, max_message_size: usize) -> Self {
+        self.max_message_size = Some(max_message_size);
+        self
+    }
+
+    fn max_message_size_or_default(&self) -> usize {
+        self.max_message_size.unwrap_or(DEFAULT_MAX_MESSAGE_SIZE)
     }
 }
 
@@ -1163,11 +1185,11 @@ enum SessionFlag {
 }
 
 impl RtspConnection {
-    async fn connect(url: &Url) -> Result<Self, Error> {
+    async fn connect(url: &Url, max_message_size: usize) -> Result<Self, Error> {
         let host =
             RtspConnection::validate_url(url).map_err(|e| wrap!(ErrorInt::InvalidArgument(e)))?;
         let port = url.port().unwrap_or(554);
-        let inner = crate::tokio::Connection::connect(host, port)
+        let inner = crate::tokio::Connection::connect(host, port, max_message_size)
             .await
             .map_err(|e| wrap!(ErrorInt::ConnectError(e)))?;
         Ok(Self {
@@ -1458,7 +1480,7 @@ impl Session<Described> {
     ///
     /// Expects to be called from a tokio runtime.
     pub async fn describe(url: Url, options: SessionOptions) -> Result<Self, Error> {
-        let conn = RtspConnection::connect(&url).await?;
+        let conn = RtspConnection::connect(&url, options.max_message_size_or_default()).await?;
         Self::describe_with_conn(conn, options, url).await
     }
 
@@ -3084,8 +3106,8 @@ mod tests {
 
     async fn connect_to_mock() -> (RtspConnection, crate::tokio::Connection) {
         let (client, server) = socketpair().await;
-        let client = crate::tokio::Connection::from_stream(client).unwrap();
-        let server = crate::tokio::Connection::from_stream(server).unwrap();
+        let client = crate::tokio::Connection::from_stream(client, usize::MAX).unwrap();
+        let server = crate::tokio::Connection::from_stream(server, usize::MAX).unwrap();
         let client = RtspConnection {
             inner: client,
             channels: ChannelMappings::default(),

@@ -154,7 +154,11 @@ pub struct ParserBuilder {
 impl ParserBuilder {
     /// Sets the maximum total message size in bytes (head + body combined).
     ///
-    /// Messages exceeding this limit are rejected with [`FeedError::Invalid`].
+    /// Messages exceeding this limit are rejected with [`FeedError::Invalid`]
+    /// (context `message-too-large`): as soon as the head plus the declared
+    /// `Content-Length` exceed it, and also while the head is still arriving,
+    /// so a head that never ends is bounded too. Interleaved data messages
+    /// are not checked; their 16-bit length bounds them.
     /// Defaults to [`usize::MAX`] (no limit).
     pub fn max_message_size(mut self, n: usize) -> Self {
         self.max_message_size = n;
@@ -251,6 +255,9 @@ impl Parser {
                         }
                         Err(FeedError::Incomplete(_)) => {
                             *input = checkpoint;
+                            if input.len() > self.max_message_size {
+                                return Err(invalid("message-too-large"));
+                            }
                             return Err(incomplete());
                         }
                         Err(e) => return Err(e),
@@ -270,6 +277,9 @@ impl Parser {
                     match parse_header_line(input) {
                         Ok(Some((name, value))) => {
                             head_bytes += before - input.len();
+                            if head_bytes > self.max_message_size {
+                                return Err(invalid("message-too-large").context(context));
+                            }
                             match &mut msg {
                                 Message::Request(req) => req.headers.append(name, value),
                                 Message::Response(resp) => resp.headers.append(name, value),
@@ -294,6 +304,9 @@ impl Parser {
                         }
                         Err(FeedError::Incomplete(_)) => {
                             *input = checkpoint;
+                            if head_bytes.saturating_add(input.len()) > self.max_message_size {
+                                return Err(invalid("message-too-large").context(context));
+                            }
                             self.state = ParserState::Head { msg, head_bytes };
                             return Err(incomplete());
                         }
@@ -818,6 +831,45 @@ pub(crate) mod tests {
             panic!("expected Invalid, got {err:?}");
         };
         assert_eq!(inv.context, ["message-too-large", "request"]);
+    }
+
+    #[test]
+    fn max_message_size_bounds_unfinished_heads() {
+        let too_large = |data: &[u8], limit: usize| -> Vec<&'static str> {
+            let mut input = Split::new(data, &[]);
+            match Parser::builder()
+                .max_message_size(limit)
+                .build()
+                .feed(&mut input)
+            {
+                Err(FeedError::Invalid(inv)) => inv.context,
+                Err(FeedError::Incomplete(_)) => vec!["incomplete"],
+                Ok(_) => vec!["ok"],
+            }
+        };
+
+        // Header lines that keep coming, with no blank line to end the head.
+        let mut lines = b"RTSP/1.0 200 OK\r\n".to_vec();
+        for _ in 0..20 {
+            lines.extend_from_slice(b"X-Pad: aaaaaaaa\r\n");
+        }
+        assert_eq!(too_large(&lines, 100), ["message-too-large", "response"]);
+        assert_eq!(too_large(&lines, 1000), ["incomplete"]);
+
+        // A header line that never ends.
+        let mut line = b"RTSP/1.0 200 OK\r\nX-Pad: ".to_vec();
+        line.resize(200, b'a');
+        assert_eq!(too_large(&line, 100), ["message-too-large", "response"]);
+        assert_eq!(too_large(&line, 1000), ["incomplete"]);
+
+        // A start line that never ends.
+        let mut start = b"RTSP/1.0 200 ".to_vec();
+        start.resize(200, b'a');
+        assert_eq!(too_large(&start, 100), ["message-too-large"]);
+        assert_eq!(too_large(&start, 1000), ["incomplete"]);
+
+        // Interleaved data is not subject to the limit (its length is 16 bits).
+        assert_eq!(too_large(b"$\x00\x00\x08abcdefgh", 4), ["ok"]);
     }
 
     #[test]
