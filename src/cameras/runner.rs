@@ -45,6 +45,8 @@ pub struct CameraOptions {
     pub stall_timeout: Duration,
     /// Where cameras may be (`[cameras] allowed_*`), checked at every connection.
     pub egress: Arc<crate::egress::Policy>,
+    /// Largest RTSP message accepted from a camera (`[cameras] max_rtsp_message_bytes`).
+    pub max_rtsp_message_bytes: usize,
 }
 
 /// The status plus when the next attempt is due (turned into `nextAttemptInMs` when read).
@@ -216,6 +218,7 @@ impl Runner {
             username: self.camera.username.clone(),
             password,
             transport: self.camera.transport,
+            max_message_bytes: self.opts.max_rtsp_message_bytes,
         };
         let started = Instant::now();
         let stall = self.opts.stall_timeout;

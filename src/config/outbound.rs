@@ -145,7 +145,20 @@ pub struct CameraSettings {
     pub allowed_hosts: Vec<HostPattern>,
     /// Ports cameras may use; empty = any port (cameras use 554, 8554 and many vendor ports).
     pub allowed_ports: Vec<u16>,
+    /// Largest RTSP message (head and body) accepted from a camera, in bytes; at least
+    /// [`MIN_RTSP_MESSAGE_BYTES`]. A message is buffered whole before it is parsed, so this is
+    /// what bounds the memory a camera can make the server take (issue 15). SDP and
+    /// GET_PARAMETER bodies are a few KiB; interleaved RTP data is not counted (its 16-bit length
+    /// bounds it).
+    pub max_rtsp_message_bytes: u64,
 }
+
+/// Default of `[cameras] max_rtsp_message_bytes`: 1 MiB.
+pub const DEFAULT_RTSP_MESSAGE_BYTES: u64 = 1 << 20;
+
+/// Smallest `[cameras] max_rtsp_message_bytes` in effect: 64 KiB, retina's read buffer per
+/// connection, so a smaller limit would save no memory.
+pub const MIN_RTSP_MESSAGE_BYTES: u64 = 64 << 10;
 
 impl CameraSettings {
     /// Where cameras may be pulled from.
@@ -166,6 +179,10 @@ impl CameraSettings {
             backoff_max: Duration::from_millis(self.backoff_max_ms.max(self.backoff_initial_ms)),
             stall_timeout: Duration::from_millis(self.stall_timeout_ms.max(1000)),
             egress: Arc::new(self.egress_policy()),
+            max_rtsp_message_bytes: usize::try_from(
+                self.max_rtsp_message_bytes.max(MIN_RTSP_MESSAGE_BYTES),
+            )
+            .unwrap_or(usize::MAX),
         }
     }
 }
@@ -181,6 +198,7 @@ impl Default for CameraSettings {
             allowed_networks: egress::networks(&[egress::PRIVATE, egress::LOOPBACK].concat()),
             allowed_hosts: Vec::new(),
             allowed_ports: Vec::new(),
+            max_rtsp_message_bytes: DEFAULT_RTSP_MESSAGE_BYTES,
         }
     }
 }

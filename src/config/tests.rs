@@ -214,3 +214,17 @@ fn reference_config_is_complete() {
         );
     }
 }
+
+#[test]
+fn rtsp_message_limit_has_a_floor() {
+    let d = Config::default();
+    assert_eq!(d.cameras.max_rtsp_message_bytes, 1 << 20);
+    assert_eq!(d.cameras.to_options().max_rtsp_message_bytes, 1 << 20);
+    let c = Config::load(
+        None,
+        env(&[("VIDSTREAM_CAMERAS__MAX_RTSP_MESSAGE_BYTES", "100")]),
+    )
+    .unwrap();
+    assert_eq!(c.cameras.max_rtsp_message_bytes, 100);
+    assert_eq!(c.cameras.to_options().max_rtsp_message_bytes, 64 << 10);
+}

@@ -14,6 +14,7 @@ mod auth;
 mod bench_smoke;
 mod browser_harness;
 mod camera_cycles;
+mod camera_message_cap;
 mod cameras;
 mod clip;
 mod dash_manifest;

@@ -11,7 +11,8 @@
 //!   name does not resolve, connection refused, timed out, reset, a peer that is not an RTSP
 //!   server) reads the same: "could not connect to the camera at HOST:PORT". Otherwise the
 //!   status an API caller sees would tell closed ports from open ones. The log keeps the
-//!   detail. Errors in an RTSP answer (401, 404, an unsupported codec...) stay specific.
+//!   detail. Errors in an RTSP answer (401, 404, an unsupported codec, an answer whose status
+//!   line came but which outgrew `[cameras] max_rtsp_message_bytes`...) stay specific.
 //!   What remains is timing: a refused port fails at once, a silent one after the stall
 //!   timeout, and the status shows when an attempt failed. The network allow-list is the fence;
 //!   the single message only keeps the status text from being an oracle.
@@ -48,10 +49,11 @@ pub fn target(url: &str) -> String {
 
 /// Resolves and checks the camera's host, then sends DESCRIBE to the checked addresses in
 /// turn until one answers RTSP; returns the session and the address that answered. `options`
-/// makes the session options of each try.
+/// makes the session options of each try, whose message size limit is `max_message_bytes`.
 pub(super) async fn describe(
     url: &Url,
     egress: &Policy,
+    max_message_bytes: usize,
     options: impl Fn() -> SessionOptions,
 ) -> Result<(Session<Described>, IpAddr), PullFailure> {
     let (host, port) =
@@ -73,7 +75,16 @@ pub(super) async fn describe(
         match Session::describe(at, options()).await {
             Ok(session) => return Ok((session, addr.ip())),
             // An RTSP answer: the camera is there; its error is worth telling.
-            Err(e) if e.status_code().is_some() => return Err(PullFailure::from_retina(&e)),
+            Err(e) if e.status_code().is_some() => {
+                return Err(PullFailure::from_retina(&e, max_message_bytes));
+            }
+            // An answer that began as RTSP (a status line) and outgrew the limit: telling it
+            // says no more than an RTSP answer does. A first line that never ends within the
+            // limit stays "could not connect" below.
+            Err(e) if super::oversized(&e.to_string()) == Some(true) => {
+                tracing::info!(%addr, error = %e, "the camera's rtsp answer is too large");
+                return Err(PullFailure::MessageTooLarge(max_message_bytes));
+            }
             Err(e) => {
                 let detail = e.to_string();
                 tracing::info!(%addr, error = %detail, "no rtsp answer from the camera");

@@ -51,6 +51,9 @@ pub struct PullOptions {
     pub password: Option<String>,
     /// RTP transport.
     pub transport: Transport,
+    /// Largest RTSP message accepted from the camera, in bytes (`[cameras]
+    /// max_rtsp_message_bytes`).
+    pub max_message_bytes: usize,
 }
 
 impl std::fmt::Debug for PullOptions {
@@ -60,6 +63,7 @@ impl std::fmt::Debug for PullOptions {
             .field("username", &self.username)
             .field("has_password", &self.password.is_some())
             .field("transport", &self.transport)
+            .field("max_message_bytes", &self.max_message_bytes)
             .finish()
     }
 }
@@ -95,6 +99,12 @@ pub enum PullFailure {
     /// The peer does not speak RTSP properly (garbage, a closed connection, a bad answer).
     #[error("rtsp error: {0}")]
     Protocol(String),
+    /// The camera sent an RTSP message larger than `[cameras] max_rtsp_message_bytes` (the
+    /// limit, in bytes): a broken or hostile camera, or a limit set too low.
+    #[error(
+        "the camera sent an RTSP message over {0} bytes (the limit is [cameras] max_rtsp_message_bytes)"
+    )]
+    MessageTooLarge(usize),
     /// The camera ended the stream (RTSP teardown or end of stream).
     #[error("the camera ended the stream")]
     Ended,
@@ -118,14 +128,18 @@ impl PullFailure {
                 | PullFailure::BadUrl(_)
                 | PullFailure::UnsupportedCodec(_)
                 | PullFailure::NoVideo
+                | PullFailure::MessageTooLarge(_)
         )
     }
 
     /// Words for a retina error once the camera has answered RTSP: its first line (the rest is
-    /// connection context).
-    fn from_retina(e: &retina::Error) -> PullFailure {
+    /// connection context). `max_message_bytes` is the limit the session was opened with.
+    fn from_retina(e: &retina::Error, max_message_bytes: usize) -> PullFailure {
         let text = e.to_string();
         tracing::debug!(error = %text, "rtsp client error");
+        if oversized(&text).is_some() {
+            return PullFailure::MessageTooLarge(max_message_bytes);
+        }
         let first = text.lines().next().unwrap_or("").trim().to_owned();
         match e.status_code() {
             Some(401) => PullFailure::Unauthorized,
@@ -133,6 +147,22 @@ impl PullFailure {
             _ => PullFailure::Protocol(first),
         }
     }
+}
+
+/// Whether retina refused a message over [`SessionOptions::max_message_size`]: its parser's
+/// `message-too-large` (vendor/retina/VIDSTREAM-PATCH.md), in an RTSP framing error such as
+/// `RTSP framing error: Invalid RTSP message: byte 1048620: response > message-too-large;
+/// buffered: ...`. `Some(true)` when a start line (`RTSP/1.0 200 OK`, or a request's) came
+/// before, i.e. the peer answered RTSP; `Some(false)` when the first line itself never ended.
+fn oversized(text: &str) -> Option<bool> {
+    let first = text.lines().next()?;
+    if !first.contains("message-too-large") {
+        return None;
+    }
+    Some(
+        first.contains("response > message-too-large")
+            || first.contains("request > message-too-large"),
+    )
 }
 
 /// Which codec the video is: `H264` or `H265`.
@@ -161,6 +191,8 @@ pub struct Connection {
     video_clock: FrameClock,
     audio_clock: FrameClock,
     opened: Instant,
+    /// [`PullOptions::max_message_bytes`], for the words of a message over it.
+    max_message_bytes: usize,
     /// `H264` or `H265`.
     pub codec: CodecName,
 }
@@ -194,8 +226,10 @@ impl Connection {
             SessionOptions::default()
                 .creds(creds)
                 .user_agent(format!("vidstream/{}", env!("CARGO_PKG_VERSION")))
+                .max_message_size(opts.max_message_bytes)
         };
-        let (mut session, peer) = connect::describe(&url, egress, options).await?;
+        let limit = opts.max_message_bytes;
+        let (mut session, peer) = connect::describe(&url, egress, limit, options).await?;
 
         let streams = session.streams();
         let mut video = None;
@@ -240,7 +274,7 @@ impl Connection {
                         .frame_format(format),
                 )
                 .await
-                .map_err(|e| PullFailure::from_retina(&e))?;
+                .map_err(|e| PullFailure::from_retina(&e, limit))?;
             if opts.transport == Transport::Udp {
                 connect::check_udp_source(session.streams()[i].ctx(), peer, egress)?;
             }
@@ -250,9 +284,9 @@ impl Connection {
             // `rtptime` is not needed; many cameras get it wrong.
             .play(PlayOptions::default().initial_timestamp(InitialTimestampPolicy::Ignore))
             .await
-            .map_err(|e| PullFailure::from_retina(&e))?
+            .map_err(|e| PullFailure::from_retina(&e, limit))?
             .demuxed()
-            .map_err(|e| PullFailure::from_retina(&e))?;
+            .map_err(|e| PullFailure::from_retina(&e, limit))?;
         let audio = audio.and_then(|i| {
             let s = &session.streams()[i];
             match s.parameters() {
@@ -281,6 +315,7 @@ impl Connection {
             video_clock,
             audio_clock,
             opened: Instant::now(),
+            max_message_bytes: limit,
             codec,
         })
     }
@@ -299,7 +334,7 @@ impl Connection {
     pub async fn next(&mut self) -> Result<Pulled, PullFailure> {
         let item = match self.session.next().await {
             None => return Err(PullFailure::Ended),
-            Some(Err(e)) => return Err(PullFailure::from_retina(&e)),
+            Some(Err(e)) => return Err(PullFailure::from_retina(&e, self.max_message_bytes)),
             Some(Ok(item)) => item,
         };
         let arrival_ms = i64::try_from(self.opened.elapsed().as_millis()).unwrap_or(i64::MAX);
@@ -414,6 +449,23 @@ fn h265_has_irap(mut data: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn oversized_messages_are_told_apart() {
+        let head = "RTSP framing error: Invalid RTSP message: byte 1048620: response > \
+                    message-too-large; buffered:\n0000: 52 54 53 50\n\nconn: 127.0.0.1:1(me)";
+        assert_eq!(oversized(head), Some(true));
+        let start = "RTSP framing error: Invalid RTSP message: byte 0: message-too-large; \
+                     buffered:\n";
+        assert_eq!(oversized(start), Some(false));
+        let other = "RTSP framing error: Invalid RTSP message: byte 9: response > field-value";
+        assert_eq!(oversized(other), None);
+        assert_eq!(
+            PullFailure::MessageTooLarge(1 << 20).to_string(),
+            "the camera sent an RTSP message over 1048576 bytes (the limit is [cameras] \
+             max_rtsp_message_bytes)"
+        );
+    }
 
     #[test]
     fn h265_irap_detection() {
