@@ -272,10 +272,14 @@ fn check_stream_files(
                 Ok(buf) => {
                     bytes += buf.len() as u64;
                     if let Err(why) = verify_fragment(&buf, f) {
-                        found.problems.push(format!("stream {name}: fragment {}: {why}", f.number));
+                        found
+                            .problems
+                            .push(format!("stream {name}: fragment {}: {why}", f.number));
                     }
                 }
-                Err(e) => found.problems.push(format!("stream {name}: fragment {}: {e}", f.number)),
+                Err(e) => found
+                    .problems
+                    .push(format!("stream {name}: fragment {}: {e}", f.number)),
             }
         }
         if expect < len {

@@ -40,6 +40,8 @@ pub struct OpenSegment {
     pub len: u64,
     /// Server time of its first fragment (for rotation by age).
     pub started_ms: i64,
+    /// Clock time of the last append (an idle segment is closed, see `writer`).
+    pub last_append_ms: i64,
     /// Whether the directory entry still needs an fsync (taken by the next sync).
     pub new: bool,
 }
@@ -66,6 +68,7 @@ impl OpenSegment {
             file: std::sync::Arc::new(file),
             len: 0,
             started_ms,
+            last_append_ms: started_ms,
             new: true,
         })
     }

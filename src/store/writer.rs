@@ -152,9 +152,28 @@ struct AppendStage {
     to_sync: mpsc::Sender<Appended>,
 }
 
+/// A stream's segment with no append for this long is closed (its descriptor and cached track
+/// header released); the stream's next fragment starts a new segment. Producers append every
+/// fragment (seconds apart); this is for streams that stopped or were deleted, which would
+/// otherwise keep a descriptor each for as long as the server runs.
+const IDLE_CLOSE_MS: i64 = 60_000;
+
 impl AppendStage {
     async fn run(mut self) {
-        while let Some(first) = self.rx.recv().await {
+        loop {
+            let first = match tokio::time::timeout(
+                std::time::Duration::from_millis(IDLE_CLOSE_MS as u64 / 2),
+                self.rx.recv(),
+            )
+            .await
+            {
+                Ok(Some(op)) => op,
+                Ok(None) => break,
+                Err(_) => {
+                    self.close_idle();
+                    continue;
+                }
+            };
             let mut batch = vec![first];
             while batch.len() < MAX_BATCH {
                 match self.rx.try_recv() {
@@ -169,6 +188,22 @@ impl AppendStage {
             }
         }
         tracing::debug!("writer stopped: every sender is gone");
+    }
+
+    /// Closes segments idle for [`IDLE_CLOSE_MS`] or too old to append to (rotation would start
+    /// a new one anyway), and forgets those streams' cached track headers.
+    fn close_idle(&mut self) {
+        let now = self.clock.now().millis();
+        let max_age = self.rotation.max_age_ms;
+        let before = self.files.len();
+        self.files.retain(|_, s| {
+            now - s.last_append_ms < IDLE_CLOSE_MS && now - s.started_ms < max_age
+        });
+        let files = &self.files;
+        self.headers.retain(|stream, _| files.contains_key(stream));
+        if self.files.len() < before {
+            tracing::debug!(closed = before - self.files.len(), "closed idle segments");
+        }
     }
 
     async fn track_header_id(
@@ -203,6 +238,7 @@ impl AppendStage {
                 self.files.remove(&s);
             }
         }
+        self.close_idle();
         let files = std::mem::take(&mut self.files);
         let media_root = self.media_root.clone();
         let rotation = self.rotation;
@@ -316,6 +352,7 @@ fn append_one(
     let seg = files
         .get_mut(&stream)
         .ok_or_else(|| StoreError::internal("segment vanished"))?;
+    seg.last_append_ms = now_ms;
     let mut trailer = draft.trailer.clone();
     trailer.cluster_crc = crc32fast::hash(&draft.cluster);
     let trailer = trailer.encode();
