@@ -22,6 +22,9 @@ pub struct LimitSettings {
     /// Bytes per second one PutMedia connection is read at, at most (KVS: 12.5 MB/s); a faster
     /// producer is slowed down (TCP backpressure), not refused.
     pub put_media_bytes_per_second: u64,
+    /// Fragments per second one PutMedia connection is taken at, at most (KVS: 5); a faster
+    /// producer is slowed down the same way, with one second of burst.
+    pub put_media_fragments_per_second: u32,
 }
 
 impl Default for LimitSettings {
@@ -33,6 +36,7 @@ impl Default for LimitSettings {
             get_media_connections_per_stream: 10,
             fragment_list_connections_per_stream: 5,
             put_media_bytes_per_second: 12_500_000,
+            put_media_fragments_per_second: 5,
         }
     }
 }
@@ -55,6 +59,9 @@ impl LimitSettings {
             if v == 0 {
                 return Err(format!("limits.{name} must be at least 1"));
             }
+        }
+        if self.put_media_fragments_per_second == 0 {
+            return Err("limits.put_media_fragments_per_second must be at least 1".into());
         }
         if self.put_media_bytes_per_second < 100_000 {
             return Err("limits.put_media_bytes_per_second must be at least 100000".into());

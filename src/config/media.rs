@@ -164,6 +164,7 @@ impl IngestSettings {
             live_buffer_bytes: self.live_buffer_bytes,
             memory_budget_bytes: self.memory_budget_bytes,
             max_bytes_per_second: defaults.max_bytes_per_second,
+            max_fragments_per_second: defaults.max_fragments_per_second,
         }
     }
 

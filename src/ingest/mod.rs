@@ -43,6 +43,8 @@ pub struct IngestConfig {
     /// A session's body is read at this many bytes per second at most (one second of burst);
     /// faster producers are slowed by TCP backpressure.
     pub max_bytes_per_second: u64,
+    /// And at this many fragments per second at most (one second of burst).
+    pub max_fragments_per_second: u32,
 }
 
 impl Default for IngestConfig {
@@ -60,6 +62,7 @@ impl Default for IngestConfig {
             live_buffer_bytes: 16 << 20,
             memory_budget_bytes: 1 << 30,
             max_bytes_per_second: 12_500_000,
+            max_fragments_per_second: 5,
         }
     }
 }

@@ -217,8 +217,10 @@ impl Ingest {
         let mut idle = std::time::Duration::ZERO;
         let mut sealed = 0u64;
         let mut lease = self.memory.lease();
-        // Pacing: the body is read no faster than `max_bytes_per_second`, one second of burst.
+        // Pacing: the body is read no faster than `max_bytes_per_second` and
+        // `max_fragments_per_second`, one second of burst each.
         let rate = cfg.max_bytes_per_second.max(1) as f64;
+        let fragment_rate = f64::from(cfg.max_fragments_per_second.max(1));
         let started = tokio::time::Instant::now();
         let mut received = 0u64;
         let mut ctx = Ctx {
@@ -287,6 +289,12 @@ impl Ingest {
                                 Ok(None) => break,
                                 Err(e) => return Err(parse_error_to_ack(&e)),
                             }
+                        }
+                        let due = started
+                            + std::time::Duration::from_secs_f64(*ctx.sealed as f64 / fragment_rate);
+                        let burst = tokio::time::Instant::now() + std::time::Duration::from_secs(1);
+                        if due > burst {
+                            tokio::time::sleep_until(due - std::time::Duration::from_secs(1)).await;
                         }
                     }
                     Ok(Some(Err(e))) => {

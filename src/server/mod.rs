@@ -150,6 +150,7 @@ impl Server {
             std::sync::Arc::clone(&live),
             crate::ingest::IngestConfig {
                 max_bytes_per_second: config.limits.put_media_bytes_per_second,
+                max_fragments_per_second: config.limits.put_media_fragments_per_second,
                 ..config.ingest.to_config()
             },
         );

@@ -147,3 +147,36 @@ async fn put_media_is_paced_not_refused() {
     assert!(took >= least, "{took:?} < {least:?}");
     s.stop().await;
 }
+
+/// A producer sending more than `put_media_fragments_per_second` is slowed down too: 15
+/// fragments at once at 5 per second take at least 14 / 5 - 1 = 1.8 s (a fragment is taken
+/// when the next begins, the last at the body's end; one second of burst), all PERSISTED;
+/// meanwhile another stream's producer is not held up.
+#[tokio::test]
+async fn put_media_fragment_rate_is_paced() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = TestServer::start_with(dir.path(), |c| {
+        c.limits.put_media_fragments_per_second = 5;
+    })
+    .await;
+    for name in ["many", "other"] {
+        s.create_active(json!({"StreamName": name, "DataRetentionInHours": 1}))
+            .await;
+    }
+    let t = Instant::now();
+    let many = put_media(&s.url, "many", body(15, 2), 64 << 10);
+    let other = async {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let t = Instant::now();
+        let (status, acks) = put_media(&s.url, "other", body(3, 2), 64 << 10).await;
+        (status, acks, t.elapsed())
+    };
+    let ((status, acks), (other_status, other_acks, other_took)) = tokio::join!(many, other);
+    let took = t.elapsed();
+    assert_eq!((status, other_status), (200, 200));
+    assert_eq!(persisted(&acks).len(), 15, "{acks:?}");
+    assert!(took >= Duration::from_millis(1800), "{took:?}");
+    assert_eq!(persisted(&other_acks).len(), 3, "{other_acks:?}");
+    assert!(other_took < Duration::from_millis(1500), "{other_took:?}");
+    s.stop().await;
+}
