@@ -496,7 +496,11 @@ async fn idle_and_deleted_streams_release_their_segment_files() {
     let n = store.allocate_fragment_number(gone.id).await.unwrap();
     store.append_fragment(draft(n, 0, b"one")).await.unwrap();
     let media = dir.join("media");
-    assert_eq!(open_files_under(&media).len(), 1, "the writer holds the segment");
+    assert_eq!(
+        open_files_under(&media).len(),
+        1,
+        "the writer holds the segment"
+    );
     store
         .delete_stream(&StreamRef::Name(gone.name.clone()), None)
         .await
@@ -506,7 +510,10 @@ async fn idle_and_deleted_streams_release_their_segment_files() {
     // A minute on, another stream's fragment: the deleted stream's file is closed.
     sim.advance_ms(61_000);
     let n = store.allocate_fragment_number(kept.id).await.unwrap();
-    store.append_fragment(draft(n, 61_000, b"two")).await.unwrap();
+    store
+        .append_fragment(draft(n, 61_000, b"two"))
+        .await
+        .unwrap();
     let open = open_files_under(&media);
     assert_eq!(open.len(), 1, "{open:?}");
     assert!(

@@ -196,9 +196,8 @@ impl AppendStage {
         let now = self.clock.now().millis();
         let max_age = self.rotation.max_age_ms;
         let before = self.files.len();
-        self.files.retain(|_, s| {
-            now - s.last_append_ms < IDLE_CLOSE_MS && now - s.started_ms < max_age
-        });
+        self.files
+            .retain(|_, s| now - s.last_append_ms < IDLE_CLOSE_MS && now - s.started_ms < max_age);
         let files = &self.files;
         self.headers.retain(|stream, _| files.contains_key(stream));
         if self.files.len() < before {

@@ -115,6 +115,10 @@ pub async fn start(plan: &Plan, stats: &Stats) -> anyhow::Result<Running> {
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(20))
         .build()?;
+    // Readers that stream for minutes: no whole-request timeout (a stall is a 5 s read timeout).
+    let streaming = reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(5))
+        .build()?;
     let url = format!("http://{}", plan.addr);
     for i in 0..plan.producers {
         create(&http, &url, &format!("soak-p{i}")).await?;
@@ -154,8 +158,13 @@ pub async fn start(plan: &Plan, stats: &Stats) -> anyhow::Result<Running> {
     }
     let d = plan.deadline;
     let tasks = vec![
-        tokio::spawn(live_reader(http.clone(), url.clone(), d, stats.clone())),
-        tokio::spawn(stalled_reader(http.clone(), url.clone(), d, stats.clone())),
+        tokio::spawn(live_reader(
+            streaming.clone(),
+            url.clone(),
+            d,
+            stats.clone(),
+        )),
+        tokio::spawn(stalled_reader(streaming, url.clone(), d, stats.clone())),
         tokio::spawn(hls_player(http.clone(), url.clone(), d, stats.clone())),
         tokio::spawn(get_images(http.clone(), url.clone(), d, stats.clone())),
         tokio::spawn(camera_progress(http.clone(), url.clone(), d, stats.clone())),
@@ -301,9 +310,16 @@ async fn live_reader(http: reqwest::Client, url: String, deadline: Instant, stat
                 while Instant::now() < deadline {
                     match tokio::time::timeout(Duration::from_secs(5), r.chunk()).await {
                         Ok(Ok(Some(c))) => stats.add("getmedia: bytes", c.len() as u64),
-                        Ok(Ok(None)) => break,
-                        Ok(Err(_)) | Err(_) => {
+                        Ok(Ok(None)) => {
+                            stats.count("getmedia: response ended");
+                            break;
+                        }
+                        Ok(Err(_)) => {
                             stats.count("getmedia: connection lost");
+                            break;
+                        }
+                        Err(_) => {
+                            stats.count("getmedia: no data for 5 s");
                             break;
                         }
                     }

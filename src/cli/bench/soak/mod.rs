@@ -82,7 +82,10 @@ struct Sample {
 /// to the budget, which is by design, is over before memory is judged.
 fn server_env(hook_root: &Path) -> Vec<(&'static str, String)> {
     vec![
-        ("VIDSTREAM_PLAYBACK__MEDIA_CACHE_BYTES", (16u64 << 20).to_string()),
+        (
+            "VIDSTREAM_PLAYBACK__MEDIA_CACHE_BYTES",
+            (16u64 << 20).to_string(),
+        ),
         (
             "VIDSTREAM_RETENTION__STREAM_MAX_BYTES",
             (24u64 << 20).to_string(),
@@ -189,8 +192,8 @@ fn sample(server: &ServerProcess, started: Instant, life: usize) -> anyhow::Resu
         .unwrap_or(0);
     let (mut fds, mut memfds) = (0, 0);
     for fd in std::fs::read_dir(format!("/proc/{pid}/fd"))?.flatten() {
-        let memfd = std::fs::read_link(fd.path())
-            .is_ok_and(|t| t.to_string_lossy().starts_with("/memfd:"));
+        let memfd =
+            std::fs::read_link(fd.path()).is_ok_and(|t| t.to_string_lossy().starts_with("/memfd:"));
         if memfd {
             memfds += 1;
         } else {
