@@ -13,6 +13,9 @@ pub struct HttpSettings {
     /// within this many seconds of its head (streaming bodies such as PutMedia have their own
     /// idle timeout, `[ingest] idle_timeout_secs`).
     pub body_read_timeout_secs: u64,
+    /// A connection whose response makes no write progress for this many seconds (the client
+    /// reads nothing) is closed, freeing its slot (a GetMedia reader's, for one).
+    pub write_timeout_secs: u64,
     /// Open connections at most (further ones are closed at once); also at most half the
     /// process's open-file limit, so connections never starve fragment files of descriptors.
     pub max_connections: usize,
@@ -27,6 +30,7 @@ impl Default for HttpSettings {
         HttpSettings {
             header_read_timeout_secs: 20,
             body_read_timeout_secs: 30,
+            write_timeout_secs: 60,
             max_connections: 10_000,
             max_connections_per_address: 1_000,
             http2_max_concurrent_streams: 128,
@@ -41,6 +45,9 @@ impl HttpSettings {
         }
         if !(1..=3600).contains(&self.body_read_timeout_secs) {
             return Err("http.body_read_timeout_secs must be 1 to 3600".into());
+        }
+        if !(1..=3600).contains(&self.write_timeout_secs) {
+            return Err("http.write_timeout_secs must be 1 to 3600".into());
         }
         if self.max_connections == 0 || self.max_connections_per_address == 0 {
             return Err(

@@ -6,6 +6,7 @@
 
 mod limits;
 mod redirect;
+mod stall;
 pub mod tls;
 
 use std::future::Future;
@@ -318,6 +319,7 @@ impl Server {
         ));
         let graceful = GracefulShutdown::new();
         let first_byte = Duration::from_secs(self.http.header_read_timeout_secs);
+        let write_timeout = Duration::from_secs(self.http.write_timeout_secs);
         let reloader = self.tls.as_ref().map(tls::Tls::spawn_reloader);
         let redirect = self.redirect.map(|(listener, app)| {
             if let Ok(at) = listener.local_addr() {
@@ -372,8 +374,8 @@ impl Server {
                                 let Some(stream) = tls.accept(stream, peer).await else {
                                     return;
                                 };
-                                let conn = builder
-                                    .serve_connection_with_upgrades(TokioIo::new(stream), svc);
+                                let io = TokioIo::new(stall::WriteDeadline::new(stream, write_timeout));
+                                let conn = builder.serve_connection_with_upgrades(io, svc);
                                 watcher.watch(conn.into_owned()).await
                             }
                             None => {
@@ -386,7 +388,10 @@ impl Server {
                                     _ => return,
                                 }
                                 // Plain TCP: stored payloads go out with sendfile.
-                                let io = TokioIo::new(crate::zerocopy::ZeroCopyStream::new(stream));
+                                let io = TokioIo::new(stall::WriteDeadline::new(
+                                    crate::zerocopy::ZeroCopyStream::new(stream),
+                                    write_timeout,
+                                ));
                                 let conn = builder.serve_connection_with_upgrades(io, svc);
                                 watcher.watch(conn.into_owned()).await
                             }

@@ -180,3 +180,105 @@ async fn put_media_fragment_rate_is_paced() {
     assert!(other_took < Duration::from_millis(1500), "{other_took:?}");
     s.stop().await;
 }
+
+/// A GetMedia reader that stops reading holds its connection and the stream's reader place
+/// only until `[http] write_timeout_secs`: then the server closes it and the place is free.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reader_that_stops_reading_is_cut_off_after_the_write_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = TestServer::start_with(dir.path(), |c| {
+        c.limits.get_media_connections_per_stream = 1;
+        c.http.write_timeout_secs = 2;
+        c.limits.put_media_fragments_per_second = 1000;
+    })
+    .await;
+    s.create_active(json!({"StreamName": "big", "DataRetentionInHours": 1}))
+        .await;
+    // 16 MB stored: more than the socket buffers between a stalled client and the server.
+    let mut big = crate::common::media::body_head(&[crate::common::media::h264_track(1)]);
+    for i in 0..16u64 {
+        vidstream::mkv::write_cluster_start(
+            &mut big,
+            crate::common::media::BASE_MS + i * 1000,
+            None,
+        );
+        for j in 0..10 {
+            let frame = vec![b'a' + j as u8; 100 << 10];
+            vidstream::mkv::write_simple_block(
+                &mut big,
+                1,
+                (j * 33) as i16,
+                j == 0,
+                false,
+                false,
+                &frame,
+            );
+        }
+    }
+    let (status, acks) = put_media(&s.url, "big", big, 1 << 20).await;
+    assert_eq!((status, persisted(&acks).len()), (200, 16), "{acks:?}");
+
+    // A raw client with a small receive buffer asks for everything and reads only the head.
+    let url = url::Url::parse(&format!("{}/getMedia", s.url)).unwrap();
+    let payload = json!({"StreamName": "big", "StartSelector": {"StartSelectorType": "EARLIEST"}})
+        .to_string();
+    let mut head = "POST /getMedia HTTP/1.1\r\ncontent-type: application/json\r\n".to_owned();
+    for (n, v) in crate::common::sign::auth_headers(
+        &crate::common::sign::root_signer(),
+        "POST",
+        &url,
+        &[("content-type".to_owned(), "application/json".to_owned())],
+        Some(payload.as_bytes()),
+    ) {
+        head.push_str(&format!("{n}: {v}\r\n"));
+    }
+    head.push_str(&format!(
+        "content-length: {}\r\n\r\n{payload}",
+        payload.len()
+    ));
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let mut conn = socket
+        .connect(s.url.trim_start_matches("http://").parse().unwrap())
+        .await
+        .unwrap();
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    conn.write_all(head.as_bytes()).await.unwrap();
+    let mut first = [0u8; 64];
+    let n = conn.read(&mut first).await.unwrap();
+    assert!(
+        first[..n].starts_with(b"HTTP/1.1 200"),
+        "{:?}",
+        String::from_utf8_lossy(&first[..n])
+    );
+
+    // While it holds its place, another reader of the stream is refused...
+    let now = json!({"StartSelectorType": "NOW"});
+    let refused = get_media(&s.url, "big", now.clone()).await;
+    assert_eq!(refused.status(), 400);
+    // ...until the write timeout ends the stalled one.
+    let t = Instant::now();
+    loop {
+        let again = get_media(&s.url, "big", now.clone()).await;
+        if again.status() == 200 {
+            break;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(15),
+            "the stalled reader is never cut off"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // The stalled connection was closed: reading it now ends before the 16 MB.
+    let mut total = n;
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        match tokio::time::timeout(Duration::from_secs(10), conn.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => break,
+            Ok(Ok(k)) => total += k,
+            Err(_) => panic!("the stalled connection is still open"),
+        }
+    }
+    assert!(total < 16 << 20, "{total} bytes: the response was cut");
+    s.stop().await;
+}

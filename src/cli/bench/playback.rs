@@ -64,7 +64,16 @@ async fn measure(args: &Args, work: &Path, nginx_bin: &Path) -> anyhow::Result<V
     let conns = args.connections.unwrap_or(DEFAULT_CONNECTIONS).max(1);
     let seconds = args.seconds.max(1);
     let data = work.join("data");
-    let server = ServerProcess::start(&data).await?;
+    // 60 s of recording uploaded at once: the fragment pacing (5 per second by default) is
+    // lifted, it is not what this bench measures.
+    let server = ServerProcess::start_with_env(
+        &data,
+        &[(
+            "VIDSTREAM_LIMITS__PUT_MEDIA_FRAGMENTS_PER_SECOND",
+            "1000".into(),
+        )],
+    )
+    .await?;
     ingest(&server).await?;
     let token_path = session(server.addr).await?;
     let segments = segment_paths(server.addr, &token_path).await?;
