@@ -10,10 +10,16 @@
 # Two modes:
 # - Fixed (the default, what `make test` runs): each target runs `-runs=N -seed=1` (N from
 #   RUNS below) from its seed corpus alone (fuzz/seed_corpus.sh into target/fuzz/seeds/; what
-#   earlier runs found is not read, and nothing is written to fuzz/corpus/), so a run is the
-#   same on every machine and at every commit that leaves the target alone: a failure
-#   reproduces, and a pass does not depend on luck. N is chosen so each target takes 10–25 s on
-#   the 2-core CI machine (about 2 minutes for all, after the build).
+#   earlier runs found is not read, and nothing is written to fuzz/corpus/), with `-reload=0`
+#   (no time-driven corpus re-reads) and, where the machine allows it, address-space
+#   randomization off (`setarch -R`: libFuzzer's table of recent comparisons is indexed by
+#   code address). So the same binary does the same run on every machine: a failure
+#   reproduces, and a pass does not depend on luck. Measured: identical coverage and corpus
+#   run after run, except for playback_query, whose parsers keep the query in std HashMaps
+#   (seeded at random per process), so the order of its comparisons, and with it some
+#   mutations, differ a little between runs. N is chosen so each target takes 7–15 s on the
+#   2-core CI machine when idle, 10–22 s with a build on the other core (about 100 s for all
+#   eight, idle; before, five targets ran 25 s each).
 # - Campaign (FUZZ_SECS set): each target runs for FUZZ_SECS seconds with a random seed, from
 #   and into its corpus fuzz/corpus/<target>/ (git-ignored; seeded by fuzz/seed_corpus.sh and
 #   grown by every campaign).
@@ -36,8 +42,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ -f "$HOME/.cargo/env" ]; then . "$HOME/.cargo/env"; fi
 
-# Fixed-mode runs per target (executions, the seed corpus's included), for 10–25 s each on the
-# 2-core machine; measured with `time scripts/fuzz.sh <target>`. A new target needs a line.
+# Fixed-mode runs per target (executions, the seed corpus's included): 7–15 s each on the
+# 2-core machine, idle (scripts/fuzz.sh prints each target's time). A new target needs a line.
 declare -A RUNS=(
   [codec_config]=200000
   [kvs_json_body]=300000
@@ -93,9 +99,15 @@ for t in "${targets[@]}"; do bins+=(--bin "$t"); done
 cargo build --manifest-path fuzz/Cargo.toml --profile fuzz --target "$triple" "${bins[@]}"
 echo "fuzz: built ${targets[*]} in $(($(date +%s) - start)) s"
 
+norandom=()
 if [ -n "$secs" ]; then
   fuzz/seed_corpus.sh >/dev/null
 else
+  if setarch "$(uname -m)" -R true 2>/dev/null; then
+    norandom=(setarch "$(uname -m)" -R)
+  else
+    echo "fuzz: setarch -R is not allowed here; runs may differ slightly from run to run" >&2
+  fi
   seeds="$CARGO_TARGET_DIR/seeds"
   rm -rf "$seeds" "$CARGO_TARGET_DIR/fixed-run"
   fuzz/seed_corpus.sh "$seeds" >/dev/null
@@ -111,7 +123,7 @@ for t in "${targets[@]}"; do
     echo "fuzz: $t for ${RUNS[$t]} runs"
     # New inputs go to a scratch directory, so the seeds stay as they are.
     mkdir -p "$CARGO_TARGET_DIR/fixed-run/$t"
-    mode=(-runs="${RUNS[$t]}" -seed=1)
+    mode=(-runs="${RUNS[$t]}" -seed=1 -reload=0)
     corpus=("$CARGO_TARGET_DIR/fixed-run/$t" "$seeds/$t")
   fi
   # -rss_limit_mb: the targets promise bounded memory (STYLE.md §4); -timeout: one input
@@ -119,7 +131,7 @@ for t in "${targets[@]}"; do
   log="fuzz/artifacts/$t/last-run.log"
   status=0
   t0=$(date +%s)
-  "$CARGO_TARGET_DIR/$triple/fuzz/$t" "${corpus[@]}" \
+  "${norandom[@]}" "$CARGO_TARGET_DIR/$triple/fuzz/$t" "${corpus[@]}" \
     -dict="$(dict_of "$t")" "${mode[@]}" -timeout=10 -rss_limit_mb=2048 \
     -artifact_prefix="fuzz/artifacts/$t/" -print_final_stats=1 >"$log" 2>&1 || status=$?
   if [ "$status" -ne 0 ]; then
