@@ -6,7 +6,7 @@
 #   make run       run the server with its embedded defaults: make run ARGS="--listen 127.0.0.1:9000"
 #   make test      fmt check, clippy -D warnings, cargo tests, short fuzz runs, then the Python
 #                  (boto3/AWS CLI) suite
-#   make fuzz      only the fuzz runs (scripts/fuzz.sh; FUZZ_SECS=600 make fuzz for longer ones)
+#   make fuzz      only the fuzz runs (scripts/fuzz.sh; FUZZ_SECS=600 make fuzz: timed, random seed)
 #   make pytest    only the Python suite (scripts/pytest.sh)
 #   make fmt | clippy | clean
 

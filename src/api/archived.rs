@@ -21,11 +21,12 @@ use serde_json::{Value, json};
 
 use super::AppState;
 use super::error::ApiError;
-use super::json::KvsJson;
+use super::json::{self, KvsJson};
 use super::params::{in_range, stream_ref};
 use crate::error::ErrorKind;
 use crate::media::ReadError;
 use crate::playback::fragment_list;
+use crate::store::StreamRef;
 use crate::store::fragment::FragmentNumber;
 use crate::store::index::{FragmentQuery, TimestampKind};
 
@@ -37,6 +38,17 @@ pub fn routes() -> Router<AppState> {
             post(get_media_for_fragment_list),
         )
 }
+
+/// The JSON bodies this module's operations read, for [`super::fuzz`].
+pub(super) const BODIES: [(&str, super::fuzz::BodyCheck); 2] = [
+    ("POST /listFragments", |b| {
+        ListRequest::parse(&json::parse_body(b)?).map(drop)
+    }),
+    (
+        "POST /getMediaForFragmentList",
+        json::parse_only::<GetMediaForFragmentListInput>,
+    ),
+];
 
 /// Epoch seconds (a JSON number) → ms.
 pub(super) fn epoch_ms(field: &str, v: &Value) -> Result<i64, ApiError> {
@@ -102,8 +114,8 @@ pub(super) fn selector_range(s: &FragmentSelector) -> Result<Range, ApiError> {
     Ok(Some((kind, start, end)))
 }
 
-/// The page token carries the whole query, so a NextToken alone continues it.
-fn encode_token(range: Range, after_seq: i64) -> String {
+/// ListFragments' page token: it carries the whole query, so a NextToken alone continues it.
+pub(super) fn encode_token(range: Range, after_seq: i64) -> String {
     let text = match range {
         None => format!("v1:all:0:0:{after_seq}"),
         Some((k, a, b)) => {
@@ -117,7 +129,7 @@ fn encode_token(range: Range, after_seq: i64) -> String {
     STANDARD.encode(text)
 }
 
-fn decode_token(t: &str) -> Result<(Range, i64), ApiError> {
+pub(super) fn decode_token(t: &str) -> Result<(Range, i64), ApiError> {
     let bad = || {
         ApiError::invalid(
             "NextToken was not issued by this server; pass the NextToken of the previous response",
@@ -145,30 +157,56 @@ fn decode_token(t: &str) -> Result<(Range, i64), ApiError> {
     Ok((range, num(after)?))
 }
 
+/// A ListFragments request, checked: the stream, the page size, the range and where the page
+/// starts (after this seq).
+struct ListRequest {
+    stream: StreamRef,
+    limit: usize,
+    range: Range,
+    after_seq: Option<i64>,
+}
+
+impl ListRequest {
+    fn parse(input: &ListFragmentsInput) -> Result<ListRequest, ApiError> {
+        let stream = stream_ref(input.stream_name.as_deref(), input.stream_arn.as_deref())?;
+        let limit = match input.max_results {
+            Some(n) => in_range("MaxResults", n, 1, 1000)?,
+            None => 1000,
+        } as usize;
+        let (range, after_seq) = match input.next_token.as_deref() {
+            Some(t) if !t.is_empty() => {
+                let (range, after) = decode_token(t)?;
+                (range, Some(after))
+            }
+            _ => (
+                input
+                    .fragment_selector
+                    .as_ref()
+                    .map(selector_range)
+                    .transpose()?
+                    .flatten(),
+                None,
+            ),
+        };
+        Ok(ListRequest {
+            stream,
+            limit,
+            range,
+            after_seq,
+        })
+    }
+}
+
 async fn list_fragments(
     State(st): State<AppState>,
     KvsJson(input): KvsJson<ListFragmentsInput>,
 ) -> Result<Json<Value>, ApiError> {
-    let r = stream_ref(input.stream_name.as_deref(), input.stream_arn.as_deref())?;
-    let limit = match input.max_results {
-        Some(n) => in_range("MaxResults", n, 1, 1000)?,
-        None => 1000,
-    } as usize;
-    let (range, after_seq) = match input.next_token.as_deref() {
-        Some(t) if !t.is_empty() => {
-            let (range, after) = decode_token(t)?;
-            (range, Some(after))
-        }
-        _ => (
-            input
-                .fragment_selector
-                .as_ref()
-                .map(selector_range)
-                .transpose()?
-                .flatten(),
-            None,
-        ),
-    };
+    let ListRequest {
+        stream: r,
+        limit,
+        range,
+        after_seq,
+    } = ListRequest::parse(&input)?;
     let stream = st.store.resolve(&r).await?;
     let mut rows = st
         .store

@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 use super::AppState;
 use super::audit::with_detail;
 use super::error::ApiError;
-use super::json::KvsJson;
+use super::json::{self, KvsJson};
 use crate::cameras::{Camera, CameraStatus, Password, Transport};
 
 pub fn routes() -> Router<AppState> {
@@ -33,6 +33,12 @@ pub fn routes() -> Router<AppState> {
             get(describe).put(update).delete(remove),
         )
 }
+
+/// The JSON bodies this module's operations read, for [`super::fuzz`].
+pub(super) const BODIES: [(&str, super::fuzz::BodyCheck); 2] = [
+    ("POST /v1/cameras", json::parse_only::<CameraInput>),
+    ("PUT /v1/cameras/{name}", json::parse_only::<CameraInput>),
+];
 
 /// A camera as the API shows it.
 #[derive(Serialize)]

@@ -13,7 +13,7 @@ use serde::Deserialize;
 use super::AppState;
 use super::archived::{FragmentSelector, selector_range};
 use super::error::ApiError;
-use super::json::KvsJson;
+use super::json::{self, KvsJson};
 use super::params::stream_ref;
 use crate::playback::clip::{self, ClipLimits, ClipRange};
 use crate::store::StreamRef;
@@ -21,6 +21,11 @@ use crate::store::StreamRef;
 pub fn routes() -> Router<AppState> {
     Router::new().route("/getClip", post(get_clip))
 }
+
+/// The JSON bodies this module's operations read, for [`super::fuzz`].
+pub(super) const BODIES: [(&str, super::fuzz::BodyCheck); 1] = [("POST /getClip", |b| {
+    ClipRequest::parse(&json::parse_body(b)?).map(drop)
+})];
 
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]

@@ -27,7 +27,7 @@ use serde_json::{Value, json};
 
 use super::AppState;
 use super::error::ApiError;
-use super::json::KvsJson;
+use super::json::{self, KvsJson};
 use super::params::stream_ref;
 use crate::error::ErrorKind;
 use crate::frames::feed::{commit, consumer_lags, consumer_name};
@@ -39,6 +39,12 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/frames/consumers", get(list).delete(delete))
         .route("/v1/frames/consumers/checkpoint", post(put))
 }
+
+/// The JSON bodies this module's operations read, for [`super::fuzz`].
+pub(super) const BODIES: [(&str, super::fuzz::BodyCheck); 1] = [(
+    "POST /v1/frames/consumers/checkpoint",
+    json::parse_only::<PutInput>,
+)];
 
 async fn stream_of(st: &AppState, q: &HashMap<String, String>) -> Result<StreamRecord, ApiError> {
     let r = stream_ref(

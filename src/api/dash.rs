@@ -16,7 +16,7 @@ use serde_json::json;
 
 use super::AppState;
 use super::error::ApiError;
-use super::json::KvsJson;
+use super::json::{self, KvsJson};
 use super::sessions::{self, Common, SelectorInput};
 use crate::model::StreamId;
 use crate::playback::session::{PlaybackMode, Protocol};
@@ -33,6 +33,12 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/dash/v1/getMP4MediaFragment.mp4", get(media))
 }
+
+/// The JSON bodies this module's operations read, for [`super::fuzz`].
+pub(super) const BODIES: [(&str, super::fuzz::BodyCheck); 1] = [(
+    "POST /getDASHStreamingSessionURL",
+    json::parse_only::<Input>,
+)];
 
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]

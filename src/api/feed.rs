@@ -86,7 +86,7 @@ fn int(field: &str, v: &str) -> Result<i64, ApiError> {
         .map_err(|_| ApiError::invalid(format!("{field} `{v}` is not an integer")))
 }
 
-fn parse(q: &HashMap<String, String>) -> Result<FeedRequest, ApiError> {
+pub(super) fn parse(q: &HashMap<String, String>) -> Result<FeedRequest, ApiError> {
     const KNOWN: &[&str] = &[
         "StreamName",
         "StreamARN",

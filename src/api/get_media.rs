@@ -18,7 +18,7 @@ use serde_json::Value;
 
 use super::AppState;
 use super::error::ApiError;
-use super::json::KvsJson;
+use super::json::{self, KvsJson};
 use super::params::stream_ref;
 use crate::error::ErrorKind;
 use crate::model::StreamRecord;
@@ -29,6 +29,10 @@ use crate::store::index::TimestampKind;
 pub fn routes() -> Router<AppState> {
     Router::new().route("/getMedia", post(get_media))
 }
+
+/// The JSON bodies this module's operations read, for [`super::fuzz`].
+pub(super) const BODIES: [(&str, super::fuzz::BodyCheck); 1] =
+    [("POST /getMedia", json::parse_only::<GetMediaInput>)];
 
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]

@@ -22,7 +22,7 @@ use serde_json::json;
 
 use super::AppState;
 use super::error::ApiError;
-use super::json::KvsJson;
+use super::json::{self, KvsJson};
 use super::sessions::{self, Common, SelectorInput};
 use crate::playback::fmp4;
 use crate::playback::hls::{self, MediaSpec, Variant};
@@ -42,6 +42,10 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/hls/v1/getTSFragment.ts", get(super::segments::ts))
 }
+
+/// The JSON bodies this module's operations read, for [`super::fuzz`].
+pub(super) const BODIES: [(&str, super::fuzz::BodyCheck); 1] =
+    [("POST /getHLSStreamingSessionURL", json::parse_only::<Input>)];
 
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
@@ -108,7 +112,10 @@ fn playlist_response(text: String, live: bool) -> Response {
 }
 
 /// An optional unsigned number parameter.
-fn number_param(q: &HashMap<String, String>, name: &str) -> Result<Option<u64>, ApiError> {
+pub(super) fn number_param(
+    q: &HashMap<String, String>,
+    name: &str,
+) -> Result<Option<u64>, ApiError> {
     q.get(name)
         .map(|v| {
             v.parse::<u64>()

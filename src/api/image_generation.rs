@@ -29,7 +29,7 @@ use serde_json::{Value, json};
 
 use super::AppState;
 use super::error::ApiError;
-use super::json::KvsJson;
+use super::json::{self, KvsJson};
 use super::params::stream_ref;
 use crate::error::ErrorKind;
 use crate::frames::hook::ImageGenerationConfig;
@@ -40,6 +40,18 @@ pub fn routes() -> Router<AppState> {
         .route("/updateImageGenerationConfiguration", post(update))
         .route("/describeImageGenerationConfiguration", post(describe))
 }
+
+/// The JSON bodies this module's operations read, for [`super::fuzz`].
+pub(super) const BODIES: [(&str, super::fuzz::BodyCheck); 2] = [
+    (
+        "POST /updateImageGenerationConfiguration",
+        json::parse_only::<UpdateInput>,
+    ),
+    (
+        "POST /describeImageGenerationConfiguration",
+        json::parse_only::<DescribeInput>,
+    ),
+];
 
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]

@@ -37,7 +37,7 @@ use serde_json::{Value, json};
 use super::AppState;
 use super::archived::epoch_ms;
 use super::error::ApiError;
-use super::json::KvsJson;
+use super::json::{self, KvsJson};
 use super::params::{in_range, stream_ref};
 use crate::error::ErrorKind;
 use crate::frames::images::{self, Entry};
@@ -58,6 +58,11 @@ const MAX_IMAGE_BASE64: usize = 6 * 1024 * 1024;
 pub fn routes() -> Router<AppState> {
     Router::new().route("/getImages", post(get_images))
 }
+
+/// The JSON bodies this module's operations read, for [`super::fuzz`].
+pub(super) const BODIES: [(&str, super::fuzz::BodyCheck); 1] = [("POST /getImages", |b| {
+    parse(&json::parse_body(b)?).map(drop)
+})];
 
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]

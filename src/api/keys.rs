@@ -17,7 +17,7 @@ use serde_json::Value;
 use super::AppState;
 use super::audit::with_detail;
 use super::error::ApiError;
-use super::json::KvsJson;
+use super::json::{self, KvsJson};
 use crate::auth::Principal;
 use crate::auth::keys::{KeyInfo, KeySpec, KeyStatus};
 use crate::time::ServerTime;
@@ -31,6 +31,12 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/keys/rotate-session-key", post(rotate_session_key))
         .route("/v1/keys/{id}", get(show).put(update).delete(remove))
 }
+
+/// The JSON bodies this module's operations read, for [`super::fuzz`].
+pub(super) const BODIES: [(&str, super::fuzz::BodyCheck); 2] = [
+    ("POST /v1/keys", json::parse_only::<CreateInput>),
+    ("PUT /v1/keys/{id}", json::parse_only::<UpdateInput>),
+];
 
 /// A key as the API shows it (never its secret).
 #[derive(Serialize)]

@@ -32,7 +32,7 @@ use serde_json::{Value, json};
 
 use super::AppState;
 use super::error::{ApiError, error_response};
-use super::json::KvsJson;
+use super::json::{self, KvsJson};
 use crate::auth::SecretText;
 use crate::auth::policy::{self, Policy};
 use crate::auth::ui_permissions::{MAX_RESOURCES, ui_permissions};
@@ -47,6 +47,10 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/logout", post(logout))
         .route("/v1/whoami", get(whoami))
 }
+
+/// The JSON bodies this module's operations read, for [`super::fuzz`].
+pub(super) const BODIES: [(&str, super::fuzz::BodyCheck); 1] =
+    [("POST /v1/login", json::parse_only::<LoginInput>)];
 
 /// The address a request came from: the TCP peer (the server puts it in the request's
 /// extensions). Behind a reverse proxy this is the proxy's address, so the per-address login

@@ -15,6 +15,8 @@ mod consumers;
 mod dash;
 pub mod error;
 mod feed;
+#[doc(hidden)]
+pub mod fuzz;
 mod get_media;
 mod guard;
 mod hls;

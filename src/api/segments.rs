@@ -20,17 +20,17 @@ use super::sessions;
 use crate::error::ErrorKind;
 use crate::playback::low_latency;
 use crate::playback::segment::{self, SegmentSpec};
-use crate::playback::session::{Container, Protocol, Session};
+use crate::playback::session::{Container, Protocol, Session, SessionKey};
 use crate::store::fragment::FragmentNumber;
 
 /// A segment URL's parameters.
-struct SegmentQuery {
-    session: Session,
-    number: FragmentNumber,
+pub(super) struct SegmentQuery {
+    pub session: Session,
+    pub number: FragmentNumber,
     /// `TrackNumber=N` (DASH: one track per segment).
-    track: Option<u64>,
+    pub track: Option<u64>,
     /// `Part=K` (LL-HLS).
-    part: Option<u32>,
+    pub part: Option<u32>,
 }
 
 impl SegmentQuery {
@@ -39,7 +39,22 @@ impl SegmentQuery {
         q: &HashMap<String, String>,
         protocol: Protocol,
     ) -> Result<SegmentQuery, ApiError> {
-        let session = sessions::open(st, q, protocol)?;
+        SegmentQuery::parse_with(
+            &st.session_key.current(),
+            st.store.now().millis(),
+            q,
+            protocol,
+        )
+    }
+
+    /// [`SegmentQuery::parse`] with the session key and the time given.
+    pub(super) fn parse_with(
+        key: &SessionKey,
+        now_ms: i64,
+        q: &HashMap<String, String>,
+        protocol: Protocol,
+    ) -> Result<SegmentQuery, ApiError> {
+        let session = sessions::open_with(key, now_ms, q, protocol)?;
         let number = sessions::fragment_number(&session, q)?;
         let track = q
             .get("TrackNumber")

@@ -14,7 +14,7 @@ use super::error::ApiError;
 use super::params::{in_range, stream_ref};
 use crate::error::ErrorKind;
 use crate::playback::session::{
-    Container, Discontinuity, PlaybackMode, Protocol, Selector, Session, SessionError,
+    Container, Discontinuity, PlaybackMode, Protocol, Selector, Session, SessionError, SessionKey,
 };
 use crate::playback::window::{self, SessionRequest};
 use crate::store::fragment::FragmentNumber;
@@ -217,23 +217,34 @@ pub(super) fn open(
     query: &HashMap<String, String>,
     protocol: Protocol,
 ) -> Result<Session, ApiError> {
+    open_with(
+        &st.session_key.current(),
+        st.store.now().millis(),
+        query,
+        protocol,
+    )
+}
+
+/// [`open`] with the key and the time given.
+pub(super) fn open_with(
+    key: &SessionKey,
+    now_ms: i64,
+    query: &HashMap<String, String>,
+    protocol: Protocol,
+) -> Result<Session, ApiError> {
     let token = query.get("SessionToken").ok_or_else(|| {
         ApiError::new(
             ErrorKind::InvalidArgument,
             "the SessionToken parameter is missing",
         )
     })?;
-    let s = st
-        .session_key
-        .current()
-        .open(token, st.store.now().millis())
-        .map_err(|e| match e {
-            SessionError::Invalid => ApiError::new(
-                ErrorKind::NotAuthorized,
-                "the session token is not valid for this server",
-            ),
-            SessionError::Expired(_) => ApiError::new(ErrorKind::NotAuthorized, e.to_string()),
-        })?;
+    let s = key.open(token, now_ms).map_err(|e| match e {
+        SessionError::Invalid => ApiError::new(
+            ErrorKind::NotAuthorized,
+            "the session token is not valid for this server",
+        ),
+        SessionError::Expired(_) => ApiError::new(ErrorKind::NotAuthorized, e.to_string()),
+    })?;
     if s.protocol != protocol {
         return Err(ApiError::new(
             ErrorKind::NotAuthorized,

@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 
 use super::AppState;
 use super::error::ApiError;
-use super::json::KvsJson;
+use super::json::{self, KvsJson};
 use super::params::{decode_list_token, encode_list_token, in_range, stream_ref, version};
 use super::tags::parse_tag_map;
 use crate::error::ErrorKind;
@@ -32,6 +32,23 @@ pub fn routes() -> Router<AppState> {
         .route("/deleteStream", post(delete_stream))
         .route("/getDataEndpoint", post(get_data_endpoint))
 }
+
+/// The JSON bodies this module's operations read, for [`super::fuzz`].
+pub(super) const BODIES: [(&str, super::fuzz::BodyCheck); 7] = [
+    ("POST /createStream", json::parse_only::<CreateStreamInput>),
+    ("POST /describeStream", json::parse_only::<StreamRefInput>),
+    ("POST /listStreams", json::parse_only::<ListStreamsInput>),
+    ("POST /updateStream", json::parse_only::<UpdateStreamInput>),
+    (
+        "POST /updateDataRetention",
+        json::parse_only::<UpdateDataRetentionInput>,
+    ),
+    ("POST /deleteStream", json::parse_only::<DeleteStreamInput>),
+    (
+        "POST /getDataEndpoint",
+        json::parse_only::<GetDataEndpointInput>,
+    ),
+];
 
 /// `StreamInfo` as botocore models it; timestamps are epoch seconds.
 #[derive(Serialize)]

@@ -13,7 +13,7 @@ use serde_json::{Map, Value, json};
 
 use super::AppState;
 use super::error::ApiError;
-use super::json::KvsJson;
+use super::json::{self, KvsJson};
 use super::params::{reject_tag_token, stream_ref};
 use crate::error::ErrorKind;
 use crate::model::{Invalid, MAX_TAGS_PER_RESOURCE, TagKey, TagValue, Tags};
@@ -28,6 +28,25 @@ pub fn routes() -> Router<AppState> {
         .route("/UntagResource", post(untag_resource))
         .route("/ListTagsForResource", post(list_tags_for_resource))
 }
+
+/// The JSON bodies this module's operations read, for [`super::fuzz`].
+pub(super) const BODIES: [(&str, super::fuzz::BodyCheck); 6] = [
+    ("POST /tagStream", json::parse_only::<TagStreamInput>),
+    ("POST /untagStream", json::parse_only::<UntagStreamInput>),
+    (
+        "POST /listTagsForStream",
+        json::parse_only::<ListTagsForStreamInput>,
+    ),
+    ("POST /TagResource", json::parse_only::<TagResourceInput>),
+    (
+        "POST /UntagResource",
+        json::parse_only::<UntagResourceInput>,
+    ),
+    (
+        "POST /ListTagsForResource",
+        json::parse_only::<ListTagsForResourceInput>,
+    ),
+];
 
 fn too_many(n: usize) -> ApiError {
     ApiError::new(

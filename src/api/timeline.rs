@@ -167,7 +167,7 @@ fn track_view(t: &media::MediaTrack) -> TrackView {
 
 /// The coverage request's query string.
 #[derive(Debug, PartialEq)]
-struct CoverageQuery {
+pub(super) struct CoverageQuery {
     start: i64,
     end: i64,
     min_gap_ms: i64,
@@ -175,7 +175,7 @@ struct CoverageQuery {
 }
 
 impl CoverageQuery {
-    fn parse(q: &HashMap<String, String>) -> Result<Self, ApiError> {
+    pub(super) fn parse(q: &HashMap<String, String>) -> Result<Self, ApiError> {
         if let Some(k) = q
             .keys()
             .find(|k| !["start", "end", "minGapMs", "timestamp"].contains(&k.as_str()))

@@ -25,7 +25,7 @@ use serde_json::{Value, json};
 use super::AppState;
 use super::audit::with_detail;
 use super::error::ApiError;
-use super::json::KvsJson;
+use super::json::{self, KvsJson};
 use crate::auth::SecretText;
 use crate::auth::users::{NewUser, UserInfo, UserStatus, UserUpdate};
 
@@ -34,6 +34,12 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/users", get(list).post(create))
         .route("/v1/users/{name}", put(update).delete(remove))
 }
+
+/// The JSON bodies this module's operations read, for [`super::fuzz`].
+pub(super) const BODIES: [(&str, super::fuzz::BodyCheck); 2] = [
+    ("POST /v1/users", json::parse_only::<CreateInput>),
+    ("PUT /v1/users/{name}", json::parse_only::<UpdateInput>),
+];
 
 /// A user as the API shows it (never the password hash).
 #[derive(Serialize)]
