@@ -109,6 +109,15 @@ impl TestServer {
         tweak: impl FnOnce(&mut Config),
         clock: Arc<dyn Clock>,
     ) -> TestServer {
+        // The servers' warnings and errors go to the test's captured output: shown when a test
+        // fails (what the server saw), hidden otherwise. `VIDSTREAM_TEST_LOG` overrides the level.
+        let _ = tracing_subscriber::fmt()
+            .with_test_writer()
+            .with_env_filter(
+                tracing_subscriber::EnvFilter::try_from_env("VIDSTREAM_TEST_LOG")
+                    .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+            )
+            .try_init();
         let turn = serial::shared();
         let mut config = Config {
             listen: "127.0.0.1:0".parse().unwrap(),
