@@ -318,6 +318,7 @@ impl Server {
             crate::zerocopy::fd_limit(),
         ));
         let graceful = GracefulShutdown::new();
+        let (closing_tx, closing_rx) = tokio::sync::watch::channel(false);
         let first_byte = Duration::from_secs(self.http.header_read_timeout_secs);
         let write_timeout = Duration::from_secs(self.http.write_timeout_secs);
         let reloader = self.tls.as_ref().map(tls::Tls::spawn_reloader);
@@ -365,15 +366,23 @@ impl Server {
                     ));
                     let builder = builder.clone();
                     let watcher = graceful.watcher();
+                    // A connection still opening (no first byte, TLS handshake) holds the
+                    // watcher too: shutdown ends it rather than waiting out its timeout.
+                    let mut closing_rx = closing_rx.clone();
+                    let closing = async move {
+                        let _ = closing_rx.wait_for(|c| *c).await;
+                    };
                     let tls = self.tls.clone();
                     // The handshake runs in the connection's task, so a slow client never
                     // holds up accepting.
                     tokio::spawn(async move {
                         let result = match tls {
                             Some(tls) => {
-                                let Some(stream) = tls.accept(stream, peer).await else {
-                                    return;
+                                let stream = tokio::select! {
+                                    s = tls.accept(stream, peer) => s,
+                                    () = closing => None,
                                 };
+                                let Some(stream) = stream else { return };
                                 let io = TokioIo::new(stall::WriteDeadline::new(stream, write_timeout));
                                 let conn = builder.serve_connection_with_upgrades(io, svc);
                                 watcher.watch(conn.into_owned()).await
@@ -383,9 +392,12 @@ impl Server {
                                 // which needs a first byte: a client that never sends one is
                                 // cut off here.
                                 let mut first = [0u8; 1];
-                                match tokio::time::timeout(first_byte, stream.peek(&mut first)).await {
-                                    Ok(Ok(n)) if n > 0 => {}
-                                    _ => return,
+                                tokio::select! {
+                                    r = tokio::time::timeout(first_byte, stream.peek(&mut first)) => match r {
+                                        Ok(Ok(n)) if n > 0 => {}
+                                        _ => return,
+                                    },
+                                    () = closing => return,
                                 }
                                 // Plain TCP: stored payloads go out with sendfile.
                                 let io = TokioIo::new(stall::WriteDeadline::new(
@@ -413,6 +425,7 @@ impl Server {
         }
         drop(self.listener);
         tracing::info!("shutting down: ending live streams, draining open requests");
+        closing_tx.send_replace(true);
         live.close();
         tokio::select! {
             () = graceful.shutdown() => {}

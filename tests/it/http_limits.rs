@@ -89,6 +89,25 @@ async fn a_request_body_sent_too_slowly_is_answered_and_cut_off() {
     s.stop().await;
 }
 
+/// A client that opened a connection and has not sent a byte yet (HTTP clients open spare
+/// connections) must not hold the server's shutdown for the whole grace period.
+#[tokio::test]
+async fn shutdown_does_not_wait_for_connections_that_never_spoke() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = TestServer::start(dir.path()).await;
+    let mut silent = connect_from("127.0.0.1", addr(&s)).await;
+    // Accepted in order: once a later connection is answered, the silent one was accepted.
+    s.call("/listStreams", json!({})).await.assert_ok();
+    let t = Instant::now();
+    s.stop().await;
+    assert!(
+        t.elapsed() < Duration::from_secs(3),
+        "stop took {:?} (the grace period is 10 s)",
+        t.elapsed()
+    );
+    assert!(closed_within(&mut silent, Duration::from_secs(1)).await);
+}
+
 #[tokio::test]
 async fn connections_over_the_per_address_cap_are_closed_others_are_served() {
     let dir = tempfile::tempdir().unwrap();
