@@ -41,6 +41,7 @@
 //!   webhook destinations, checked after DNS resolution; SSRF).
 //! - [`zerocopy`]: payloads in sealed memfds, sent to sockets with `sendfile`.
 //! - [`limits`]: per-stream connection limits (GetMedia, GetMediaForFragmentList readers).
+//! - `testbed`: throwaway servers (PostgreSQL) for the test suites and `vidstream bench`.
 //!
 //! Dependencies point one way: `cli → server → api → {playback, frames, ingest, cameras} →
 //! media → {store, live} → {mkv, model} → {time, error}`; nothing below `api` imports it.
@@ -69,5 +70,7 @@ pub mod model;
 pub mod playback;
 pub mod server;
 pub mod store;
+#[doc(hidden)]
+pub mod testbed;
 pub mod time;
 pub mod zerocopy;
