@@ -6,7 +6,7 @@
 //! removes its directory once the process that started it is gone, however it ended, so a
 //! killed test run leaves no server behind.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -185,9 +185,8 @@ fn bin_dir() -> Result<PathBuf, TestbedError> {
         .filter_map(|e| {
             let version = e.file_name().to_string_lossy().parse::<u32>().ok()?;
             let bin = e.path().join("bin");
-            Path::new(&bin.join("initdb"))
-                .exists()
-                .then_some((version, bin))
+            let initdb = bin.join("initdb");
+            initdb.try_exists().ok()?.then_some((version, bin))
         })
         .collect();
     found.sort();
