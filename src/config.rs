@@ -20,12 +20,14 @@ mod http;
 mod limits;
 mod media;
 mod outbound;
+mod store;
 mod tls;
 pub use auth::{AuthSettings, ConfigSecret};
 pub use http::HttpSettings;
 pub use limits::LimitSettings;
 pub use media::{IngestSettings, PlaybackSettings, RetentionSettings};
 pub use outbound::{CameraSettings, HookSettings};
+pub use store::{IndexEngine, StoreSettings};
 pub use tls::TlsSettings;
 
 /// Environment variables with this prefix are config keys.
@@ -82,6 +84,8 @@ pub struct Config {
     pub http: HttpSettings,
     /// `[limits]`: quotas and per-stream limits.
     pub limits: LimitSettings,
+    /// `[store]`: the engines holding the index.
+    pub store: StoreSettings,
 }
 
 impl Config {
@@ -136,6 +140,7 @@ impl Default for Config {
             tls: TlsSettings::default(),
             http: HttpSettings::default(),
             limits: LimitSettings::default(),
+            store: StoreSettings::default(),
         }
     }
 }
@@ -248,6 +253,7 @@ impl Config {
             .and_then(|()| config.tls.validate())
             .and_then(|()| config.http.validate())
             .and_then(|()| config.limits.validate())
+            .and_then(|()| config.store.validate())
             .map_err(|message| ConfigError::Invalid { origin, message })?;
         Ok(config)
     }

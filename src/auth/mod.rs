@@ -78,5 +78,6 @@ pub(crate) fn test_store_options(dir: &std::path::Path) -> crate::store::StoreOp
             max_age_ms: 60_000,
         },
         retention: crate::store::RetentionOptions::default(),
+        index: crate::store::IndexBackend::default(),
     }
 }

@@ -228,3 +228,38 @@ fn rtsp_message_limit_has_a_floor() {
     assert_eq!(c.cameras.max_rtsp_message_bytes, 100);
     assert_eq!(c.cameras.to_options().max_rtsp_message_bytes, 64 << 10);
 }
+
+#[test]
+fn the_postgres_index_is_chosen_from_the_environment_and_its_url_is_never_shown() {
+    let url = "postgres://vs:s3cr3t@db:5432/vidstream";
+    let c = Config::load(
+        None,
+        env(&[
+            ("VIDSTREAM_STORE__INDEX", "postgres"),
+            ("VIDSTREAM_STORE__POSTGRES_URL", url),
+        ]),
+    )
+    .unwrap();
+    assert_eq!(c.store.index, super::IndexEngine::Postgres);
+    assert_eq!(c.store.postgres_url.expose(), url);
+    let shown = format!("{c:?} {:?}", c.store.index_backend());
+    assert!(!shown.contains("s3cr3t"), "{shown}");
+    let e = Config::load(None, env(&[("VIDSTREAM_STORE__INDEX", "postgres")]))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("needs store.postgres_url"), "{e}");
+    let e = Config::load(
+        None,
+        env(&[
+            ("VIDSTREAM_STORE__INDEX", "postgres"),
+            ("VIDSTREAM_STORE__POSTGRES_URL", "mysql://x"),
+        ]),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("postgres://"), "{e}");
+    let e = Config::load(None, env(&[("VIDSTREAM_STORE__INDEX", "oracle")]))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("oracle"), "{e}");
+}

@@ -325,6 +325,7 @@ mod tests {
                 max_age_ms: 60_000,
             },
             retention: RetentionOptions::default(),
+            index: Default::default(),
         };
         let clock = Arc::new(SimClock::new(ServerTime(1_700_000_000_000)));
         let store = Store::open(opts, clock).await.unwrap();

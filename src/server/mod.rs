@@ -88,6 +88,7 @@ impl Server {
                         .saturating_mul(1000),
                 },
                 retention: config.retention_options(),
+                index: config.store.index_backend(),
             },
             clock,
         )

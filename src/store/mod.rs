@@ -155,6 +155,36 @@ pub struct StoreOptions {
     pub rotation: Rotation,
     /// What retention deletes and when.
     pub retention: RetentionOptions,
+    /// Which database holds the index.
+    pub index: IndexBackend,
+}
+
+/// Which database holds the index.
+#[derive(Clone, Default)]
+pub enum IndexBackend {
+    /// `DATA_DIR/index.sqlite` (embedded).
+    #[default]
+    Sqlite,
+    /// A PostgreSQL database.
+    Postgres {
+        /// `postgres://...`; may carry a password, so `Debug` shows only where it points.
+        url: String,
+        /// Connections in the pool at most.
+        pool_size: usize,
+    },
+}
+
+impl std::fmt::Debug for IndexBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            IndexBackend::Sqlite => f.write_str("Sqlite"),
+            IndexBackend::Postgres { pool_size, .. } => f
+                .debug_struct("Postgres")
+                .field("url", &"<redacted>")
+                .field("pool_size", pool_size)
+                .finish(),
+        }
+    }
 }
 
 /// The store facade shared by every API handler.
@@ -209,12 +239,7 @@ impl Store {
                 ));
             }
         }
-        let index_path = dir.join("index.sqlite");
-        let index =
-            tokio::task::spawn_blocking(move || index::sqlite::SqliteIndex::open(&index_path))
-                .await
-                .map_err(|e| StoreError::internal(format!("opening index: {e}")))??;
-        let index: Arc<dyn Index> = Arc::new(index);
+        let index = open_index(&opts.index, &dir).await?;
         recover_transitions(index.as_ref(), &dir).await?;
         let swept = recover_garbage(index.as_ref(), &dir).await?;
         let mut recovery = recover_media(index.as_ref(), &dir).await?;
@@ -676,6 +701,23 @@ fn media_dir(data_dir: &Path, s: &StreamRecord) -> PathBuf {
 }
 
 /// Provisions a stream's storage and moves it CREATING → ACTIVE.
+/// Opens (creating or upgrading) the configured index.
+async fn open_index(backend: &IndexBackend, dir: &Path) -> Result<Arc<dyn Index>, StoreError> {
+    match backend {
+        IndexBackend::Sqlite => {
+            let path = dir.join("index.sqlite");
+            let index =
+                tokio::task::spawn_blocking(move || index::sqlite::SqliteIndex::open(&path))
+                    .await
+                    .map_err(|e| StoreError::internal(format!("opening index: {e}")))??;
+            Ok(Arc::new(index))
+        }
+        IndexBackend::Postgres { .. } => Err(StoreError::internal(
+            "the PostgreSQL index is not implemented yet",
+        )),
+    }
+}
+
 async fn activate(index: &dyn Index, data_dir: &Path, s: &StreamRecord) -> Result<(), StoreError> {
     let dir = media_dir(data_dir, s);
 

@@ -14,6 +14,7 @@ fn opts(dir: &Path) -> StoreOptions {
             max_age_ms: 60_000,
         },
         retention: RetentionOptions::default(),
+        index: Default::default(),
     }
 }
 

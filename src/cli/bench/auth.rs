@@ -87,6 +87,7 @@ async fn measure(args: &Args, work: &std::path::Path) -> anyhow::Result<Vec<Row>
                 max_age_ms: 60_000,
             },
             retention: RetentionOptions::default(),
+            index: Default::default(),
         },
         Arc::new(SystemClock),
     )

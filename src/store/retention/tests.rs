@@ -207,6 +207,7 @@ fn opts(dir: &Path, retention: RetentionOptions) -> StoreOptions {
             max_age_ms: MIN,
         },
         retention,
+        index: Default::default(),
     }
 }
 
