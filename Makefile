@@ -4,8 +4,9 @@
 #   make test-deps deps + the tests' own tools (s3s-fs, built into target/tools)
 #   make build     release build
 #   make run       run the server with its embedded defaults: make run ARGS="--listen 127.0.0.1:9000"
-#   make test      fmt check, clippy -D warnings, cargo tests, short fuzz runs, then the Python
-#                  (boto3/AWS CLI) suite
+#   make test      fmt check, clippy -D warnings, cargo tests, the integration tests again on
+#                  the PostgreSQL index, short fuzz runs, then the Python (boto3/AWS CLI) suite
+#   make test-postgres  only the integration tests on the PostgreSQL index
 #   make fuzz      only the fuzz runs (scripts/fuzz.sh; FUZZ_SECS=600 make fuzz: timed, random seed)
 #   make pytest    only the Python suite (scripts/pytest.sh)
 #   make fmt | clippy | clean
@@ -20,7 +21,7 @@ ARGS ?=
 CARGO_ENV = if [ -f "$$HOME/.cargo/env" ]; then . "$$HOME/.cargo/env"; fi;
 CARGO = $(CARGO_ENV) cargo
 
-.PHONY: deps test-deps build run test fuzz pytest fmt clippy clean
+.PHONY: deps test-deps build run test test-postgres fuzz pytest fmt clippy clean
 
 deps:
 	scripts/install-deps.sh
@@ -38,8 +39,13 @@ test: test-deps
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --all-targets -- -D warnings
 	$(CARGO) test --all-targets
+	VIDSTREAM_TEST_INDEX=postgres $(CARGO) test --test it
 	scripts/fuzz.sh
 	scripts/pytest.sh
+
+# The backend switch of the integration tests (tests/it/common/backend.rs).
+test-postgres: test-deps
+	VIDSTREAM_TEST_INDEX=postgres $(CARGO) test --test it
 
 fuzz:
 	scripts/fuzz.sh

@@ -77,6 +77,7 @@ full_pkgs=(
   nginx    # `vidstream bench playback` compares segment serving with it (tests/it/bench_smoke.rs)
   openssl  # scripts/test-ca.sh: the TLS tests' private CA
   fuse3    # tests/python/faultfs.py: the disk-fault tests' failing filesystem (libfuse 3)
+  postgresql # the PostgreSQL index's tests: src/testbed/postgres.rs makes throwaway clusters
 )
 # Node.js runs the browser tests' player harness (tests/browser/play.mjs, Node >= 18). Debian 12's
 # nodejs (18) and npm, unless a node and npm are already on PATH: NodeSource's nodejs package

@@ -1,5 +1,6 @@
-//! `vidstream check --data-dir DIR`: verify a data directory against the store's invariants.
-//! Exits non-zero if anything is wrong. The server must be stopped.
+//! `vidstream check [--config FILE] [--data-dir DIR]`: verify a store (the data directory and
+//! the index the config names, as `serve` reads it: file, then `VIDSTREAM_*`) against the
+//! store's invariants. Exits non-zero if anything is wrong. The server must be stopped.
 
 use std::path::PathBuf;
 
@@ -8,9 +9,12 @@ use anyhow::Context;
 /// Flags of `vidstream check`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Data directory to check.
-    #[arg(long, default_value = "./vidstream-data")]
-    data_dir: PathBuf,
+    /// Data directory to check [default: the config's, ./vidstream-data].
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// TOML config file (see docker/vidstream.toml): where the index is.
+    #[arg(long)]
+    config: Option<PathBuf>,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -18,9 +22,16 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("starting the tokio runtime")?;
+    let mut config = crate::config::Config::load(args.config.as_deref(), std::env::vars())?;
+    if let Some(d) = args.data_dir {
+        config.data_dir = d;
+    }
     let report = rt
-        .block_on(crate::store::check::check(&args.data_dir))
-        .map_err(|e| anyhow::anyhow!("{}", what_to_do(&e, &args.data_dir)))?;
+        .block_on(crate::store::check::check(
+            &config.data_dir,
+            &config.store.index_backend(),
+        ))
+        .map_err(|e| anyhow::anyhow!("{}", what_to_do(&e, &config.data_dir)))?;
     for p in &report.problems {
         tracing::error!(problem = %p, "check");
     }
@@ -87,7 +98,7 @@ mod tests {
             .build()
             .unwrap();
         let e = rt
-            .block_on(crate::store::check::check(dir.path()))
+            .block_on(crate::store::check::check(dir.path(), &Default::default()))
             .expect_err("a damaged index does not check");
         let told = what_to_do(&e, dir.path());
         assert!(told.contains("index.sqlite is damaged"), "{told}");
@@ -107,7 +118,7 @@ mod tests {
             .build()
             .unwrap();
         let e = rt
-            .block_on(crate::store::check::check(dir.path()))
+            .block_on(crate::store::check::check(dir.path(), &Default::default()))
             .expect_err("a locked directory does not check");
         assert!(what_to_do(&e, dir.path()).contains("Stop the vidstream serving"));
     }

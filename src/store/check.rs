@@ -16,8 +16,8 @@ use std::path::Path;
 
 use super::StoreError;
 use super::fragment::{FragmentRecord, Trailer};
-use super::index::sqlite::SqliteIndex;
-use super::index::{FragmentQuery, Index, SegmentUsage};
+use super::IndexBackend;
+use super::index::{FragmentQuery, SegmentUsage};
 use super::segment::{parse_segment_name, segment_path, stream_dir};
 use crate::mkv;
 use crate::model::StreamId;
@@ -40,7 +40,7 @@ pub struct CheckReport {
 }
 
 /// Checks the data directory at `data_dir`.
-pub async fn check(data_dir: &Path) -> Result<CheckReport, StoreError> {
+pub async fn check(data_dir: &Path, index: &IndexBackend) -> Result<CheckReport, StoreError> {
     let lock_path = data_dir.join("LOCK");
     let lock = File::options()
         .write(true)
@@ -60,10 +60,7 @@ pub async fn check(data_dir: &Path) -> Result<CheckReport, StoreError> {
             ));
         }
     }
-    let index_path = data_dir.join("index.sqlite");
-    let index = tokio::task::spawn_blocking(move || SqliteIndex::open(&index_path))
-        .await
-        .map_err(|e| StoreError::internal(format!("opening index: {e}")))??;
+    let index = super::open_index(index, data_dir).await?;
     let media_root = data_dir.join("media");
     let mut report = CheckReport::default();
     let streams = index.list_streams(None, None, usize::MAX).await?;

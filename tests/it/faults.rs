@@ -131,7 +131,7 @@ async fn a_full_disk_loses_nothing_acknowledged_and_ingest_resumes() {
     );
     s.stop().await;
 
-    let report = vidstream::store::check::check(&data)
+    let report = crate::common::backend::check(&data)
         .await
         .expect("check runs");
     assert!(report.problems.is_empty(), "{:#?}", report.problems);

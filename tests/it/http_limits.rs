@@ -180,6 +180,7 @@ async fn a_connection_flood_never_starves_ingest_of_descriptors() {
         .arg(env!("CARGO_BIN_EXE_vidstream"))
         .arg(port.to_string())
         .arg(dir.path())
+        .envs(crate::common::backend::env(dir.path()).await)
         .env("VIDSTREAM_LOG", "warn")
         .env("VIDSTREAM_AUTH__ROOT_ACCESS_KEY_ID", sign::ACCESS_KEY)
         .env("VIDSTREAM_AUTH__ROOT_SECRET_ACCESS_KEY", sign::SECRET_KEY)

@@ -33,6 +33,7 @@ async fn start(dir: &std::path::Path) -> Server {
             "--data-dir",
         ])
         .arg(dir)
+        .envs(crate::common::backend::env(dir).await)
         .env("VIDSTREAM_LOG", "warn")
         .env(
             "VIDSTREAM_AUTH__ROOT_ACCESS_KEY_ID",
@@ -221,6 +222,7 @@ async fn persisted_fragments_survive_kill_9() {
     let out = Command::new(env!("CARGO_BIN_EXE_vidstream"))
         .args(["check", "--data-dir"])
         .arg(dir.path())
+        .envs(crate::common::backend::env(dir.path()).await)
         .output()
         .unwrap();
     assert!(
@@ -241,7 +243,7 @@ async fn check_reports_damage() {
     let (_, acks) = put_media(&s.url, "cam", body(3, 5), 4096).await;
     assert_eq!(persisted(&acks).len(), 3);
     s.stop().await;
-    let report = vidstream::store::check::check(dir.path()).await.unwrap();
+    let report = crate::common::backend::check(dir.path()).await.unwrap();
     assert!(report.problems.is_empty(), "{report:?}");
     assert_eq!((report.streams, report.fragments), (1, 3));
 
@@ -264,7 +266,7 @@ async fn check_reports_damage() {
     let at = flipped.windows(8).position(|w| w == b"fragment").unwrap() + 3;
     flipped[at] ^= 0x20;
     std::fs::write(&seg, &flipped).unwrap();
-    let report = vidstream::store::check::check(dir.path()).await.unwrap();
+    let report = crate::common::backend::check(dir.path()).await.unwrap();
     assert!(
         report.problems.iter().any(|p| p.contains("checksum")),
         "{report:?}"
@@ -275,7 +277,7 @@ async fn check_reports_damage() {
     let mut longer = original.clone();
     longer.extend_from_slice(b"garbage");
     std::fs::write(&seg, &longer).unwrap();
-    let report = vidstream::store::check::check(dir.path()).await.unwrap();
+    let report = crate::common::backend::check(dir.path()).await.unwrap();
     assert!(report.problems.is_empty(), "{report:?}");
     assert!(
         report.leftovers.iter().any(|p| p.contains("7 bytes past")),
@@ -284,7 +286,7 @@ async fn check_reports_damage() {
 
     // A torn fragment: the file is cut short.
     std::fs::write(&seg, &original[..original.len() - 10]).unwrap();
-    let report = vidstream::store::check::check(dir.path()).await.unwrap();
+    let report = crate::common::backend::check(dir.path()).await.unwrap();
     assert!(
         report.problems.iter().any(|p| p.contains("torn")),
         "{report:?}"
@@ -294,14 +296,14 @@ async fn check_reports_damage() {
     std::fs::write(&seg, &original).unwrap();
     std::fs::write(stream_dir.join("00000000000000000001.seg"), b"x").unwrap();
     std::fs::create_dir(dir.path().join("media/999")).unwrap();
-    let report = vidstream::store::check::check(dir.path()).await.unwrap();
+    let report = crate::common::backend::check(dir.path()).await.unwrap();
     assert!(report.problems.is_empty(), "{report:?}");
     assert_eq!(report.leftovers.len(), 2, "{report:?}");
 
     // And the next start does remove them: check is then clean of leftovers too.
     let s = common::TestServer::start(dir.path()).await;
     s.stop().await;
-    let report = vidstream::store::check::check(dir.path()).await.unwrap();
+    let report = crate::common::backend::check(dir.path()).await.unwrap();
     assert_eq!(
         (report.problems.len(), report.leftovers.len()),
         (0, 0),

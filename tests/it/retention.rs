@@ -110,7 +110,7 @@ async fn stored_bytes(s: &TestServer, id: i64) -> u64 {
 }
 
 async fn check_clean(dir: &Path) {
-    let report = vidstream::store::check::check(dir)
+    let report = crate::common::backend::check(dir)
         .await
         .expect("check runs");
     assert!(report.problems.is_empty(), "{:#?}", report.problems);

@@ -1,5 +1,6 @@
 //! Shared test harness: a real vidstream server on a loopback port, in-process.
 
+pub mod backend;
 pub mod browser;
 pub mod camera;
 pub mod frames;
@@ -127,6 +128,7 @@ impl TestServer {
         // Access control is on in every test, with a root key the test configures.
         config.auth.root_access_key_id = Some(sign::ACCESS_KEY.to_owned());
         config.auth.root_secret_access_key = Some(sign::SECRET_KEY.into());
+        backend::apply(&mut config).await;
         tweak(&mut config);
         let server = Server::bind(&config, clock).await.expect("server binds");
         let store = server.store().clone();
