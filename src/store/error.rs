@@ -93,9 +93,15 @@ pub enum StoreError {
     /// earlier one of its batch did.
     #[error("store failure: {0}")]
     Internal(String),
-    /// The index database is busy or temporarily unusable.
+    /// The index database is busy or temporarily unusable (SQLite's lock is held; PostgreSQL
+    /// aborted a transaction in a deadlock or serialization failure, or every pooled connection
+    /// is in use).
     #[error("index database is busy: {0}; retry")]
     Busy(String),
+    /// The index database cannot be reached (PostgreSQL is down, restarting, refusing
+    /// connections, or the connection to it broke). Retrying later may succeed.
+    #[error("index database is unavailable: {0}; retry later")]
+    Unavailable(String),
     /// A file operation failed.
     #[error("{context}: {source}")]
     Io {
@@ -122,7 +128,7 @@ impl StoreError {
             StoreError::VersionMismatch { .. } => ErrorKind::VersionMismatch,
             StoreError::TooManyTags { .. } => ErrorKind::TagsPerResourceExceededLimit,
             StoreError::Invalid(_) => ErrorKind::InvalidArgument,
-            StoreError::Busy(_) => ErrorKind::Unavailable,
+            StoreError::Busy(_) | StoreError::Unavailable(_) => ErrorKind::Unavailable,
             StoreError::DataDirLocked(_)
             | StoreError::SchemaTooNew { .. }
             | StoreError::Database(_)

@@ -9,6 +9,7 @@
 
 mod access_key;
 mod camera;
+pub mod postgres;
 pub mod sqlite;
 #[doc(hidden)] // public so that every backend's tests, including ones under tests/, can run it
 pub mod testsuite;
