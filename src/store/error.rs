@@ -79,8 +79,9 @@ pub enum StoreError {
         /// Highest version this build knows.
         supported: i64,
     },
-    /// The index database failed (SQLite reported an error, the schema is foreign or cannot be
-    /// upgraded). Damage to stored data is [`StoreError::Corruption`], not this.
+    /// The index database failed (SQLite or PostgreSQL reported an error, the schema is foreign
+    /// or cannot be upgraded, the PostgreSQL URL or settings are refused). Damage to stored
+    /// data is [`StoreError::Corruption`], not this.
     #[error("index database error: {0}")]
     Database(String),
     /// Stored data is damaged: a fragment, trailer, segment file or track header the index

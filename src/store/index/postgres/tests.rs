@@ -67,7 +67,10 @@ fn fragment(stream: StreamId, seq: i64) -> FragmentRecord {
 async fn schema_versions(url: &str) -> Vec<i64> {
     raw(url)
         .await
-        .query("SELECT version FROM vidstream_schema_version ORDER BY version", &[])
+        .query(
+            "SELECT version FROM vidstream_schema_version ORDER BY version",
+            &[],
+        )
         .await
         .expect("versions")
         .iter()
@@ -110,7 +113,10 @@ async fn conformance_in_a_database_with_a_linguistic_collation() {
         .await
         .expect("compare")
         .get(0);
-    assert!(linguistic, "the database's default collation is not byte-wise");
+    assert!(
+        linguistic,
+        "the database's default collation is not byte-wise"
+    );
     let index = PgIndex::connect(&url, 4).await.expect("connect");
     crate::store::index::testsuite::run(&index).await;
 }
@@ -203,8 +209,14 @@ async fn an_unreachable_server_is_unavailable_and_named() {
     }
     assert!(started.elapsed() < Duration::from_secs(6));
     for (bad, what) in [
-        ("postgres://vidstream:hunter2secret@127.0.0.1:notaport/x", "parse"),
-        ("postgres://vidstream:hunter2secret@127.0.0.1/x?sslmode=require", "TLS"),
+        (
+            "postgres://vidstream:hunter2secret@127.0.0.1:notaport/x",
+            "parse",
+        ),
+        (
+            "postgres://vidstream:hunter2secret@127.0.0.1/x?sslmode=require",
+            "TLS",
+        ),
     ] {
         match PgIndex::connect(bad, 2).await {
             Err(StoreError::Database(m)) => {
@@ -248,7 +260,11 @@ async fn concurrent_appends_while_a_stream_is_deleted() {
     let index = PgIndex::connect(&fresh_database().await, 8)
         .await
         .expect("connect");
-    let doomed = index.create_stream(stream("doomed")).await.expect("create").id;
+    let doomed = index
+        .create_stream(stream("doomed"))
+        .await
+        .expect("create")
+        .id;
     let mut kept = Vec::new();
     for i in 0..TASKS {
         kept.push(
@@ -309,8 +325,14 @@ async fn concurrent_appends_while_a_stream_is_deleted() {
         let seqs: Vec<i64> = rows.iter().map(|f| f.number.seq).collect();
         assert_eq!(seqs, (0..2 * BATCHES).collect::<Vec<_>>());
         let usage = index.segment_usage(s).await.expect("usage");
-        assert_eq!(usage.iter().map(|u| u.fragments).sum::<u64>(), 2 * BATCHES as u64);
-        assert_eq!(index.stream_bytes(s).await.expect("bytes"), 2 * BATCHES as u64 * 100);
+        assert_eq!(
+            usage.iter().map(|u| u.fragments).sum::<u64>(),
+            2 * BATCHES as u64
+        );
+        assert_eq!(
+            index.stream_bytes(s).await.expect("bytes"),
+            2 * BATCHES as u64 * 100
+        );
     }
     assert!(index.last_fragment(doomed).await.expect("last").is_none());
     assert!(index.segment_usage(doomed).await.expect("usage").is_empty());
@@ -323,7 +345,10 @@ async fn a_killed_server_fails_calls_then_the_index_recovers() {
     let pg = Postgres::start().expect("a private cluster");
     let url = pg.create_database().await.expect("database");
     let index = PgIndex::connect(&url, 2).await.expect("connect");
-    let s = index.create_stream(stream("survivor")).await.expect("create");
+    let s = index
+        .create_stream(stream("survivor"))
+        .await
+        .expect("create");
     pg.kill().expect("kill");
     for _ in 0..3 {
         let started = Instant::now();
@@ -406,11 +431,61 @@ async fn sealing_a_legacy_password_rewrites_the_cameras_table() {
             sealed: vec![0xAA; 40],
         })
         .to_vec();
-    assert_eq!(index.seal_camera_passwords(sealings).await.expect("seal"), 2);
+    assert_eq!(
+        index.seal_camera_passwords(sealings).await.expect("seal"),
+        2
+    );
     let door = index.camera("door").await.expect("get").expect("there");
     assert_eq!(door.password, Some(StoredPassword::Sealed(vec![0xAA; 40])));
     let after = table_file().await;
     assert_ne!(before, after, "the table was rewritten into a new file");
     assert!(!holds(&after), "{} holds the clear text", after.display());
     assert!(!holds(&before), "{} holds the clear text", before.display());
+}
+
+/// Retention marking a segment while fragments of it arrive, many times over: the stream lock
+/// `mark_garbage` takes keeps every round consistent (the conformance suite's race runs once).
+#[tokio::test]
+async fn marking_racing_appends_never_strands_a_row() {
+    let index = PgIndex::connect(&fresh_database().await, 4)
+        .await
+        .expect("connect");
+    let (mut marked_rounds, mut appended_rounds) = (0, 0);
+    for round in 0..40 {
+        let s = index
+            .create_stream(stream(&format!("race{round}")))
+            .await
+            .expect("create")
+            .id;
+        let rows: Vec<_> = (0..5).map(|seq| fragment(s, seq)).collect();
+        assert!(
+            index
+                .append_fragments(rows)
+                .await
+                .expect("append")
+                .is_empty()
+        );
+        let usage = index.segment_usage(s).await.expect("usage");
+        let (marked, refused) = tokio::join!(
+            index.mark_garbage(s, usage.clone(), 1),
+            index.append_fragments(vec![fragment(s, 5), fragment(s, 6)]),
+        );
+        let (marked, refused) = (marked.expect("mark"), refused.expect("append"));
+        let left = index.last_fragments(s, 100).await.expect("rows");
+        let summary = index.segment_usage(s).await.expect("usage");
+        if marked.is_empty() {
+            appended_rounds += 1;
+            assert!(refused.is_empty());
+            assert_eq!(left.len(), 7);
+            assert_eq!((summary[0].fragments, summary[0].last_seq), (7, 6));
+        } else {
+            marked_rounds += 1;
+            assert_eq!(marked, usage);
+            assert_eq!(refused.len(), 2, "round {round}: rows in a garbage segment");
+            assert!(left.is_empty(), "round {round}: {left:?} stranded");
+            assert!(summary.is_empty(), "round {round}: {summary:?}");
+        }
+    }
+    // Which call wins each round is up to the server; both orders must have held the rules.
+    assert_eq!(marked_rounds + appended_rounds, 40);
 }

@@ -40,7 +40,11 @@ pub(super) async fn racing_updates_one_wins(index: &dyn Index) {
         | (Err(StoreError::VersionMismatch { .. }), Ok(r)) => r.version.clone(),
         other => panic!("expected one update and one VersionMismatch, got {other:?}"),
     };
-    let now = index.stream_by_arn(&s.arn).await.expect("get").expect("there");
+    let now = index
+        .stream_by_arn(&s.arn)
+        .await
+        .expect("get")
+        .expect("there");
     assert_eq!(now.version, won);
 }
 
@@ -106,7 +110,12 @@ pub(super) async fn append_racing_a_deletion_refuses_only_its_rows(index: &dyn I
     deleted.expect("delete");
     let refused = appended.expect("the batch commits");
     assert!(
-        refused.is_empty() || refused == [FragmentNumber { stream: gone, seq: 105 }],
+        refused.is_empty()
+            || refused
+                == [FragmentNumber {
+                    stream: gone,
+                    seq: 105
+                }],
         "refused {refused:?}"
     );
     assert_eq!(seqs(index, kept).await, [100, 101, 102, 103, 104, 105, 106]);
@@ -142,7 +151,13 @@ pub(super) async fn mark_racing_an_append_never_strands_a_row(index: &dyn Index)
         assert_eq!((now[1].last_seq, now[1].fragments), (105, 4));
     } else {
         assert_eq!(marked, [usage[1]]);
-        assert_eq!(refused, [FragmentNumber { stream: id, seq: 105 }]);
+        assert_eq!(
+            refused,
+            [FragmentNumber {
+                stream: id,
+                seq: 105
+            }]
+        );
         assert_eq!(garbage, [102]);
         assert_eq!(seqs(index, id).await, [100, 101]);
         assert_eq!(index.segment_usage(id).await.expect("usage"), [usage[0]]);

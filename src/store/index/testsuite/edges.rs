@@ -68,7 +68,13 @@ pub(super) async fn orderings_are_byte_wise(index: &dyn Index) {
     assert_eq!(names(underscore), ["ord_", "ord_a"], "`_` is literal");
 
     // Cameras, access keys, users and consumers list by name, byte-wise too.
-    let camera_names = ["ts-ord-b", "ts-ord-B", "ts-ord-_", "ts-ord-\u{e9}", "ts-ord-0"];
+    let camera_names = [
+        "ts-ord-b",
+        "ts-ord-B",
+        "ts-ord-_",
+        "ts-ord-\u{e9}",
+        "ts-ord-0",
+    ];
     for n in camera_names {
         index.insert_camera(camera(n, None)).await.expect("camera");
     }
@@ -241,7 +247,10 @@ pub(super) async fn extreme_values_round_trip(index: &dyn Index) {
     let rows = vec![big(i64::MAX - 1, 1 << 40), big(i64::MAX, (1 << 40) + len)];
     let refused = index.append_fragments(rows.clone()).await.expect("append");
     assert!(refused.is_empty());
-    assert_eq!(index.last_fragment(s.id).await.expect("last"), Some(rows[1]));
+    assert_eq!(
+        index.last_fragment(s.id).await.expect("last"),
+        Some(rows[1])
+    );
     assert_eq!(
         index
             .fragments_by_seq(s.id, vec![i64::MAX, i64::MAX - 1])
@@ -353,7 +362,11 @@ pub(super) async fn fragment_queries_page_and_range(index: &dyn Index) {
         .iter()
         .map(|f| f.number.seq)
         .collect();
-    assert_eq!(by_seq, [104, 100, 102], "the ones that exist, in the order asked");
+    assert_eq!(
+        by_seq,
+        [104, 100, 102],
+        "the ones that exist, in the order asked"
+    );
     assert!(
         index
             .fragments_by_seq(id, vec![])
