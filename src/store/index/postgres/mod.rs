@@ -30,8 +30,8 @@
 //! Failures: an unreachable server, a broken connection, a server shutting down or refusing
 //! connections are [`StoreError::Unavailable`]; a deadlock or serialization failure, or every
 //! pooled connection staying busy for the pool's wait timeout, [`StoreError::Busy`]. Opening a
-//! connection, waiting for a pooled one and checking a returned one are each bounded
-//! ([`open::CONNECT_TIMEOUT`], 5 s), so a dead server fails calls instead of hanging them; once
+//! connection, waiting for a pooled one and checking a returned one are each bounded (5 s, or
+//! the URL's `connect_timeout`), so a dead server fails calls instead of hanging them; once
 //! it is back, broken connections are replaced on the next call.
 //!
 //! Not yet supported: TLS to PostgreSQL (the connection is plain TCP or a Unix socket, and a URL
@@ -128,7 +128,9 @@ impl PgIndex {
 
     fn pool_error(&self, e: PoolError) -> StoreError {
         let target = &self.target;
-        let secs = open::CONNECT_TIMEOUT.as_secs();
+        let secs = (self.pool.timeouts().wait)
+            .unwrap_or(open::CONNECT_TIMEOUT)
+            .as_secs();
         match e {
             PoolError::Timeout(TimeoutType::Wait) => StoreError::Busy(format!(
                 "all {} connections to PostgreSQL at {target} stayed in use for {secs} s",

@@ -11,8 +11,9 @@ use super::db;
 use crate::store::StoreError;
 
 /// How long opening one connection may take (`connect_timeout`, unless the URL sets one), and
-/// how long a call waits for a free pooled connection or for a new one to open: a server that
-/// is down or unreachable fails calls after this, it never hangs them.
+/// how long a call waits for a free pooled connection or for a new one to open (the URL's
+/// `connect_timeout`, if it sets one): a server that is down or unreachable fails calls after
+/// this, it never hangs them.
 pub(super) const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// `MIGRATIONS[i]` takes the database from schema version `i` to `i + 1`.
@@ -67,7 +68,7 @@ fn target(config: &Config) -> String {
         };
         ports.get(i).or(one).copied().unwrap_or(5432)
     };
-    let hosts: Vec<String> = config
+    let mut hosts: Vec<String> = config
         .get_hosts()
         .iter()
         .enumerate()
@@ -78,6 +79,15 @@ fn target(config: &Config) -> String {
         })
         .collect();
     if hosts.is_empty() {
+        // Only `hostaddr=` given.
+        hosts = (config.get_hostaddrs().iter().enumerate())
+            .map(|(i, a)| match a {
+                std::net::IpAddr::V4(a) => format!("{a}:{}", port(i)),
+                std::net::IpAddr::V6(a) => format!("[{a}]:{}", port(i)),
+            })
+            .collect();
+    }
+    if hosts.is_empty() {
         format!("localhost:{}", port(0))
     } else {
         hosts.join(",")
@@ -85,7 +95,7 @@ fn target(config: &Config) -> String {
 }
 
 /// The pool: at most `size` connections; waiting for one, opening one and checking a returned
-/// one are each bounded by [`CONNECT_TIMEOUT`]. A connection that broke (the server restarted)
+/// one are each bounded by the connection timeout (see [`CONNECT_TIMEOUT`]). A connection that broke (the server restarted)
 /// is dropped when it comes back to the pool and a new one is opened on the next call, so the
 /// index works again once the server does.
 pub(super) fn pool(config: Config, size: usize) -> Result<Pool, StoreError> {
@@ -94,6 +104,10 @@ pub(super) fn pool(config: Config, size: usize) -> Result<Pool, StoreError> {
             "the PostgreSQL pool size must be at least 1".into(),
         ));
     }
+    let timeout = config
+        .get_connect_timeout()
+        .copied()
+        .unwrap_or(CONNECT_TIMEOUT);
     let manager = Manager::from_config(
         config,
         NoTls,
@@ -104,9 +118,9 @@ pub(super) fn pool(config: Config, size: usize) -> Result<Pool, StoreError> {
     Pool::builder(manager)
         .max_size(size)
         .runtime(Runtime::Tokio1)
-        .wait_timeout(Some(CONNECT_TIMEOUT))
-        .create_timeout(Some(CONNECT_TIMEOUT))
-        .recycle_timeout(Some(CONNECT_TIMEOUT))
+        .wait_timeout(Some(timeout))
+        .create_timeout(Some(timeout))
+        .recycle_timeout(Some(timeout))
         .build()
         .map_err(|e| StoreError::internal(format!("building the PostgreSQL pool: {e}")))
 }
