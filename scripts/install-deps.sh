@@ -3,8 +3,8 @@
 # The one install script: the Makefile (`make deps`) and docker/Dockerfile both run it.
 #
 #   scripts/install-deps.sh                 # build + test + run: compilers, -dev headers, GStreamer, ffmpeg,
-#                                           # Chromium, nginx (bench playback), Node.js + npm and the browser
-#                                           # tests' and the web UI's npm packages, Rust
+#                                           # Chromium, nginx (bench playback), PostgreSQL (index tests), Node.js
+#                                           # + npm and the browser tests' and the web UI's npm packages, Rust
 #   scripts/install-deps.sh --test-tools    # the above plus s3s-fs (the tests' S3 server; `make test`)
 #   scripts/install-deps.sh --runtime-only  # what the runtime image needs: GStreamer plugins, ffmpeg, CA certs, curl
 #
@@ -77,7 +77,7 @@ full_pkgs=(
   nginx    # `vidstream bench playback` compares segment serving with it (tests/it/bench_smoke.rs)
   openssl  # scripts/test-ca.sh: the TLS tests' private CA
   fuse3    # tests/python/faultfs.py: the disk-fault tests' failing filesystem (libfuse 3)
-  postgresql # the PostgreSQL index's tests: src/testbed/postgres.rs makes throwaway clusters
+  postgresql # src/testbed/postgres.rs: throwaway clusters for the PostgreSQL index's tests
 )
 # Node.js runs the browser tests' player harness (tests/browser/play.mjs, Node >= 18). Debian 12's
 # nodejs (18) and npm, unless a node and npm are already on PATH: NodeSource's nodejs package

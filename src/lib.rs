@@ -32,7 +32,8 @@
 //! - [`live`]: the per-stream live bus: ingest publishes, [`media::follow`] subscribes.
 //! - [`store`]: all durable state (data directory lock, index, media, secrets); nothing else
 //!   touches the data directory.
-//!   - [`store::index`]: trait `Index` + SQLite backend + the backends' conformance suite.
+//!   - [`store::index`]: trait `Index` + SQLite and PostgreSQL backends + the backends'
+//!     conformance suite.
 //! - [`mkv`]: sans-IO EBML/Matroska reader and writers.
 //! - [`model`]: validated names, ARNs, tags, stream records: the vocabulary of the API.
 //! - [`time`]: typed timestamps and an injectable clock.

@@ -79,8 +79,9 @@ pub enum StoreError {
         /// Highest version this build knows.
         supported: i64,
     },
-    /// The index database failed (SQLite reported an error, the schema is foreign or cannot be
-    /// upgraded). Damage to stored data is [`StoreError::Corruption`], not this.
+    /// The index database failed (SQLite or PostgreSQL reported an error, the schema is foreign
+    /// or cannot be upgraded, the PostgreSQL URL or settings are refused). Damage to stored
+    /// data is [`StoreError::Corruption`], not this.
     #[error("index database error: {0}")]
     Database(String),
     /// Stored data is damaged: a fragment, trailer, segment file or track header the index
@@ -93,9 +94,15 @@ pub enum StoreError {
     /// earlier one of its batch did.
     #[error("store failure: {0}")]
     Internal(String),
-    /// The index database is busy or temporarily unusable.
+    /// The index database is busy or temporarily unusable (SQLite's lock is held; PostgreSQL
+    /// aborted a transaction in a deadlock or serialization failure, or every pooled connection
+    /// is in use).
     #[error("index database is busy: {0}; retry")]
     Busy(String),
+    /// The index database cannot be reached (PostgreSQL is down, restarting, refusing
+    /// connections, or the connection to it broke). Retrying later may succeed.
+    #[error("index database is unavailable: {0}; retry later")]
+    Unavailable(String),
     /// A file operation failed.
     #[error("{context}: {source}")]
     Io {
@@ -122,7 +129,7 @@ impl StoreError {
             StoreError::VersionMismatch { .. } => ErrorKind::VersionMismatch,
             StoreError::TooManyTags { .. } => ErrorKind::TagsPerResourceExceededLimit,
             StoreError::Invalid(_) => ErrorKind::InvalidArgument,
-            StoreError::Busy(_) => ErrorKind::Unavailable,
+            StoreError::Busy(_) | StoreError::Unavailable(_) => ErrorKind::Unavailable,
             StoreError::DataDirLocked(_)
             | StoreError::SchemaTooNew { .. }
             | StoreError::Database(_)

@@ -2,13 +2,15 @@
 //! are, a per-segment summary for retention, and the segments retention has marked as garbage.
 //!
 //! [`Index`] is the seam between the store and its database. The embedded default is SQLite
-//! ([`sqlite::SqliteIndex`]); a PostgreSQL implementation plugs in behind the same trait for
-//! scale-out, and both must pass [`testsuite::run`]. The index enforces what must be atomic
-//! (unique names, version compare-and-swap, the tag limit); the [`Store`](super::Store) facade
-//! owns the rest of the lifecycle rules.
+//! ([`sqlite::SqliteIndex`]); PostgreSQL ([`postgres::PgIndex`]) plugs in behind the same trait
+//! for nodes that share one index (scale-out). Both must pass [`testsuite::run`]. The index
+//! enforces what must be atomic (unique names, version compare-and-swap, the tag limit, the
+//! group commit's refusals), also between nodes; the [`Store`](super::Store) facade owns the rest
+//! of the lifecycle rules.
 
 mod access_key;
 mod camera;
+pub mod postgres;
 pub mod sqlite;
 #[doc(hidden)] // public so that every backend's tests, including ones under tests/, can run it
 pub mod testsuite;
@@ -273,7 +275,10 @@ pub trait Index: UserIndex + Send + Sync + 'static {
 
     /// Replaces legacy clear-text camera passwords with sealed ones, each only if its row still
     /// holds that clear text, and leaves no copy of the clear text in the index's files (they
-    /// are overwritten, not just unlinked). Returns how many rows changed.
+    /// are overwritten, not just unlinked) as far as the database allows: SQLite overwrites
+    /// freed space and empties its log; PostgreSQL rewrites the table, but its WAL and the
+    /// disk blocks it frees are out of its hands (see `postgres/cameras.rs`). Returns how many
+    /// rows changed.
     async fn seal_camera_passwords(
         &self,
         sealings: Vec<PasswordSealing>,

@@ -1,7 +1,9 @@
 //! The conformance suite every [`Index`] backend must pass (quickwit's metastore test suite
-//! pattern): the SQLite tests call [`run`], and so will the PostgreSQL ones.
+//! pattern): the SQLite and the PostgreSQL tests call [`run`].
 
 mod access_keys;
+mod concurrency;
+mod edges;
 mod users;
 
 use super::{
@@ -69,6 +71,14 @@ pub async fn run(index: &dyn Index) {
     users::users_crud(index).await;
     users::login_failures_lock_at_the_limit(index).await;
     users::ui_sessions_lifecycle(index).await;
+    edges::orderings_are_byte_wise(index).await;
+    edges::extreme_values_round_trip(index).await;
+    edges::fragment_queries_page_and_range(index).await;
+    concurrency::racing_updates_one_wins(index).await;
+    concurrency::racing_tag_puts_respect_the_limit(index).await;
+    concurrency::racing_login_failures_all_count(index).await;
+    concurrency::append_racing_a_deletion_refuses_only_its_rows(index).await;
+    concurrency::mark_racing_an_append_never_strands_a_row(index).await;
 }
 
 /// Image generation configuration: set, replace, list, remove, refused for a missing stream,
