@@ -14,9 +14,9 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs::File;
 use std::path::Path;
 
+use super::IndexBackend;
 use super::StoreError;
 use super::fragment::{FragmentRecord, Trailer};
-use super::IndexBackend;
 use super::index::{FragmentQuery, SegmentUsage};
 use super::segment::{parse_segment_name, segment_path, stream_dir};
 use crate::mkv;

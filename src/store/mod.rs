@@ -702,7 +702,10 @@ fn media_dir(data_dir: &Path, s: &StreamRecord) -> PathBuf {
 
 /// Provisions a stream's storage and moves it CREATING → ACTIVE.
 /// Opens (creating or upgrading) the configured index.
-pub(crate) async fn open_index(backend: &IndexBackend, dir: &Path) -> Result<Arc<dyn Index>, StoreError> {
+pub(crate) async fn open_index(
+    backend: &IndexBackend,
+    dir: &Path,
+) -> Result<Arc<dyn Index>, StoreError> {
     match backend {
         IndexBackend::Sqlite => {
             let path = dir.join("index.sqlite");
@@ -712,8 +715,8 @@ pub(crate) async fn open_index(backend: &IndexBackend, dir: &Path) -> Result<Arc
                     .map_err(|e| StoreError::internal(format!("opening index: {e}")))??;
             Ok(Arc::new(index))
         }
-        IndexBackend::Postgres { .. } => Err(StoreError::internal(
-            "the PostgreSQL index is not implemented yet",
+        IndexBackend::Postgres { url, pool_size } => Ok(Arc::new(
+            index::postgres::PgIndex::connect(url, *pool_size).await?,
         )),
     }
 }

@@ -625,7 +625,9 @@ async fn recovery_finishes_phase_two() {
     assert!(h.on_disk(&recs[2]));
     assert_eq!(h.listed(&s).await, seqs(&[&recs[2]]));
     drop(h.store);
-    let check = crate::store::check::check(&h.dir, &Default::default()).await.unwrap();
+    let check = crate::store::check::check(&h.dir, &Default::default())
+        .await
+        .unwrap();
     let unrelated: Vec<_> = check
         .problems
         .iter()
