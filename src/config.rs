@@ -7,7 +7,8 @@
 //! Environment variables name keys in upper case: `VIDSTREAM_LISTEN` sets `listen`, and a key in a
 //! table is reached with a double underscore (`VIDSTREAM_SECTION__KEY`). A value is read with the
 //! type of the key's default (integers, booleans, strings). `VIDSTREAM_LOG` and
-//! `VIDSTREAM_LOG_FORMAT` configure logging before the config is read and are not config keys.
+//! `VIDSTREAM_LOG_FORMAT` configure logging before the config is read and are not config keys;
+//! nor are `VIDSTREAM_TEST_*`, the test harnesses' switches.
 //! `docker/vidstream.toml` documents every key; a test keeps it in sync with this file.
 
 use std::net::SocketAddr;
@@ -35,6 +36,10 @@ pub const ENV_PREFIX: &str = "VIDSTREAM_";
 
 /// Environment variables with the prefix that are not config keys.
 const ENV_NOT_KEYS: &[&str] = &["VIDSTREAM_LOG", "VIDSTREAM_LOG_FORMAT"];
+
+/// Variables under this prefix belong to the test harnesses (`VIDSTREAM_TEST_INDEX`, ...), not to
+/// the config, so that servers the tests start inherit them harmlessly.
+const ENV_TEST_PREFIX: &str = "VIDSTREAM_TEST_";
 
 /// The whole configuration.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -215,7 +220,11 @@ impl Config {
         let mut env_names = Vec::new();
         let mut vars: Vec<(String, String)> = env
             .into_iter()
-            .filter(|(k, _)| k.starts_with(ENV_PREFIX) && !ENV_NOT_KEYS.contains(&k.as_str()))
+            .filter(|(k, _)| {
+                k.starts_with(ENV_PREFIX)
+                    && !k.starts_with(ENV_TEST_PREFIX)
+                    && !ENV_NOT_KEYS.contains(&k.as_str())
+            })
             .collect();
         vars.sort();
         for (name, raw) in vars {

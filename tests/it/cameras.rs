@@ -612,6 +612,12 @@ async fn passwords_are_sealed_at_rest_and_old_clear_ones_at_start() {
         Vec::<std::path::PathBuf>::new()
     );
 
+    if crate::common::backend::on_postgres() {
+        // No build before sealing kept cameras on PostgreSQL; the PostgreSQL index's own test
+        // seals a legacy row (src/store/index/postgres/tests.rs).
+        cam.stop();
+        return;
+    }
     // What a build before sealing left: the password in clear text in the `password` column.
     let index = dir.path().join("index.sqlite");
     {
