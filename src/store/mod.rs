@@ -74,6 +74,8 @@ mod holds;
 mod image_generation;
 pub mod index;
 mod keys;
+/// An S3-compatible object-store client (puts, ranged gets, lists, deletes under a prefix).
+pub mod object;
 mod recovery;
 pub mod retention;
 pub mod secret;
@@ -702,7 +704,10 @@ fn media_dir(data_dir: &Path, s: &StreamRecord) -> PathBuf {
 
 /// Provisions a stream's storage and moves it CREATING → ACTIVE.
 /// Opens (creating or upgrading) the configured index.
-pub(crate) async fn open_index(backend: &IndexBackend, dir: &Path) -> Result<Arc<dyn Index>, StoreError> {
+pub(crate) async fn open_index(
+    backend: &IndexBackend,
+    dir: &Path,
+) -> Result<Arc<dyn Index>, StoreError> {
     match backend {
         IndexBackend::Sqlite => {
             let path = dir.join("index.sqlite");
