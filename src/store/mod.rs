@@ -704,10 +704,7 @@ fn media_dir(data_dir: &Path, s: &StreamRecord) -> PathBuf {
 
 /// Provisions a stream's storage and moves it CREATING → ACTIVE.
 /// Opens (creating or upgrading) the configured index.
-pub(crate) async fn open_index(
-    backend: &IndexBackend,
-    dir: &Path,
-) -> Result<Arc<dyn Index>, StoreError> {
+pub(crate) async fn open_index(backend: &IndexBackend, dir: &Path) -> Result<Arc<dyn Index>, StoreError> {
     match backend {
         IndexBackend::Sqlite => {
             let path = dir.join("index.sqlite");
