@@ -12,7 +12,8 @@
 //!
 //! Both start through [`S3Server`]: [`S3Server::kill`] ends the server at once (SIGKILL, so
 //! its S3 port refuses connections) and [`S3Server::restart`] brings it back on the same port
-//! and data, for fault tests. A server is ready once the harness has created its bucket and
+//! and data; [`S3Server::pause`] freezes it (SIGSTOP: connections hang) until
+//! [`S3Server::resume`]. For fault tests. A server is ready once the harness has created its bucket and
 //! written and deleted a probe object through it. Dropping an [`S3Server`] kills it and removes
 //! its directory; a watchdog process does the same when the process that started it ends,
 //! however it ended (the [`S3s::shared`] and [`SeaweedFs::shared`] servers are never dropped).
@@ -72,7 +73,7 @@ impl S3s {
     /// each should keep to a key prefix of its own; fault tests start their own.
     pub fn shared() -> Result<&'static S3Server, TestbedError> {
         static SHARED: OnceLock<Result<S3Server, String>> = OnceLock::new();
-        shared(&SHARED, Engine::S3sFs)
+        shared_in(&SHARED, Engine::S3sFs)
     }
 }
 
@@ -89,11 +90,11 @@ impl SeaweedFs {
     /// One SeaweedFS server per process; see [`S3s::shared`].
     pub fn shared() -> Result<&'static S3Server, TestbedError> {
         static SHARED: OnceLock<Result<S3Server, String>> = OnceLock::new();
-        shared(&SHARED, Engine::SeaweedFs)
+        shared_in(&SHARED, Engine::SeaweedFs)
     }
 }
 
-fn shared(
+fn shared_in(
     cell: &'static OnceLock<Result<S3Server, String>>,
     engine: Engine,
 ) -> Result<&'static S3Server, TestbedError> {
@@ -177,6 +178,14 @@ impl S3Server {
         Ok(server)
     }
 
+    /// The per-process server of `engine` ([`S3s::shared`], [`SeaweedFs::shared`]).
+    pub fn shared(engine: Engine) -> Result<&'static S3Server, TestbedError> {
+        match engine {
+            Engine::S3sFs => S3s::shared(),
+            Engine::SeaweedFs => SeaweedFs::shared(),
+        }
+    }
+
     /// Which server this is.
     pub fn engine(&self) -> Engine {
         self.engine
@@ -234,6 +243,27 @@ impl S3Server {
         }
         let _ = std::fs::remove_file(self.dir.join("server.pid"));
         Ok(())
+    }
+
+    /// Freezes the server (SIGSTOP): connections are still accepted (by the kernel) but never
+    /// answered, as with a hung server, until [`S3Server::resume`].
+    pub fn pause(&self) -> Result<(), TestbedError> {
+        self.signal(rustix::process::Signal::STOP)
+    }
+
+    /// Lets a paused server go on (SIGCONT).
+    pub fn resume(&self) -> Result<(), TestbedError> {
+        self.signal(rustix::process::Signal::CONT)
+    }
+
+    fn signal(&self, signal: rustix::process::Signal) -> Result<(), TestbedError> {
+        let child = self.lock();
+        let pid = child
+            .as_ref()
+            .and_then(|c| rustix::process::Pid::from_raw(c.id() as i32))
+            .ok_or_else(|| TestbedError::Failed("the server is not running".into()))?;
+        rustix::process::kill_process(pid, signal)
+            .map_err(|e| TestbedError::Failed(format!("signalling the server: {e}")))
     }
 
     /// Starts the server again on the same port and data (killing it first if it runs) and
@@ -489,13 +519,13 @@ fn weed_binary() -> Result<PathBuf, TestbedError> {
         return Ok(PathBuf::from(p));
     }
     let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/tools/venv/bin/weed");
-    let on_path = std::env::var_os("PATH")
+    let on_path: Vec<PathBuf> = std::env::var_os("PATH")
         .map(|paths| {
             std::env::split_paths(&paths)
                 .map(|d| d.join("weed"))
                 .collect()
         })
-        .unwrap_or_else(Vec::new);
+        .unwrap_or_default();
     std::iter::once(venv.clone())
         .chain(on_path)
         .find(|p| p.try_exists().unwrap_or(false))
@@ -520,9 +550,7 @@ mod tests {
     /// Starts, stores and reads an object, refuses a wrong secret, keeps the data over a
     /// kill + restart, and refuses connections while down.
     async fn lifecycle(engine: Engine) {
-        let t = Instant::now();
         let server = S3Server::start(engine).unwrap();
-        eprintln!("{} ready in {:?}", engine.name(), t.elapsed());
         let opts = server.options("");
         let client = s3_client(&opts).unwrap();
         let body = bytes::Bytes::from_static(b"hello, bucket");
@@ -566,9 +594,7 @@ mod tests {
             std::net::TcpStream::connect(("127.0.0.1", server.port())).is_err(),
             "the endpoint refuses connections while down"
         );
-        let t = Instant::now();
         server.restart().unwrap();
-        eprintln!("{} restarted in {:?}", engine.name(), t.elapsed());
         let client = s3_client(&opts).unwrap();
         assert_eq!(get(client).await.unwrap(), body, "data survives a restart");
     }
@@ -586,6 +612,7 @@ mod tests {
     #[test]
     fn shared_servers_are_one_per_process() {
         let a = S3s::shared().unwrap();
+        assert!(std::ptr::eq(a, S3Server::shared(Engine::S3sFs).unwrap()));
         let b = S3s::shared().unwrap();
         assert!(std::ptr::eq(a, b));
         assert!(a.bucket().len() >= 3);
