@@ -24,7 +24,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
-use super::{TestbedError, free_port, scratch_dir};
+use super::{TestbedError, free_port, run, scratch_dir};
 use crate::store::object::{ObjectStoreOptions, s3_client};
 
 /// The bucket every server is started with.
@@ -87,6 +87,13 @@ impl SeaweedFs {
         S3Server::start(Engine::SeaweedFs)
     }
 
+    /// Starts a SeaweedFS server that also answers HTTPS ([`S3Server::https_endpoint`]) with a
+    /// certificate for 127.0.0.1 and localhost from a private CA ([`S3Server::ca_file`]; made by
+    /// `scripts/test-ca.sh`, which needs openssl).
+    pub fn start_tls() -> Result<S3Server, TestbedError> {
+        S3Server::start_with(Engine::SeaweedFs, true)
+    }
+
     /// One SeaweedFS server per process; see [`S3s::shared`].
     pub fn shared() -> Result<&'static S3Server, TestbedError> {
         static SHARED: OnceLock<Result<S3Server, String>> = OnceLock::new();
@@ -113,6 +120,7 @@ pub struct S3Server {
     /// Files the server leaves outside its directory (SeaweedFS's gRPC sockets).
     leftovers: Vec<PathBuf>,
     port: u16,
+    https_port: Option<u16>,
     access_key: String,
     secret_key: String,
     child: Mutex<Option<Child>>,
@@ -121,6 +129,10 @@ pub struct S3Server {
 impl S3Server {
     /// Starts a server of `engine` on free loopback ports, with a bucket and fresh credentials.
     pub fn start(engine: Engine) -> Result<S3Server, TestbedError> {
+        S3Server::start_with(engine, false)
+    }
+
+    fn start_with(engine: Engine, tls: bool) -> Result<S3Server, TestbedError> {
         let program = match engine {
             Engine::S3sFs => s3s_fs_binary()?,
             Engine::SeaweedFs => weed_binary()?,
@@ -135,7 +147,7 @@ impl S3Server {
             rand::random::<u128>(),
             rand::random::<u32>()
         );
-        let (port, args, leftovers) = match engine {
+        let launch = match engine {
             Engine::S3sFs => {
                 let port = free_port()?;
                 let mut args: Vec<OsString> = ["--host", "127.0.0.1", "--port"]
@@ -150,17 +162,23 @@ impl S3Server {
                     secret_key.clone().into(),
                     data.into_os_string(),
                 ]);
-                (port, args, Vec::new())
+                Launch {
+                    port,
+                    https_port: None,
+                    args,
+                    leftovers: Vec::new(),
+                }
             }
-            Engine::SeaweedFs => seaweed_args(&dir, &data, &access_key, &secret_key)?,
+            Engine::SeaweedFs => seaweed_args(&dir, &data, &access_key, &secret_key, tls)?,
         };
         let server = S3Server {
             engine,
             dir,
             program,
-            args,
-            leftovers,
-            port,
+            args: launch.args,
+            leftovers: launch.leftovers,
+            port: launch.port,
+            https_port: launch.https_port,
             access_key,
             secret_key,
             child: Mutex::new(None),
@@ -194,6 +212,16 @@ impl S3Server {
     /// `http://127.0.0.1:PORT`.
     pub fn endpoint(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// `https://127.0.0.1:PORT`, for a server started with TLS ([`SeaweedFs::start_tls`]).
+    pub fn https_endpoint(&self) -> Option<String> {
+        self.https_port.map(|p| format!("https://127.0.0.1:{p}"))
+    }
+
+    /// The PEM file of the CA that issued the HTTPS certificate, for a server started with TLS.
+    pub fn ca_file(&self) -> Option<PathBuf> {
+        self.https_port.map(|_| self.dir.join("tls/ca.pem"))
     }
 
     /// The loopback port of the S3 endpoint.
@@ -430,15 +458,16 @@ async fn probe(client: &aws_sdk_s3::Client) -> Result<(), String> {
 /// 10000), the S3 identities file written, the extra catalogs and telemetry off. The master
 /// does not resume its Raft state: resumed, it waits out an election (about 20 s) after a
 /// restart, while the topology it would resume is rebuilt from the volume server's heartbeat
-/// anyway (the objects are in the volume and filer directories). Also returns the S3 port and
-/// the gRPC sockets SeaweedFS makes under /tmp whatever its settings.
-#[allow(clippy::type_complexity)]
+/// anyway (the objects are in the volume and filer directories). With `tls`, HTTPS on a port of
+/// its own besides HTTP. The leftovers are the gRPC sockets SeaweedFS makes under /tmp whatever
+/// its settings.
 fn seaweed_args(
     dir: &Path,
     data: &Path,
     access_key: &str,
     secret_key: &str,
-) -> Result<(u16, Vec<OsString>, Vec<PathBuf>), TestbedError> {
+    tls: bool,
+) -> Result<Launch, TestbedError> {
     let identities = serde_json::json!({"identities": [{
         "name": "vidstream-test",
         "credentials": [{"accessKey": access_key, "secretKey": secret_key}],
@@ -447,7 +476,7 @@ fn seaweed_args(
     let config = dir.join("identities.json");
     std::fs::write(&config, identities.to_string())
         .map_err(|e| TestbedError::Failed(format!("writing {}: {e}", config.display())))?;
-    let p = free_ports(8)?;
+    let p = free_ports(9)?;
     let mut args: Vec<OsString> = vec!["server".into()];
     let flag =
         |name: &str, value: &dyn std::fmt::Display| OsString::from(format!("-{name}={value}"));
@@ -474,6 +503,16 @@ fn seaweed_args(
         flag("master.telemetry", &false),
         flag("master.volumeSizeLimitMB", &1024),
     ]);
+    if tls {
+        let certs = dir.join("tls");
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/test-ca.sh");
+        run(Command::new("bash").arg(script).arg(&certs))?;
+        args.extend([
+            flag("s3.port.https", &p[8]),
+            flag("s3.cert.file", &certs.join("server.pem").display()),
+            flag("s3.key.file", &certs.join("server.key").display()),
+        ]);
+    }
     let sockets = [
         ("master", p[1]),
         ("volume", p[3]),
@@ -483,7 +522,23 @@ fn seaweed_args(
     .into_iter()
     .map(|(what, port)| PathBuf::from(format!("/tmp/seaweedfs-{what}-grpc-{port}.sock")))
     .collect();
-    Ok((p[6], args, sockets))
+    Ok(Launch {
+        port: p[6],
+        https_port: tls.then_some(p[8]),
+        args,
+        leftovers: sockets,
+    })
+}
+
+/// How to run a server.
+struct Launch {
+    /// The S3 port (HTTP).
+    port: u16,
+    /// The S3 port for HTTPS, if any.
+    https_port: Option<u16>,
+    args: Vec<OsString>,
+    /// Files it leaves outside its directory.
+    leftovers: Vec<PathBuf>,
 }
 
 /// `n` distinct free loopback ports (all held open at once while they are picked).

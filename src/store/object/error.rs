@@ -36,7 +36,8 @@ pub enum ObjectError {
         /// What happened.
         detail: String,
     },
-    /// Anything else: a bad request, a short read, a malformed answer, bad settings.
+    /// Anything else: a bad request, a short read, a malformed answer, a refused TLS
+    /// certificate (see `ca_file`), bad settings.
     #[error("{op} {key}: {detail}")]
     Other {
         /// The operation.
@@ -126,6 +127,25 @@ pub(super) fn chain(e: &dyn std::error::Error) -> String {
     s
 }
 
+/// Whether a rustls error is in `e`'s chain (which hyper-rustls nests two `io::Error`s deep:
+/// an `io::Error`'s `source` skips its payload, so the payload is visited instead).
+fn tls_error(e: &(dyn std::error::Error + 'static)) -> bool {
+    use tokio_rustls::rustls;
+    let mut next = Some(e);
+    while let Some(x) = next {
+        if x.is::<rustls::Error>() {
+            return true;
+        }
+        next = match x.downcast_ref::<std::io::Error>() {
+            Some(io) => io
+                .get_ref()
+                .map(|inner| inner as &(dyn std::error::Error + 'static)),
+            None => x.source(),
+        };
+    }
+    false
+}
+
 /// Maps an SDK error of operation `op` on `key`.
 pub(super) fn classify<E>(
     op: &'static str,
@@ -162,6 +182,12 @@ where
             op,
             key,
             detail: redact.apply(format!("timed out: {}", chain(e))),
+        },
+        // A refused certificate is a setting to fix (`ca_file`), not an outage.
+        SdkError::DispatchFailure(_) if tls_error(e) => ObjectError::Other {
+            op,
+            key,
+            detail: redact.apply(format!("TLS: {}", chain(e))),
         },
         SdkError::DispatchFailure(d) if d.is_io() || d.is_timeout() => ObjectError::Unavailable {
             op,

@@ -24,7 +24,8 @@
 //!   wait) on throttling, 5xx, timeouts and connection errors (the SDK's standard retry mode).
 //!   A call therefore fails within about `max_attempts × (request_timeout + 5 s)`.
 //! - **Classified errors** ([`ObjectError`]): `NotFound`, `Unavailable` (retry later),
-//!   `Denied` (credentials or policy), `Other`. Messages never contain the credentials.
+//!   `Denied` (credentials or policy), `Other` (including a certificate that the system's roots
+//!   and [`ObjectStoreOptions::ca_file`] do not trust). Messages never contain the credentials.
 //! - **Counted requests**: [`ObjectStore::stats`] counts every request sent, by price class
 //!   ([`ObjectStats`]), for "S3 requests per stream-hour".
 
@@ -407,7 +408,12 @@ impl ObjectStore {
                 "GET",
                 &shown,
                 format!(
-                    "short read: asked bytes {start}..{} ({len} bytes), got {}",
+                    "{}: asked bytes {start}..{} ({len} bytes), got {} bytes",
+                    if (bytes.len() as u64) < len {
+                        "short read"
+                    } else {
+                        "long answer"
+                    },
                     start + len,
                     bytes.len()
                 ),

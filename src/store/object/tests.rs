@@ -382,3 +382,31 @@ async fn put_latency_of_a_300_kb_object(engine: Engine) {
     );
     assert!(pct(&puts, 50) < Duration::from_secs(2));
 }
+
+/// `ca_file` adds a private CA to the trusted roots: an HTTPS endpoint whose certificate it
+/// issued works with it and is refused without it (SeaweedFS; s3s-fs has no TLS).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn seaweedfs_https_endpoint_is_trusted_through_the_ca_file() {
+    let server = crate::testbed::s3::SeaweedFs::start_tls().unwrap();
+    let mut opts = server.options("tls");
+    opts.endpoint = server.https_endpoint();
+    opts.max_attempts = 1;
+    let untrusted = ObjectStore::new(&opts).unwrap();
+    let e = untrusted
+        .put("k", Bytes::from_static(b"v"))
+        .await
+        .unwrap_err();
+    assert!(
+        !e.is_retryable(),
+        "a certificate error is not retryable: {e:?}"
+    );
+    eprintln!("without the CA: {e}");
+    opts.ca_file = server.ca_file();
+    let s = ObjectStore::new(&opts).unwrap();
+    let data = random_bytes(100_000);
+    s.put("k", data.clone()).await.unwrap();
+    assert_eq!(
+        s.get_range("k", 10, 1000).await.unwrap(),
+        data.slice(10..1010)
+    );
+}
