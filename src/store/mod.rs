@@ -74,6 +74,8 @@ mod holds;
 mod image_generation;
 pub mod index;
 mod keys;
+/// An S3-compatible object-store client (puts, ranged gets, lists, deletes under a prefix).
+pub mod object;
 mod recovery;
 pub mod retention;
 pub mod secret;

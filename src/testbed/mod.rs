@@ -1,8 +1,10 @@
 //! Throwaway servers of the engines vidstream stores on, started on loopback for the test suites
-//! and for `vidstream bench`: a PostgreSQL cluster ([`postgres::Postgres`]). Not part of the
+//! and for `vidstream bench`: a PostgreSQL cluster ([`postgres::Postgres`]) and S3-protocol
+//! servers with a bucket ([`s3::S3s`]: s3s-fs, [`s3::SeaweedFs`]: SeaweedFS). Not part of the
 //! service; public so that the integration tests and the benchmarks share one harness.
 
 pub mod postgres;
+pub mod s3;
 
 use std::path::PathBuf;
 use std::process::Command;

@@ -1,15 +1,13 @@
 //! The frame hook end to end (UpdateImageGenerationConfiguration): a gst-made fixture whose
 //! frames carry their index goes in through PutMedia, pictures come out at a real destination —
-//! a directory, a webhook server on loopback, and a real S3-protocol server (s3s-fs, installed
-//! by scripts/install-deps.sh) — and ffmpeg + the fixture's framecode tell which frame each
-//! picture shows; the expected frame per sample time comes from the fixture's packet times
-//! (ffprobe). Then: a webhook that takes seconds per picture does not slow ingest (the drop
+//! a directory, a webhook server on loopback, and a real S3-protocol server (s3s-fs through
+//! `vidstream::testbed::s3`; scripts/install-deps.sh --test-tools installs it) — and ffmpeg +
+//! the fixture's framecode tell which frame each picture shows; the expected frame per sample
+//! time comes from the fixture's packet times (ffprobe). Then: a webhook that takes seconds per picture does not slow ingest (the drop
 //! counter rises instead), and bad configurations get KVS errors.
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -22,6 +20,8 @@ use crate::common::media::put_fixture_paced;
 use crate::common::probe::{shown_index, video_pts};
 use crate::common::{Reply, TestServer};
 use vidstream::egress;
+use vidstream::store::object::ObjectStore;
+use vidstream::testbed::s3::S3s;
 
 /// The webhook receivers of these tests listen on loopback, which webhooks may not reach
 /// unless the admin allows it (`[hook] webhook_allowed_networks`).
@@ -339,76 +339,29 @@ async fn a_slow_webhook_does_not_slow_ingest() {
     s.stop().await;
 }
 
-/// A real S3-protocol server: s3s-fs (scripts/install-deps.sh installs it in target/tools).
-struct S3Server {
-    child: Child,
-    endpoint: String,
-}
-
-impl Drop for S3Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn s3s_fs_binary() -> PathBuf {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/tools/bin/s3s-fs");
-    assert!(
-        p.is_file(),
-        "{} is missing: run `make test-deps` (scripts/install-deps.sh --test-tools builds s3s-fs for this test)",
-        p.display()
-    );
-    p
-}
-
-async fn start_s3(root: &Path) -> S3Server {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let child = Command::new(s3s_fs_binary())
-        .args(["--host", "127.0.0.1", "--port", &port.to_string()])
-        .args(["--access-key", "hookkey", "--secret-key", "hooksecret"])
-        .arg(root)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("s3s-fs starts");
-    let server = S3Server {
-        child,
-        endpoint: format!("http://127.0.0.1:{port}"),
-    };
-    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
-    for _ in 0..200 {
-        if tokio::net::TcpStream::connect(addr).await.is_ok() {
-            return server;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("s3s-fs did not listen on {addr}");
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn s3_destination_puts_objects_on_a_real_s3_server() {
     let dir = tempfile::tempdir().unwrap();
-    let s3_root = dir.path().join("s3");
-    std::fs::create_dir_all(s3_root.join("hook-bucket")).unwrap();
-    let s3 = start_s3(&s3_root).await;
-    let endpoint = s3.endpoint.clone();
+    let s3 = S3s::start().expect("s3s-fs (scripts/install-deps.sh --test-tools installs it)");
+    let (endpoint, key, secret) = (
+        s3.endpoint(),
+        s3.access_key().to_owned(),
+        s3.secret_key().to_owned(),
+    );
+    let bucket = s3.bucket().to_owned();
+    let b = bucket.clone();
     let s = TestServer::start_with(&dir.path().join("data"), move |c| {
         c.hook.s3_endpoint = endpoint;
-        c.hook.s3_access_key_id = "hookkey".into();
-        c.hook.s3_secret_access_key = "hooksecret".into();
-        allow_bucket(c, "hook-bucket");
+        c.hook.s3_access_key_id = key;
+        c.hook.s3_secret_access_key = secret.into();
+        allow_bucket(c, &b);
     })
     .await;
     create(&s, "hook-s3").await;
     set(
         &s,
         "hook-s3",
-        config("s3://hook-bucket/shots/", 1000, "JPEG"),
+        config(&format!("s3://{bucket}/shots/"), 1000, "JPEG"),
     )
     .await
     .assert_ok();
@@ -418,16 +371,13 @@ async fn s3_destination_puts_objects_on_a_real_s3_server() {
     );
     let st = wait_status(&s, "hook-s3", |v| n(v, "Delivered") + n(v, "Failed") >= 5).await;
     assert_eq!((n(&st, "Delivered"), n(&st, "Failed")), (5, 0), "{st}");
-    // s3s-fs keeps each object as a file at <root>/<bucket>/<key>.
-    let dir_of_hour = s3_root.join("hook-bucket/shots/hook-s3/2023/11/14/22");
+    // Read back through the object-store client, under the picture keys' hour prefix.
+    let store = ObjectStore::new(&s3.options("shots/hook-s3/2023/11/14/22")).unwrap();
     let mut objects: BTreeMap<i64, Vec<u8>> = BTreeMap::new();
-    for e in std::fs::read_dir(&dir_of_hour).unwrap() {
-        let name = e.unwrap().file_name().to_string_lossy().into_owned();
-        if !name.ends_with(".jpg") {
-            continue; // s3s-fs's own metadata files
-        }
-        let producer: i64 = name.split('-').next().unwrap().parse().unwrap();
-        objects.insert(producer, std::fs::read(dir_of_hour.join(&name)).unwrap());
+    for o in store.list("").await.unwrap() {
+        assert!(o.key.ends_with(".jpg"), "{}", o.key);
+        let producer: i64 = o.key.split('-').next().unwrap().parse().unwrap();
+        objects.insert(producer, store.get(&o.key).await.unwrap().to_vec());
     }
     let scratch = dir.path().join("scratch");
     std::fs::create_dir_all(&scratch).unwrap();

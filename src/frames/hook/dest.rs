@@ -1,8 +1,9 @@
 //! Where pictures go: an S3 bucket (`s3://bucket/prefix`), a directory (`file:///dir`) or a
 //! webhook (`http(s)://…`). KVS accepts only `s3://`; the other two are vidstream extensions.
 //!
-//! - **S3**: `PutObject` of `<prefix>/<key>` (see [`Picture::key`]) through `aws-sdk-s3`, with
-//!   the endpoint, path-style addressing and static credentials of `[hook]`; the picture's
+//! - **S3**: `PutObject` of `<prefix>/<key>` (see [`Picture::key`]) through the one S3 client
+//!   builder ([`crate::store::object::s3_client`]: its retry and timeout policy), with the
+//!   endpoint, path-style addressing and static credentials of `[hook]`; the picture's
 //!   metadata travels as `x-amz-meta-*` (the webhook header names without `x-vidstream-`).
 //! - **File**: `<dir>/<key>`, written to a temporary name in the same directory and renamed, so
 //!   a reader never sees a partial picture. The directory must be under `[hook] file_root`
@@ -147,10 +148,11 @@ fn metadata(p: &Picture) -> [(&'static str, String); 7] {
 
 impl Destination {
     /// Builds the destination for `target`; `region` is the configuration's DestinationRegion.
-    pub fn new(target: Target, region: &str, opts: &HookOptions) -> Destination {
-        match target {
+    /// The error says why the S3 client could not be made.
+    pub fn new(target: Target, region: &str, opts: &HookOptions) -> Result<Destination, String> {
+        Ok(match target {
             Target::S3 { bucket, prefix } => Destination::S3 {
-                client: s3_client(region, opts),
+                client: s3_client(region, opts)?,
                 bucket,
                 prefix,
             },
@@ -162,7 +164,7 @@ impl Destination {
                 attempts: opts.webhook_attempts.max(1),
                 backoff: opts.webhook_backoff,
             },
-        }
+        })
     }
 
     /// Delivers one picture; the error is for the counters and the log.
@@ -222,28 +224,18 @@ fn error_chain(e: &dyn std::error::Error) -> String {
     s
 }
 
-fn s3_client(region: &str, opts: &HookOptions) -> aws_sdk_s3::Client {
-    use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
-    use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
-    let http = aws_smithy_http_client::Builder::new()
-        .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
-        .build_https();
-    let mut b = aws_sdk_s3::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new(region.to_owned()))
-        .http_client(http)
-        .force_path_style(opts.s3_force_path_style)
-        .credentials_provider(Credentials::new(
-            opts.s3_access_key_id.clone(),
-            opts.s3_secret_access_key.clone(),
-            None,
-            None,
-            "vidstream-config",
-        ));
-    if let Some(ep) = &opts.s3_endpoint {
-        b = b.endpoint_url(ep.clone());
-    }
-    aws_sdk_s3::Client::from_conf(b.build())
+/// The S3 client of a destination: the shared builder (`store::object::s3_client`) with the
+/// `[hook]` endpoint, addressing style and credentials, and the destination's region.
+fn s3_client(region: &str, opts: &HookOptions) -> Result<aws_sdk_s3::Client, String> {
+    let options = crate::store::object::ObjectStoreOptions {
+        endpoint: opts.s3_endpoint.clone(),
+        region: region.to_owned(),
+        access_key_id: opts.s3_access_key_id.clone(),
+        secret_access_key: opts.s3_secret_access_key.clone(),
+        force_path_style: opts.s3_force_path_style,
+        ..Default::default()
+    };
+    crate::store::object::s3_client(&options).map_err(|e| e.to_string())
 }
 
 async fn write_file(dir: &Path, p: &Picture) -> Result<(), String> {

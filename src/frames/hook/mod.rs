@@ -369,7 +369,13 @@ impl Hooks {
                 return;
             }
         };
-        let destination = dest::Destination::new(target, &config.region, &self.inner.opts);
+        let destination = match dest::Destination::new(target, &config.region, &self.inner.opts) {
+            Ok(d) => d,
+            Err(e) => {
+                tracing::error!(stream = %stream.name, error = %e, "hook: destination unusable; not started");
+                return;
+            }
+        };
         let stats = Arc::new(queue::Stats::default());
         let queue = Arc::new(queue::DeliveryQueue::new(self.inner.opts.queue_capacity));
         let start = after.map_or(Start::AtSeq(i64::MIN), Start::AfterSeq);
