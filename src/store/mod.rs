@@ -702,7 +702,6 @@ fn media_dir(data_dir: &Path, s: &StreamRecord) -> PathBuf {
     segment::stream_dir(&data_dir.join("media"), s.id)
 }
 
-/// Provisions a stream's storage and moves it CREATING → ACTIVE.
 /// Opens (creating or upgrading) the configured index.
 pub(crate) async fn open_index(
     backend: &IndexBackend,
@@ -723,6 +722,7 @@ pub(crate) async fn open_index(
     }
 }
 
+/// Provisions a stream's storage and moves it CREATING → ACTIVE.
 async fn activate(index: &dyn Index, data_dir: &Path, s: &StreamRecord) -> Result<(), StoreError> {
     let dir = media_dir(data_dir, s);
 

@@ -94,6 +94,9 @@ pub struct SegmentUsage {
     pub fragments: u64,
     /// Sum of its fragments' cluster and trailer lengths.
     pub bytes: u64,
+    /// When (server epoch ms) its bytes were confirmed in object storage, under the segment's
+    /// object key (see `store::tiering`); None = on local disk only.
+    pub uploaded_ms: Option<i64>,
 }
 
 /// A segment whose fragment rows retention removed and whose file awaits deletion.
@@ -251,6 +254,16 @@ pub trait Index: UserIndex + Send + Sync + 'static {
         segments: Vec<SegmentUsage>,
         marked_ms: i64,
     ) -> Result<Vec<SegmentUsage>, StoreError>;
+
+    /// Records that the segment's bytes are in object storage (`uploaded_ms`), if its summary is
+    /// still exactly as given (same `last_seq` and `fragments`: nothing was appended since the
+    /// caller read it) and it is not marked yet. Returns whether it was marked.
+    async fn mark_uploaded(
+        &self,
+        stream: StreamId,
+        segment: SegmentUsage,
+        uploaded_ms: i64,
+    ) -> Result<bool, StoreError>;
 
     /// Every garbage row (segments whose files await deletion), oldest mark first.
     async fn garbage(&self) -> Result<Vec<Garbage>, StoreError>;

@@ -59,6 +59,7 @@ pub async fn run(index: &dyn Index) {
     tag_limit_is_atomic(index).await;
     delete_removes_tags(index).await;
     segment_usage_follows_appends(index).await;
+    uploads_are_marked_only_on_an_unchanged_summary(index).await;
     last_fragments_are_the_newest_in_order(index).await;
     mark_garbage_is_atomic_and_conditional(index).await;
     garbage_segments_refuse_rows(index).await;
@@ -515,6 +516,7 @@ fn usage(segment: i64, first: i64, last: i64, last_seq: i64, fragments: u64) -> 
         last_seq,
         fragments,
         bytes: fragments * 400,
+        uploaded_ms: None,
     }
 }
 
@@ -570,6 +572,43 @@ async fn segment_usage_follows_appends(index: &dyn Index) {
     let other = StreamId(id.0 + 1_000_000);
     assert!(index.segment_usage(other).await.expect("usage").is_empty());
     assert_eq!(index.stream_bytes(other).await.expect("bytes"), 0);
+}
+
+/// A segment is recorded as uploaded only if nothing was appended since the uploader read its
+/// summary, once; the mark survives later reads and goes with the segment to garbage.
+async fn uploads_are_marked_only_on_an_unchanged_summary(index: &dyn Index) {
+    let id = stream_with_segments(index, "ts-upload").await;
+    let before = index.segment_usage(id).await.expect("usage");
+    let mut stale = before[1];
+    stale.fragments -= 1;
+    stale.last_seq -= 1;
+    assert!(!index.mark_uploaded(id, stale, 50_000).await.expect("mark"));
+    assert!(index.mark_uploaded(id, before[0], 50_000).await.expect("mark"));
+    assert!(
+        !index.mark_uploaded(id, before[0], 60_000).await.expect("mark"),
+        "marked once"
+    );
+    let after = index.segment_usage(id).await.expect("usage");
+    assert_eq!(after[0].uploaded_ms, Some(50_000));
+    assert_eq!(after[1].uploaded_ms, None);
+    assert_eq!(
+        SegmentUsage {
+            uploaded_ms: None,
+            ..after[0]
+        },
+        before[0],
+        "nothing else changes"
+    );
+    // A row appended to an uploaded segment would be lost from the object: the uploader only
+    // takes sealed segments, and the summary check refuses a segment that changed after all.
+    let gone = StreamId(id.0 + 1_000_000);
+    assert!(!index.mark_uploaded(gone, before[1], 1).await.expect("mark"));
+    let marked = index
+        .mark_garbage(id, vec![after[0]], 70_000)
+        .await
+        .expect("garbage");
+    assert_eq!(marked.len(), 1);
+    assert_eq!(marked[0].uploaded_ms, Some(50_000));
 }
 
 async fn mark_garbage_is_atomic_and_conditional(index: &dyn Index) {

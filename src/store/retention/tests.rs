@@ -29,6 +29,7 @@ fn seg(segment: i64, first: i64, last: i64, bytes: u64) -> SegmentUsage {
         last_seq: segment + 9,
         fragments: 10,
         bytes,
+        uploaded_ms: None,
     }
 }
 

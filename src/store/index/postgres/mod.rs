@@ -370,6 +370,15 @@ impl Index for PgIndex {
         segments::mark(&mut self.client().await?, stream, segments, marked_ms).await
     }
 
+    async fn mark_uploaded(
+        &self,
+        stream: StreamId,
+        segment: SegmentUsage,
+        uploaded_ms: i64,
+    ) -> Result<bool, StoreError> {
+        segments::mark_uploaded(&self.client().await?, stream, segment, uploaded_ms).await
+    }
+
     async fn garbage(&self) -> Result<Vec<Garbage>, StoreError> {
         segments::garbage(&self.client().await?).await
     }

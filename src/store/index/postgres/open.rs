@@ -17,7 +17,10 @@ use crate::store::StoreError;
 pub(super) const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// `MIGRATIONS[i]` takes the database from schema version `i` to `i + 1`.
-pub(super) const MIGRATIONS: &[&str] = &[include_str!("migrations/v1.sql")];
+pub(super) const MIGRATIONS: &[&str] = &[
+    include_str!("migrations/v1.sql"),
+    include_str!("migrations/v2.sql"),
+];
 
 /// The schema version this build writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;

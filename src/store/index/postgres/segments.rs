@@ -17,7 +17,7 @@ use crate::store::fragment::{FragmentNumber, FragmentRecord};
 use crate::store::index::{Garbage, SegmentUsage};
 
 const SEGMENT_COLUMNS: &str =
-    "segment, first_server_ms, last_server_ms, last_seq, fragments, bytes";
+    "segment, first_server_ms, last_server_ms, last_seq, fragments, bytes, uploaded_ms";
 
 fn usage_from_row(row: &Row) -> Result<SegmentUsage, StoreError> {
     Ok(SegmentUsage {
@@ -27,7 +27,35 @@ fn usage_from_row(row: &Row) -> Result<SegmentUsage, StoreError> {
         last_seq: col(row, 3)?,
         fragments: unsigned(row, 4, "segment fragment count")?,
         bytes: unsigned(row, 5, "segment bytes")?,
+        uploaded_ms: col(row, 6)?,
     })
+}
+
+/// [`Index::mark_uploaded`](crate::store::index::Index::mark_uploaded): one conditional
+/// UPDATE, atomic against appends (which change `last_seq` and `fragments`).
+pub(super) async fn mark_uploaded(
+    client: &Client,
+    stream: StreamId,
+    want: SegmentUsage,
+    uploaded_ms: i64,
+) -> Result<bool, StoreError> {
+    let stmt = client
+        .prepare_cached(
+            "UPDATE segments SET uploaded_ms = $5
+             WHERE stream_id = $1 AND segment = $2 AND last_seq = $3 AND fragments = $4
+               AND uploaded_ms IS NULL",
+        )
+        .await
+        .map_err(db)?;
+    let fragments = i64::try_from(want.fragments).unwrap_or(i64::MAX);
+    let changed = client
+        .execute(
+            &stmt,
+            &[&stream.0, &want.segment, &want.last_seq, &fragments, &uploaded_ms],
+        )
+        .await
+        .map_err(db)?;
+    Ok(changed == 1)
 }
 
 /// One segment's share of a batch, for its summary row.

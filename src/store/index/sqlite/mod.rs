@@ -665,6 +665,16 @@ impl Index for SqliteIndex {
             .await
     }
 
+    async fn mark_uploaded(
+        &self,
+        stream: StreamId,
+        segment: SegmentUsage,
+        uploaded_ms: i64,
+    ) -> Result<bool, StoreError> {
+        self.call(move |conn| segments::mark_uploaded(conn, stream, segment, uploaded_ms))
+            .await
+    }
+
     async fn garbage(&self) -> Result<Vec<Garbage>, StoreError> {
         self.call(move |conn| segments::garbage(conn)).await
     }

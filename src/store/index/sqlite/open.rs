@@ -9,7 +9,7 @@ use super::db;
 use crate::store::StoreError;
 
 /// The schema version this build writes.
-pub const SCHEMA_VERSION: i64 = 7;
+pub const SCHEMA_VERSION: i64 = 8;
 
 const SCHEMA: &str = include_str!("schema.sql");
 
@@ -21,6 +21,7 @@ pub(super) const UPGRADES: &[&str] = &[
     include_str!("upgrade/v4_to_v5.sql"),
     include_str!("upgrade/v5_to_v6.sql"),
     include_str!("upgrade/v6_to_v7.sql"),
+    include_str!("upgrade/v7_to_v8.sql"),
 ];
 
 /// The version-1 schema, for upgrade tests.

@@ -76,6 +76,8 @@ CREATE TABLE segments (
   fragments INTEGER NOT NULL,
   -- sum of cluster_len + trailer_len
   bytes INTEGER NOT NULL,
+  -- server time (epoch ms) its bytes were confirmed in object storage; NULL = local disk only
+  uploaded_ms INTEGER,
   PRIMARY KEY (stream_id, segment)
 ) WITHOUT ROWID;
 

@@ -14,7 +14,7 @@ use crate::store::fragment::{FragmentNumber, FragmentRecord};
 use crate::store::index::{Garbage, SegmentUsage};
 
 const SEGMENT_COLUMNS: &str =
-    "segment, first_server_ms, last_server_ms, last_seq, fragments, bytes";
+    "segment, first_server_ms, last_server_ms, last_seq, fragments, bytes, uploaded_ms";
 
 fn usage_from_row(row: &Row<'_>) -> rusqlite::Result<SegmentUsage> {
     let fragments: i64 = row.get(4)?;
@@ -26,7 +26,33 @@ fn usage_from_row(row: &Row<'_>) -> rusqlite::Result<SegmentUsage> {
         last_seq: row.get(3)?,
         fragments: u64::try_from(fragments).map_err(|e| corrupt("segment fragment count", e))?,
         bytes: u64::try_from(bytes).map_err(|e| corrupt("segment bytes", e))?,
+        uploaded_ms: row.get(6)?,
     })
+}
+
+/// [`Index::mark_uploaded`](crate::store::index::Index::mark_uploaded).
+pub(super) fn mark_uploaded(
+    conn: &Connection,
+    stream: StreamId,
+    want: SegmentUsage,
+    uploaded_ms: i64,
+) -> Result<bool, StoreError> {
+    let changed = conn
+        .prepare_cached(
+            "UPDATE segments SET uploaded_ms = ?5
+             WHERE stream_id = ?1 AND segment = ?2 AND last_seq = ?3 AND fragments = ?4
+               AND uploaded_ms IS NULL",
+        )
+        .map_err(db)?
+        .execute(params![
+            stream.0,
+            want.segment,
+            want.last_seq,
+            i64::try_from(want.fragments).unwrap_or(i64::MAX),
+            uploaded_ms
+        ])
+        .map_err(db)?;
+    Ok(changed == 1)
 }
 
 /// [`Index::append_fragments`](crate::store::index::Index::append_fragments).

@@ -278,6 +278,7 @@ pub(super) async fn extreme_values_round_trip(index: &dyn Index) {
             last_seq: i64::MAX,
             fragments: 2,
             bytes: 2 * len,
+            uploaded_ms: None,
         }]
     );
     assert_eq!(index.stream_bytes(s.id).await.expect("bytes"), 2 * len);
