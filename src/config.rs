@@ -28,7 +28,7 @@ pub use http::HttpSettings;
 pub use limits::LimitSettings;
 pub use media::{IngestSettings, PlaybackSettings, RetentionSettings};
 pub use outbound::{CameraSettings, HookSettings};
-pub use store::{IndexEngine, StoreSettings};
+pub use store::{IndexEngine, MediaEngine, S3Settings, StoreSettings};
 pub use tls::TlsSettings;
 
 /// Environment variables with this prefix are config keys.

@@ -79,5 +79,7 @@ pub(crate) fn test_store_options(dir: &std::path::Path) -> crate::store::StoreOp
         },
         retention: crate::store::RetentionOptions::default(),
         index: crate::store::IndexBackend::default(),
+        objects: None,
+        tiers: Default::default(),
     }
 }

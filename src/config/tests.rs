@@ -189,7 +189,18 @@ fn reference_config_is_complete() {
                     text.contains(&format!("[{k}]")),
                     "docker/vidstream.toml lacks [{k}]"
                 );
-                keys.extend(t.keys().cloned());
+                for (k2, v2) in t {
+                    match v2.as_table() {
+                        Some(t2) => {
+                            assert!(
+                                text.contains(&format!("[{k}.{k2}]")),
+                                "docker/vidstream.toml lacks [{k}.{k2}]"
+                            );
+                            keys.extend(t2.keys().cloned());
+                        }
+                        None => keys.push(k2.clone()),
+                    }
+                }
             }
             None => keys.push(k.clone()),
         }
@@ -262,4 +273,33 @@ fn the_postgres_index_is_chosen_from_the_environment_and_its_url_is_never_shown(
         .unwrap_err()
         .to_string();
     assert!(e.contains("oracle"), "{e}");
+}
+
+#[test]
+fn local_then_object_needs_a_bucket_and_keeps_its_secret() {
+    let c = Config::load(
+        None,
+        env(&[
+            ("VIDSTREAM_STORE__MEDIA", "local-then-object"),
+            ("VIDSTREAM_STORE__HOT_TIER_SECS", "3600"),
+            ("VIDSTREAM_STORE__S3__BUCKET", "media"),
+            ("VIDSTREAM_STORE__S3__ENDPOINT", "http://127.0.0.1:8333"),
+            ("VIDSTREAM_STORE__S3__SECRET_ACCESS_KEY", "sh-secret"),
+        ]),
+    )
+    .unwrap();
+    let o = c.store.object_store().unwrap();
+    assert_eq!(o.bucket, "media");
+    assert_eq!(o.endpoint.as_deref(), Some("http://127.0.0.1:8333"));
+    assert_eq!(o.secret_access_key, "sh-secret");
+    assert_eq!(c.store.tier_policy().hot_after_ms, Some(3_600_000));
+    assert!(!format!("{c:?} {o:?}").contains("sh-secret"));
+    assert!(Config::default().store.object_store().is_none());
+    let e = Config::load(
+        None,
+        env(&[("VIDSTREAM_STORE__MEDIA", "local-then-object")]),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("store.s3.bucket"), "{e}");
 }

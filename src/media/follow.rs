@@ -326,6 +326,8 @@ mod tests {
             },
             retention: RetentionOptions::default(),
             index: Default::default(),
+            objects: None,
+            tiers: Default::default(),
         };
         let clock = Arc::new(SimClock::new(ServerTime(1_700_000_000_000)));
         let store = Store::open(opts, clock).await.unwrap();

@@ -89,6 +89,8 @@ impl Server {
                 },
                 retention: config.retention_options(),
                 index: config.store.index_backend(),
+                objects: config.store.object_store(),
+                tiers: config.store.tier_policy(),
             },
             clock,
         )

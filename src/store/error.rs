@@ -103,6 +103,9 @@ pub enum StoreError {
     /// connections, or the connection to it broke). Retrying later may succeed.
     #[error("index database is unavailable: {0}; retry later")]
     Unavailable(String),
+    /// Object storage could not be reached (connection refused, timeouts, 5xx after retries).
+    #[error("object storage is unavailable: {0}; retry later")]
+    ObjectsUnavailable(String),
     /// A file operation failed.
     #[error("{context}: {source}")]
     Io {
@@ -129,7 +132,9 @@ impl StoreError {
             StoreError::VersionMismatch { .. } => ErrorKind::VersionMismatch,
             StoreError::TooManyTags { .. } => ErrorKind::TagsPerResourceExceededLimit,
             StoreError::Invalid(_) => ErrorKind::InvalidArgument,
-            StoreError::Busy(_) | StoreError::Unavailable(_) => ErrorKind::Unavailable,
+            StoreError::Busy(_)
+            | StoreError::Unavailable(_)
+            | StoreError::ObjectsUnavailable(_) => ErrorKind::Unavailable,
             StoreError::DataDirLocked(_)
             | StoreError::SchemaTooNew { .. }
             | StoreError::Database(_)

@@ -80,6 +80,7 @@ mod recovery;
 pub mod retention;
 pub mod secret;
 pub mod segment;
+pub mod tiering;
 mod users;
 mod writer;
 
@@ -159,6 +160,11 @@ pub struct StoreOptions {
     pub retention: RetentionOptions,
     /// Which database holds the index.
     pub index: IndexBackend,
+    /// Object storage for sealed segments (`[store] media = "local-then-object"`); None: local
+    /// disk only.
+    pub objects: Option<object::ObjectStoreOptions>,
+    /// Which segments move to object storage, and when.
+    pub tiers: tiering::TierPolicy,
 }
 
 /// Which database holds the index.
@@ -206,6 +212,8 @@ struct Inner {
     recovery: RecoveryReport,
     /// Reader holds on segment files (invariant 11).
     holds: Arc<holds::Holds>,
+    /// Object storage for sealed segments, if configured.
+    objects: Option<Arc<object::ObjectStore>>,
     /// Pokes the retention job (see [`Store::retention_wake`]).
     retention_wake: Arc<tokio::sync::Notify>,
     /// Serializes retention passes and stream deletions.
@@ -242,8 +250,14 @@ impl Store {
             }
         }
         let index = open_index(&opts.index, &dir).await?;
-        recover_transitions(index.as_ref(), &dir).await?;
-        let swept = recover_garbage(index.as_ref(), &dir).await?;
+        let objects = match &opts.objects {
+            None => None,
+            Some(o) => Some(Arc::new(
+                object::ObjectStore::new(o).map_err(tiering::object_error)?,
+            )),
+        };
+        recover_transitions(index.as_ref(), &dir, objects.as_deref()).await?;
+        let swept = recover_garbage(index.as_ref(), &dir, objects.as_deref()).await?;
         let mut recovery = recover_media(index.as_ref(), &dir).await?;
         recovery.garbage_swept = swept;
         let writer = writer::Writer::start(
@@ -265,6 +279,7 @@ impl Store {
                 seqs: Mutex::new(HashMap::new()),
                 recovery,
                 holds: holds::Holds::new(Arc::clone(&retention_wake), hold_timeout),
+                objects,
                 retention_wake,
                 maintenance: tokio::sync::Mutex::new(()),
                 removals: Default::default(),
@@ -512,7 +527,13 @@ impl Store {
             return Ok(());
         }
         self.note_removal();
-        let done = finish_delete(self.index(), &self.inner.opts.data_dir, s).await;
+        let done = finish_delete(
+            self.index(),
+            &self.inner.opts.data_dir,
+            self.inner.objects.as_deref(),
+            s,
+        )
+        .await;
         self.note_removal();
         done
     }
@@ -644,6 +665,16 @@ impl Store {
         retention::run_once(self).await
     }
 
+    /// Runs one tiering pass now: sealed segments due to move go to object storage (see
+    /// [`tiering`]); nothing without an object store. The retention job runs one after each
+    /// of its passes.
+    pub async fn run_tiering_once(&self) -> Result<tiering::TieringReport, StoreError> {
+        match &self.inner.objects {
+            None => Ok(tiering::TieringReport::default()),
+            Some(objects) => tiering::run_once(self, objects).await,
+        }
+    }
+
     /// Notified when retention should run before its next interval.
     pub(crate) fn retention_wake(&self) -> Arc<tokio::sync::Notify> {
         Arc::clone(&self.inner.retention_wake)
@@ -677,19 +708,31 @@ impl Store {
     ) -> Result<(Bytes, Trailer), StoreError> {
         let media_root = self.inner.opts.data_dir.join("media");
         let rec = *rec;
-        tokio::task::spawn_blocking(move || {
-            let len = rec.cluster_len as usize + rec.trailer_len as usize;
-            let buf =
-                segment::read_range(&media_root, rec.number.stream, rec.segment, rec.offset, len)?;
-            let mut cluster = Bytes::from(buf);
-            let trailer_bytes = cluster.split_off(rec.cluster_len as usize);
-            let trailer = Trailer::decode(&trailer_bytes).map_err(|e| {
-                StoreError::corruption(format!("trailer of fragment {}: {e}", rec.number))
-            })?;
-            Ok((cluster, trailer))
+        let len = rec.cluster_len as usize + rec.trailer_len as usize;
+        let (stream, seg, offset) = (rec.number.stream, rec.segment, rec.offset);
+        let local = tokio::task::spawn_blocking(move || {
+            segment::try_read_range(&media_root, stream, seg, offset, len)
         })
         .await
-        .map_err(|e| StoreError::internal(format!("read task failed: {e}")))?
+        .map_err(|e| StoreError::internal(format!("read task failed: {e}")))??;
+        let mut cluster = match (local, &self.inner.objects) {
+            (Some(buf), _) => Bytes::from(buf),
+            // Moved to object storage (see `tiering`).
+            (None, Some(objects)) => {
+                tiering::read_object(objects, stream, seg, offset, len).await?
+            }
+            (None, None) => {
+                return Err(StoreError::corruption(format!(
+                    "segment file {seg} of stream {} is missing",
+                    stream.0
+                )));
+            }
+        };
+        let trailer_bytes = cluster.split_off(rec.cluster_len as usize);
+        let trailer = Trailer::decode(&trailer_bytes).map_err(|e| {
+            StoreError::corruption(format!("trailer of fragment {}: {e}", rec.number))
+        })?;
+        Ok((cluster, trailer))
     }
 
     /// Flushes the index; call once at shutdown.
@@ -768,9 +811,14 @@ async fn activate(index: &dyn Index, data_dir: &Path, s: &StreamRecord) -> Resul
 async fn finish_delete(
     index: &dyn Index,
     data_dir: &Path,
+    objects: Option<&object::ObjectStore>,
     s: &StreamRecord,
 ) -> Result<(), StoreError> {
     let dir = media_dir(data_dir, s);
+    if let Some(objects) = objects {
+        let n = tiering::delete_stream_objects(objects, s.id).await?;
+        tracing::debug!(stream = %s.name, objects = n, "stream's objects deleted");
+    }
 
     tokio::task::spawn_blocking(move || match std::fs::remove_dir_all(&dir) {
         Ok(()) => Ok(()),
@@ -785,22 +833,37 @@ async fn finish_delete(
 }
 
 /// Finishes transitions a previous process left half done (invariant 4).
-async fn recover_transitions(index: &dyn Index, data_dir: &Path) -> Result<(), StoreError> {
+async fn recover_transitions(
+    index: &dyn Index,
+    data_dir: &Path,
+    objects: Option<&object::ObjectStore>,
+) -> Result<(), StoreError> {
     for s in index.streams_with_status(StreamStatus::Creating).await? {
         tracing::info!(stream = %s.name, "recovery: finishing stream creation");
         activate(index, data_dir, &s).await?;
     }
     for s in index.streams_with_status(StreamStatus::Deleting).await? {
         tracing::info!(stream = %s.name, "recovery: finishing stream deletion");
-        finish_delete(index, data_dir, &s).await?;
+        finish_delete(index, data_dir, objects, &s).await?;
     }
     Ok(())
 }
 
 /// Finishes retention's phase 2 for every garbage row (invariant 11): no reader exists yet.
-async fn recover_garbage(index: &dyn Index, data_dir: &Path) -> Result<usize, StoreError> {
+async fn recover_garbage(
+    index: &dyn Index,
+    data_dir: &Path,
+    objects: Option<&object::ObjectStore>,
+) -> Result<usize, StoreError> {
     let garbage = index.garbage().await?;
     for g in &garbage {
+        if let Some(objects) = objects
+            && let Err(e) = tiering::delete_object(objects, g.stream, g.segment).await
+        {
+            // Left listed: the retention job tries again.
+            tracing::warn!(stream = g.stream.0, segment = g.segment, error = %e, "recovery: cannot delete a segment's object yet");
+            continue;
+        }
         let root = data_dir.join("media");
         let (stream, segment) = (g.stream, g.segment);
         let bytes =

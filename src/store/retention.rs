@@ -213,7 +213,8 @@ pub(super) async fn run_once(store: &Store) -> Result<RetentionReport, StoreErro
     for s in index.streams_with_status(StreamStatus::Deleting).await? {
         if inner.holds.stream_free_or_want(s.id) {
             store.note_removal();
-            let done = finish_delete(index, &inner.opts.data_dir, &s).await;
+            let done =
+                finish_delete(index, &inner.opts.data_dir, inner.objects.as_deref(), &s).await;
             store.note_removal();
             done?;
             report.streams_deleted += 1;
@@ -280,6 +281,13 @@ pub(super) async fn run_once(store: &Store) -> Result<RetentionReport, StoreErro
                 "retention: segment still held by readers"
             );
             report.held += 1;
+            continue;
+        }
+        if let Some(objects) = &inner.objects
+            && let Err(e) = super::tiering::delete_object(objects, g.stream, g.segment).await
+        {
+            // Left listed: the next pass tries again.
+            tracing::error!(stream = g.stream.0, segment = g.segment, error = %e, "retention: cannot delete segment object; will retry");
             continue;
         }
         let root = media_root.clone();
@@ -358,6 +366,21 @@ impl RetentionJob {
                     Err(e) => tracing::error!(error = %e, "retention pass failed; retrying at the next interval"),
                 },
             }
+            tokio::select! {
+                biased;
+                () = &mut shutdown => break,
+                r = self.store.run_tiering_once() => match r {
+                    Ok(report) if report == Default::default() => {}
+                    Ok(report) => tracing::info!(
+                        uploaded = report.uploaded,
+                        bytes = report.bytes,
+                        local_removed = report.local_removed,
+                        failed = report.failed,
+                        "tiering pass done"
+                    ),
+                    Err(e) => tracing::error!(error = %e, "tiering pass failed; retrying at the next interval"),
+                },
+            }
         }
         tracing::debug!("retention stopped");
     }
@@ -408,4 +431,4 @@ impl Drop for RetentionHandle {
 }
 
 #[cfg(test)]
-mod tests;
+pub(super) mod tests;

@@ -114,15 +114,30 @@ pub fn read_range(
     offset: u64,
     len: usize,
 ) -> Result<Vec<u8>, StoreError> {
+    // The caller read (offset, len) from the index: a missing file is damage, not a hiccup.
+    try_read_range(media_root, stream, segment, offset, len)?.ok_or_else(|| {
+        StoreError::corruption(format!(
+            "segment file {} is missing",
+            segment_path(media_root, stream, segment).display()
+        ))
+    })
+}
+
+/// [`read_range`], but None when the file does not exist (its segment may have moved to object
+/// storage). A short file is still damage.
+pub fn try_read_range(
+    media_root: &Path,
+    stream: StreamId,
+    segment: i64,
+    offset: u64,
+    len: usize,
+) -> Result<Option<Vec<u8>>, StoreError> {
     let path = segment_path(media_root, stream, segment);
-    // The caller read (offset, len) from the index: a missing file or a short one is damage,
-    // not an I/O hiccup.
-    let file = File::open(&path).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => {
-            StoreError::corruption(format!("segment file {} is missing", path.display()))
-        }
-        _ => StoreError::io(format!("opening {}", path.display()), e),
-    })?;
+    let file = match File::open(&path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(StoreError::io(format!("opening {}", path.display()), e)),
+    };
     // Read into uninitialised capacity: zeroing `len` bytes first costs as much as the read.
     let mut buf = Vec::with_capacity(len);
     let read = (|| {
@@ -143,7 +158,7 @@ pub fn read_range(
         )),
         _ => StoreError::io(format!("reading {} at {offset}", path.display()), e),
     })?;
-    Ok(buf)
+    Ok(Some(buf))
 }
 
 #[cfg(test)]

@@ -15,6 +15,8 @@ fn opts(dir: &Path) -> StoreOptions {
         },
         retention: RetentionOptions::default(),
         index: Default::default(),
+        objects: None,
+        tiers: Default::default(),
     }
 }
 

@@ -88,6 +88,8 @@ async fn measure(args: &Args, work: &std::path::Path) -> anyhow::Result<Vec<Row>
             },
             retention: RetentionOptions::default(),
             index: Default::default(),
+            objects: None,
+            tiers: Default::default(),
         },
         Arc::new(SystemClock),
     )

@@ -583,9 +583,17 @@ async fn uploads_are_marked_only_on_an_unchanged_summary(index: &dyn Index) {
     stale.fragments -= 1;
     stale.last_seq -= 1;
     assert!(!index.mark_uploaded(id, stale, 50_000).await.expect("mark"));
-    assert!(index.mark_uploaded(id, before[0], 50_000).await.expect("mark"));
     assert!(
-        !index.mark_uploaded(id, before[0], 60_000).await.expect("mark"),
+        index
+            .mark_uploaded(id, before[0], 50_000)
+            .await
+            .expect("mark")
+    );
+    assert!(
+        !index
+            .mark_uploaded(id, before[0], 60_000)
+            .await
+            .expect("mark"),
         "marked once"
     );
     let after = index.segment_usage(id).await.expect("usage");

@@ -189,7 +189,9 @@ where
             key,
             detail: redact.apply(format!("TLS: {}", chain(e))),
         },
-        SdkError::DispatchFailure(d) if d.is_io() || d.is_timeout() => ObjectError::Unavailable {
+        // Anything else that kept the request from getting an answer (refused, reset, a pooled
+        // connection closed under it) is an outage the caller may retry.
+        SdkError::DispatchFailure(_) => ObjectError::Unavailable {
             op,
             key,
             detail: redact.apply(chain(e)),

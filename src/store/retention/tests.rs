@@ -209,27 +209,36 @@ fn opts(dir: &Path, retention: RetentionOptions) -> StoreOptions {
         },
         retention,
         index: Default::default(),
+        objects: None,
+        tiers: Default::default(),
     }
 }
 
 const CLOSED_AFTER: i64 = MIN + 90_000;
 const GRACE: i64 = 30_000;
 
-struct Harness {
+/// A store on a `SimClock` with tiny segments (two fragments each), shared with the tiering
+/// tests.
+pub(in crate::store) struct Harness {
     _dir: tempfile::TempDir,
-    dir: PathBuf,
+    pub(in crate::store) dir: PathBuf,
     clock: SimClock,
-    store: Store,
+    pub(in crate::store) store: Store,
 }
 
 impl Harness {
     async fn new(retention: RetentionOptions) -> Harness {
+        Harness::with(|o| o.retention = retention).await
+    }
+
+    /// A harness whose options `tweak` changed.
+    pub(in crate::store) async fn with(tweak: impl FnOnce(&mut StoreOptions)) -> Harness {
         let dir = tempfile::tempdir().unwrap();
         let clock = SimClock::new(ServerTime(T0));
         let path = dir.path().to_owned();
-        let store = Store::open(opts(&path, retention), Arc::new(clock.clone()))
-            .await
-            .unwrap();
+        let mut o = opts(&path, RetentionOptions::default());
+        tweak(&mut o);
+        let store = Store::open(o, Arc::new(clock.clone())).await.unwrap();
         Harness {
             _dir: dir,
             dir: path,
@@ -238,18 +247,16 @@ impl Harness {
         }
     }
 
-    async fn reopen(self) -> Harness {
+    pub(in crate::store) async fn reopen(self) -> Harness {
         let Harness {
             _dir,
             dir,
             clock,
             store,
         } = self;
-        let retention = store.inner.opts.retention;
+        let o = store.inner.opts.clone();
         drop(store);
-        let store = Store::open(opts(&dir, retention), Arc::new(clock.clone()))
-            .await
-            .unwrap();
+        let store = Store::open(o, Arc::new(clock.clone())).await.unwrap();
         Harness {
             _dir,
             dir,
@@ -258,7 +265,17 @@ impl Harness {
         }
     }
 
-    async fn stream(&self, name: &str, hours: u32) -> StreamRecord {
+    pub(in crate::store) async fn stream(&self, name: &str, hours: u32) -> StreamRecord {
+        self.stream_on(name, hours, StorageTier::Hot).await
+    }
+
+    /// An ACTIVE stream of that storage tier.
+    pub(in crate::store) async fn stream_on(
+        &self,
+        name: &str,
+        hours: u32,
+        tier: StorageTier,
+    ) -> StreamRecord {
         let name = StreamName::parse(name).unwrap();
         self.store
             .create_stream(CreateStream {
@@ -268,7 +285,7 @@ impl Harness {
                 kms_key_id: None,
                 data_retention_hours: hours,
                 tags: Tags::new(),
-                storage_tier: StorageTier::Hot,
+                storage_tier: tier,
             })
             .await
             .unwrap();
@@ -284,7 +301,7 @@ impl Harness {
     }
 
     /// Appends a ~530-byte fragment arriving now.
-    async fn append(&self, s: &StreamRecord) -> FragmentRecord {
+    pub(in crate::store) async fn append(&self, s: &StreamRecord) -> FragmentRecord {
         let number = self.store.allocate_fragment_number(s.id).await.unwrap();
         let now = self.clock.now().millis();
         let payload = vec![(number.seq % 251) as u8; 500];
@@ -313,11 +330,11 @@ impl Harness {
         self.store.append_fragment(draft).await.unwrap()
     }
 
-    fn advance(&self, ms: i64) {
+    pub(in crate::store) fn advance(&self, ms: i64) {
         self.clock.advance_ms(ms);
     }
 
-    async fn pass(&self) -> RetentionReport {
+    pub(in crate::store) async fn pass(&self) -> RetentionReport {
         self.store.run_retention_once().await.unwrap()
     }
 
@@ -325,11 +342,11 @@ impl Harness {
         segment::segment_path(&self.dir.join("media"), r.number.stream, r.segment)
     }
 
-    fn on_disk(&self, r: &FragmentRecord) -> bool {
+    pub(in crate::store) fn on_disk(&self, r: &FragmentRecord) -> bool {
         self.seg_path(r).try_exists().unwrap()
     }
 
-    async fn listed(&self, s: &StreamRecord) -> Vec<i64> {
+    pub(in crate::store) async fn listed(&self, s: &StreamRecord) -> Vec<i64> {
         self.store
             .list_fragments(FragmentQuery {
                 stream: s.id,
@@ -344,7 +361,7 @@ impl Harness {
             .collect()
     }
 
-    async fn garbage(&self) -> Vec<(StreamId, i64)> {
+    pub(in crate::store) async fn garbage(&self) -> Vec<(StreamId, i64)> {
         self.store
             .inner
             .index

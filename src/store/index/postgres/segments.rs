@@ -51,7 +51,13 @@ pub(super) async fn mark_uploaded(
     let changed = client
         .execute(
             &stmt,
-            &[&stream.0, &want.segment, &want.last_seq, &fragments, &uploaded_ms],
+            &[
+                &stream.0,
+                &want.segment,
+                &want.last_seq,
+                &fragments,
+                &uploaded_ms,
+            ],
         )
         .await
         .map_err(db)?;
