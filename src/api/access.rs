@@ -128,6 +128,22 @@ const KVS: &[(&str, Access)] = {
             json("kinesisvideo:UpdateDataRetention", StreamInBody, NA),
         ),
         (
+            "/updateStreamStorageConfiguration",
+            json(
+                "kinesisvideo:UpdateStreamStorageConfiguration",
+                StreamInBody,
+                AD,
+            ),
+        ),
+        (
+            "/describeStreamStorageConfiguration",
+            json(
+                "kinesisvideo:DescribeStreamStorageConfiguration",
+                StreamInBody,
+                AD,
+            ),
+        ),
+        (
             "/deleteStream",
             json("kinesisvideo:DeleteStream", StreamInBody, NA),
         ),
@@ -220,14 +236,6 @@ pub const NOT_YET: &[(&str, &str)] = &[
     (
         "/describeNotificationConfiguration",
         "kinesisvideo:DescribeNotificationConfiguration",
-    ),
-    (
-        "/updateStreamStorageConfiguration",
-        "kinesisvideo:UpdateStreamStorageConfiguration",
-    ),
-    (
-        "/describeStreamStorageConfiguration",
-        "kinesisvideo:DescribeStreamStorageConfiguration",
     ),
     (
         "/updateMediaStorageConfiguration",

@@ -31,10 +31,18 @@ pub fn routes() -> Router<AppState> {
         .route("/updateDataRetention", post(update_data_retention))
         .route("/deleteStream", post(delete_stream))
         .route("/getDataEndpoint", post(get_data_endpoint))
+        .route(
+            "/describeStreamStorageConfiguration",
+            post(describe_storage_configuration),
+        )
+        .route(
+            "/updateStreamStorageConfiguration",
+            post(update_storage_configuration),
+        )
 }
 
 /// The JSON bodies this module's operations read, for [`super::fuzz`].
-pub(super) const BODIES: [(&str, super::fuzz::BodyCheck); 7] = [
+pub(super) const BODIES: [(&str, super::fuzz::BodyCheck); 9] = [
     ("POST /createStream", json::parse_only::<CreateStreamInput>),
     ("POST /describeStream", json::parse_only::<StreamRefInput>),
     ("POST /listStreams", json::parse_only::<ListStreamsInput>),
@@ -47,6 +55,14 @@ pub(super) const BODIES: [(&str, super::fuzz::BodyCheck); 7] = [
     (
         "POST /getDataEndpoint",
         json::parse_only::<GetDataEndpointInput>,
+    ),
+    (
+        "POST /describeStreamStorageConfiguration",
+        json::parse_only::<StreamRefInput>,
+    ),
+    (
+        "POST /updateStreamStorageConfiguration",
+        json::parse_only::<UpdateStorageConfigurationInput>,
     ),
 ];
 
@@ -176,6 +192,44 @@ async fn describe_stream(
     let r = stream_ref(input.stream_name.as_deref(), input.stream_arn.as_deref())?;
     let rec = st.store.describe(&r).await?;
     Ok(Json(json!({ "StreamInfo": StreamInfo::from(&rec) })))
+}
+
+/// DescribeStreamStorageConfiguration: the stream's default storage tier (HOT: local disk,
+/// moving to object storage after `[store] hot_tier_secs`; WARM: object storage once sealed).
+async fn describe_storage_configuration(
+    State(st): State<AppState>,
+    KvsJson(input): KvsJson<StreamRefInput>,
+) -> Result<Json<Value>, ApiError> {
+    let r = stream_ref(input.stream_name.as_deref(), input.stream_arn.as_deref())?;
+    let rec = st.store.describe(&r).await?;
+    Ok(Json(json!({
+        "StreamName": rec.name.as_str(),
+        "StreamARN": rec.arn.to_string(),
+        "StreamStorageConfiguration": { "DefaultStorageTier": rec.storage_tier.as_str() },
+    })))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct UpdateStorageConfigurationInput {
+    stream_name: Option<String>,
+    #[serde(rename = "StreamARN")]
+    stream_arn: Option<String>,
+    current_version: String,
+    stream_storage_configuration: StorageConfiguration,
+}
+
+/// UpdateStreamStorageConfiguration: the tier new segments follow; a compare-and-swap on
+/// `CurrentVersion` as KVS does.
+async fn update_storage_configuration(
+    State(st): State<AppState>,
+    KvsJson(input): KvsJson<UpdateStorageConfigurationInput>,
+) -> Result<Json<Value>, ApiError> {
+    let r = stream_ref(input.stream_name.as_deref(), input.stream_arn.as_deref())?;
+    let v = version(&input.current_version)?;
+    let tier = StorageTier::parse(&input.stream_storage_configuration.default_storage_tier)?;
+    st.store.update_storage_tier(&r, &v, tier).await?;
+    Ok(Json(json!({})))
 }
 
 #[derive(Deserialize)]

@@ -140,4 +140,6 @@ pub struct StreamChanges {
     pub data_retention_hours: Option<u32>,
     /// New status.
     pub status: Option<StreamStatus>,
+    /// New default storage tier.
+    pub storage_tier: Option<StorageTier>,
 }

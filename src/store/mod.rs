@@ -445,6 +445,24 @@ impl Store {
             .await
     }
 
+    /// Sets the stream's default storage tier (UpdateStreamStorageConfiguration): where its
+    /// sealed segments go from now on (see [`tiering`]); segments already moved stay moved.
+    pub async fn update_storage_tier(
+        &self,
+        r: &StreamRef,
+        version: &Version,
+        tier: StorageTier,
+    ) -> Result<StreamRecord, StoreError> {
+        let s = self.resolve(r).await?;
+        let changes = StreamChanges {
+            storage_tier: Some(tier),
+            ..Default::default()
+        };
+        self.index()
+            .update_stream(s.id, version, &Version::random(), changes)
+            .await
+    }
+
     /// UpdateDataRetention: moves retention up or down if `version` is current.
     pub async fn update_retention(
         &self,

@@ -214,3 +214,40 @@ def test_concurrent_updates_with_the_same_version_exactly_one_wins(endpoint):
     after = wait_status(clients[0], name)
     assert after["DeviceName"] == f"racer{winners[0]}"
     assert after["Version"] != before["Version"]
+
+
+def test_stream_storage_configuration_describes_and_updates_the_tier(kvs):
+    s = create_active(kvs)
+    name, arn = s["StreamName"], s["StreamARN"]
+    got = kvs.describe_stream_storage_configuration(StreamName=name)
+    assert got["StreamName"] == name
+    assert got["StreamARN"] == arn
+    assert got["StreamStorageConfiguration"] == {"DefaultStorageTier": "HOT"}
+    resp = kvs.update_stream_storage_configuration(
+        StreamARN=arn,
+        CurrentVersion=s["Version"],
+        StreamStorageConfiguration={"DefaultStorageTier": "WARM"},
+    )
+    assert body(resp) == {}
+    got = kvs.describe_stream_storage_configuration(StreamARN=arn)
+    assert got["StreamStorageConfiguration"] == {"DefaultStorageTier": "WARM"}
+    after = describe(kvs, name)
+    assert after["Version"] != s["Version"]
+    # The old version is stale now; a tier KVS does not have is refused.
+    with pytest.raises(ClientError) as e:
+        kvs.update_stream_storage_configuration(
+            StreamName=name,
+            CurrentVersion=s["Version"],
+            StreamStorageConfiguration={"DefaultStorageTier": "HOT"},
+        )
+    assert_kvs_error(e.value, "VersionMismatchException")
+    with pytest.raises(ClientError) as e:
+        kvs.update_stream_storage_configuration(
+            StreamName=name,
+            CurrentVersion=after["Version"],
+            StreamStorageConfiguration={"DefaultStorageTier": "COLD"},
+        )
+    assert_kvs_error(e.value, "InvalidArgumentException")
+    with pytest.raises(ClientError) as e:
+        kvs.describe_stream_storage_configuration(StreamName=unique_name())
+    assert_kvs_error(e.value, "ResourceNotFoundException")

@@ -373,6 +373,7 @@ async fn update_is_compare_and_swap(index: &dyn Index) {
     let changes = StreamChanges {
         data_retention_hours: Some(48),
         status: Some(StreamStatus::Active),
+        storage_tier: Some(StorageTier::Warm),
         ..Default::default()
     };
     let after = index
@@ -381,6 +382,7 @@ async fn update_is_compare_and_swap(index: &dyn Index) {
         .expect("update");
     assert_eq!(after.version, v2);
     assert_eq!(after.data_retention_hours, 48);
+    assert_eq!(after.storage_tier, StorageTier::Warm);
     assert_eq!(after.status, StreamStatus::Active);
     assert_eq!(after.device_name, None, "unchanged fields stay");
     // The old version is now stale.

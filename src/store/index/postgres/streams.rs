@@ -192,7 +192,8 @@ pub(super) async fn update(
                media_type = coalesce($4, media_type),
                data_retention_hours = coalesce($5, data_retention_hours),
                status = coalesce($6, status),
-               version = $7
+               version = $7,
+               storage_tier = coalesce($8, storage_tier)
              WHERE id = $1 AND version = $2
              RETURNING {STREAM_COLUMNS}"
         ))
@@ -209,6 +210,7 @@ pub(super) async fn update(
                 &changes.data_retention_hours.map(i64::from),
                 &changes.status.map(|s| s.as_str()),
                 &new_version.as_str(),
+                &changes.storage_tier.map(|t| t.as_str()),
             ],
         )
         .await

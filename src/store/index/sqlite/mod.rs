@@ -380,7 +380,8 @@ impl Index for SqliteIndex {
                        media_type = coalesce(?4, media_type),
                        data_retention_hours = coalesce(?5, data_retention_hours),
                        status = coalesce(?6, status),
-                       version = ?7
+                       version = ?7,
+                       storage_tier = coalesce(?8, storage_tier)
                      WHERE id = ?1 AND version = ?2",
                     params![
                         id.0,
@@ -390,6 +391,7 @@ impl Index for SqliteIndex {
                         changes.data_retention_hours,
                         changes.status.map(|s| s.as_str()),
                         new_version.as_str(),
+                        changes.storage_tier.map(|t| t.as_str()),
                     ],
                 )
                 .map_err(db)?;
