@@ -33,6 +33,7 @@ mod media_cache;
 mod push;
 mod retention;
 mod streaming;
+mod tiering;
 mod tls;
 mod ui_login;
 mod web_ui;
