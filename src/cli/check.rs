@@ -30,6 +30,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .block_on(crate::store::check::check(
             &config.data_dir,
             &config.store.index_backend(),
+            config.store.object_store().as_ref(),
         ))
         .map_err(|e| anyhow::anyhow!("{}", what_to_do(&e, &config.data_dir)))?;
     for p in &report.problems {
@@ -98,7 +99,11 @@ mod tests {
             .build()
             .unwrap();
         let e = rt
-            .block_on(crate::store::check::check(dir.path(), &Default::default()))
+            .block_on(crate::store::check::check(
+                dir.path(),
+                &Default::default(),
+                None,
+            ))
             .expect_err("a damaged index does not check");
         let told = what_to_do(&e, dir.path());
         assert!(told.contains("index.sqlite is damaged"), "{told}");
@@ -118,7 +123,11 @@ mod tests {
             .build()
             .unwrap();
         let e = rt
-            .block_on(crate::store::check::check(dir.path(), &Default::default()))
+            .block_on(crate::store::check::check(
+                dir.path(),
+                &Default::default(),
+                None,
+            ))
             .expect_err("a locked directory does not check");
         assert!(what_to_do(&e, dir.path()).contains("Stop the vidstream serving"));
     }

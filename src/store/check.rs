@@ -9,6 +9,11 @@
 //! fragment rows; no segment marked as garbage still has fragment rows (invariant 10). Across the
 //! directory: no segment file without fragments unless it is marked as garbage (retention's
 //! phase 2 pending, invariant 11), no media directory without a stream.
+//!
+//! Segments moved to object storage (`store::tiering`) are read from there and checked the
+//! same way (each object fetched once); an object that belongs to no uploaded segment is a
+//! leftover, and so is the local file of a segment that was moved. Without the object store's
+//! settings, a moved segment cannot be verified: that is a problem, with what to do.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs::File;
@@ -18,6 +23,7 @@ use super::IndexBackend;
 use super::StoreError;
 use super::fragment::{FragmentRecord, Trailer};
 use super::index::{FragmentQuery, SegmentUsage};
+use super::object::{ObjectStore, ObjectStoreOptions};
 use super::segment::{parse_segment_name, segment_path, stream_dir};
 use crate::mkv;
 use crate::model::StreamId;
@@ -40,7 +46,15 @@ pub struct CheckReport {
 }
 
 /// Checks the data directory at `data_dir`.
-pub async fn check(data_dir: &Path, index: &IndexBackend) -> Result<CheckReport, StoreError> {
+pub async fn check(
+    data_dir: &Path,
+    index: &IndexBackend,
+    objects: Option<&ObjectStoreOptions>,
+) -> Result<CheckReport, StoreError> {
+    let objects = objects
+        .map(ObjectStore::new)
+        .transpose()
+        .map_err(super::tiering::object_error)?;
     let lock_path = data_dir.join("LOCK");
     let lock = File::options()
         .write(true)
@@ -69,6 +83,8 @@ pub async fn check(data_dir: &Path, index: &IndexBackend) -> Result<CheckReport,
     for g in index.garbage().await? {
         garbage.entry(g.stream).or_default().insert(g.segment);
     }
+    let all_garbage = garbage.clone();
+    let mut uploaded: HashMap<StreamId, HashSet<i64>> = HashMap::new();
     for s in &streams {
         report.streams += 1;
         let mut segments: BTreeMap<i64, Vec<FragmentRecord>> = BTreeMap::new();
@@ -110,6 +126,24 @@ pub async fn check(data_dir: &Path, index: &IndexBackend) -> Result<CheckReport,
         report
             .problems
             .extend(check_summary(s.name.as_str(), &segments, &usage));
+        // Segments in object storage are checked there; their local files are leftovers.
+        let moved: HashSet<i64> = usage
+            .iter()
+            .filter(|u| u.uploaded_ms.is_some())
+            .map(|u| u.segment)
+            .collect();
+        let mut remote = BTreeMap::new();
+        for seg in &moved {
+            if let Some(frags) = segments.remove(seg) {
+                remote.insert(*seg, frags);
+            }
+        }
+        uploaded.insert(s.id, moved.clone());
+        let mut found = Found::default();
+        report.bytes +=
+            check_objects(objects.as_ref(), s.name.as_str(), s.id, remote, &mut found).await;
+        report.problems.extend(found.problems);
+        report.leftovers.extend(found.leftovers);
         let marked = garbage.remove(&s.id).unwrap_or_default();
         for seg in &marked {
             if segments.contains_key(seg) {
@@ -123,7 +157,7 @@ pub async fn check(data_dir: &Path, index: &IndexBackend) -> Result<CheckReport,
         let name = s.name.to_string();
         let id = s.id;
         let (found, bytes) = tokio::task::spawn_blocking(move || {
-            check_stream_files(&root, id, &name, segments, &marked)
+            check_stream_files(&root, id, &name, segments, &marked, &moved)
         })
         .await
         .map_err(|e| StoreError::internal(format!("check task failed: {e}")))?;
@@ -143,8 +177,90 @@ pub async fn check(data_dir: &Path, index: &IndexBackend) -> Result<CheckReport,
             }
         }
     }
+    if let Some(objects) = &objects {
+        report.leftovers.extend(
+            stray_objects(objects, &uploaded, &all_garbage)
+                .await
+                .map_err(super::tiering::object_error)?,
+        );
+    }
     drop(lock);
     Ok(report)
+}
+
+/// Checks one stream's segments in object storage (fetching each object once); returns the
+/// bytes verified.
+async fn check_objects(
+    objects: Option<&ObjectStore>,
+    name: &str,
+    stream: StreamId,
+    remote: BTreeMap<i64, Vec<FragmentRecord>>,
+    found: &mut Found,
+) -> u64 {
+    let mut bytes = 0;
+    for (seg, frags) in remote {
+        let key = super::tiering::object_key(stream, seg);
+        let Some(objects) = objects else {
+            found.problems.push(format!(
+                "stream {name}: segment {seg} is in object storage ({key}) and cannot be \
+                 verified without it: run check with the server's config (--config, \
+                 VIDSTREAM_STORE__*)"
+            ));
+            continue;
+        };
+        let body = match objects.get(&key).await {
+            Ok(b) => b,
+            Err(e) => {
+                found.problems.push(format!(
+                    "stream {name}: segment {seg} holds {} fragments but its object cannot be read: {e}",
+                    frags.len()
+                ));
+                continue;
+            }
+        };
+        let label = format!("object {key}");
+        bytes += verify_segment(
+            found,
+            name,
+            &label,
+            frags,
+            body.len() as u64,
+            |offset, len| {
+                let start = usize::try_from(offset).map_err(|e| e.to_string())?;
+                body.get(start..start.saturating_add(len))
+                    .map(<[u8]>::to_vec)
+                    .ok_or_else(|| format!("{label} ends before byte {}", offset + len as u64))
+            },
+        );
+    }
+    bytes
+}
+
+/// Objects under `media/` that belong to no uploaded segment (nor one awaiting deletion).
+async fn stray_objects(
+    objects: &ObjectStore,
+    uploaded: &HashMap<StreamId, HashSet<i64>>,
+    garbage: &HashMap<StreamId, HashSet<i64>>,
+) -> Result<Vec<String>, super::object::ObjectError> {
+    let mut stray = Vec::new();
+    for o in objects.list("media/").await? {
+        let parsed = o.key.strip_prefix("media/").and_then(|rest| {
+            let (id, file) = rest.split_once('/')?;
+            Some((StreamId(id.parse().ok()?), parse_segment_name(file)?))
+        });
+        let known = parsed.is_some_and(|(id, seg)| {
+            uploaded.get(&id).is_some_and(|s| s.contains(&seg))
+                || garbage.get(&id).is_some_and(|s| s.contains(&seg))
+        });
+        if !known {
+            stray.push(format!(
+                "object {} belongs to no moved segment (an upload cut short, or a deletion not \
+                 finished; safe to delete)",
+                o.key
+            ));
+        }
+    }
+    Ok(stray)
 }
 
 /// Compares the `segments` summary with what the fragment rows say.
@@ -211,6 +327,7 @@ fn check_stream_files(
     name: &str,
     segments: BTreeMap<i64, Vec<FragmentRecord>>,
     marked: &HashSet<i64>,
+    moved: &HashSet<i64>,
 ) -> (Found, u64) {
     let mut found = Found::default();
     let mut bytes = 0u64;
@@ -220,6 +337,11 @@ fn check_stream_files(
         for e in entries.flatten() {
             match e.file_name().to_str().and_then(parse_segment_name) {
                 Some(seg) if segments.contains_key(&seg) || marked.contains(&seg) => {}
+                Some(seg) if moved.contains(&seg) => found.leftovers.push(format!(
+                    "stream {name}: {} was moved to object storage (the next tiering pass \
+                     removes the local copy)",
+                    e.path().display()
+                )),
                 _ => found.leftovers.push(format!(
                     "stream {name}: {} holds no indexed fragment (the next start removes it)",
                     e.path().display()
@@ -227,7 +349,7 @@ fn check_stream_files(
             }
         }
     }
-    for (seg, mut frags) in segments {
+    for (seg, frags) in segments {
         let path = segment_path(media_root, stream, seg);
         let len = match std::fs::metadata(&path) {
             Ok(m) => m.len(),
@@ -240,57 +362,66 @@ fn check_stream_files(
                 continue;
             }
         };
-        frags.sort_by_key(|f| f.offset);
-        let mut expect = 0u64;
-        for f in &frags {
-            if f.offset != expect {
-                found.problems.push(format!(
-                    "stream {name}: fragment {} starts at byte {} of {}, expected {expect}",
-                    f.number,
-                    f.offset,
-                    path.display()
-                ));
-            }
-            expect = f.end();
-            if f.end() > len {
-                found.problems.push(format!(
-                    "stream {name}: fragment {} ends at byte {} past the end of {} ({len} bytes): torn",
-                    f.number,
-                    f.end(),
-                    path.display()
-                ));
-                continue;
-            }
-            match super::segment::read_range(
-                media_root,
-                stream,
-                seg,
-                f.offset,
-                (f.cluster_len + f.trailer_len) as usize,
-            ) {
-                Ok(buf) => {
-                    bytes += buf.len() as u64;
-                    if let Err(why) = verify_fragment(&buf, f) {
-                        found
-                            .problems
-                            .push(format!("stream {name}: fragment {}: {why}", f.number));
-                    }
-                }
-                Err(e) => found
-                    .problems
-                    .push(format!("stream {name}: fragment {}: {e}", f.number)),
-            }
-        }
-        if expect < len {
-            found.leftovers.push(format!(
-                "stream {name}: {} has {} bytes past its last indexed fragment (never \
-                 acknowledged; the next start truncates them)",
-                path.display(),
-                len - expect
-            ));
-        }
+        let label = path.display().to_string();
+        bytes += verify_segment(&mut found, name, &label, frags, len, |offset, len| {
+            super::segment::read_range(media_root, stream, seg, offset, len)
+                .map_err(|e| e.to_string())
+        });
     }
     (found, bytes)
+}
+
+/// Checks that `frags` tile a segment of `len` bytes (`label` names it) from byte 0, and each
+/// one's bytes (read by `read(offset, len)`); returns the bytes verified.
+fn verify_segment(
+    found: &mut Found,
+    name: &str,
+    label: &str,
+    mut frags: Vec<FragmentRecord>,
+    len: u64,
+    read: impl Fn(u64, usize) -> Result<Vec<u8>, String>,
+) -> u64 {
+    let mut bytes = 0;
+    frags.sort_by_key(|f| f.offset);
+    let mut expect = 0u64;
+    for f in &frags {
+        if f.offset != expect {
+            found.problems.push(format!(
+                "stream {name}: fragment {} starts at byte {} of {label}, expected {expect}",
+                f.number, f.offset
+            ));
+        }
+        expect = f.end();
+        if f.end() > len {
+            found.problems.push(format!(
+                "stream {name}: fragment {} ends at byte {} past the end of {label} ({len} bytes): torn",
+                f.number,
+                f.end()
+            ));
+            continue;
+        }
+        match read(f.offset, (f.cluster_len + f.trailer_len) as usize) {
+            Ok(buf) => {
+                bytes += buf.len() as u64;
+                if let Err(why) = verify_fragment(&buf, f) {
+                    found
+                        .problems
+                        .push(format!("stream {name}: fragment {}: {why}", f.number));
+                }
+            }
+            Err(e) => found
+                .problems
+                .push(format!("stream {name}: fragment {}: {e}", f.number)),
+        }
+    }
+    if expect < len {
+        found.leftovers.push(format!(
+            "stream {name}: {label} has {} bytes past its last indexed fragment (never \
+             acknowledged; the next start truncates them)",
+            len - expect
+        ));
+    }
+    bytes
 }
 
 /// Parses a stored cluster and compares it with its frame table.

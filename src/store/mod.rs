@@ -64,6 +64,17 @@
 //!     becomes deletable only once its first fragment is older than the writer's rotation age
 //!     plus the slack for a fragment in flight. *(`newest_segment_waits_until_closed`,
 //!     `retention::tests::plan_table`)*
+//! 13. A segment moves to object storage (`[store] media = "local-then-object"`, see [`tiering`]
+//!     for the guarantee) only once sealed (invariant 12's rule), byte for byte under its object
+//!     key; the index records the move only after the PUT succeeded and only if the segment is
+//!     unchanged, and the local file goes only after that commit. Reads fall back from the file
+//!     to the object. *(`tiering::tests`, `uploads_are_marked_only_on_an_unchanged_summary`,
+//!     `tests/it/tiering.rs`)*
+//!
+//! # Backends
+//! The index is SQLite in `DATA_DIR/index.sqlite` or PostgreSQL ([`IndexBackend`];
+//! [`index::postgres`]); the media is the segment files, and with an object store ([`object`])
+//! sealed segments move there by the streams' storage tiers ([`tiering`]).
 
 mod cameras;
 pub mod check;
@@ -74,6 +85,7 @@ mod holds;
 mod image_generation;
 pub mod index;
 mod keys;
+mod lifecycle;
 /// An S3-compatible object-store client (puts, ranged gets, lists, deletes under a prefix).
 pub mod object;
 mod recovery;
@@ -94,6 +106,8 @@ pub use error::StoreError;
 use fragment::{FragmentDraft, FragmentNumber, FragmentRecord, StoredTrackHeader, Trailer};
 pub use holds::SegmentHold;
 use index::{FragmentQuery, Index, NewStream};
+pub(crate) use lifecycle::open_index;
+use lifecycle::{activate, finish_delete, recover_garbage, recover_media, recover_transitions};
 pub use recovery::RecoveryReport;
 pub use retention::{RetentionJob, RetentionOptions, RetentionReport};
 pub use secret::Secret;
@@ -757,162 +771,6 @@ impl Store {
     pub async fn close(&self) -> Result<(), StoreError> {
         self.index().close().await
     }
-}
-
-fn media_dir(data_dir: &Path, s: &StreamRecord) -> PathBuf {
-    segment::stream_dir(&data_dir.join("media"), s.id)
-}
-
-/// Opens (creating or upgrading) the configured index.
-pub(crate) async fn open_index(
-    backend: &IndexBackend,
-    dir: &Path,
-) -> Result<Arc<dyn Index>, StoreError> {
-    match backend {
-        IndexBackend::Sqlite => {
-            let path = dir.join("index.sqlite");
-            let index =
-                tokio::task::spawn_blocking(move || index::sqlite::SqliteIndex::open(&path))
-                    .await
-                    .map_err(|e| StoreError::internal(format!("opening index: {e}")))??;
-            Ok(Arc::new(index))
-        }
-        IndexBackend::Postgres { url, pool_size } => Ok(Arc::new(
-            index::postgres::PgIndex::connect(url, *pool_size).await?,
-        )),
-    }
-}
-
-/// Provisions a stream's storage and moves it CREATING → ACTIVE.
-async fn activate(index: &dyn Index, data_dir: &Path, s: &StreamRecord) -> Result<(), StoreError> {
-    let dir = media_dir(data_dir, s);
-
-    tokio::task::spawn_blocking(move || {
-        std::fs::create_dir_all(&dir)
-            .map_err(|e| StoreError::io(format!("creating {}", dir.display()), e))
-    })
-    .await
-    .map_err(|e| StoreError::internal(format!("provisioning task failed: {e}")))??;
-    let changes = StreamChanges {
-        status: Some(StreamStatus::Active),
-        ..Default::default()
-    };
-    // Activation is not a user update, but it still changes the row, so it takes a new
-    // version (invariant 3). A concurrent user update wins; we then retry on the new row.
-    let mut current = s.clone();
-    loop {
-        match index
-            .update_stream(
-                current.id,
-                &current.version,
-                &Version::random(),
-                changes.clone(),
-            )
-            .await
-        {
-            Ok(_) => return Ok(()),
-            Err(StoreError::VersionMismatch { .. }) => {
-                match index.stream_by_name(&current.name).await? {
-                    Some(now) if now.id == s.id && now.status == StreamStatus::Creating => {
-                        current = now
-                    }
-                    _ => return Ok(()), // deleted or already active meanwhile
-                }
-            }
-            Err(e) => return Err(e),
-        }
-    }
-}
-
-/// Removes a DELETING stream's media, then its row (so a crash in between is finished by
-/// recovery, invariant 4).
-async fn finish_delete(
-    index: &dyn Index,
-    data_dir: &Path,
-    objects: Option<&object::ObjectStore>,
-    s: &StreamRecord,
-) -> Result<(), StoreError> {
-    let dir = media_dir(data_dir, s);
-    if let Some(objects) = objects {
-        let n = tiering::delete_stream_objects(objects, s.id).await?;
-        tracing::debug!(stream = %s.name, objects = n, "stream's objects deleted");
-    }
-
-    tokio::task::spawn_blocking(move || match std::fs::remove_dir_all(&dir) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(StoreError::io(format!("removing {}", dir.display()), e)),
-    })
-    .await
-    .map_err(|e| StoreError::internal(format!("deletion task failed: {e}")))??;
-    index.delete_stream(s.id).await?;
-    tracing::info!(stream = %s.name, id = s.id.0, "stream deleted");
-    Ok(())
-}
-
-/// Finishes transitions a previous process left half done (invariant 4).
-async fn recover_transitions(
-    index: &dyn Index,
-    data_dir: &Path,
-    objects: Option<&object::ObjectStore>,
-) -> Result<(), StoreError> {
-    for s in index.streams_with_status(StreamStatus::Creating).await? {
-        tracing::info!(stream = %s.name, "recovery: finishing stream creation");
-        activate(index, data_dir, &s).await?;
-    }
-    for s in index.streams_with_status(StreamStatus::Deleting).await? {
-        tracing::info!(stream = %s.name, "recovery: finishing stream deletion");
-        finish_delete(index, data_dir, objects, &s).await?;
-    }
-    Ok(())
-}
-
-/// Finishes retention's phase 2 for every garbage row (invariant 11): no reader exists yet.
-async fn recover_garbage(
-    index: &dyn Index,
-    data_dir: &Path,
-    objects: Option<&object::ObjectStore>,
-) -> Result<usize, StoreError> {
-    let garbage = index.garbage().await?;
-    for g in &garbage {
-        if let Some(objects) = objects
-            && let Err(e) = tiering::delete_object(objects, g.stream, g.segment).await
-        {
-            // Left listed: the retention job tries again.
-            tracing::warn!(stream = g.stream.0, segment = g.segment, error = %e, "recovery: cannot delete a segment's object yet");
-            continue;
-        }
-        let root = data_dir.join("media");
-        let (stream, segment) = (g.stream, g.segment);
-        let bytes =
-            tokio::task::spawn_blocking(move || recovery::remove_segment(&root, stream, segment))
-                .await
-                .map_err(|e| StoreError::internal(format!("recovery task failed: {e}")))??;
-        index.forget_garbage(stream, segment).await?;
-        tracing::info!(
-            stream = stream.0,
-            segment,
-            bytes,
-            "recovery: finished deleting a segment retention had marked"
-        );
-    }
-    Ok(garbage.len())
-}
-
-/// Truncates torn tails and removes orphans under `media/` (invariant 2).
-async fn recover_media(index: &dyn Index, data_dir: &Path) -> Result<RecoveryReport, StoreError> {
-    let mut ends = HashMap::new();
-    for s in index.list_streams(None, None, usize::MAX).await? {
-        ends.insert(s.id, index.segment_ends(s.id).await?);
-    }
-    let media_root = data_dir.join("media");
-    let report = tokio::task::spawn_blocking(move || recovery::recover_media(&media_root, &ends))
-        .await
-        .map_err(|e| StoreError::internal(format!("recovery task failed: {e}")))??;
-    if report != RecoveryReport::default() {
-        tracing::info!(?report, "media recovery done");
-    }
-    Ok(report)
 }
 
 fn check_retention(hours: u32) -> Result<(), Invalid> {

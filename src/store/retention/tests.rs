@@ -231,6 +231,14 @@ impl Harness {
         Harness::with(|o| o.retention = retention).await
     }
 
+    /// Closes the store and hands over its directory (for `check`, which takes the lock).
+    pub(in crate::store) async fn close(self) -> tempfile::TempDir {
+        let Harness { _dir, store, .. } = self;
+        store.close().await.unwrap();
+        drop(store);
+        _dir
+    }
+
     /// A harness whose options `tweak` changed.
     pub(in crate::store) async fn with(tweak: impl FnOnce(&mut StoreOptions)) -> Harness {
         let dir = tempfile::tempdir().unwrap();
@@ -643,7 +651,7 @@ async fn recovery_finishes_phase_two() {
     assert!(h.on_disk(&recs[2]));
     assert_eq!(h.listed(&s).await, seqs(&[&recs[2]]));
     drop(h.store);
-    let check = crate::store::check::check(&h.dir, &Default::default())
+    let check = crate::store::check::check(&h.dir, &Default::default(), None)
         .await
         .unwrap();
     let unrelated: Vec<_> = check

@@ -74,5 +74,5 @@ pub async fn check(
         ..Config::default()
     };
     apply(&mut config).await;
-    vidstream::store::check::check(data_dir, &config.store.index_backend()).await
+    vidstream::store::check::check(data_dir, &config.store.index_backend(), None).await
 }

@@ -175,7 +175,7 @@ pub fn check(data: &Path) -> anyhow::Result<Checked> {
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()?;
-            anyhow::Ok(rt.block_on(crate::store::check::check(data, &Default::default()))?)
+            anyhow::Ok(rt.block_on(crate::store::check::check(data, &Default::default(), None))?)
         })
         .join()
         .map_err(|_| anyhow::anyhow!("check panicked"))
