@@ -10,7 +10,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use vidstream::config::{Config, MediaEngine};
 use vidstream::store::object::ObjectStore;
-use vidstream::testbed::s3::{S3Server, S3s};
+use vidstream::testbed::s3::{Engine, S3Server};
 
 use crate::common::TestServer;
 use crate::common::media::{media_for_fragments, put_fixture_numbers};
@@ -150,7 +150,21 @@ async fn reads(s: &TestServer, stream: &str, numbers: &[String]) -> Vec<(String,
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hot_media_moves_at_its_age_and_every_read_answers_the_same_bytes() {
-    let s3 = S3s::shared().unwrap();
+    hot_media_moves(Engine::S3sFs).await;
+}
+
+/// The same on SeaweedFS, a distributed object store (master, volume, filer, S3 gateway).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hot_media_moves_on_seaweedfs() {
+    hot_media_moves(Engine::SeaweedFs).await;
+}
+
+async fn hot_media_moves(engine: Engine) {
+    let s3 =
+        tokio::task::spawn_blocking(move || S3Server::shared(engine).map_err(|e| e.to_string()))
+            .await
+            .unwrap()
+            .unwrap();
     let prefix = format!("tier-hot-{:08x}", rand::random::<u32>());
     let dir = tempfile::tempdir().unwrap();
     let s = TestServer::start_with(dir.path(), |c| tiered(c, s3, &prefix, 2)).await;
@@ -205,7 +219,11 @@ async fn hot_media_moves_at_its_age_and_every_read_answers_the_same_bytes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn warm_moves_once_sealed_and_the_tier_can_be_switched() {
-    let s3 = S3s::shared().unwrap();
+    let s3 =
+        tokio::task::spawn_blocking(|| S3Server::shared(Engine::S3sFs).map_err(|e| e.to_string()))
+            .await
+            .unwrap()
+            .unwrap();
     let prefix = format!("tier-warm-{:08x}", rand::random::<u32>());
     let dir = tempfile::tempdir().unwrap();
     // HOT media never moves here.
