@@ -228,6 +228,8 @@ struct Inner {
     holds: Arc<holds::Holds>,
     /// Object storage for sealed segments, if configured.
     objects: Option<Arc<object::ObjectStore>>,
+    /// Whether a tiering pass has looked for local copies of moved segments since the start.
+    tiering_swept: std::sync::atomic::AtomicBool,
     /// Pokes the retention job (see [`Store::retention_wake`]).
     retention_wake: Arc<tokio::sync::Notify>,
     /// Serializes retention passes and stream deletions.
@@ -294,6 +296,7 @@ impl Store {
                 recovery,
                 holds: holds::Holds::new(Arc::clone(&retention_wake), hold_timeout),
                 objects,
+                tiering_swept: Default::default(),
                 retention_wake,
                 maintenance: tokio::sync::Mutex::new(()),
                 removals: Default::default(),

@@ -144,6 +144,11 @@ pub(super) async fn run_once(
         .saturating_add(inner.opts.retention.writer_slack_ms);
     let media_root = inner.opts.data_dir.join("media");
     let mut report = TieringReport::default();
+    // Only a crash between the mark and the unlink leaves a moved segment's local file: the
+    // first pass after the start looks for them, later ones do not stat every moved segment.
+    let sweep = !inner
+        .tiering_swept
+        .swap(true, std::sync::atomic::Ordering::AcqRel);
     for s in index.list_streams(None, None, usize::MAX).await? {
         if !matches!(s.status, StreamStatus::Active | StreamStatus::Updating) {
             continue;
@@ -154,8 +159,9 @@ pub(super) async fn run_once(
         let newest = usage.len().saturating_sub(1);
         for (i, u) in usage.iter().enumerate() {
             if u.uploaded_ms.is_some() {
-                // A crash after the mark may have left the local file.
-                report.local_removed += remove_local(&media_root, s.id, u.segment).await?;
+                if sweep {
+                    report.local_removed += remove_local(&media_root, s.id, u.segment).await?;
+                }
                 continue;
             }
             let sealed = i < newest || now.saturating_sub(u.first_server_ms) >= closed_after;

@@ -244,3 +244,40 @@ async fn check_verifies_moved_segments_in_the_object_store() {
         damaged.leftovers
     );
 }
+
+/// A crash between the mark and the unlink leaves the moved segment's local file: the first
+/// pass after the next start removes it, and reads are the same either way.
+#[tokio::test]
+async fn a_local_copy_left_by_a_crash_is_removed_after_the_start() {
+    let s3 = S3s::shared().unwrap();
+    let h = harness(options(s3), None).await;
+    let s = h.stream_on("crashed", 24, StorageTier::Warm).await;
+    let mut recs = Vec::new();
+    for _ in 0..3 {
+        recs.push(h.append(&s).await);
+    }
+    assert_eq!(h.store.run_tiering_once().await.unwrap().uploaded, 1);
+    let (cluster, _) = h.store.read_fragment(&recs[0]).await.unwrap();
+    // What the crash left: the file, as it was, beside the object.
+    let objects = h.store.inner.objects.clone().unwrap();
+    let end = recs[1].end();
+    let bytes = objects
+        .get_range(&object_key(s.id, recs[0].segment), 0, end)
+        .await
+        .unwrap();
+    let path = crate::store::segment::segment_path(&h.dir.join("media"), s.id, recs[0].segment);
+    std::fs::write(&path, &bytes).unwrap();
+    let h = h.reopen().await;
+    assert!(
+        h.on_disk(&recs[0]),
+        "recovery keeps it: its bytes are indexed"
+    );
+    let report = h.store.run_tiering_once().await.unwrap();
+    assert_eq!((report.uploaded, report.local_removed), (0, 1));
+    assert!(!h.on_disk(&recs[0]));
+    assert_eq!(h.store.read_fragment(&recs[0]).await.unwrap().0, cluster);
+    assert_eq!(
+        h.store.run_tiering_once().await.unwrap(),
+        TieringReport::default()
+    );
+}
