@@ -292,6 +292,7 @@ fn bench_index_prints_its_tables() {
             "  index fragments_server (stream_id, server_ms)",
             "  index fragments_pkey (stream_id, seq)",
             "  plan of the at-time query",
+            "  one-row call through the index (track_header by id)",
             "  at time T, same statement, own connection",
         ],
     );

@@ -102,6 +102,7 @@ async fn sqlite(work: &Path, scale: Scale) -> anyhow::Result<Vec<Row>> {
     let lookups = lookups(&generated.streams, scale.fragments);
     rows.push(at_row("SQLite", &index, &lookups).await?);
     rows.push(list_row("SQLite", &index, &generated.streams).await?);
+    rows.push(call_row(&index, &generated.streams).await?);
 
     // The same statement on a connection of its own: the query without the hop to the blocking
     // pool; then with the producer index forced.
@@ -173,6 +174,7 @@ async fn postgres(scale: Scale) -> anyhow::Result<Vec<Row>> {
     let lookups = lookups(&generated.streams, scale.fragments);
     rows.push(at_row("PostgreSQL", &index, &lookups).await?);
     rows.push(list_row("PostgreSQL", &index, &generated.streams).await?);
+    rows.push(call_row(&index, &generated.streams).await?);
     if let (Some(&(stream, t)), Some(s)) = (lookups.first(), generated.streams.first()) {
         rows.push(Row {
             what: "  plan of the at-time query (producer range)".into(),
@@ -379,6 +381,32 @@ async fn list_row(name: &str, index: &dyn Index, streams: &[Stream]) -> anyhow::
             listed as f64 / WINDOWS as f64
         ),
         target: "<= 5 ms".into(),
+    })
+}
+
+/// What any call through the index costs: a one-row primary-key read (`track_header`), warm.
+/// On SQLite, the hop to tokio's blocking pool and back; on PostgreSQL, the round trip.
+async fn call_row(index: &dyn Index, streams: &[Stream]) -> anyhow::Result<Row> {
+    let mut ns = Vec::with_capacity(LOOKUPS as usize);
+    let ids: Vec<i64> = streams.iter().map(|s| s.header).collect();
+    for round in 0..2 {
+        for i in 0..LOOKUPS as usize {
+            let id = ids[i % ids.len()];
+            let start = Instant::now();
+            let found = index.track_header(id).await?;
+            let took = start.elapsed();
+            if found.is_none() {
+                bail!("track header {id} is missing");
+            }
+            if round == 1 {
+                ns.push(took.as_nanos() as u64);
+            }
+        }
+    }
+    Ok(Row {
+        what: "  one-row call through the index (track_header by id)".into(),
+        result: micros(&mut ns),
+        target: String::new(),
     })
 }
 

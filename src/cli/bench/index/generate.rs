@@ -45,7 +45,8 @@ pub(super) struct Scale {
 /// One stream of the generated fleet, and what the measurements need to know of it.
 pub(super) struct Stream {
     pub id: StreamId,
-    header: i64,
+    /// Its track header's id.
+    pub header: i64,
     /// Fragments it gets in all.
     pub fragments: u64,
     made: u64,
