@@ -247,3 +247,53 @@ fn bench_soak_short_form_loses_nothing() {
     assert!(stdout.contains("0 problems"), "{stdout}");
     assert!(!stdout.contains("FAILED"), "{stdout}");
 }
+
+/// Both indexes at a tiny scale (PostgreSQL: a throwaway cluster of the testbed): every row of
+/// both tables, with figures in range. 1,000 fragments per stream make each "1-hour" window the
+/// whole stream.
+#[test]
+fn bench_index_prints_its_tables() {
+    let stdout = bench(&["index", "--fragments", "20000", "--streams", "20"]);
+    let line = |start: &str| {
+        stdout
+            .lines()
+            .find(|l| l.starts_with(start))
+            .unwrap_or_else(|| panic!("missing `{start}` in:\n{stdout}"))
+    };
+    // The number in front of `unit` in `l`.
+    let figure = |l: &str, unit: &str| -> f64 {
+        let at = l.find(unit).unwrap_or_else(|| panic!("no `{unit}` in {l}"));
+        l[..at].rsplit(' ').next().unwrap().parse().unwrap()
+    };
+    for name in ["SQLite", "PostgreSQL"] {
+        let generated = line(&format!(
+            "{name}: generate 20000 fragments over 20 streams (512 per commit)"
+        ));
+        assert!(figure(generated, " fragments/s") > 100.0, "{generated}");
+        assert!(generated.contains(" 40 commits"), "{generated}");
+        let at = line(&format!("{name}: fragment at time T, warm (1000 lookups)"));
+        assert!(at.contains("(0 misses)"), "{at}");
+        let (p50, p99) = (figure(at, " µs, p99"), figure(at, " µs, max"));
+        assert!(0.0 < p50 && p50 <= p99 && p99 < 1e6, "{at}");
+        let list = line(&format!("{name}: 1-hour ListFragments, warm (200 windows"));
+        assert!(list.contains("(1000 fragments each)"), "{list}");
+        let (p50, p99) = (figure(list, " ms, p99"), figure(list, " ms, max"));
+        assert!(0.0 < p50 && p50 <= p99 && p99 < 1e4, "{list}");
+        let bytes = line(&format!("{name}: bytes per fragment"));
+        let b = figure(bytes, " B (");
+        assert!((20.0..2000.0).contains(&b), "{bytes}");
+        assert!(bytes.contains("<= 48 B"), "{bytes}");
+    }
+    assert_rows(
+        &stdout,
+        &[
+            "  table fragments (WITHOUT ROWID, key stream_id, seq)",
+            "  index fragments_producer (stream_id, producer_ms)",
+            "  index fragments_server (stream_id, server_ms)",
+            "  index fragments_pkey (stream_id, seq)",
+            "  plan of the at-time query",
+            "  one-row call through the index (track_header by id)",
+            "  at time T, same statement, own connection",
+        ],
+    );
+}

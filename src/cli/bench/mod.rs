@@ -19,6 +19,7 @@
 //! `vidstream bench auth`: SigV4 verification + policy decision per request (see `auth`).
 //! `vidstream bench soak`: mixed load and injected faults for a while, then every
 //! acknowledged fragment verified (see `soak`).
+//! `vidstream bench index`: the fragment index at scale on SQLite and PostgreSQL (see `index`).
 
 mod auth;
 mod cameras;
@@ -26,6 +27,7 @@ mod client;
 mod feed;
 mod hook;
 mod images;
+mod index;
 mod live;
 mod playback;
 mod push;
@@ -46,16 +48,17 @@ use client::{Producer, body_head, fragment, post_json};
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// What to measure: `ingest`, `cameras`, `push`, `playback`, `images`, `hook`, `feed`,
-    /// `auth`, or `soak` (the chaos and soak run: mixed load plus faults for `--seconds`).
+    /// `auth`, `index` (the fragment index at scale, on SQLite and PostgreSQL), or `soak` (the
+    /// chaos and soak run: mixed load plus faults for `--seconds`).
     #[arg(default_value = "ingest")]
     what: String,
     /// Directory for the benchmark's data (on the disk to measure); a temporary directory
     /// under it is removed afterwards.
     #[arg(long, default_value = ".")]
     dir: PathBuf,
-    /// Streams in the fleet scenario.
-    #[arg(long, default_value_t = 500)]
-    streams: usize,
+    /// Streams in the fleet scenario (default 500) and in `index` (default 1000).
+    #[arg(long)]
+    streams: Option<usize>,
     /// Seconds each timed scenario runs.
     #[arg(long, default_value_t = 10)]
     seconds: u64,
@@ -81,6 +84,15 @@ pub struct Args {
     /// Server kill -9s (each followed by a restart) spread over a `soak` run.
     #[arg(long, default_value_t = 2)]
     kills: usize,
+    /// Fragments `index` generates, over `--streams` streams.
+    #[arg(long, default_value_t = 10_000_000)]
+    fragments: u64,
+    /// Which index `index` measures: `sqlite`, `postgres` or `both`.
+    #[arg(long, default_value = "both")]
+    backend: String,
+    /// Fragments per group commit in `index`'s generator (the writer's batch is at most 512).
+    #[arg(long, default_value_t = 512)]
+    batch: usize,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -97,9 +109,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         "hook" => hook::run(&args),
         "feed" => rt.block_on(feed::run(args)),
         "auth" => auth::run(&args),
+        "index" => index::run(&args),
         "soak" => rt.block_on(soak::run(&args)),
         other => bail!(
-            "unknown benchmark `{other}`; try `vidstream bench ingest`, `cameras`, `push`, `playback`, `images`, `hook`, `feed`, `auth` or `soak`"
+            "unknown benchmark `{other}`; try `vidstream bench ingest`, `cameras`, `push`, `playback`, `images`, `hook`, `feed`, `auth`, `index` or `soak`"
         ),
     }
 }
@@ -209,9 +222,10 @@ async fn ingest(args: Args) -> anyhow::Result<()> {
         result: format!("p50 {:.1} ms, p99 {:.1} ms", light.p50_ms, light.p99_ms),
         target: "p50 <= 20 ms, p99 <= 100 ms".into(),
     });
-    let fleet = fleet(&server, args.streams, args.seconds, "fleet").await?;
+    let streams = args.streams.unwrap_or(500);
+    let fleet = fleet(&server, streams, args.seconds, "fleet").await?;
     rows.push(Row {
-        what: format!("{} streams x 2 Mbit/s: server CPU", args.streams),
+        what: format!("{streams} streams x 2 Mbit/s: server CPU"),
         result: format!(
             "{:.0} % of one core ({} fragments, {} errors)",
             fleet.cpu * 100.0,
@@ -221,17 +235,14 @@ async fn ingest(args: Args) -> anyhow::Result<()> {
         target: "<= 70 % at 500 streams".into(),
     });
     rows.push(Row {
-        what: format!(
-            "PERSISTED ack after fragment end ({} x 2 Mbit/s)",
-            args.streams
-        ),
+        what: format!("PERSISTED ack after fragment end ({streams} x 2 Mbit/s)"),
         result: format!("p50 {:.1} ms, p99 {:.1} ms", fleet.p50_ms, fleet.p99_ms),
         target: "p50 <= 20 ms, p99 <= 100 ms".into(),
     });
     drop(server);
 
     let server = ServerProcess::start(&work.join("live")).await?;
-    let live_streams = args.streams.min(100);
+    let live_streams = streams.min(100);
     server.create_streams("live", live_streams).await?;
     let lat = live::live_latency(server.addr, "live", live_streams, 10, args.seconds).await?;
     let pct = |p: f64| {
