@@ -39,13 +39,13 @@ test: test-deps
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --all-targets -- -D warnings
 	$(CARGO) test --all-targets
-	VIDSTREAM_TEST_INDEX=postgres $(CARGO) test --test it
+	$(CARGO_ENV) VIDSTREAM_TEST_INDEX=postgres cargo test --test it
 	scripts/fuzz.sh
 	scripts/pytest.sh
 
 # The backend switch of the integration tests (tests/it/common/backend.rs).
 test-postgres: test-deps
-	VIDSTREAM_TEST_INDEX=postgres $(CARGO) test --test it
+	$(CARGO_ENV) VIDSTREAM_TEST_INDEX=postgres cargo test --test it
 
 fuzz:
 	scripts/fuzz.sh
