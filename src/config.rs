@@ -35,7 +35,8 @@ pub use tls::TlsSettings;
 pub const ENV_PREFIX: &str = "VIDSTREAM_";
 
 /// Environment variables with the prefix that are not config keys.
-const ENV_NOT_KEYS: &[&str] = &["VIDSTREAM_LOG", "VIDSTREAM_LOG_FORMAT"];
+/// (`VIDSTREAM_BIN` is the Python suite's path to the binary under test.)
+const ENV_NOT_KEYS: &[&str] = &["VIDSTREAM_LOG", "VIDSTREAM_LOG_FORMAT", "VIDSTREAM_BIN"];
 
 /// Variables under this prefix belong to the test harnesses (`VIDSTREAM_TEST_INDEX`, ...), not to
 /// the config, so that servers the tests start inherit them harmlessly.
